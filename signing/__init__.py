@@ -1,0 +1,1 @@
+"""Organization CA, device certificates, canonical signed content, CMS signatures and evidence."""
