@@ -17,13 +17,13 @@ Enrol = Callable[..., Signer]
 @pytest.fixture(scope="session")
 def ca() -> CertificateAuthority:
     """Our organization's CA."""
-    return create_ca("Министерство цифрового развития", now=NOW - timedelta(days=400))
+    return create_ca("Министерство цифрового развития", now=NOW - timedelta(days=365 * 5))
 
 
 @pytest.fixture(scope="session")
 def other_ca() -> CertificateAuthority:
     """Another organization's CA, which we do not trust."""
-    return create_ca("Other Agency", now=NOW - timedelta(days=400))
+    return create_ca("Other Agency", now=NOW - timedelta(days=365 * 5))
 
 
 @pytest.fixture

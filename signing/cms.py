@@ -1,0 +1,329 @@
+"""Detached CMS (CAdES-BES style) signatures made in two halves: the server builds and checks, the device signs.
+
+The server computes ``signed_attributes`` (the DER SET OF attributes, which is what the device's key
+signs with ECDSA-SHA256), the device returns a DER ECDSA signature, and ``assemble`` wraps both into a
+``.p7s`` that ``openssl cms -verify`` accepts. ``verify`` checks one such file against its content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from asn1crypto import cms as asn1_cms
+from asn1crypto import tsp as asn1_tsp  # noqa: F401  # registers the signing-certificate-v2 attribute
+from asn1crypto import x509 as asn1_x509
+from asn1crypto.core import Void
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+# The serial number of a revoked certificate maps to the moment of its revocation.
+Revocations = Mapping[int, datetime] | Callable[[int], datetime | None]
+
+
+class Reason(StrEnum):
+    """Why a signature is valid or not; the values are stable machine codes."""
+
+    OK = "ok"
+    DIGEST_MISMATCH = "digest_mismatch"
+    BAD_SIGNATURE = "bad_signature"
+    UNTRUSTED_ISSUER = "untrusted_issuer"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_REVOKED = "certificate_revoked"
+    WRONG_KEY_USAGE = "wrong_key_usage"
+    MALFORMED = "malformed"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of verifying one signature: valid, a reason code, and what was learnt on the way."""
+
+    valid: bool
+    reason: Reason
+    detail: str
+    signer: x509.Certificate | None = None
+    signing_time: datetime | None = None
+    note: str | None = None
+
+
+class _Refused(Exception):
+    """Internal: stops verification with a reason."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _asn1_certificate(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    """The asn1crypto view of a cryptography certificate."""
+    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def _signing_time_value(moment: datetime) -> asn1_cms.Time:
+    """RFC 5652: UTCTime up to 2049, GeneralizedTime after."""
+    moment = moment.astimezone(timezone.utc).replace(microsecond=0)
+    choice = "utc_time" if 1950 <= moment.year < 2050 else "generalized_time"
+    return asn1_cms.Time({choice: moment})
+
+
+def signed_attributes(content: bytes, certificate: x509.Certificate, signing_time: datetime) -> bytes:
+    """DER of the SET OF signed attributes over the content: the exact bytes the device signs."""
+    if signing_time.tzinfo is None:
+        raise ValueError("signing_time must be timezone-aware")
+    cert = _asn1_certificate(certificate)
+    ess_cert_id = asn1_tsp.ESSCertIDv2(
+        {
+            # hashAlgorithm is left out: SHA-256 is its DEFAULT, and DER omits defaults.
+            "cert_hash": hashlib.sha256(cert.dump()).digest(),
+            "issuer_serial": {
+                "issuer": [asn1_x509.GeneralName({"directory_name": cert.issuer})],
+                "serial_number": cert.serial_number,
+            },
+        }
+    )
+    attributes = asn1_cms.CMSAttributes(
+        [
+            asn1_cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+            asn1_cms.CMSAttribute({"type": "signing_time", "values": [_signing_time_value(signing_time)]}),
+            asn1_cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
+            asn1_cms.CMSAttribute(
+                {"type": "signing_certificate_v2", "values": [asn1_tsp.SigningCertificateV2({"certs": [ess_cert_id]})]}
+            ),
+        ]
+    )
+    return attributes.dump(force=True)  # a SET OF is DER only once sorted; dump sorts it
+
+
+def assemble(
+    signed_attrs_der: bytes,
+    signature_der: bytes,
+    certificate: x509.Certificate,
+    chain: Sequence[x509.Certificate] = (),
+) -> bytes:
+    """A detached CMS SignedData (.p7s, DER) from the signed attributes, the device's signature and certificates."""
+    cert = _asn1_certificate(certificate)
+    signer_info = asn1_cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": asn1_cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": {
+                        "issuer": cert.issuer,
+                        "serial_number": cert.serial_number,
+                    }
+                }
+            ),
+            "digest_algorithm": {"algorithm": "sha256"},
+            "signed_attrs": asn1_cms.CMSAttributes.load(signed_attrs_der),
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature": signature_der,
+        }
+    )
+    signed_data = asn1_cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [{"algorithm": "sha256"}],
+            "encap_content_info": {"content_type": "data"},  # detached: no content inside
+            "certificates": [cert, *(_asn1_certificate(extra) for extra in chain)],
+            "signer_infos": [signer_info],
+        }
+    )
+    return asn1_cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """The parts of a .p7s that verification looks at."""
+
+    signature: bytes
+    signed_attrs_der: bytes
+    certificate: x509.Certificate
+    certificate_der: bytes
+    message_digest: bytes
+    signing_time: datetime
+    ess_cert_hash: bytes
+
+
+def _single_attribute(attrs: asn1_cms.CMSAttributes, name: str) -> object:
+    """The one value of a signed attribute that must occur exactly once."""
+    found = [attr["values"] for attr in attrs if attr["type"].native == name]
+    if len(found) != 1 or len(found[0]) != 1:
+        raise _Refused(Reason.MALFORMED, f"the {name} signed attribute must occur exactly once")
+    return found[0][0]
+
+
+def _parse(p7s: bytes) -> _Parsed:
+    """Take a .p7s apart, refusing anything that is not one SHA-256 ECDSA signer with our attributes."""
+    try:
+        info = asn1_cms.ContentInfo.load(p7s, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise _Refused(Reason.MALFORMED, "not a CMS SignedData")
+        signed_data = info["content"]
+        if signed_data["encap_content_info"]["content_type"].native != "data":
+            raise _Refused(Reason.MALFORMED, "the signed content type is not id-data")
+        if signed_data["encap_content_info"]["content"].native is not None:
+            raise _Refused(Reason.MALFORMED, "the signature is not detached")
+        signer_infos = signed_data["signer_infos"]
+        if len(signer_infos) != 1:
+            raise _Refused(Reason.MALFORMED, f"expected one signer, found {len(signer_infos)}")
+        signer_info = signer_infos[0]
+        if signer_info["digest_algorithm"]["algorithm"].native != "sha256":
+            raise _Refused(Reason.MALFORMED, "the digest algorithm is not SHA-256")
+        if signer_info["signature_algorithm"]["algorithm"].native not in ("sha256_ecdsa", "ecdsa"):
+            raise _Refused(Reason.MALFORMED, "the signature algorithm is not ECDSA with SHA-256")
+        attrs = signer_info["signed_attrs"]
+        if not attrs:
+            raise _Refused(Reason.MALFORMED, "there are no signed attributes")
+        # The signature covers the attributes as a universal SET OF, not as the [0] they are tagged with here.
+        encoded = attrs.dump()
+        signed_attrs_der = b"\x31" + encoded[1:]
+        if _single_attribute(attrs, "content_type").native != "data":
+            raise _Refused(Reason.MALFORMED, "the content-type attribute is not id-data")
+        message_digest = _single_attribute(attrs, "message_digest").native
+        signing_time = _single_attribute(attrs, "signing_time").native
+        ess = _single_attribute(attrs, "signing_certificate_v2")
+        ess_id = ess["certs"][0]
+        if ess_id["hash_algorithm"]["algorithm"].native != "sha256":
+            raise _Refused(Reason.MALFORMED, "the signing-certificate-v2 hash is not SHA-256")
+        sid = signer_info["sid"]
+        if sid.name != "issuer_and_serial_number":
+            raise _Refused(Reason.MALFORMED, "the signer is not identified by issuer and serial number")
+        wanted = sid.chosen
+        certificates = signed_data["certificates"]
+        for candidate in [] if isinstance(certificates, Void) else certificates:
+            if candidate.name != "certificate":
+                continue
+            cert = candidate.chosen
+            if cert.issuer == wanted["issuer"] and cert.serial_number == wanted["serial_number"].native:
+                certificate_der = cert.dump()
+                break
+        else:
+            raise _Refused(Reason.MALFORMED, "the signer's certificate is not in the signature")
+        return _Parsed(
+            signature=signer_info["signature"].native,
+            signed_attrs_der=signed_attrs_der,
+            certificate=x509.load_der_x509_certificate(certificate_der),
+            certificate_der=certificate_der,
+            message_digest=message_digest,
+            signing_time=signing_time,
+            ess_cert_hash=ess_id["cert_hash"].native,
+        )
+    except _Refused:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+        # asn1crypto parses lazily, so broken DER surfaces as any of these on first access.
+        raise _Refused(Reason.MALFORMED, f"not a readable CMS signature ({type(error).__name__})") from None
+
+
+def signing_time(p7s: bytes) -> datetime:
+    """The signing-time attribute of a .p7s (ValueError if it cannot be read)."""
+    try:
+        return _parse(p7s).signing_time
+    except _Refused as refused:
+        raise ValueError(refused.detail) from None
+
+
+def _issuer(certificate: x509.Certificate, trusted: Sequence[x509.Certificate]) -> x509.Certificate:
+    """The trusted CA that signed the certificate."""
+    for ca in trusted:
+        if ca.subject != certificate.issuer:
+            continue
+        try:
+            certificate.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return ca
+    raise _Refused(Reason.UNTRUSTED_ISSUER, f"{certificate.issuer.rfc4514_string()} is not a trusted CA")
+
+
+def _check_signature(parsed: _Parsed) -> None:
+    """The device key signed the attributes, and they name this very certificate."""
+    key = parsed.certificate.public_key()
+    if not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
+        raise _Refused(Reason.BAD_SIGNATURE, "the signer's key is not EC P-256")
+    try:
+        key.verify(parsed.signature, parsed.signed_attrs_der, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise _Refused(Reason.BAD_SIGNATURE, "the signature does not verify with the certificate's key") from None
+    # Without this a certificate for the same key could be swapped in (ESS, RFC 5035).
+    if parsed.ess_cert_hash != hashlib.sha256(parsed.certificate_der).digest():
+        raise _Refused(Reason.BAD_SIGNATURE, "the signed certificate hash does not match the certificate")
+
+
+def _check_key_usage(certificate: x509.Certificate) -> None:
+    """An end-entity certificate meant for signatures."""
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not (usage.digital_signature or usage.content_commitment):
+            raise _Refused(Reason.WRONG_KEY_USAGE, "the certificate's key usage does not allow signatures")
+    except x509.ExtensionNotFound:
+        raise _Refused(Reason.WRONG_KEY_USAGE, "the certificate has no key usage") from None
+    try:
+        purposes = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if not {ExtendedKeyUsageOID.EMAIL_PROTECTION, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(purposes):
+            raise _Refused(Reason.WRONG_KEY_USAGE, "the certificate's extended key usage excludes document signing")
+    except x509.ExtensionNotFound:
+        pass  # no EKU means no restriction
+    try:
+        if certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            raise _Refused(Reason.WRONG_KEY_USAGE, "a CA certificate cannot sign documents")
+    except x509.ExtensionNotFound:
+        pass
+
+
+def _check_validity(certificates: Sequence[x509.Certificate], moment: datetime) -> None:
+    """Every certificate on the path was within its validity at the moment of signing."""
+    for certificate in certificates:
+        if not certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc:
+            raise _Refused(
+                Reason.CERTIFICATE_EXPIRED,
+                f"{certificate.subject.rfc4514_string()} was valid from {certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
+                f" to {certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, not at {moment:%Y-%m-%dT%H:%M:%SZ}",
+            )
+
+
+def verify(
+    p7s: bytes,
+    content: bytes,
+    trusted_ca_certs: Sequence[x509.Certificate],
+    revoked: Revocations,
+    at: datetime | None = None,
+) -> Verification:
+    """Verify a detached signature over content.
+
+    ``at`` is a trusted time of signing (e.g. when the server received the signature); without it the
+    signed signing-time attribute is used. Validity and revocation are judged at that moment, so a
+    signature made before its key was revoked stays valid.
+    """
+    signer: x509.Certificate | None = None
+    claimed: datetime | None = None
+    try:
+        parsed = _parse(p7s)
+        signer, claimed = parsed.certificate, parsed.signing_time
+        moment = (at or claimed).astimezone(timezone.utc)
+        ca = _issuer(signer, trusted_ca_certs)
+        _check_signature(parsed)
+        if parsed.message_digest != hashlib.sha256(content).digest():
+            raise _Refused(Reason.DIGEST_MISMATCH, "the content is not what was signed")
+        _check_key_usage(signer)
+        _check_validity([signer, ca], moment)
+        lookup = revoked.get if isinstance(revoked, Mapping) else revoked
+        revoked_at = lookup(signer.serial_number)
+        note = None
+        if revoked_at is not None:
+            if revoked_at <= moment:
+                raise _Refused(
+                    Reason.CERTIFICATE_REVOKED,
+                    f"the certificate was revoked at {revoked_at:%Y-%m-%dT%H:%M:%SZ}, before signing",
+                )
+            note = f"the certificate was revoked at {revoked_at:%Y-%m-%dT%H:%M:%SZ}, after this signature was made"
+    except _Refused as refused:
+        return Verification(False, refused.reason, refused.detail, signer, claimed)
+    return Verification(True, Reason.OK, "the signature is valid", signer, claimed, note)
