@@ -1,0 +1,1 @@
+"""Push notifications: message building and delivery to FCM."""

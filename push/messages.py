@@ -1,0 +1,162 @@
+"""Building FCM messages: localized texts, an id-only data payload, per-platform delivery hints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from firebase_admin import messaging
+
+
+class Event(StrEnum):
+    """Why a phone is being told something; the app fetches the details over the API."""
+
+    TASK_ASSIGNED = "task_assigned"  # -> executor
+    REVIEW_REQUESTED = "review_requested"  # transcript ready -> assistant
+    DRAFT_REVIEWED = "draft_reviewed"  # reviewed draft back -> executive
+    APPROVAL_REQUESTED = "approval_requested"  # -> approver
+    TASK_COMPLETED = "task_completed"  # -> resolution author
+    DEADLINE_SOON = "deadline_soon"  # due within 24 h -> executor
+    DEADLINE_PASSED = "deadline_passed"  # overdue -> executor
+
+
+# Tasks and approvals wake the phone at once; the rest may wait for a convenient moment.
+HIGH_PRIORITY = frozenset(
+    {Event.TASK_ASSIGNED, Event.APPROVAL_REQUESTED, Event.DEADLINE_SOON, Event.DEADLINE_PASSED}
+)
+
+DEFAULT_LANGUAGE = "en"
+_RESERVED_KEYS = frozenset({"event", "from", "notification", "message_type"})
+SHORT_TITLE_MAX = 60
+
+# (title, body) per event and language. No document text here: it is added only on request.
+TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
+    "en": {
+        Event.TASK_ASSIGNED: ("New task", "You have been assigned a task."),
+        Event.REVIEW_REQUESTED: (
+            "Draft for review",
+            "A dictated resolution is ready for your review.",
+        ),
+        Event.DRAFT_REVIEWED: ("Draft reviewed", "Your resolution draft has been reviewed."),
+        Event.APPROVAL_REQUESTED: ("Approval requested", "A document awaits your approval."),
+        Event.TASK_COMPLETED: ("Task completed", "A task under your resolution is done."),
+        Event.DEADLINE_SOON: ("Deadline tomorrow", "A task is due within 24 hours."),
+        Event.DEADLINE_PASSED: ("Task overdue", "The deadline of a task has passed."),
+    },
+    "ru": {
+        Event.TASK_ASSIGNED: ("Новое поручение", "Вам назначено поручение."),
+        Event.REVIEW_REQUESTED: (
+            "Проект на проверку",
+            "Надиктованная резолюция готова к проверке.",
+        ),
+        Event.DRAFT_REVIEWED: ("Проект проверен", "Проект вашей резолюции проверен."),
+        Event.APPROVAL_REQUESTED: (
+            "Требуется согласование",
+            "Документ ожидает вашего согласования.",
+        ),
+        Event.TASK_COMPLETED: ("Поручение исполнено", "Поручение по вашей резолюции исполнено."),
+        Event.DEADLINE_SOON: ("Срок истекает", "Срок исполнения поручения истекает в течение суток."),
+        Event.DEADLINE_PASSED: ("Поручение просрочено", "Срок исполнения поручения истёк."),
+    },
+    "tt": {
+        Event.TASK_ASSIGNED: ("Яңа йөкләмә", "Сезгә йөкләмә бирелде."),
+        Event.REVIEW_REQUESTED: (
+            "Тикшерү өчен проект",
+            "Әйтеп язылган резолюция тикшерүгә әзер.",
+        ),
+        Event.DRAFT_REVIEWED: ("Проект тикшерелде", "Сезнең резолюция проекты тикшерелде."),
+        Event.APPROVAL_REQUESTED: ("Килештерү сорала", "Документ сезнең килештерүне көтә."),
+        Event.TASK_COMPLETED: ("Йөкләмә үтәлде", "Сезнең резолюция буенча йөкләмә үтәлде."),
+        Event.DEADLINE_SOON: ("Срок якынлаша", "Йөкләмәне үтәү срогы бер тәүлек эчендә чыга."),
+        Event.DEADLINE_PASSED: ("Срок узды", "Йөкләмәне үтәү срогы чыкты."),
+    },
+}
+
+# How a document is named when the organization allows it: registration number, short title.
+DOCUMENT_LINE = {"en": "No. {reg}", "ru": "№ {reg}", "tt": "№ {reg}"}
+
+
+def language_of(locale: str | None) -> str:
+    """The supported language for a locale such as 'ru-RU' or 'tt_RU', else English."""
+    prefix = (locale or "").replace("_", "-").split("-")[0].lower()
+    return prefix if prefix in TEXTS else DEFAULT_LANGUAGE
+
+
+def localized_text(
+    event: Event,
+    locale: str | None,
+    reg_number: str | None = None,
+    short_title: str | None = None,
+) -> tuple[str, str]:
+    """Title and body for the event in the device's language, with document details if given."""
+    language = language_of(locale)
+    title, body = TEXTS[language][Event(event)]
+    details = []
+    if reg_number:
+        details.append(DOCUMENT_LINE[language].format(reg=reg_number))
+    if short_title:
+        details.append(_shorten(short_title))
+    if details:
+        body = f"{body}\n{' · '.join(details)}"
+    return title, body
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SHORT_TITLE_MAX else text[: SHORT_TITLE_MAX - 1].rstrip() + "…"
+
+
+def build_message(
+    token: str,
+    platform: str,
+    locale: str | None,
+    event: Event,
+    ids: Mapping[str, str],
+    badge: int,
+    reg_number: str | None = None,
+    short_title: str | None = None,
+    *,
+    urgent: bool = False,
+) -> messaging.Message:
+    """One FCM message for one device; document text only if the caller passes it."""
+    event = Event(event)
+    reserved = [key for key in ids if key in _RESERVED_KEYS or key.startswith(("google.", "gcm."))]
+    if reserved:
+        raise ValueError(f"FCM reserves data keys {reserved}")
+    title, body = localized_text(event, locale, reg_number, short_title)
+    data = {"event": event.value, **{key: str(value) for key, value in ids.items()}}
+    high = urgent or event in HIGH_PRIORITY
+    # One slot per document: a newer push about the same document replaces the older one.
+    document_id = ids.get("document_id")
+    collapse = f"doc-{document_id}" if document_id else None
+    message = messaging.Message(data=data, notification=messaging.Notification(title=title, body=body))
+    # firebase-admin 7.7 deprecates `token` for `fid`, but the apps register FCM registration
+    # tokens (POST /devices), and Google warns against mixing the two schemes on one device.
+    # Setting the attribute targets the token without the constructor's per-call warning.
+    message.token = token
+    if platform == "android":
+        message.android = messaging.AndroidConfig(
+            priority="high" if high else "normal",
+            collapse_key=collapse,
+            notification=messaging.AndroidNotification(
+                tag=collapse, notification_count=badge, default_sound=urgent or None
+            ),
+        )
+    elif platform == "ios":
+        headers = {"apns-priority": "10" if high else "5"}
+        if collapse:
+            headers["apns-collapse-id"] = collapse
+        message.apns = messaging.APNSConfig(
+            headers=headers,
+            payload=messaging.APNSPayload(
+                aps=messaging.Aps(badge=badge, sound="default" if urgent else None, thread_id=collapse)
+            ),
+        )
+    elif platform == "web":
+        message.webpush = messaging.WebpushConfig(
+            headers={"Urgency": "high" if high else "normal"},
+            notification=messaging.WebpushNotification(tag=collapse),
+        )
+    else:
+        raise ValueError(f"unknown platform {platform!r}")
+    return message
