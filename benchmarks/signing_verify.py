@@ -1,0 +1,103 @@
+"""Signature verifications per second: our `signing.cms.verify` against `openssl cms -verify`, same 20 signatures.
+
+Run from the repository root: ``python -m benchmarks.signing_verify [--signatures 20] [--rounds 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from tqdm import tqdm
+
+from signing import cms
+from signing.ca import create_ca
+from signing.canonical import decision_bytes
+from signing.csr import issue_certificate, load_csr
+
+
+def make_signatures(count: int) -> tuple[x509.Certificate, list[tuple[bytes, bytes]]]:
+    """A CA and `count` (content, p7s) pairs from as many simulated tablets."""
+    ca = create_ca("Benchmark Agency")
+    now = datetime.now(timezone.utc)
+    signed = []
+    for index in tqdm(range(count), desc="signing", unit="sig"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
+        pem = csr.public_bytes(serialization.Encoding.PEM)
+        cert = issue_certificate(ca, load_csr(pem), user_id=f"u-{index}", user_name=f"Пользователь {index}")
+        content = decision_bytes(
+            document_id=f"doc-{index}", version_hash=f"{index:064x}", decision="approve",
+            comment="Согласовано", signer=f"u-{index}", signed_at=now,
+        )
+        data_to_sign = cms.signed_attributes(content, cert, now)
+        signature = key.sign(data_to_sign, ec.ECDSA(hashes.SHA256()))
+        signed.append((content, cms.assemble(data_to_sign, signature, cert, [ca.certificate])))
+    return ca.certificate, signed
+
+
+def bench_ours(ca: x509.Certificate, signed: list[tuple[bytes, bytes]], rounds: int) -> float:
+    """Verifications per second of signing.cms.verify, in process."""
+    started = time.perf_counter()
+    for _ in tqdm(range(rounds), desc="ours", unit="round"):
+        for content, p7s in signed:
+            result = cms.verify(p7s, content, [ca], {})
+            if not result.valid:
+                raise SystemExit(f"our verify refused a good signature: {result.reason} ({result.detail})")
+    elapsed = time.perf_counter() - started
+    return rounds * len(signed) / elapsed
+
+
+def bench_openssl(openssl: str, ca: x509.Certificate, signed: list[tuple[bytes, bytes]]) -> float:
+    """Verifications per second of one `openssl cms -verify` process per signature file."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        for index, (content, p7s) in enumerate(signed):
+            (root / f"{index}.json").write_bytes(content)
+            (root / f"{index}.p7s").write_bytes(p7s)
+        started = time.perf_counter()
+        for index in tqdm(range(len(signed)), desc="openssl", unit="file"):
+            command = [
+                openssl, "cms", "-verify", "-inform", "DER", "-binary", "-in", f"{index}.p7s",
+                "-content", f"{index}.json", "-CAfile", "ca.pem", "-purpose", "any", "-out", f"{index}.out",
+            ]
+            done = subprocess.run(command, cwd=root, capture_output=True, timeout=60)
+            if done.returncode != 0:
+                raise SystemExit(f"openssl refused signature {index}: {done.stderr.decode(errors='replace')}")
+        elapsed = time.perf_counter() - started
+    return len(signed) / elapsed
+
+
+def main() -> None:
+    """Make the signatures, time both verifiers on them, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--signatures", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=20, help="passes of our verify over the signatures")
+    args = parser.parse_args()
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise SystemExit("openssl is not on PATH")
+
+    print(f"making {args.signatures} signatures from simulated tablets ...")
+    ca, signed = make_signatures(args.signatures)
+    print(f"verifying with signing.cms.verify ({args.rounds} rounds) ...")
+    ours = bench_ours(ca, signed, args.rounds)
+    print("verifying with openssl cms -verify (one process per file) ...")
+    theirs = bench_openssl(openssl, ca, signed)
+    version = subprocess.run([openssl, "version"], capture_output=True, text=True).stdout.strip()
+    print(f"signing.cms.verify : {ours:8.1f} verifications/s")
+    print(f"openssl cms -verify: {theirs:8.1f} verifications/s  ({version}, process start included)")
+    print(f"ratio              : {ours / theirs:8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
