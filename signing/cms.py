@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 
 from asn1crypto import cms as asn1_cms
-from asn1crypto import tsp as asn1_tsp  # noqa: F401  # registers the signing-certificate-v2 attribute
+from asn1crypto import tsp as asn1_tsp  # importing it also registers the signing-certificate-v2 attribute
 from asn1crypto import x509 as asn1_x509
 from asn1crypto.core import Void
 from cryptography import x509
@@ -302,6 +302,8 @@ def verify(
     signed signing-time attribute is used. Validity and revocation are judged at that moment, so a
     signature made before its key was revoked stays valid.
     """
+    if at is not None and at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
     signer: x509.Certificate | None = None
     claimed: datetime | None = None
     try:
