@@ -55,7 +55,10 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
             "Документ ожидает вашего согласования.",
         ),
         Event.TASK_COMPLETED: ("Поручение исполнено", "Поручение по вашей резолюции исполнено."),
-        Event.DEADLINE_SOON: ("Срок истекает", "Срок исполнения поручения истекает в течение суток."),
+        Event.DEADLINE_SOON: (
+            "Срок истекает",
+            "Срок исполнения поручения истекает в течение суток.",
+        ),
         Event.DEADLINE_PASSED: ("Поручение просрочено", "Срок исполнения поручения истёк."),
     },
     "tt": {
@@ -129,7 +132,8 @@ def build_message(
     # One slot per document: a newer push about the same document replaces the older one.
     document_id = ids.get("document_id")
     collapse = f"doc-{document_id}" if document_id else None
-    message = messaging.Message(data=data, notification=messaging.Notification(title=title, body=body))
+    notification = messaging.Notification(title=title, body=body)
+    message = messaging.Message(data=data, notification=notification)
     # firebase-admin 7.7 deprecates `token` for `fid`, but the apps register FCM registration
     # tokens (POST /devices), and Google warns against mixing the two schemes on one device.
     # Setting the attribute targets the token without the constructor's per-call warning.
@@ -149,7 +153,9 @@ def build_message(
         message.apns = messaging.APNSConfig(
             headers=headers,
             payload=messaging.APNSPayload(
-                aps=messaging.Aps(badge=badge, sound="default" if urgent else None, thread_id=collapse)
+                aps=messaging.Aps(
+                    badge=badge, sound="default" if urgent else None, thread_id=collapse
+                )
             ),
         )
     elif platform == "web":

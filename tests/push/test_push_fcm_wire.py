@@ -1,4 +1,4 @@
-"""The real firebase_admin sender against the fake FCM: what goes over the wire, and how answers read."""
+"""The real firebase_admin sender against a fake FCM: what goes over the wire, how answers read."""
 
 from __future__ import annotations
 
@@ -14,13 +14,21 @@ from push.messages import Event, build_message
 from push.sender import OutgoingMessage, Outcome
 from tests.fakes.fcm_server import PROJECT_ID, Failure, generate_key, write_service_account
 
-DOCUMENT_TITLE = "О выделении бюджетных ассигнований на капитальный ремонт здания школы № 7 в 2027 году"
+DOCUMENT_TITLE = (
+    "О выделении бюджетных ассигнований на капитальный ремонт здания школы № 7 в 2027 году"
+)
 REG_NUMBER = "01-15/2047"
 
 
-def outgoing(token: str, platform: str = "android", locale: str = "ru-RU", **kwargs) -> OutgoingMessage:
+def outgoing(
+    token: str,
+    platform: str = "android",
+    locale: str = "ru-RU",
+    event: Event = Event.TASK_ASSIGNED,
+    **kwargs,
+) -> OutgoingMessage:
     ids = {"document_id": "doc-42", "task_id": "task-7"}
-    message = build_message(token, platform, locale, kwargs.pop("event", Event.TASK_ASSIGNED), ids, 3, **kwargs)
+    message = build_message(token, platform, locale, event, ids, 3, **kwargs)
     return OutgoingMessage(device_id=f"device-{token}", message=message, ref="outbox-1")
 
 
@@ -48,7 +56,7 @@ def test_android_message_on_the_wire(sender, fake_fcm):
 
 
 def test_ios_message_on_the_wire(sender, fake_fcm):
-    sender.send([outgoing("ios-token", "ios", "en-GB", event=Event.APPROVAL_REQUESTED, urgent=True)])
+    sender.send([outgoing("ios-token", "ios", "en-GB", Event.APPROVAL_REQUESTED, urgent=True)])
 
     message = fake_fcm.sends()[0].body["message"]
     assert message["notification"] == {
@@ -110,13 +118,15 @@ def test_document_line_only_when_the_organization_allows(sender, fake_fcm):
     ("status", "error_code", "message", "expected"),
     [
         (404, "UNREGISTERED", "Requested entity was not found.", Outcome.DROP_TOKEN),
-        (400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token", Outcome.DROP_TOKEN),
+        (400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token",
+         Outcome.DROP_TOKEN),
         (403, "SENDER_ID_MISMATCH", "SenderId mismatch", Outcome.DROP_TOKEN),
         (400, "INVALID_ARGUMENT", "Invalid value at 'message.data[0].value'", Outcome.FAILED),
         (429, "QUOTA_EXCEEDED", "Quota exceeded.", Outcome.RETRY),
         (503, "UNAVAILABLE", "The service is currently unavailable.", Outcome.RETRY),
         (500, "INTERNAL", "Internal error.", Outcome.RETRY),
-        (401, "THIRD_PARTY_AUTH_ERROR", "Auth error from APNS or Web Push Service", Outcome.AUTH_ERROR),
+        (401, "THIRD_PARTY_AUTH_ERROR", "Auth error from APNS or Web Push Service",
+         Outcome.AUTH_ERROR),
         (403, None, "Permission 'cloudmessaging.messages.create' denied", Outcome.AUTH_ERROR),
     ],
 )
@@ -163,7 +173,8 @@ def test_rejected_credentials_fail_the_batch_as_auth_error(sender, fake_fcm, cap
 
     assert [r.outcome for r in results] == [Outcome.AUTH_ERROR, Outcome.AUTH_ERROR]
     assert fake_fcm.sends() == []
-    assert any(r.levelname == "ERROR" and "FIREBASE_CREDENTIALS" in r.message for r in caplog.records)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("FIREBASE_CREDENTIALS" in message for message in errors)
 
 
 def test_a_key_the_server_does_not_know_is_an_auth_error(fake_fcm, tmp_path):
@@ -189,7 +200,9 @@ def test_more_than_500_messages_are_split(sender, fake_fcm):
 
 
 def test_batch_size_bounds_concurrency(credentials_path, fake_fcm):
-    with FcmSender.from_credentials(str(credentials_path), endpoint=fake_fcm.url, batch_size=2) as sender:
+    with FcmSender.from_credentials(
+        str(credentials_path), endpoint=fake_fcm.url, batch_size=2
+    ) as sender:
         results = sender.send([outgoing(f"t{i}") for i in range(7)])
 
     assert len(results) == 7
@@ -206,3 +219,13 @@ def test_several_senders_coexist(credentials_path, fake_fcm):
         two.send([outgoing("b")])
 
     assert len(fake_fcm.sends()) == 2
+
+
+def test_an_unavailable_token_endpoint_is_retried_not_blamed_on_credentials(sender, fake_fcm):
+    # google-auth retries the token endpoint itself for a few seconds before giving up.
+    fake_fcm.token_error = (503, "temporarily_unavailable")
+
+    [result] = sender.send([outgoing("t")])
+
+    assert result.outcome is Outcome.RETRY
+    assert fake_fcm.sends() == []

@@ -1,0 +1,66 @@
+"""Message building: languages, document privacy, per-platform hints."""
+
+from __future__ import annotations
+
+import pytest
+
+from push.messages import TEXTS, Event, build_message, language_of, localized_text
+
+IDS = {"document_id": "d1", "resolution_id": "r1"}
+
+
+@pytest.mark.parametrize(
+    ("locale", "language"),
+    [("ru-RU", "ru"), ("ru", "ru"), ("tt_RU", "tt"), ("TT", "tt"), ("en-US", "en"),
+     ("de-DE", "en"), ("", "en"), (None, "en")],
+)
+def test_language_by_locale_prefix(locale, language):
+    assert language_of(locale) == language
+
+
+def test_every_event_has_text_in_every_language():
+    for language, texts in TEXTS.items():
+        assert set(texts) == set(Event), language
+        assert all(title and body for title, body in texts.values())
+
+
+def test_tatar_text():
+    title, body = localized_text(Event.DEADLINE_PASSED, "tt-RU")
+    assert (title, body) == ("Срок узды", "Йөкләмәне үтәү срогы чыкты.")
+
+
+def test_data_payload_is_event_and_ids_as_strings():
+    message = build_message("t", "android", "en", Event.REVIEW_REQUESTED, {"document_id": 17}, 0)
+
+    assert message.data == {"event": "review_requested", "document_id": "17"}
+
+
+def test_reserved_data_keys_are_refused():
+    with pytest.raises(ValueError, match="reserves"):
+        build_message("t", "android", "en", Event.TASK_ASSIGNED, {"from": "x"}, 0)
+
+
+def test_web_gets_urgency_and_tag():
+    message = build_message("t", "web", "ru", Event.TASK_ASSIGNED, IDS, 0)
+
+    assert message.webpush.headers == {"Urgency": "high"}
+    assert message.webpush.notification.tag == "doc-d1"
+
+
+def test_without_a_document_there_is_no_collapse():
+    message = build_message("t", "ios", "ru", Event.TASK_ASSIGNED, {"task_id": "t1"}, 1)
+
+    assert "apns-collapse-id" not in message.apns.headers
+    assert message.apns.payload.aps.badge == 1
+
+
+def test_unknown_platform_is_refused():
+    with pytest.raises(ValueError, match="platform"):
+        build_message("t", "symbian", "ru", Event.TASK_ASSIGNED, IDS, 0)
+
+
+def test_token_is_the_target_without_a_deprecation_warning(recwarn):
+    message = build_message("reg-token", "android", "ru", Event.TASK_ASSIGNED, IDS, 0)
+
+    assert message.token == "reg-token"
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
