@@ -1,0 +1,75 @@
+"""The mobile API: a Flask app factory and one blueprint per feature."""
+import logging
+import os
+
+from flask import Flask, request
+from werkzeug.routing import BaseConverter, ValidationError
+
+from models import db
+
+from . import config, errors
+from .blobstore import BlobStore
+from .extensions import Api, limiter, migrate
+from .fields import parse_id
+
+
+class IdConverter(BaseConverter):
+    """Path ids: digits that fit a 64-bit key; anything else is simply not found."""
+
+    regex = r"[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        parsed = parse_id(value)
+        if parsed is None:
+            raise ValidationError()
+        return parsed
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app from the environment, overridden by `test_config` in tests."""
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(config.from_env())
+    app.config.update(
+        API_TITLE="Mobile office API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        JSON_SORT_KEYS=False,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    os.makedirs(app.config["DATA_DIR"], exist_ok=True)
+    app.url_map.converters["id"] = IdConverter
+    app.extensions["blobstore"] = BlobStore(f"{app.config['DATA_DIR']}/blobs")
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
+    limiter.init_app(app)
+    api = Api(app)
+    api.register_converter(IdConverter, lambda _: {"type": "string", "pattern": "^[0-9]{1,19}$"})
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    errors.register(app)
+
+    @app.before_request
+    def _limit_json_size():
+        limit = app.config["MAX_JSON_BYTES"]
+        if request.mimetype == "application/json" and (request.content_length or 0) > limit:
+            raise errors.ApiError(413, "payload_too_large", f"JSON bodies are limited to {limit} bytes.")
+
+    from . import auth, devices, documents, inbox, ops, resolutions, tasks
+    for module in (auth, devices, inbox, documents, resolutions, tasks):
+        api.register_blueprint(module.blp, url_prefix="/api/v1")
+    api.register_blueprint(ops.blp)
+    ops.init_metrics(app)
+
+    from . import cli
+    cli.register(app)
+    return app

@@ -1,0 +1,79 @@
+"""POST /auth/login, /auth/refresh, /auth/logout and GET /me."""
+import sqlalchemy as sa
+from flask import current_app, g, request
+from flask_smorest import Blueprint
+from werkzeug.security import check_password_hash
+
+from models import User, db, utcnow
+
+from ..errors import ApiError
+from ..extensions import limiter
+from ..schemas import LoginIn, RefreshIn, TokenPair, UserSchema
+from . import tokens
+
+blp = Blueprint("auth", __name__, description="Sign-in and sessions")
+PUBLIC = {"auth.login", "auth.refresh"}
+# Checked against when the username is unknown, so both paths cost the same time.
+_DUMMY_HASH = "scrypt:32768:8:1$dummydummydummy$" + "0" * 128
+
+
+@blp.before_request
+def _authenticate():
+    if request.endpoint not in PUBLIC:
+        tokens.authenticate()
+
+
+def _login_key() -> str:
+    """Failed logins are counted per address and username, so one user cannot lock out another."""
+    body = request.get_json(silent=True)
+    name = body.get("username") if isinstance(body, dict) and isinstance(body.get("username"), str) else ""
+    return f"{request.remote_addr}|{name.strip().lower()[:80]}"
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@blp.route("/auth/login", methods=["POST"])
+@limiter.limit(_login_limit, key_func=_login_key, deduct_when=lambda resp: resp.status_code == 401)
+@blp.doc(security=[])
+@blp.arguments(LoginIn)
+@blp.response(200, TokenPair)
+@blp.alt_response(401, description="invalid_credentials")
+@blp.alt_response(429, description="rate_limited")
+def login(body):
+    """Exchange a username and password for an access and a refresh token."""
+    user = db.session.scalar(sa.select(User).where(User.username == body["username"].strip()))
+    password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, body["password"])
+    if user is None or not password_ok or not user.is_active:
+        raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    session, refresh = tokens.start_session(user, body.get("device_name"))
+    db.session.commit()
+    return tokens.token_pair(session, refresh)
+
+
+@blp.route("/auth/refresh", methods=["POST"])
+@blp.doc(security=[])
+@blp.arguments(RefreshIn)
+@blp.response(200, TokenPair)
+@blp.alt_response(401, description="invalid_token, token_reused, token_expired")
+def refresh(body):
+    """Spend the refresh token for a new pair; a spent token closes the session."""
+    session, new_refresh = tokens.rotate(body["refresh_token"])
+    db.session.commit()
+    return tokens.token_pair(session, new_refresh)
+
+
+@blp.route("/auth/logout", methods=["POST"])
+@blp.response(204)
+def logout():
+    """End this session: its access and refresh tokens stop working at once."""
+    g.auth_session.revoked_at, g.auth_session.revoked_reason = utcnow(), "logout"
+    db.session.commit()
+
+
+@blp.route("/me", methods=["GET"])
+@blp.response(200, UserSchema)
+def me():
+    """The signed-in user."""
+    return g.user

@@ -1,0 +1,87 @@
+"""Who may see a document and what they may do with it. Anything not visible answers 404."""
+import sqlalchemy as sa
+
+from models import (Document, InboxItem, Resolution, Task, User, assistants, db, document_addressees,
+                    unit_members)
+
+from ..errors import not_found
+
+
+def visible_documents(user: User):
+    """A WHERE clause: documents addressed to the user's units, or in which the user takes part."""
+    my_units = sa.select(unit_members.c.unit_id).where(unit_members.c.user_id == user.id)
+    addressed = sa.select(document_addressees.c.document_id).where(document_addressees.c.unit_id.in_(my_units))
+    in_inbox = sa.select(InboxItem.document_id).where(InboxItem.user_id == user.id)
+    served = sa.select(assistants.c.executive_id).where(assistants.c.assistant_id == user.id)
+    # An assistant sees what the executives they serve see through their inboxes.
+    in_bosses_inbox = sa.select(InboxItem.document_id).where(InboxItem.user_id.in_(served))
+    return sa.or_(
+        Document.id.in_(addressed), Document.id.in_(in_inbox), Document.id.in_(in_bosses_inbox),
+        Document.owner_id == user.id,
+    )
+
+
+def get_document(user: User, document_id: int | None) -> Document:
+    """The document if this user may see it, else 404 (never 403: that would confirm it exists)."""
+    if document_id is None:
+        raise not_found("document")
+    doc = db.session.scalar(sa.select(Document).where(Document.id == document_id, visible_documents(user)))
+    if doc is None:
+        raise not_found("document")
+    return doc
+
+
+def serves(assistant: User, executive_id: int) -> bool:
+    return any(e.id == executive_id for e in assistant.executives)
+
+
+def may_edit_resolution(user: User, resolution: Resolution) -> bool:
+    """The author or an assistant of the author may edit a draft."""
+    return resolution.author_id == user.id or serves(user, resolution.author_id)
+
+
+def get_resolution(user: User, resolution_id: int | None) -> Resolution:
+    """A resolution the user wrote, serves the author of, or is an executor of; else 404."""
+    res = db.session.get(Resolution, resolution_id) if resolution_id else None
+    if res is None:
+        raise not_found("resolution")
+    if may_edit_resolution(user, res):
+        return res
+    if res.status == "issued" and any(e.id == user.id for e in res.executors):
+        return res
+    # Anyone who may see the document sees its issued resolutions.
+    if res.status == "issued" and db.session.scalar(
+        sa.select(Document.id).where(Document.id == res.document_id, visible_documents(user))
+    ):
+        return res
+    raise not_found("resolution")
+
+
+def get_task(user: User, task_id: int | None) -> Task:
+    """One of the user's own tasks, else 404."""
+    task = db.session.get(Task, task_id) if task_id else None
+    if task is None or task.executor_id != user.id or task.removed:
+        raise not_found("task")
+    return task
+
+
+def actions_for(user: User, doc: Document) -> list[str]:
+    """What this user may do with the document right now."""
+    actions = []
+    if user.has_role("executive") or _open_task(user, doc) is not None:
+        actions.append("resolve")
+    if _open_task(user, doc) is not None:
+        actions.append("complete")
+    if doc.owner_id == user.id:
+        actions.append("route")
+    return actions
+
+
+def _open_task(user: User, doc: Document) -> Task | None:
+    return db.session.scalar(
+        sa.select(Task).where(Task.document_id == doc.id, Task.executor_id == user.id, Task.status == "open",
+                              Task.removed.is_(False)).limit(1)
+    )
+
+
+open_task = _open_task

@@ -1,0 +1,89 @@
+"""Registration of incoming documents by a clerk."""
+import mimetypes
+import unicodedata
+from datetime import date
+
+import sqlalchemy as sa
+from werkzeug.datastructures import FileStorage
+
+from models import Attachment, Document, RegistrationCounter, Unit, User, audit, db, unit_members, utcnow
+
+from ..blobstore import blobs
+from ..errors import ApiError
+from . import inbox
+
+MAX_FILES = 20
+
+
+def next_reg_number(organization_id: int, year: int) -> int:
+    """Take the next registration number of an organization's year, atomically."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(RegistrationCounter).values(organization_id=organization_id, year=year, value=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["organization_id", "year"], set_={"value": RegistrationCounter.value + 1}
+    ).returning(RegistrationCounter.value)
+    return db.session.execute(stmt).scalar_one()
+
+
+def _clean_filename(name: str | None) -> str:
+    name = unicodedata.normalize("NFC", (name or "file").replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip() or "file"
+    return name[:255]
+
+
+def register(clerk: User, meta: dict, files: list[FileStorage]) -> Document:
+    """Register a document with its files and deliver it to the addressed units' executives."""
+    if not clerk.has_role("clerk"):
+        raise ApiError(403, "forbidden", "Only a clerk registers documents.")
+    if not files:
+        raise ApiError(422, "validation_failed", "Attach at least one file.", {"file": ["At least one file."]})
+    if len(files) > MAX_FILES:
+        raise ApiError(422, "validation_failed", "Too many files.", {"file": [f"At most {MAX_FILES} files."]})
+    units = db.session.scalars(
+        sa.select(Unit).where(Unit.id.in_(meta["addressees"]), Unit.organization_id == clerk.organization_id)
+    ).all()
+    if len(units) != len(set(meta["addressees"])):
+        raise ApiError(422, "validation_failed", "Unknown addressee.", {"addressees": ["Unknown unit."]})
+    readers = set(meta["for_information"])
+    if readers:
+        found = db.session.scalars(
+            sa.select(User.id).where(User.id.in_(readers), User.organization_id == clerk.organization_id)
+        ).all()
+        if len(found) != len(readers):
+            raise ApiError(422, "validation_failed", "Unknown reader.", {"for_information": ["Unknown user."]})
+
+    reg_date = meta.get("reg_date") or date.today()
+    number = next_reg_number(clerk.organization_id, reg_date.year)
+    doc = Document(
+        organization_id=clerk.organization_id,
+        reg_number=f"{clerk.organization.code}-{number}/{reg_date.year % 100:02d}",
+        reg_year=reg_date.year, reg_date=reg_date, title=meta["title"], summary=meta["summary"],
+        correspondent=meta["correspondent"], owner_id=clerk.id, urgent=meta["urgent"], due_at=meta.get("due_at"),
+        addressees=list(units),
+    )
+    for upload in files:
+        sha, size = blobs().put(upload.stream)
+        name = _clean_filename(upload.filename)
+        mime = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" else (
+            mimetypes.guess_type(name)[0] or "application/octet-stream")
+        doc.attachments.append(Attachment(name=name, mime=mime, size=size, sha256=sha))
+    db.session.add(doc)
+    db.session.flush()
+
+    executives = db.session.scalars(
+        sa.select(User).join(unit_members, unit_members.c.user_id == User.id)
+        .where(unit_members.c.unit_id.in_([u.id for u in units]), User.is_active.is_(True))
+    ).unique().all()
+    sender = meta["correspondent"]
+    for user in executives:
+        if user.has_role("executive"):
+            inbox.deliver(user.id, doc, "resolution", sender)
+    for user_id in readers:
+        inbox.deliver(user_id, doc, "info", sender)
+    audit.record(clerk.organization_id, clerk.id, "document.registered", "document", doc.id,
+                 reg_number=doc.reg_number, attachments=[a.sha256 for a in doc.attachments])
+    doc.created_at = doc.created_at or utcnow()
+    return doc

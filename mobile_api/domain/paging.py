@@ -1,0 +1,35 @@
+"""Opaque keyset cursors: the position after the last item a client saw."""
+import base64
+import json
+from datetime import datetime
+
+from ..errors import ApiError
+
+
+def encode(*key) -> str:
+    raw = json.dumps([k.isoformat() if isinstance(k, datetime) else k for k in key], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode(cursor: str, *types) -> tuple:
+    """Parse a cursor into values of the given types, or refuse with 400 invalid_cursor."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(raw, list) or len(raw) != len(types):
+            raise ValueError
+        values = []
+        for value, kind in zip(raw, types):
+            if kind is datetime:
+                parsed = datetime.fromisoformat(value)
+                if parsed.tzinfo is None:
+                    raise ValueError
+                values.append(parsed)
+            elif kind is int:
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+                    raise ValueError
+                values.append(value)
+            else:
+                values.append(kind(value))
+        return tuple(values)
+    except (ValueError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
+        raise ApiError(400, "invalid_cursor", "The cursor is not valid; start from the first page.") from None

@@ -1,0 +1,141 @@
+"""The life of a resolution: drafted (typed or dictated), reviewed, edited, issued as tasks."""
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from models import Document, Resolution, ResolutionRevision, Task, User, audit, db, utcnow
+
+from ..errors import ApiError
+from . import access, inbox
+from .notify import notify
+
+EDITABLE = {"draft", "awaiting_review", "reviewed"}
+# Which state may follow which; every change of status goes through `move`.
+TRANSITIONS = {
+    "transcribing": {"awaiting_review", "failed"},
+    "failed": {"transcribing"},
+    "awaiting_review": {"reviewed", "issued"},
+    "reviewed": {"issued", "awaiting_review"},
+    "draft": {"issued"},
+    "issued": set(),
+}
+
+
+def move(res: Resolution, status: str) -> None:
+    """Change a resolution's status, or refuse with 409 if the contract forbids that step."""
+    if status not in TRANSITIONS[res.status]:
+        raise ApiError(409, "invalid_state", f"A resolution that is {res.status} cannot become {status}.")
+    res.status = status
+
+
+def _executors(author: User, ids: list[int]) -> list[User]:
+    unique = list(dict.fromkeys(ids))
+    users = db.session.scalars(
+        sa.select(User).where(User.id.in_(unique), User.organization_id == author.organization_id,
+                              User.is_active.is_(True))
+    ).all()
+    if len(users) != len(unique):
+        raise ApiError(422, "validation_failed", "Unknown executor.",
+                       {"executors": ["Executors must be active users of your organization."]})
+    by_id = {u.id: u for u in users}
+    return [by_id[i] for i in unique]
+
+
+def may_resolve(user: User, doc: Document) -> bool:
+    return user.has_role("executive") or access.open_task(user, doc) is not None
+
+
+def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | None,
+           status: str = "draft") -> Resolution:
+    """A new resolution by `author` on a document they can see."""
+    if not may_resolve(author, doc):
+        raise ApiError(403, "forbidden", "Only an executive or an executor of a task here writes resolutions.")
+    parent = access.open_task(author, doc)
+    res = Resolution(document_id=doc.id, document=doc, author_id=author.id, author=author, status=status,
+                     text=text, deadline=deadline, parent_task_id=parent.id if parent else None,
+                     executors=_executors(author, executor_ids) if executor_ids else [])
+    db.session.add(res)
+    db.session.flush()
+    audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
+    return res
+
+
+def _render(value):
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, list):
+        return [str(u.id) for u in value]
+    return value
+
+
+def edit(user: User, res: Resolution, changes: dict) -> Resolution:
+    """Apply an edit by the author or their assistant, keeping it as a revision."""
+    if not access.may_edit_resolution(user, res):
+        raise ApiError(404, "not_found", "No such resolution.")
+    if res.status not in EDITABLE:
+        raise ApiError(409, "invalid_state", f"A resolution that is {res.status} cannot be edited.")
+    if "executors" in changes:
+        changes = {**changes, "executors": _executors(res.author, changes["executors"])}
+    diff = {}
+    for field, new in changes.items():
+        old = getattr(res, field)
+        if _render(old) != _render(new):
+            diff[field] = [_render(old), _render(new)]
+            setattr(res, field, new)
+    if diff:
+        res.revisions.append(ResolutionRevision(editor_id=user.id, changes=diff))
+        audit.record(user.organization_id, user.id, "resolution.edited", "resolution", res.id, fields=sorted(diff))
+    return res
+
+
+def mark_reviewed(user: User, res: Resolution) -> Resolution:
+    """An assistant hands the corrected draft back to its author."""
+    if not access.serves(user, res.author_id) and res.author_id != user.id:
+        raise ApiError(404, "not_found", "No such resolution.")
+    move(res, "reviewed")
+    inbox.withdraw(user.id, res.document_id, "review")
+    inbox.deliver(res.author_id, res.document, "resolution", user.short_name)
+    notify("draft_reviewed", res.author_id, res.document_id, resolution_id=res.id)
+    audit.record(user.organization_id, user.id, "resolution.reviewed", "resolution", res.id)
+    return res
+
+
+def issue(user: User, res: Resolution) -> list[Task]:
+    """The author issues the resolution: one task per executor, each told at once."""
+    if res.author_id != user.id:
+        if access.may_edit_resolution(user, res):
+            raise ApiError(403, "forbidden", "Only the author issues a resolution.")
+        raise ApiError(404, "not_found", "No such resolution.")
+    if not res.text.strip() or not res.executors:
+        raise ApiError(422, "validation_failed", "A resolution needs text and executors before it is issued.",
+                       {"text": [] if res.text.strip() else ["Required."],
+                        "executors": [] if res.executors else ["At least one executor."]})
+    move(res, "issued")
+    res.issued_at = utcnow()
+    doc = res.document
+    tasks = []
+    for executor in res.executors:
+        task = Task(resolution_id=res.id, document_id=doc.id, executor_id=executor.id, text=res.text,
+                    deadline=res.deadline)
+        db.session.add(task)
+        tasks.append(task)
+    db.session.flush()
+    for task in tasks:
+        inbox.deliver(task.executor_id, doc, "task", user.short_name, due_at=task.deadline)
+        notify("task_assigned", task.executor_id, doc.id, task_id=task.id, resolution_id=res.id)
+    inbox.withdraw(user.id, doc.id, "resolution")
+    audit.record(user.organization_id, user.id, "resolution.issued", "resolution", res.id,
+                 executors=[str(e.id) for e in res.executors])
+    return tasks
+
+
+def complete_task(user: User, task: Task, report: str) -> Task:
+    """The executor reports a task done; the resolution's author is told."""
+    if task.status != "open":
+        raise ApiError(409, "invalid_state", "The task is already done.")
+    task.status, task.report, task.completed_at = "done", report, utcnow()
+    inbox.withdraw(user.id, task.document_id, "task")
+    notify("task_completed", task.resolution.author_id, task.document_id, task_id=task.id,
+           resolution_id=task.resolution_id)
+    audit.record(user.organization_id, user.id, "task.completed", "task", task.id)
+    return task

@@ -1,0 +1,112 @@
+"""Every error leaves as application/problem+json (RFC 9457) with a stable `code`."""
+import logging
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from models import db
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 410: "gone", 413: "payload_too_large", 415: "unsupported_media_type",
+    416: "range_not_satisfiable", 422: "validation_failed", 429: "rate_limited", 500: "internal_error",
+    503: "unavailable",
+}
+TITLES = {
+    400: "Bad request", 401: "Authentication required", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
+    416: "Range not satisfiable", 422: "Validation failed", 429: "Too many requests", 500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class ApiError(Exception):
+    """A refusal a client can act on: raised anywhere, rendered as problem+json."""
+
+    def __init__(self, status: int, code: str, detail: str, errors: dict | None = None, headers: dict | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.errors, self.headers = status, code, detail, errors, headers
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, "not_found", f"No such {what}.")
+
+
+def problem(status: int, code: str | None = None, detail: str | None = None,
+            errors: dict | None = None, headers: dict | None = None) -> Response:
+    """Build a problem+json response."""
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail or TITLES.get(status, "Error"),
+        "code": code or CODES.get(status, "error"),
+    }
+    if errors:
+        body["errors"] = errors
+    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM)
+    for name, value in (headers or {}).items():
+        resp.headers[name] = value
+    return resp
+
+
+def _flatten(messages) -> dict:
+    """webargs nests messages by location ({"json": {...}}); clients want {field: [msg]}."""
+    if isinstance(messages, dict) and len(messages) == 1:
+        (loc, inner), = messages.items()
+        if loc in ("json", "query", "form", "files", "headers", "view_args") and isinstance(inner, dict):
+            return _flatten_fields(inner)
+    return _flatten_fields(messages) if isinstance(messages, dict) else {"_schema": [str(messages)]}
+
+
+def _flatten_fields(messages: dict, prefix: str = "") -> dict:
+    out: dict[str, list[str]] = {}
+    for field, value in messages.items():
+        name = f"{prefix}{field}"
+        if isinstance(value, dict):
+            out.update(_flatten_fields(value, f"{name}."))
+        else:
+            out[name] = [str(v) for v in (value if isinstance(value, list) else [value])]
+    return out
+
+
+def http_exception_response(exc: HTTPException) -> Response:
+    """Render werkzeug and flask-smorest HTTP errors as problems."""
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    headers = dict(data.get("headers") or {})
+    if status == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    messages = data.get("messages")
+    if status == 400 and "Invalid JSON body." in str(messages or exc.description):
+        return problem(400, "malformed_json", "The body is not valid JSON.", headers=headers)
+    if messages:  # marshmallow / webargs validation
+        return problem(422 if status == 422 else status, "validation_failed",
+                       "The request did not pass validation.", _flatten(messages), headers)
+    detail = exc.description if status < 500 else None
+    if status == 429:
+        detail = "Too many attempts; try again later."
+    return problem(status, CODES.get(status), detail, headers=headers)
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on the app."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        db.session.rollback()
+        return problem(exc.status, exc.code, exc.detail, exc.errors, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        db.session.rollback()
+        return http_exception_response(exc)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        db.session.rollback()
+        log.exception("unhandled error")
+        return problem(500, "internal_error", "Something went wrong on our side; it has been logged.")

@@ -1,0 +1,22 @@
+"""Flask extensions, created unbound and bound in the app factory with init_app."""
+from flask import request
+from flask_limiter import Limiter
+from flask_migrate import Migrate
+from flask_smorest import Api as _Api
+
+from . import errors
+
+
+class Api(_Api):
+    """flask-smorest's Api, with its error bodies replaced by problem+json."""
+
+    def handle_http_exception(self, error):
+        return errors.http_exception_response(error)
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+migrate = Migrate()
+limiter = Limiter(key_func=_client_ip, default_limits=[], headers_enabled=True)

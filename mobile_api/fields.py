@@ -1,0 +1,64 @@
+"""Marshmallow fields for the contract's conventions: string ids, UTC times, clean text."""
+import unicodedata
+from datetime import datetime, timezone
+
+from marshmallow import ValidationError, fields
+
+MAX_ID = 2**63 - 1
+
+
+class Id(fields.Field):
+    """Ids are opaque strings to clients and integers to us."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(value)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(text, str) or not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
+            raise ValidationError("Not a valid id.")
+        return int(text)
+
+
+def parse_id(raw: str) -> int | None:
+    """An id from a URL or cursor, or None when it cannot name anything."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 19 and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    return None
+
+
+class UtcTime(fields.DateTime):
+    """RFC 3339 in UTC out (`2026-11-25T09:30:00Z`); any offset in, but never a naive time."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid time.")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValidationError("Not a valid RFC 3339 time.") from None
+        if parsed.tzinfo is None:
+            raise ValidationError("The time needs a UTC offset, e.g. 2026-11-25T09:30:00Z.")
+        if not 2000 <= parsed.year <= 2200:
+            raise ValidationError("The time is out of range.")
+        return parsed.astimezone(timezone.utc)
+
+
+_ALLOWED_CONTROLS = {"\n", "\t"}
+
+
+class Text(fields.String):
+    """User text: NFC-normalised; control characters, NUL and lone surrogates refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        text = text.replace("\r\n", "\n")
+        for ch in text:
+            if (unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS) or ch in "\u2028\u2029":
+                raise ValidationError("Contains characters that are not allowed (control or broken Unicode).")
+        return unicodedata.normalize("NFC", text)

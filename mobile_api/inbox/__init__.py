@@ -1,0 +1,92 @@
+"""The trimmed inbox, read marks and offline sync."""
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import g
+from flask_smorest import Blueprint
+
+from models import InboxItem, Task, db, utcnow
+from models.changes import ChangeCounter
+
+from ..auth.tokens import authenticate
+from ..conditional import etagged
+from ..domain import inbox, paging
+from ..errors import not_found
+from ..schemas import InboxArgs, InboxItemSchema, InboxPage, SyncArgs, SyncOut, TaskSchema
+
+blp = Blueprint("inbox", __name__, description="Inbox and sync")
+blp.before_request(authenticate)
+
+ACTION_KINDS = ("review", "resolution", "approval", "task")
+
+
+@blp.route("/inbox", methods=["GET"])
+@etagged
+@blp.arguments(InboxArgs, location="query")
+@blp.response(200, InboxPage)
+def list_inbox(args):
+    """The user's inbox, newest first, one trimmed line per item."""
+    query = sa.select(InboxItem).where(InboxItem.user_id == g.user.id, InboxItem.removed.is_(False))
+    view = args["view"]
+    if view == "unread":
+        query = query.where(InboxItem.unread.is_(True))
+    elif view == "action":
+        query = query.where(InboxItem.kind.in_(ACTION_KINDS))
+    elif view == "overdue":
+        query = query.where(InboxItem.due_at < utcnow())
+    if "cursor" in args:
+        at, item_id = paging.decode(args["cursor"], datetime, int)
+        query = query.where(sa.tuple_(InboxItem.received_at, InboxItem.id) < (at, item_id))
+    limit = args["limit"]
+    rows = db.session.scalars(
+        query.order_by(InboxItem.received_at.desc(), InboxItem.id.desc()).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = paging.encode(rows[-1].received_at, rows[-1].id) if more else None
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+@blp.route("/inbox/<id:item_id>/read", methods=["POST"])
+@blp.response(204)
+def mark_read(item_id):
+    """Mark an item read."""
+    if not inbox.mark_read(g.user, item_id):
+        raise not_found("inbox item")
+    db.session.commit()
+
+
+_item_view, _task_view = InboxItemSchema(), TaskSchema()
+
+
+@blp.route("/sync", methods=["GET"])
+@blp.arguments(SyncArgs, location="query")
+@blp.response(200, SyncOut)
+def sync(args):
+    """What changed in the inbox and tasks since a token; without one, everything current."""
+    since = paging.decode(args["since"], int)[0] if "since" in args else 0
+    fresh = "since" not in args
+    limit = args["limit"]
+    # Read the counter before the rows: anything committed later carries a larger number.
+    committed = db.session.scalar(sa.select(ChangeCounter.value).where(ChangeCounter.id == 1)) or 0
+    inbox_q = sa.select(InboxItem).where(InboxItem.user_id == g.user.id, InboxItem.seq > since)
+    task_q = sa.select(Task).where(Task.executor_id == g.user.id, Task.seq > since)
+    if fresh:  # a new phone needs no tombstones
+        inbox_q = inbox_q.where(InboxItem.removed.is_(False))
+        task_q = task_q.where(Task.removed.is_(False))
+    rows = list(db.session.scalars(inbox_q.order_by(InboxItem.seq).limit(limit + 1)))
+    rows += db.session.scalars(task_q.order_by(Task.seq).limit(limit + 1))
+    rows.sort(key=lambda r: r.seq)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    out = {"inbox": {"upserted": [], "removed": []}, "tasks": {"upserted": [], "removed": []}}
+    for row in rows:
+        part, view = (out["inbox"], _item_view) if isinstance(row, InboxItem) else (out["tasks"], _task_view)
+        if row.removed:
+            part["removed"].append(str(row.id))
+        else:
+            part["upserted"].append(view.dump(row))
+    last = rows[-1].seq if rows else since
+    out["next"] = paging.encode(last if more else max(last, committed))
+    out["has_more"] = more
+    return out

@@ -1,0 +1,63 @@
+"""Text resolutions: draft, edit, review, issue."""
+from flask import g, url_for
+
+from models import db
+from flask_smorest import Blueprint
+
+from ..auth.tokens import authenticate
+from ..domain import access
+from ..domain import resolutions as rules
+from ..idempotency import idempotent
+from ..schemas import ResolutionIn, ResolutionPatch, ResolutionSchema
+
+blp = Blueprint("resolutions", __name__, description="Resolutions")
+blp.before_request(authenticate)
+
+
+@blp.route("/documents/<id:document_id>/resolutions", methods=["POST"])
+@idempotent
+@blp.arguments(ResolutionIn)
+@blp.response(201, ResolutionSchema)
+def create(body, document_id):
+    """Write a resolution: a draft, or issued at once when `issue` is true."""
+    doc = access.get_document(g.user, document_id)
+    res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"))
+    if body["issue"]:
+        rules.issue(g.user, res)
+    return res, 201, {"Location": url_for("resolutions.get", resolution_id=res.id)}
+
+
+@blp.route("/resolutions/<id:resolution_id>", methods=["GET"])
+@blp.response(200, ResolutionSchema)
+def get(resolution_id):
+    """One resolution."""
+    return access.get_resolution(g.user, resolution_id)
+
+
+@blp.route("/resolutions/<id:resolution_id>", methods=["PATCH"])
+@blp.arguments(ResolutionPatch)
+@blp.response(200, ResolutionSchema)
+def edit(body, resolution_id):
+    """Edit text, executors or deadline before issue; each edit is kept as a revision."""
+    res = rules.edit(g.user, access.get_resolution(g.user, resolution_id), body)
+    db.session.commit()
+    return res
+
+
+@blp.route("/resolutions/<id:resolution_id>/reviewed", methods=["POST"])
+@blp.response(200, ResolutionSchema)
+def reviewed(resolution_id):
+    """The assistant hands the corrected draft back to its author."""
+    res = rules.mark_reviewed(g.user, access.get_resolution(g.user, resolution_id))
+    db.session.commit()
+    return res
+
+
+@blp.route("/resolutions/<id:resolution_id>/issue", methods=["POST"])
+@blp.response(200, ResolutionSchema)
+def issue(resolution_id):
+    """The author issues the resolution: tasks for the executors, who are notified."""
+    res = access.get_resolution(g.user, resolution_id)
+    rules.issue(g.user, res)
+    db.session.commit()
+    return res

@@ -1,0 +1,192 @@
+"""Response and request schemas of the core contract; trimmed mobile views live here."""
+from marshmallow import Schema, fields, validate
+
+from .fields import Id, Text, UtcTime
+
+
+class OrganizationRef(Schema):
+    id = Id()
+    short_name = fields.String()
+
+
+class UserRef(Schema):
+    id = Id()
+    short_name = fields.String()
+
+
+class UserSchema(Schema):
+    id = Id()
+    name = fields.String()
+    short_name = fields.String()
+    roles = fields.List(fields.String())
+    organization = fields.Nested(OrganizationRef)
+
+
+class LoginIn(Schema):
+    username = Text(required=True, validate=validate.Length(1, 80))
+    password = fields.String(required=True, validate=validate.Length(1, 256))
+    device_name = Text(validate=validate.Length(max=120))
+
+
+class RefreshIn(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class TokenPair(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    user = fields.Nested(UserSchema)
+
+
+class DeviceIn(Schema):
+    token = fields.String(required=True, validate=validate.Length(1, 4096))
+    platform = fields.String(required=True, validate=validate.OneOf(["android", "ios", "web"]))
+    locale = fields.String(validate=validate.Regexp(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"))
+    app_version = Text(validate=validate.Length(max=40))
+
+
+class DeviceOut(Schema):
+    id = Id()
+    platform = fields.String()
+    locale = fields.String(allow_none=True)
+    app_version = fields.String(allow_none=True)
+    created_at = UtcTime()
+    updated_at = UtcTime()
+
+
+class PageArgs(Schema):
+    limit = fields.Integer(load_default=25, validate=validate.Range(1, 100))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+
+class InboxArgs(PageArgs):
+    view = fields.String(load_default="all", validate=validate.OneOf(["all", "unread", "action", "overdue"]))
+
+
+class TaskArgs(PageArgs):
+    view = fields.String(load_default="open", validate=validate.OneOf(["open", "overdue", "done"]))
+
+
+class SyncArgs(Schema):
+    since = fields.String(validate=validate.Length(max=100))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+
+
+class InboxItemSchema(Schema):
+    """One line on a phone screen, and nothing more (under 400 bytes of JSON)."""
+
+    id = Id()
+    document_id = Id()
+    kind = fields.String()
+    reg_number = fields.String()
+    title = fields.String()
+    sender = fields.String(data_key="from")
+    received_at = UtcTime()
+    due_at = UtcTime(allow_none=True)
+    unread = fields.Boolean()
+    urgent = fields.Boolean()
+
+
+class InboxPage(Schema):
+    items = fields.List(fields.Nested(InboxItemSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class TaskSchema(Schema):
+    id = Id()
+    document_id = Id()
+    resolution_id = Id()
+    reg_number = fields.String(attribute="document.reg_number")
+    text = fields.String()
+    author = fields.Nested(UserRef, attribute="resolution.author")
+    deadline = UtcTime(allow_none=True)
+    status = fields.String()
+    report = fields.String(allow_none=True)
+    created_at = UtcTime()
+    completed_at = UtcTime(allow_none=True)
+
+
+class TaskPage(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class TaskCompleteIn(Schema):
+    report = Text(required=True, validate=validate.Length(1, 4000))
+
+
+class SyncPart(Schema):
+    upserted = fields.List(fields.Dict())
+    removed = fields.List(fields.String())
+
+
+class SyncOut(Schema):
+    inbox = fields.Nested(SyncPart)
+    tasks = fields.Nested(SyncPart)
+    next = fields.String()
+    has_more = fields.Boolean()
+
+
+class AttachmentSchema(Schema):
+    id = Id()
+    name = fields.String()
+    mime = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+
+
+class ResolutionSchema(Schema):
+    id = Id()
+    document_id = Id()
+    author = fields.Nested(UserRef)
+    status = fields.String()
+    text = fields.String()
+    executors = fields.List(fields.Nested(UserRef))
+    deadline = UtcTime(allow_none=True)
+    voice_note_id = Id(allow_none=True)
+    parent_task_id = Id(allow_none=True)
+    revisions = fields.Function(lambda r: len(r.revisions))
+    created_at = UtcTime()
+    issued_at = UtcTime(allow_none=True)
+
+
+class ResolutionIn(Schema):
+    text = Text(required=True, validate=validate.Length(1, 4000))
+    executors = fields.List(Id(), required=True, validate=validate.Length(1, 1000))
+    deadline = UtcTime(allow_none=True)
+    issue = fields.Boolean(load_default=False)
+
+
+class ResolutionPatch(Schema):
+    text = Text(validate=validate.Length(1, 4000))
+    executors = fields.List(Id(), validate=validate.Length(1, 1000))
+    deadline = UtcTime(allow_none=True)
+
+
+class DocumentDetailSchema(Schema):
+    id = Id()
+    reg_number = fields.String()
+    reg_date = fields.Date()
+    title = fields.String()
+    summary = fields.String()
+    sender = fields.String(data_key="from", attribute="correspondent")
+    urgent = fields.Boolean()
+    due_at = UtcTime(allow_none=True)
+    addressees = fields.List(fields.Nested(UserRef))
+    attachments = fields.List(fields.Nested(AttachmentSchema))
+    resolutions = fields.List(fields.Nested(ResolutionSchema))
+    approval = fields.Raw(allow_none=True)
+    actions = fields.List(fields.String())
+
+
+class DocumentMetadataIn(Schema):
+    title = Text(required=True, validate=validate.Length(1, 1000))
+    summary = Text(load_default="", validate=validate.Length(max=20000))
+    correspondent = Text(required=True, validate=validate.Length(1, 300))
+    addressees = fields.List(Id(), required=True, validate=validate.Length(1, 100))
+    for_information = fields.List(Id(), load_default=list, validate=validate.Length(max=500))
+    reg_date = fields.Date()
+    due_at = UtcTime(allow_none=True)
+    urgent = fields.Boolean(load_default=False)

@@ -1,0 +1,50 @@
+"""The executor's tasks."""
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import g
+from flask_smorest import Blueprint
+
+from models import Task, db, utcnow
+
+from ..auth.tokens import authenticate
+from ..conditional import etagged
+from ..domain import access, paging
+from ..domain import resolutions as rules
+from ..schemas import TaskArgs, TaskCompleteIn, TaskPage, TaskSchema
+
+blp = Blueprint("tasks", __name__, description="Tasks")
+blp.before_request(authenticate)
+
+
+@blp.route("/tasks", methods=["GET"])
+@etagged
+@blp.arguments(TaskArgs, location="query")
+@blp.response(200, TaskPage)
+def list_tasks(args):
+    """The user's tasks: open, overdue or done; newest first."""
+    query = sa.select(Task).where(Task.executor_id == g.user.id, Task.removed.is_(False))
+    if args["view"] == "done":
+        query = query.where(Task.status == "done")
+    else:
+        query = query.where(Task.status == "open")
+        if args["view"] == "overdue":
+            query = query.where(Task.deadline < utcnow())
+    if "cursor" in args:
+        at, task_id = paging.decode(args["cursor"], datetime, int)
+        query = query.where(sa.tuple_(Task.created_at, Task.id) < (at, task_id))
+    limit = args["limit"]
+    rows = db.session.scalars(query.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": paging.encode(rows[-1].created_at, rows[-1].id) if more else None}
+
+
+@blp.route("/tasks/<id:task_id>/complete", methods=["POST"])
+@blp.arguments(TaskCompleteIn)
+@blp.response(200, TaskSchema)
+def complete(body, task_id):
+    """Report a task done."""
+    task = rules.complete_task(g.user, access.get_task(g.user, task_id), body["report"])
+    db.session.commit()
+    return task

@@ -1,0 +1,42 @@
+"""Login sessions (one per signed-in device) and push-notification devices."""
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import BigId, db, utcnow
+from .org import User
+
+
+class AuthSession(db.Model):
+    """A signed-in app: access tokens name it, and its one live refresh token rotates."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device_name: Mapped[str | None] = mapped_column(sa.String(120))
+    # SHA-256 of the only refresh token that may be used next; earlier ones are spent.
+    refresh_hash: Mapped[str] = mapped_column(sa.String(64))
+    generation: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(sa.String(40))
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class Device(db.Model):
+    """A phone or tablet registered for push; the FCM token is unique across users."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(sa.String(4096), unique=True)
+    platform: Mapped[str] = mapped_column(sa.String(10))
+    locale: Mapped[str | None] = mapped_column(sa.String(16))
+    app_version: Mapped[str | None] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,100 @@
+"""Documents, their files, whom they are addressed to, and each user's inbox."""
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+
+from .base import BigId, db, utcnow
+from .org import Organization, Unit
+
+INBOX_KINDS = ("review", "resolution", "approval", "task", "info")
+
+document_addressees = sa.Table(
+    "document_addressees",
+    db.metadata,
+    sa.Column("document_id", BigId, sa.ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("unit_id", BigId, sa.ForeignKey("units.id"), primary_key=True, index=True),
+)
+
+
+class RegistrationCounter(db.Model):
+    """The last registration number given per organization and year."""
+
+    __tablename__ = "registration_counters"
+
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+class Document(db.Model):
+    __tablename__ = "documents"
+    __table_args__ = (sa.UniqueConstraint("organization_id", "reg_year", "reg_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    reg_number: Mapped[str] = mapped_column(sa.String(40))
+    reg_year: Mapped[int]
+    reg_date: Mapped[date]
+    title: Mapped[str] = mapped_column(sa.String(1000))
+    summary: Mapped[str] = mapped_column(sa.Text, default="")
+    correspondent: Mapped[str] = mapped_column(sa.String(300))
+    # The document's owner: who registered it and who runs its approval route.
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organization: Mapped[Organization] = relationship()
+    addressees: Mapped[list[Unit]] = relationship(secondary=document_addressees)
+    attachments: Mapped[list["Attachment"]] = relationship(
+        back_populates="document", order_by="Attachment.id", cascade="all, delete-orphan"
+    )
+    inbox_items: WriteOnlyMapped["InboxItem"] = relationship(back_populates="document")
+
+
+class Attachment(db.Model):
+    """A file of a document; the bytes live once in the blob store, named by SHA-256."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    mime: Mapped[str] = mapped_column(sa.String(127))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    document: Mapped[Document] = relationship(back_populates="attachments")
+
+
+class InboxItem(db.Model):
+    """One line of a user's inbox, denormalised so the list is one indexed read."""
+
+    __tablename__ = "inbox_items"
+    __table_args__ = (
+        # Serves every inbox view, newest first, with keyset pagination.
+        sa.Index("ix_inbox_user_received", "user_id", "removed", sa.text("received_at DESC"), sa.text("id DESC")),
+        # Serves sync: what changed for this user since a given change number.
+        sa.Index("ix_inbox_user_seq", "user_id", "seq"),
+        sa.UniqueConstraint("user_id", "document_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    reg_number: Mapped[str] = mapped_column(sa.String(40))
+    title: Mapped[str] = mapped_column(sa.String(120))
+    sender: Mapped[str] = mapped_column(sa.String(80))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime | None]
+    unread: Mapped[bool] = mapped_column(default=True)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    # A removed item stays as a tombstone so that sync can tell phones to drop it.
+    removed: Mapped[bool] = mapped_column(default=False)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+    document: Mapped[Document] = relationship(back_populates="inbox_items")

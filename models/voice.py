@@ -1,0 +1,31 @@
+"""Dictated recordings and what the recogniser made of them."""
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import BigId, db, utcnow
+
+VOICE_STATES = ("queued", "processing", "transcribed", "failed")
+
+
+class VoiceNote(db.Model):
+    __tablename__ = "voice_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    mime: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    language: Mapped[str] = mapped_column(sa.String(16))
+    # Phrase-list mode: the recogniser may only produce these phrases.
+    phrases: Mapped[list | None] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(12), default="queued")
+    duration_s: Mapped[float | None]
+    # The recogniser's original output; edits go to the resolution, never here.
+    transcript: Mapped[str | None] = mapped_column(sa.Text)
+    words: Mapped[list | None] = mapped_column(sa.JSON)
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
