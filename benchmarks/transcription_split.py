@@ -1,0 +1,61 @@
+"""Audio-seconds per wall-second on the long dictation: bare Vosk, our single pass, split in 1 and 2 threads."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
+
+import vosk  # noqa: E402
+
+from transcription.audio import decode  # noqa: E402
+from transcription.recognizer import CHUNK_BYTES, SpeechModel, transcribe  # noqa: E402
+from transcription.registry import default_model_path  # noqa: E402
+from transcription.split import cut_points, transcribe_long  # noqa: E402
+
+AUDIO = ROOT / "tests" / "fixtures" / "audio" / "dictation_long.wav"
+
+
+def bare(model: SpeechModel, pcm: bytes) -> None:
+    """The plain Vosk loop, as the baseline."""
+    rec = vosk.KaldiRecognizer(model.vosk_model, 16000)
+    rec.SetWords(True)
+    for i in range(0, len(pcm), CHUNK_BYTES):
+        if rec.AcceptWaveform(pcm[i:i + CHUNK_BYTES]):
+            rec.Result()
+    rec.FinalResult()
+
+
+def measure(name: str, run: Callable[[], object], seconds: float, repeats: int) -> None:
+    """Time `run` a few times and print the best speed."""
+    best = float("inf")
+    for i in range(repeats):
+        print(f"  {name}: run {i + 1}/{repeats} ...", end="", flush=True)
+        start = time.perf_counter()
+        run()
+        took = time.perf_counter() - start
+        best = min(best, took)
+        print(f" {took:.2f} s", flush=True)
+    print(f"{name:<22} {seconds / best:6.2f} audio-s per wall-s (best of {repeats})", flush=True)
+
+
+def main(repeats: int = 2) -> None:
+    """Load the model, decode the dictation, time each way of recognising it."""
+    vosk.SetLogLevel(-1)
+    print("loading model ...", flush=True)
+    model = SpeechModel(default_model_path("ko"))
+    audio = decode(AUDIO)
+    print(f"{AUDIO.name}: {audio.duration_s:.2f} s, cuts at {[round(c, 2) for c in cut_points(audio.pcm)]} s", flush=True)
+    measure("bare vosk loop", lambda: bare(model, audio.pcm), audio.duration_s, repeats)
+    measure("single pass", lambda: transcribe(model, audio.pcm), audio.duration_s, repeats)
+    for threads in (1, 2):
+        measure(f"split, {threads} thread(s)", lambda: transcribe_long(model, audio.pcm, threads=threads),
+                audio.duration_s, repeats)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
