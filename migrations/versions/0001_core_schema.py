@@ -139,7 +139,7 @@ def upgrade():
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('device_name', sa.String(length=120), nullable=True),
-    sa.Column('refresh_hash', sa.String(length=64), nullable=False),
+    sa.Column('salt', sa.String(length=64), nullable=False),
     sa.Column('generation', sa.Integer(), nullable=False),
     sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
     sa.Column('last_used_at', models.base.UTCDateTime(), nullable=False),

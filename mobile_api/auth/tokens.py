@@ -1,5 +1,7 @@
 """Short-lived access tokens (JWT) and rotating refresh tokens with reuse detection."""
+import base64
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -10,10 +12,17 @@ from flask import current_app, g, request
 from models import AuthSession, User, db, utcnow
 
 from ..errors import ApiError
+from ..fields import parse_id
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _mac(session: AuthSession, generation: int) -> str:
+    key = hmac.new(current_app.config["SECRET_KEY"].encode(), session.salt.encode(), hashlib.sha256).digest()
+    mac = hmac.new(key, f"{session.id}.{generation}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def _refresh_token(session: AuthSession) -> str:
+    return f"{session.id}.{session.generation}.{_mac(session, session.generation)}"
 
 
 def _unauthorized(code: str, detail: str) -> ApiError:
@@ -22,12 +31,10 @@ def _unauthorized(code: str, detail: str) -> ApiError:
 
 def start_session(user: User, device_name: str | None) -> tuple[AuthSession, str]:
     """Open a session for a user who just proved their password; returns it and its refresh token."""
-    session = AuthSession(user_id=user.id, device_name=device_name, refresh_hash="")
+    session = AuthSession(user_id=user.id, device_name=device_name, salt=secrets.token_hex(32), generation=1)
     db.session.add(session)
     db.session.flush()
-    refresh = f"{session.id}.{secrets.token_urlsafe(32)}"
-    session.refresh_hash = _digest(refresh)
-    return session, refresh
+    return session, _refresh_token(session)
 
 
 def token_pair(session: AuthSession, refresh: str) -> dict:
@@ -41,24 +48,31 @@ def token_pair(session: AuthSession, refresh: str) -> dict:
 
 
 def rotate(refresh: str) -> tuple[AuthSession, str]:
-    """Spend a refresh token and hand out the next one; a spent token revokes the whole session."""
-    sid, _, secret = refresh.partition(".")
-    if not sid.isdigit() or not secret:
-        raise _unauthorized("invalid_token", "The refresh token is not valid.")
-    session = db.session.scalar(sa.select(AuthSession).where(AuthSession.id == int(sid)).with_for_update())
-    if session is None or session.revoked_at is not None or not session.user.is_active:
-        raise _unauthorized("invalid_token", "The refresh token is not valid.")
-    expires = session.last_used_at + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
-    if expires < utcnow():
-        raise _unauthorized("token_expired", "The session has expired; sign in again.")
-    if not secrets.compare_digest(session.refresh_hash, _digest(refresh)):
-        # Someone holds a token that was already spent: assume theft and end the session.
+    """Spend the current refresh token for the next one; replaying a spent one revokes the session."""
+    invalid = _unauthorized("invalid_token", "The refresh token is not valid.")
+    parts = refresh.split(".")
+    if len(parts) != 3:
+        raise invalid
+    session_id, generation = parse_id(parts[0]), parse_id(parts[1])
+    if session_id is None or generation is None:
+        raise invalid
+    session = db.session.scalar(sa.select(AuthSession).where(AuthSession.id == session_id).with_for_update())
+    # A token we never issued proves nothing and must not let a stranger close someone's session.
+    if session is None or generation > session.generation or not hmac.compare_digest(
+            _mac(session, generation), parts[2]):
+        raise invalid
+    if session.revoked_at is not None or not session.user.is_active:
+        raise invalid
+    if generation < session.generation:
+        # A genuine but spent token: someone kept a copy. Assume theft and end the session.
         session.revoked_at, session.revoked_reason = utcnow(), "refresh_reuse"
         db.session.commit()
         raise _unauthorized("token_reused", "This refresh token was already used; the session is closed.")
-    new = f"{session.id}.{secrets.token_urlsafe(32)}"
-    session.refresh_hash, session.generation, session.last_used_at = _digest(new), session.generation + 1, utcnow()
-    return session, new
+    expires = session.last_used_at + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
+    if expires < utcnow():
+        raise _unauthorized("token_expired", "The session has expired; sign in again.")
+    session.generation, session.last_used_at = session.generation + 1, utcnow()
+    return session, _refresh_token(session)
 
 
 def authenticate() -> None:
@@ -74,7 +88,8 @@ def authenticate() -> None:
         raise _unauthorized("token_expired", "The access token has expired; refresh it.") from None
     except jwt.InvalidTokenError:
         raise _unauthorized("invalid_token", "The access token is not valid.") from None
-    session = db.session.get(AuthSession, int(claims["sid"])) if claims["sid"].isdigit() else None
+    session_id = parse_id(str(claims["sid"]))
+    session = db.session.get(AuthSession, session_id) if session_id else None
     # Revocation and disabling take effect at once because every request checks the session row.
     if session is None or session.revoked_at is not None or str(session.user_id) != claims["sub"]:
         raise _unauthorized("invalid_token", "The session has ended; sign in again.")

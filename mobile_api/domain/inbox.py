@@ -62,3 +62,12 @@ def unread_count(user_id: int) -> int:
         sa.select(sa.func.count()).select_from(InboxItem)
         .where(InboxItem.user_id == user_id, InboxItem.removed.is_(False), InboxItem.unread.is_(True))
     )
+
+
+def unread_counts(user_ids: list[int]) -> dict[int, int]:
+    """unread_count for many users in one query (users with none are absent)."""
+    rows = db.session.execute(
+        sa.select(InboxItem.user_id, sa.func.count()).group_by(InboxItem.user_id)
+        .where(InboxItem.user_id.in_(user_ids), InboxItem.removed.is_(False), InboxItem.unread.is_(True))
+    )
+    return dict(rows.tuples().all())

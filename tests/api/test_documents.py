@@ -1,0 +1,97 @@
+"""Registration by a clerk, inbox delivery, attachment download with Range, blob dedup."""
+import io
+import json
+
+import sqlalchemy as sa
+
+from models import Attachment, Document, InboxItem, db
+
+
+def _register(api, demo, files=None, headers=None, **meta):
+    body = {"title": "О подготовке доклада Главе Республики", "correspondent": "Аппарат Президента",
+            "addressees": [str(demo["exec1"].units[0].id)], **meta}
+    files = files if files is not None else [("Доклад.pdf", b"%PDF-1.4 report")]
+    data = {"metadata": json.dumps(body, ensure_ascii=False),
+            "file": [(io.BytesIO(content), name) for name, content in files]}
+    return api.post("/documents", data=data, content_type="multipart/form-data", headers=headers)
+
+
+def test_clerk_registers_a_document_that_reaches_the_right_inboxes(login, demo):
+    clerk = login("clerk1")
+    resp = _register(clerk, demo, for_information=[str(demo["employee2"].id)])
+    assert resp.status_code == 201, resp.get_json()
+    doc = resp.get_json()
+    assert doc["reg_number"].startswith("МЦР-") and doc["reg_number"].endswith("/26")
+    assert resp.headers["Location"].endswith(f"/documents/{doc['id']}")
+    assert doc["attachments"][0]["name"] == "Доклад.pdf" and doc["attachments"][0]["size"] == 15
+    holders = {(u, k) for u, k in db.session.execute(
+        sa.select(InboxItem.user_id, InboxItem.kind).where(InboxItem.document_id == int(doc["id"])))}
+    # The executives of the addressed unit must write a resolution; employee2 is informed.
+    assert holders == {(demo["exec1"].id, "resolution"), (demo["minister"].id, "resolution"),
+                       (demo["employee2"].id, "info")}
+    assert login("employee2").get(f"/documents/{doc['id']}").status_code == 200
+    assert login("employee1").get(f"/documents/{doc['id']}").status_code == 404
+
+
+def test_registration_numbers_increase_and_are_unique_per_organization_and_year(login, demo):
+    clerk = login("clerk1")
+    numbers = [_register(clerk, demo).get_json()["reg_number"] for _ in range(3)]
+    seqs = [int(n.split("-")[1].split("/")[0]) for n in numbers]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+    other = login("clerk2")
+    theirs = _register(other, demo, addressees=[str(demo["exec2"].units[0].id)]).get_json()["reg_number"]
+    assert theirs == "АЗР-2/26"  # the municipality counts on its own (its demo document was #1)
+
+
+def test_only_clerks_register_and_only_into_their_organization(login, demo):
+    assert _register(login("exec1"), demo).status_code == 403
+    resp = _register(login("clerk1"), demo, addressees=[str(demo["exec2"].units[0].id)])
+    assert resp.status_code == 422 and "addressees" in resp.get_json()["errors"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Document)) == 6
+
+
+def test_bad_registrations_leave_nothing_behind(login, demo):
+    clerk = login("clerk1")
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Document))
+    cases = [
+        clerk.post("/documents", json={"title": "x"}),  # not multipart
+        clerk.post("/documents", data={"file": (io.BytesIO(b"x"), "a.txt")}, content_type="multipart/form-data"),
+        clerk.post("/documents", data={"metadata": "{not json", "file": (io.BytesIO(b"x"), "a.txt")},
+                   content_type="multipart/form-data"),
+        _register(clerk, demo, files=[]),
+        _register(clerk, demo, title=""),
+        _register(clerk, demo, title="a\u0000b"),
+        _register(clerk, demo, unknown="field"),
+    ]
+    assert [c.status_code for c in cases] == [415, 422, 400, 422, 422, 422, 422]
+    assert all(c.content_type == "application/problem+json" for c in cases)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Document)) == before
+
+
+def test_attachment_download_supports_etag_and_range(login, demo):
+    content = bytes(range(256)) * 40
+    doc = _register(login("clerk1"), demo, files=[("scan.bin", content)]).get_json()
+    api = login("exec1")
+    url = f"/documents/{doc['id']}/attachments/{doc['attachments'][0]['id']}"
+    full = api.get(url)
+    assert full.status_code == 200 and full.data == content
+    assert full.headers["ETag"].strip('"') == doc["attachments"][0]["sha256"]
+    part = api.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.data == content[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(content)}"
+    assert api.get(url, headers={"If-None-Match": full.headers["ETag"]}).status_code == 304
+    assert api.get(url, headers={"Range": "bytes=999999-"}).status_code == 416
+    # Another document's attachment id under this document is not found.
+    other = _register(login("clerk1"), demo).get_json()
+    assert api.get(f"/documents/{doc['id']}/attachments/{other['attachments'][0]['id']}").status_code == 404
+
+
+def test_the_same_file_is_stored_once(app, login, demo):
+    clerk = login("clerk1")
+    a = _register(clerk, demo, files=[("a.pdf", b"same bytes")]).get_json()
+    b = _register(clerk, demo, files=[("b.pdf", b"same bytes")]).get_json()
+    assert a["attachments"][0]["sha256"] == b["attachments"][0]["sha256"]
+    store = app.extensions["blobstore"]
+    assert store.path(a["attachments"][0]["sha256"]).read_bytes() == b"same bytes"
+    files = [p for p in store.root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert len(files) == len({x.sha256 for x in db.session.scalars(sa.select(Attachment))})

@@ -1,0 +1,72 @@
+"""Text resolutions: drafts, edits kept as revisions, issue into tasks, completion."""
+import sqlalchemy as sa
+
+from models import Document, OutboxMessage, ResolutionRevision, Task, db
+
+
+def _doc(demo, n=1):
+    return db.session.scalar(sa.select(Document.id).where(Document.reg_number.like(f"МЦР-{n}/%")))
+
+
+def test_draft_edit_and_issue(login, demo):
+    exec1, assistant = login("exec1"), login("assistant1")
+    e1, e2 = str(demo["employee1"].id), str(demo["employee2"].id)
+    draft = exec1.post(f"/documents/{_doc(demo)}/resolutions",
+                       json={"text": "Подготовить ответ", "executors": [e1]}).get_json()
+    assert draft["status"] == "draft" and draft["revisions"] == 0 and draft["issued_at"] is None
+    edited = assistant.patch(f"/resolutions/{draft['id']}", json={
+        "text": "Подготовить ответ до пятницы", "executors": [e1, e2], "deadline": "2026-12-04T15:00:00+03:00"})
+    body = edited.get_json()
+    assert edited.status_code == 200 and body["revisions"] == 1
+    assert body["deadline"] == "2026-12-04T12:00:00Z" and [e["id"] for e in body["executors"]] == [e1, e2]
+    revision = db.session.scalar(sa.select(ResolutionRevision))
+    assert revision.editor_id == demo["assistant1"].id
+    assert revision.changes["text"] == ["Подготовить ответ", "Подготовить ответ до пятницы"]
+
+    issued = exec1.post(f"/resolutions/{draft['id']}/issue")
+    assert issued.status_code == 200 and issued.get_json()["status"] == "issued"
+    tasks = db.session.scalars(sa.select(Task).where(Task.resolution_id == int(draft["id"]))).all()
+    assert sorted(t.executor_id for t in tasks) == sorted([demo["employee1"].id, demo["employee2"].id])
+    events = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.event == "task_assigned")).all()
+    assert {m.user_id for m in events} >= {demo["employee1"].id, demo["employee2"].id}
+    # Once issued, nobody edits it and it is not issued twice.
+    assert exec1.patch(f"/resolutions/{draft['id']}", json={"text": "x"}).status_code == 409
+    assert exec1.post(f"/resolutions/{draft['id']}/issue").status_code == 409
+
+
+def test_executors_must_be_people_of_the_authors_organization(login, demo):
+    resp = login("exec1").post(f"/documents/{_doc(demo)}/resolutions",
+                               json={"text": "Исполнить", "executors": [str(demo["exec2"].id)]})
+    assert resp.status_code == 422 and "executors" in resp.get_json()["errors"]
+
+
+def test_task_completion_reaches_the_author(login, demo):
+    exec1, emp = login("exec1"), login("employee1")
+    exec1.post(f"/documents/{_doc(demo)}/resolutions",
+               json={"text": "Подготовить справку", "executors": [str(demo["employee1"].id)], "issue": True})
+    task = next(t for t in emp.get("/tasks").get_json()["items"] if t["text"] == "Подготовить справку")
+    assert task["author"]["short_name"] == "Галиев И.Р."
+    done = emp.post(f"/tasks/{task['id']}/complete", json={"report": "Справка направлена"})
+    assert done.status_code == 200 and done.get_json()["status"] == "done"
+    assert task["id"] in [t["id"] for t in emp.get("/tasks?view=done").get_json()["items"]]
+    assert task["id"] not in [t["id"] for t in emp.get("/tasks?view=open").get_json()["items"]]
+    assert emp.post(f"/tasks/{task['id']}/complete", json={"report": "again"}).status_code == 409
+    told = db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.event == "task_completed"))
+    assert told.user_id == demo["exec1"].id and told.payload["task_id"] == task["id"]
+
+
+def test_delegating_a_task_makes_a_child_resolution(login, demo):
+    # exec1 holds the minister's task on document 2 and hands it down to employee2.
+    resp = login("exec1").post(f"/documents/{_doc(demo, 2)}/resolutions",
+                               json={"text": "Подготовить проект", "executors": [str(demo["employee2"].id)]})
+    parent = db.session.scalar(sa.select(Task).where(Task.executor_id == demo["exec1"].id))
+    assert resp.get_json()["parent_task_id"] == str(parent.id)
+
+
+def test_assistant_of_another_executive_cannot_see_the_draft(login, demo):
+    draft = login("exec1").post(f"/documents/{_doc(demo)}/resolutions",
+                                json={"text": "Черновик", "executors": [str(demo["employee1"].id)]}).get_json()
+    assert login("minister").get(f"/resolutions/{draft['id']}").status_code == 404
+    assert login("assistant1").get(f"/resolutions/{draft['id']}").status_code == 200
+    doc = login("minister").get(f"/documents/{_doc(demo)}").get_json()
+    assert draft["id"] not in [r["id"] for r in doc["resolutions"]]
