@@ -3,14 +3,33 @@ import logging
 import os
 
 from flask import Flask, request
+from flask.ctx import _AppCtxGlobals
 from werkzeug.routing import BaseConverter, ValidationError
 
-from models import db
+from models import AuthSession, User, db
 
 from . import config, errors
 from .blobstore import BlobStore
 from .extensions import Api, limiter, migrate
 from .fields import parse_id
+
+
+class RequestGlobals(_AppCtxGlobals):
+    """`g`, with the signed-in user and session loaded on first use rather than on every request."""
+
+    def sign_in(self, user_id: int, session_id: int) -> None:
+        self.user_id, self.session_id = user_id, session_id
+        self.__dict__.pop("_user", None)
+
+    @property
+    def user(self) -> User:
+        if "_user" not in self.__dict__:
+            self._user = db.session.get(User, self.user_id)
+        return self._user
+
+    @property
+    def auth_session(self) -> AuthSession:
+        return db.session.get(AuthSession, self.session_id)
 
 
 class IdConverter(BaseConverter):
@@ -31,6 +50,7 @@ class IdConverter(BaseConverter):
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app from the environment, overridden by `test_config` in tests."""
     app = Flask(__name__, instance_relative_config=False)
+    app.app_ctx_globals_class = RequestGlobals
     app.config.from_mapping(config.from_env())
     app.config.update(
         API_TITLE="Mobile office API",

@@ -69,12 +69,11 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization] = relationship(lazy="joined", innerjoin=True)
-    units: Mapped[list[Unit]] = relationship(secondary=unit_members, lazy="selectin")
+    units: Mapped[list[Unit]] = relationship(secondary=unit_members)
     executives: Mapped[list["User"]] = relationship(
         secondary=assistants,
         primaryjoin=lambda: User.id == assistants.c.assistant_id,
         secondaryjoin=lambda: User.id == assistants.c.executive_id,
-        lazy="selectin",
     )
 
     @property

@@ -76,7 +76,11 @@ def rotate(refresh: str) -> tuple[AuthSession, str]:
 
 
 def authenticate() -> None:
-    """Resolve the bearer token to a live session and an active user, or refuse with 401."""
+    """Resolve the bearer token to a live session and an active user, or refuse with 401.
+
+    One indexed query per request, so that revocation and disabling take effect at once; the
+    User object itself is loaded only if the handler asks for `g.user`.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -88,11 +92,14 @@ def authenticate() -> None:
         raise _unauthorized("token_expired", "The access token has expired; refresh it.") from None
     except jwt.InvalidTokenError:
         raise _unauthorized("invalid_token", "The access token is not valid.") from None
-    session_id = parse_id(str(claims["sid"]))
-    session = db.session.get(AuthSession, session_id) if session_id else None
-    # Revocation and disabling take effect at once because every request checks the session row.
-    if session is None or session.revoked_at is not None or str(session.user_id) != claims["sub"]:
+    session_id, user_id = parse_id(str(claims["sid"])), parse_id(str(claims["sub"]))
+    row = db.session.execute(
+        sa.select(AuthSession.revoked_at, User.is_active)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.id == session_id, AuthSession.user_id == user_id)
+    ).first() if session_id and user_id else None
+    if row is None or row.revoked_at is not None:
         raise _unauthorized("invalid_token", "The session has ended; sign in again.")
-    if not session.user.is_active:
+    if not row.is_active:
         raise _unauthorized("account_disabled", "This account is disabled.")
-    g.user, g.auth_session = session.user, session
+    g.sign_in(user_id, session_id)

@@ -80,7 +80,7 @@ def actions_for(user: User, doc: Document) -> list[str]:
 def _open_task(user: User, doc: Document) -> Task | None:
     return db.session.scalar(
         sa.select(Task).where(Task.document_id == doc.id, Task.executor_id == user.id, Task.status == "open",
-                              Task.removed.is_(False)).limit(1)
+                              Task.removed == sa.false()).limit(1)
     )
 
 

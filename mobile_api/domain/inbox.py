@@ -41,7 +41,7 @@ def withdraw(user_id: int, document_id: int, kind: str) -> None:
     """Take an item out of the inbox; it stays as a tombstone that sync reports as removed."""
     item = db.session.scalar(
         sa.select(InboxItem).where(InboxItem.user_id == user_id, InboxItem.document_id == document_id,
-                                   InboxItem.kind == kind, InboxItem.removed.is_(False))
+                                   InboxItem.kind == kind, InboxItem.removed == sa.false())
     )
     if item is not None:
         item.removed = True
@@ -60,7 +60,7 @@ def mark_read(user: User, item_id: int | None) -> bool:
 def unread_count(user_id: int) -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(InboxItem)
-        .where(InboxItem.user_id == user_id, InboxItem.removed.is_(False), InboxItem.unread.is_(True))
+        .where(InboxItem.user_id == user_id, InboxItem.removed == sa.false(), InboxItem.unread == sa.true())
     )
 
 
@@ -68,6 +68,6 @@ def unread_counts(user_ids: list[int]) -> dict[int, int]:
     """unread_count for many users in one query (users with none are absent)."""
     rows = db.session.execute(
         sa.select(InboxItem.user_id, sa.func.count()).group_by(InboxItem.user_id)
-        .where(InboxItem.user_id.in_(user_ids), InboxItem.removed.is_(False), InboxItem.unread.is_(True))
+        .where(InboxItem.user_id.in_(user_ids), InboxItem.removed == sa.false(), InboxItem.unread == sa.true())
     )
     return dict(rows.tuples().all())

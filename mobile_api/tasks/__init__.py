@@ -23,7 +23,7 @@ blp.before_request(authenticate)
 @blp.response(200, TaskPage)
 def list_tasks(args):
     """The user's tasks: open, overdue or done; newest first."""
-    query = sa.select(Task).where(Task.executor_id == g.user.id, Task.removed.is_(False))
+    query = sa.select(Task).where(Task.executor_id == g.user_id, Task.removed == sa.false())
     if args["view"] == "done":
         query = query.where(Task.status == "done")
     else:
