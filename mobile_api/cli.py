@@ -8,6 +8,9 @@ from models import db
 
 
 def register(app: Flask) -> None:
+    from push import cli as push_cli
+    push_cli.register(app)
+
     @app.cli.command("demo-data")
     def demo_data():
         """Load a small demo government and print its logins."""

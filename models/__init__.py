@@ -6,13 +6,14 @@ from .base import BigId, db, utcnow
 from .documents import Attachment, Document, InboxItem, RegistrationCounter, document_addressees
 from .idempotency import IdempotentResponse
 from .org import Organization, Unit, User, assistants, unit_members
+from .push import PushDelivery
 from .queue import Job, OutboxMessage, ProcessHeartbeat
 from .resolutions import Resolution, ResolutionRevision, Task, resolution_executors
 from .voice import VoiceNote
 
 __all__ = [
     "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document", "IdempotentResponse",
-    "InboxItem", "Job", "Organization", "OutboxMessage", "ProcessHeartbeat", "RegistrationCounter", "Resolution",
+    "InboxItem", "Job", "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
     "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
     "resolution_executors", "unit_members", "utcnow",
 ]

@@ -100,6 +100,22 @@ def renew(model, row_id: int, owner: str, lease: timedelta) -> bool:
     return result.rowcount == 1
 
 
+def renew_many(model, row_ids: list[int], owner: str, lease: timedelta) -> set[int]:
+    """Extend the leases we still hold among `row_ids` in one statement; returns those still ours."""
+    if not row_ids:
+        return set()
+    held = db.session.scalars(
+        sa.update(model)
+        .where(model.id.in_(row_ids), model.lease_owner == owner, model.status == RUNNING)
+        .values(lease_until=utcnow() + lease)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = set(held)
+    db.session.commit()
+    return ids
+
+
 def finish(row, status: str = DONE, error: str | None = None) -> None:
     """Mark a claimed row done or failed (the caller commits with its other changes)."""
     row.status, row.last_error, row.finished_at = status, error, utcnow()

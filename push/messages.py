@@ -18,6 +18,7 @@ class Event(StrEnum):
     TASK_COMPLETED = "task_completed"  # -> resolution author
     DEADLINE_SOON = "deadline_soon"  # due within 24 h -> executor
     DEADLINE_PASSED = "deadline_passed"  # overdue -> executor
+    TRANSCRIPTION_FAILED = "transcription_failed"  # recording not transcribed -> executive
 
 
 # Tasks and approvals wake the phone at once; the rest may wait for a convenient moment.
@@ -42,6 +43,10 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.TASK_COMPLETED: ("Task completed", "A task under your resolution is done."),
         Event.DEADLINE_SOON: ("Deadline tomorrow", "A task is due within 24 hours."),
         Event.DEADLINE_PASSED: ("Task overdue", "The deadline of a task has passed."),
+        Event.TRANSCRIPTION_FAILED: (
+            "Dictation not recognised",
+            "Your recording could not be transcribed. Please type the resolution or record it again.",
+        ),
     },
     "ru": {
         Event.TASK_ASSIGNED: ("Новое поручение", "Вам назначено поручение."),
@@ -60,6 +65,10 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
             "Срок исполнения поручения истекает в течение суток.",
         ),
         Event.DEADLINE_PASSED: ("Поручение просрочено", "Срок исполнения поручения истёк."),
+        Event.TRANSCRIPTION_FAILED: (
+            "Запись не распознана",
+            "Не удалось распознать вашу запись. Введите резолюцию текстом или запишите её снова.",
+        ),
     },
     "tt": {
         Event.TASK_ASSIGNED: ("Яңа йөкләмә", "Сезгә йөкләмә бирелде."),
@@ -72,6 +81,10 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.TASK_COMPLETED: ("Йөкләмә үтәлде", "Сезнең резолюция буенча йөкләмә үтәлде."),
         Event.DEADLINE_SOON: ("Срок якынлаша", "Йөкләмәне үтәү срогы бер тәүлек эчендә чыга."),
         Event.DEADLINE_PASSED: ("Срок узды", "Йөкләмәне үтәү срогы чыкты."),
+        Event.TRANSCRIPTION_FAILED: (
+            "Язма танылмады",
+            "Сезнең язманы танып булмады. Резолюцияне текст белән языгыз яки яңадан яздырыгыз.",
+        ),
     },
 }
 

@@ -2,6 +2,7 @@
 import sqlalchemy as sa
 from flask import g
 from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
 
 from models import Device, db
 
@@ -20,14 +21,29 @@ blp.before_request(authenticate)
 @blp.response(201, DeviceOut)
 def register(body):
     """Register an FCM token; the same token again updates it (and may move to a new user)."""
-    device = db.session.scalar(sa.select(Device).where(Device.token == body["token"]))
-    if device is None:
-        device = Device(token=body["token"])
-        db.session.add(device)
+    device = _device_with_token(body["token"], body["platform"])
     device.user_id, device.platform = g.user.id, body["platform"]
     device.locale = body.get("locale") or g.user.locale
     device.app_version = body.get("app_version")
     db.session.flush()
+    return device
+
+
+def _device_with_token(token: str, platform: str) -> Device:
+    """The device row of `token`, created if new; a concurrent twin registration is not an error."""
+    device = db.session.scalar(sa.select(Device).where(Device.token == token))
+    if device is not None:
+        return device
+    try:
+        # A savepoint, so that losing the race undoes only this insert (on PostgreSQL a failed
+        # statement would otherwise poison the whole transaction).
+        with db.session.begin_nested():
+            device = Device(token=token, user_id=g.user.id, platform=platform)
+            db.session.add(device)
+    except IntegrityError:
+        device = db.session.scalar(sa.select(Device).where(Device.token == token))
+        if device is None:
+            raise
     return device
 
 

@@ -3,6 +3,9 @@
 The push dispatcher sends them; writing them here, next to the change that causes them,
 means a notification exists if and only if its cause was committed.
 """
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
 from models import OutboxMessage, db
 
 EVENTS = (
@@ -18,12 +21,26 @@ EVENTS = (
 URGENT = {"task_assigned", "approval_requested", "deadline_passed"}
 
 
-def notify(event: str, user_id: int, document_id: int | None = None, dedup_key: str | None = None, **ids) -> OutboxMessage:
-    """Owe `user_id` a notification of `event`; ids travel in the data payload."""
+def _values(event: str, user_id: int, document_id: int | None, dedup_key: str | None, ids: dict) -> dict:
     assert event in EVENTS, event
     payload = {"event": event, **({"document_id": str(document_id)} if document_id else {}),
                **{k: str(v) for k, v in ids.items()}}
-    msg = OutboxMessage(event=event, user_id=user_id, document_id=document_id, payload=payload,
-                        dedup_key=dedup_key, urgent=event in URGENT)
+    return dict(event=event, user_id=user_id, document_id=document_id, payload=payload,
+                dedup_key=dedup_key, urgent=event in URGENT)
+
+
+def notify(event: str, user_id: int, document_id: int | None = None, dedup_key: str | None = None, **ids) -> OutboxMessage:
+    """Owe `user_id` a notification of `event`; ids travel in the data payload."""
+    msg = OutboxMessage(**_values(event, user_id, document_id, dedup_key, ids))
     db.session.add(msg)
     return msg
+
+
+def notify_once(event: str, user_id: int, document_id: int | None, dedup_key: str, **ids) -> bool:
+    """Like notify, but a second call with the same `dedup_key` does nothing; True if this one counted."""
+    # ON CONFLICT DO NOTHING rather than catching IntegrityError: on PostgreSQL a failed insert
+    # would abort the caller's whole transaction, and two dispatchers may scan at the same time.
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = (dialect.insert(OutboxMessage).values(**_values(event, user_id, document_id, dedup_key, ids))
+            .on_conflict_do_nothing(index_elements=[OutboxMessage.dedup_key]).returning(OutboxMessage.id))
+    return db.session.execute(stmt).scalar() is not None

@@ -1,13 +1,15 @@
-"""Fixtures: a throwaway service account and the real FCM sender aimed at a fake FCM."""
+"""Fixtures: a throwaway service account, the real FCM sender aimed at a fake FCM, the dispatcher."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from push.dispatcher import Dispatcher, Settings
 from push.fcm import FcmSender
 from tests.fakes.fcm_server import FakeFcm, generate_key, write_service_account
 
@@ -37,3 +39,9 @@ def sender(credentials_path: Path, fake_fcm: FakeFcm) -> Iterator[FcmSender]:
     """The production sender, pointed at the fake through FCM_ENDPOINT's seam."""
     with FcmSender.from_credentials(str(credentials_path), endpoint=fake_fcm.url, timeout=5) as s:
         yield s
+
+
+@pytest.fixture
+def dispatcher(app, sender: FcmSender) -> Dispatcher:
+    """The production dispatcher on the test database, sending through the real SDK to the fake."""
+    return Dispatcher(sender, Settings(lease=timedelta(seconds=30)), name="test-dispatcher")

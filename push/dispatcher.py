@@ -1,0 +1,327 @@
+"""The push dispatcher: outbox rows in, one FCM message per device out, no device told twice.
+
+Delivery state lives in `push_deliveries`, one row per (outbox message, device):
+
+1. a claimed outbox row is planned: every device of the recipient without a final delivery;
+2. before a batch goes out, its deliveries are committed as `sending`;
+3. after `send_each` answers, each becomes `delivered`, `failed` or `retry` (or the device is
+   deleted when FCM says its token is dead), and that is committed;
+4. the outbox row is done when every device has a final outcome, else it is given back to the
+   queue with a backoff.
+
+A dispatcher killed between 2 and 3 leaves `sending` rows behind. When the lease runs out and
+the row is taken again, those devices are not sent to again but marked `unknown`: the request may
+or may not have reached FCM, and FCM v1 has no idempotency key to make a resend harmless. We
+choose at most once for that window (one HTTP round trip per batch): a push is only a nudge, the
+inbox and its badge remain the truth on the next sync, while a repeated "new task" alert on a
+minister's phone is the failure people notice and stop trusting. Everything outside the window
+(devices not yet in a batch, and answered ones marked retry) is sent exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from mobile_api.domain.inbox import unread_counts
+from models import Device, Document, OutboxMessage, PushDelivery, User, db, utcnow
+from models.push import DELIVERED, FAILED, FINAL, RETRY, SENDING, UNKNOWN
+from models.queue import FAILED as ROW_FAILED
+from models.queue import beat, claim, finish, renew_many, retry_later
+from push import deadlines
+from push.backoff import backoff_delay
+from push.fcm import MAX_BATCH
+from push.messages import Event, build_message
+from push.quiet import quiet_until
+from push.sender import OutgoingMessage, Outcome, Sender, SendResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the dispatcher paces itself."""
+
+    batch_size: int = MAX_BATCH  # messages per send_each call
+    claim_limit: int = 250  # outbox rows per pass: 500 messages for people with two phones
+    lease: timedelta = timedelta(seconds=60)
+    poll: float = 1.0  # seconds to wait when nothing is due
+    scan_every: float = 60.0  # seconds between deadline scans
+    max_attempts: int = 10  # then the row ends failed, with the last error
+
+    @classmethod
+    def from_config(cls, config) -> Settings:
+        """Settings from the Flask config."""
+        return cls(batch_size=config["PUSH_BATCH_SIZE"], lease=timedelta(seconds=config["PUSH_LEASE_S"]),
+                   poll=config["PUSH_POLL_MS"] / 1000)
+
+
+@dataclass(slots=True)
+class _Item:
+    """One message for one device, planned for this pass."""
+
+    row_id: int
+    device_id: int
+    retried: bool  # a delivery row (status retry) exists already
+    outgoing: OutgoingMessage
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What this pass learned about one outbox row."""
+
+    unsent: int = 0
+    retry: bool = False
+    retry_after: float = 0.0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class PassStats:
+    """Counts for one pass, for the log and the benchmark."""
+
+    rows: int = 0
+    held: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _chunks(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Dispatcher:
+    """Claims outbox rows as leases and sends them through a Sender."""
+
+    def __init__(self, sender: Sender, settings: Settings = Settings(), name: str | None = None) -> None:
+        self.sender = sender
+        self.settings = settings
+        self.name = name or f"push@{socket.gethostname()}:{os.getpid()}"
+        self.stop = threading.Event()
+        self._next_scan = 0.0
+
+    def run(self, once: bool = False) -> None:
+        """Dispatch until `stop` is set; with `once`, until nothing is due."""
+        log.info("push dispatcher %s started (batch %d, lease %s)", self.name, self.settings.batch_size,
+                 self.settings.lease)
+        while not self.stop.is_set():
+            beat(self.name, "push")
+            self.scan_deadlines()
+            if self.dispatch().rows == 0:
+                if once:
+                    break
+                self.stop.wait(self.settings.poll)
+        log.info("push dispatcher %s stopped", self.name)
+
+    def scan_deadlines(self, force: bool = False) -> int:
+        """Owe deadline reminders that fell due, at most every `scan_every` seconds."""
+        now = utcnow()
+        if not force and now.timestamp() < self._next_scan:
+            return 0
+        self._next_scan = now.timestamp() + self.settings.scan_every
+        made = deadlines.scan(now)
+        if made:
+            log.info("push: %d deadline reminders owed", made)
+        return made
+
+    def drain(self) -> None:
+        """Dispatch until nothing is due now (tests, benchmarks, --once)."""
+        while self.dispatch().rows:
+            pass
+
+    def dispatch(self) -> PassStats:
+        """One pass: claim due rows, send what they owe, settle each row."""
+        stats = PassStats()
+        ids = claim(OutboxMessage, self.name, self.settings.lease, limit=self.settings.claim_limit)
+        if not ids:
+            return stats
+        stats.rows = len(ids)
+        rows = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id.in_(ids))).all()
+        users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_({r.user_id for r in rows})))}
+        now = utcnow()
+        sendable = []
+        for row in rows:
+            user = users[row.user_id]
+            until = None if row.urgent else quiet_until(now, user.quiet_from, user.quiet_to, user.timezone)
+            if until is None:
+                sendable.append(row)
+            else:
+                # Holding is not an attempt: the claim's count is given back.
+                retry_later(row, until - now, f"quiet hours until {until:%Y-%m-%dT%H:%MZ}")
+                row.available_at, row.attempts = until, row.attempts - 1
+                stats.held += 1
+        plan, tallies = self._plan(sendable, users)
+        for chunk in _chunks(plan, self.settings.batch_size):
+            if self.stop.is_set():
+                break  # rows left with unsent devices go back to the queue at once
+            held = renew_many(OutboxMessage, list(tallies), self.name, self.settings.lease)
+            for lost in set(tallies) - held:
+                log.warning("push: lease on outbox %s lost to another dispatcher; leaving it", lost)
+                del tallies[lost]
+            chunk = [item for item in chunk if item.row_id in held]
+            if chunk and self._mark_sending(chunk):
+                self._record(chunk, self._send(chunk), tallies, stats)
+        self._settle(tallies)
+        log.info("push: %d rows (%d held for quiet hours): %s", stats.rows, stats.held,
+                 ", ".join(f"{n} {o}" for o, n in sorted(stats.outcomes.items())) or "no devices")
+        return stats
+
+    def _plan(self, rows: list[OutboxMessage], users: dict[int, User]) -> tuple[list[_Item], dict[int, _Tally]]:
+        """The messages these rows still owe, device by device (commits the pass's holds too)."""
+        tallies = {row.id: _Tally() for row in rows}
+        user_ids = list({row.user_id for row in rows})
+        devices: dict[int, list[Device]] = defaultdict(list)
+        for device in db.session.scalars(sa.select(Device).where(Device.user_id.in_(user_ids)).order_by(Device.id)):
+            devices[device.user_id].append(device)
+        known = dict(((o, d), s) for o, d, s in db.session.execute(
+            sa.select(PushDelivery.outbox_id, PushDelivery.device_id, PushDelivery.status)
+            .where(PushDelivery.outbox_id.in_(tallies))).tuples())
+        badges = unread_counts(user_ids)
+        shown = [row.document_id for row in rows
+                 if row.document_id and users[row.user_id].organization.push_shows_document]
+        documents = {d.id: d for d in db.session.scalars(sa.select(Document).where(Document.id.in_(shown)))}
+        plan, stale, broken = [], [], []
+        for row in rows:
+            user = users[row.user_id]
+            if not user.is_active:
+                continue  # a deactivated account is told nothing; the row is simply done
+            document = documents.get(row.document_id)
+            ids = {k: v for k, v in row.payload.items() if k != "event"}
+            for device in devices[row.user_id]:
+                status = known.get((row.id, device.id))
+                if status == SENDING:
+                    stale.append({"o": row.id, "d": device.id})
+                    continue
+                if status in FINAL:
+                    continue
+                try:
+                    message = build_message(
+                        device.token, device.platform, device.locale or user.locale, Event(row.event), ids,
+                        badges.get(user.id, 0), document.reg_number if document else None,
+                        document.title if document else None, urgent=row.urgent)
+                except ValueError as error:
+                    log.error("push: cannot build %s for device %s: %s", row.event, device.id, error)
+                    broken.append({"outbox_id": row.id, "device_id": device.id, "status": FAILED,
+                                   "error": str(error)[:500], "updated_at": utcnow()})
+                    continue
+                outgoing = OutgoingMessage(device_id=str(device.id), message=message, ref=str(row.id))
+                plan.append(_Item(row.id, device.id, status == RETRY, outgoing))
+                tallies[row.id].unsent += 1
+        if stale:
+            log.warning("push: %d deliveries were in flight when a dispatcher died; not resent (at most once)",
+                        len(stale))
+            self._set_status(stale, UNKNOWN, "in flight when the dispatcher stopped; maybe delivered")
+        if broken:
+            db.session.execute(sa.insert(PushDelivery), broken)
+        db.session.commit()
+        return plan, tallies
+
+    def _set_status(self, keys: list[dict], status: str, error: str | None = None) -> None:
+        table = PushDelivery.__table__
+        db.session.execute(
+            table.update()
+            .where(table.c.outbox_id == sa.bindparam("o"), table.c.device_id == sa.bindparam("d"))
+            .values(status=status, error=error, updated_at=utcnow()),
+            keys,
+        )
+
+    def _mark_sending(self, chunk: Sequence[_Item]) -> bool:
+        """Commit `sending` for the chunk before any of it leaves; False if it must not be sent."""
+        now = utcnow()
+        new = [{"outbox_id": i.row_id, "device_id": i.device_id, "status": SENDING, "updated_at": now}
+               for i in chunk if not i.retried]
+        again = [{"o": i.row_id, "d": i.device_id} for i in chunk if i.retried]
+        try:
+            if new:
+                db.session.execute(sa.insert(PushDelivery), new)
+            if again:
+                self._set_status(again, SENDING)
+            db.session.commit()
+        except IntegrityError as error:
+            # Unique (outbox, device): another dispatcher took this row over since our lease check,
+            # or a device was deleted meanwhile. Send nothing; the row is settled by whoever holds it.
+            db.session.rollback()
+            log.warning("push: batch of %d not sent, its deliveries changed under us: %s", len(chunk), error.orig)
+            return False
+        return True
+
+    def _send(self, chunk: Sequence[_Item]) -> list[SendResult]:
+        try:
+            return self.sender.send([item.outgoing for item in chunk])
+        except Exception as error:  # noqa: BLE001
+            # Senders report per-message failures in their results; an exception means the batch
+            # broke before going out (a message the SDK would not encode), so it is retried.
+            log.exception("push: sender failed on a batch of %d", len(chunk))
+            return [SendResult(item.outgoing, Outcome.RETRY, error=f"{type(error).__name__}: {error}")
+                    for item in chunk]
+
+    def _record(self, chunk: Sequence[_Item], results: list[SendResult], tallies: dict[int, _Tally],
+                stats: PassStats) -> None:
+        """Write each device's outcome, drop dead tokens, and note what each row still owes."""
+        updates, dropped, auth_errors = [], [], 0
+        now = utcnow()
+        for item, result in zip(chunk, results, strict=True):
+            tally = tallies[item.row_id]
+            tally.unsent -= 1
+            stats.outcomes[result.outcome.value] += 1
+            status = {Outcome.DELIVERED: DELIVERED, Outcome.FAILED: FAILED}.get(result.outcome, RETRY)
+            if result.outcome is Outcome.DROP_TOKEN:
+                dropped.append(item.device_id)
+                continue
+            if status == RETRY:
+                tally.retry = True
+                tally.retry_after = max(tally.retry_after, result.retry_after or 0.0)
+                tally.error = result.error
+                auth_errors += result.outcome is Outcome.AUTH_ERROR
+            updates.append({"o": item.row_id, "d": item.device_id, "status": status, "message_id": result.message_id,
+                            "error": (result.error or "")[:500] or None, "updated_at": now})
+        if updates:
+            table = PushDelivery.__table__
+            db.session.execute(
+                table.update()
+                .where(table.c.outbox_id == sa.bindparam("o"), table.c.device_id == sa.bindparam("d"))
+                .values(status=sa.bindparam("status"), message_id=sa.bindparam("message_id"),
+                        error=sa.bindparam("error"), updated_at=sa.bindparam("updated_at")),
+                updates,
+            )
+        if dropped:
+            # The token is dead for good; its delivery rows go with the device (ON DELETE CASCADE).
+            db.session.execute(sa.delete(Device).where(Device.id.in_(dropped)))
+            log.info("push: deleted %d devices whose tokens FCM no longer knows", len(dropped))
+        db.session.commit()
+        if auth_errors:
+            log.error("push: FCM refused our credentials for %d of %d messages; they will be retried, but "
+                      "nothing reaches phones until FIREBASE_CREDENTIALS (or the APNs key) is fixed",
+                      auth_errors, len(chunk))
+
+    def _settle(self, tallies: dict[int, _Tally]) -> None:
+        """Finish, back off, or give back each row we still hold."""
+        held = renew_many(OutboxMessage, list(tallies), self.name, self.settings.lease)
+        if not held:
+            return
+        rows = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id.in_(held))).all()
+        for row in rows:
+            tally = tallies[row.id]
+            if tally.unsent:
+                # Stopped (or a batch skipped) before these devices were tried: not an attempt.
+                retry_later(row, timedelta(0), "interrupted before every device was tried")
+                row.attempts -= 1
+            elif not tally.retry:
+                finish(row)
+            elif row.attempts >= self.settings.max_attempts:
+                log.error("push: outbox %s (%s) given up after %d attempts: %s", row.id, row.event, row.attempts,
+                          tally.error)
+                finish(row, ROW_FAILED, (tally.error or "")[:500])
+            else:
+                delay = backoff_delay(row.attempts, retry_after=tally.retry_after or None)
+                retry_later(row, timedelta(seconds=delay), (tally.error or "retry")[:500])
+        db.session.commit()
