@@ -9,6 +9,7 @@ from .org import Organization, Unit, User, assistants, unit_members
 from .push import PushDelivery
 from .queue import Job, OutboxMessage, ProcessHeartbeat
 from .resolutions import Resolution, ResolutionRevision, Task, resolution_executors
+from . import signing  # noqa: F401  (approvals and signatures: import their models from models.signing)
 from .voice import VoiceNote
 
 __all__ = [

@@ -8,10 +8,11 @@ from marshmallow import ValidationError
 
 from models import Attachment, Resolution, db
 
+from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
 from ..blobstore import blobs
 from ..conditional import etagged
-from ..domain import access, documents
+from ..domain import access, approvals, documents
 from ..errors import ApiError, not_found
 from ..idempotency import idempotent
 from ..schemas import DocumentDetailSchema, DocumentMetadataIn
@@ -27,11 +28,12 @@ def detail(doc) -> dict:
         sa.select(Resolution).where(Resolution.document_id == doc.id).order_by(Resolution.id)
     ).all()
     visible = [r for r in resolutions if r.status == "issued" or access.may_edit_resolution(user, r)]
+    approval = approvals.current(doc.id)
     return {
         "id": doc.id, "reg_number": doc.reg_number, "reg_date": doc.reg_date, "title": doc.title,
         "summary": doc.summary, "correspondent": doc.correspondent, "urgent": doc.urgent, "due_at": doc.due_at,
         "addressees": doc.addressees, "attachments": doc.attachments, "resolutions": visible,
-        "approval": None, "actions": access.actions_for(user, doc),
+        "approval": ApprovalSchema().dump(approvals.view(approval)) if approval else None, "actions": access.actions_for(user, doc),
     }
 
 

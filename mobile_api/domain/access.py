@@ -5,6 +5,7 @@ from models import (Document, InboxItem, Resolution, Task, User, assistants, db,
                     unit_members)
 
 from ..errors import not_found
+from . import approvals, signatures
 
 
 def visible_documents(user: User):
@@ -74,6 +75,10 @@ def actions_for(user: User, doc: Document) -> list[str]:
         actions.append("complete")
     if doc.owner_id == user.id:
         actions.append("route")
+    if approvals.is_due(user, doc):
+        actions.append("approve")
+        if signatures.signature_required(user):
+            actions.append("sign")
     return actions
 
 

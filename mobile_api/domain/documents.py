@@ -87,3 +87,18 @@ def register(clerk: User, meta: dict, files: list[FileStorage]) -> Document:
                  reg_number=doc.reg_number, attachments=[a.sha256 for a in doc.attachments])
     doc.created_at = doc.created_at or utcnow()
     return doc
+
+
+def add_attachment(user: User, doc: Document, upload: FileStorage) -> Attachment:
+    """Store a file on the document; a file named like an earlier one is its next version."""
+    sha, size = blobs().put(upload.stream)
+    name = _clean_filename(upload.filename)
+    mime = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" else (
+        mimetypes.guess_type(name)[0] or "application/octet-stream")
+    version = 1 + max((a.version for a in doc.attachments if a.name == name), default=0)
+    attachment = Attachment(name=name, mime=mime, size=size, sha256=sha, version=version)
+    doc.attachments.append(attachment)
+    db.session.flush()
+    audit.record(user.organization_id, user.id, "document.attachment_added", "document", doc.id,
+                 attachment_id=str(attachment.id), name=name, version=version, sha256=sha)
+    return attachment

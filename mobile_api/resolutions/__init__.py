@@ -5,7 +5,8 @@ from models import db
 from flask_smorest import Blueprint
 
 from ..auth.tokens import authenticate
-from ..domain import access
+from ..approvals.schemas import IssueIn
+from ..domain import access, signatures
 from ..domain import resolutions as rules
 from ..idempotency import idempotent
 from ..schemas import ResolutionIn, ResolutionPatch, ResolutionSchema
@@ -54,10 +55,13 @@ def reviewed(resolution_id):
 
 
 @blp.route("/resolutions/<id:resolution_id>/issue", methods=["POST"])
+@blp.arguments(IssueIn)
 @blp.response(200, ResolutionSchema)
-def issue(resolution_id):
-    """The author issues the resolution: tasks for the executors, who are notified."""
+def issue(body, resolution_id):
+    """The author issues the resolution, signed when `signing_session_id` names their signature of it."""
     res = access.get_resolution(g.user, resolution_id)
+    if body.get("signing_session_id"):
+        signatures.sign_resolution_issue(g.user, res, body["signing_session_id"])
     rules.issue(g.user, res)
     db.session.commit()
     return res

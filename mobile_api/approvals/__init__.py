@@ -1,0 +1,133 @@
+"""Approval routes and decisions, device keys, two-step signing sessions, signature reports and evidence."""
+import io
+
+from flask import g, request, send_file, url_for
+from flask_smorest import Blueprint
+
+from models import db
+
+from ..auth.tokens import authenticate
+from ..domain import access, approvals, paging, signatures
+from ..errors import ApiError
+from ..idempotency import idempotent
+from ..schemas import AttachmentSchema, PageArgs
+from .schemas import (ApprovalPage, ApprovalSchema, DecisionIn, KeyIn, KeyOut, RouteIn, SessionIn, SessionOut,
+                      SignatureIn, SignatureOut, SignatureReport)
+
+blp = Blueprint("approvals", __name__, description="Approvals and signatures")
+blp.before_request(authenticate)
+
+
+@blp.route("/documents/<id:document_id>/approval-route", methods=["PUT"])
+@blp.arguments(RouteIn)
+@blp.response(200, ApprovalSchema)
+def put_route(body, document_id):
+    """The owner sets the approval route: a new round whose first approvers are asked at once."""
+    approval = approvals.put_route(g.user, access.get_document(g.user, document_id), body["stages"])
+    db.session.commit()
+    return approvals.view(approval)
+
+
+@blp.route("/approvals", methods=["GET"])
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, ApprovalPage)
+def waiting(args):
+    """The approvals waiting for this user's decision, newest first."""
+    after = paging.decode(args["cursor"], int)[0] if "cursor" in args else None
+    page, next_id = approvals.waiting_for(g.user, args["limit"], after)
+    return {"items": [approvals.view(a) for a in page], "next_cursor": paging.encode(next_id) if next_id else None}
+
+
+@blp.route("/approvals/<id:approval_id>/decision", methods=["POST"])
+@blp.arguments(DecisionIn)
+@blp.response(200, ApprovalSchema)
+def decide(body, approval_id):
+    """Approve or reject (a reject needs a comment); signed through a signing session when required."""
+    approval = approvals.decide(g.user, approval_id, body["decision"], body.get("comment"),
+                                body.get("signing_session_id"))
+    db.session.commit()
+    return approvals.view(approval)
+
+
+@blp.route("/keys", methods=["POST"])
+@idempotent
+@blp.arguments(KeyIn)
+@blp.response(201, KeyOut)
+def enrol(body):
+    """Enrol a device key: a P-256 PKCS#10 request in, a certificate from the organization's CA out."""
+    return signatures.enrol(g.user, body["csr"]), 201
+
+
+@blp.route("/keys/<id:key_id>", methods=["DELETE"])
+@blp.response(204)
+def revoke(key_id):
+    """Revoke a key: it signs nothing more; what it signed before stays valid."""
+    signatures.revoke(g.user, signatures.get_key(g.user, key_id))
+    db.session.commit()
+
+
+@blp.route("/signing-sessions", methods=["POST"])
+@idempotent
+@blp.arguments(SessionIn)
+@blp.response(201, SessionOut)
+def open_session(body):
+    """Prepare a signature: the canonical content and the DER signed attributes the device signs."""
+    subject = body["subject"]
+    if subject["type"] == "approval":
+        if "decision" not in body:
+            raise ApiError(422, "validation_failed", "Say which decision is signed.", {"decision": ["Required."]})
+        session = approvals.open_session(g.user, subject["id"], body["key_id"], body["decision"], body.get("comment"))
+    else:
+        session = signatures.open_resolution_session(g.user, access.get_resolution(g.user, subject["id"]),
+                                                     body["key_id"])
+    return session, 201
+
+
+@blp.route("/signing-sessions/<id:session_id>/signature", methods=["POST"])
+@blp.arguments(SignatureIn)
+@blp.response(200, SignatureOut)
+def sign(body, session_id):
+    """The device's ECDSA signature over data_to_sign: assembled into a detached CMS and verified."""
+    signature = signatures.sign(g.user, session_id, body["signature"])
+    db.session.commit()
+    return signature
+
+
+@blp.route("/documents/<id:document_id>/signatures", methods=["GET"])
+@blp.response(200, SignatureReport)
+def report(document_id):
+    """Every signature on the document, verified now: signer, certificate, time, valid and why."""
+    doc = access.get_document(g.user, document_id)
+    return {"document_id": doc.id, "items": signatures.report(doc)}
+
+
+@blp.route("/documents/<id:document_id>/evidence", methods=["GET"])
+@blp.response(200, description="A zip that `openssl cms -verify` checks", content_type="application/zip")
+def evidence(document_id):
+    """The signed contents, .p7s files, certificates and CA of the document, with instructions."""
+    doc = access.get_document(g.user, document_id)
+    return send_file(io.BytesIO(signatures.evidence(doc)), mimetype="application/zip", as_attachment=True,
+                     download_name=f"evidence-{doc.id}.zip")
+
+
+ATTACHMENT_BODY = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}},
+    }}},
+}
+
+
+@blp.route("/documents/<id:document_id>/attachments", methods=["POST"])
+@idempotent
+@blp.doc(requestBody=ATTACHMENT_BODY)
+@blp.response(201, AttachmentSchema)
+def add_attachment(document_id):
+    """The owner adds a file (same name: a new version); pending approval decisions are cancelled."""
+    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
+    if upload is None:
+        raise ApiError(422, "validation_failed", "Send multipart/form-data with a file part.", {"file": ["Required."]})
+    doc = access.get_document(g.user, document_id)
+    attachment = approvals.add_version(g.user, doc, upload)
+    location = url_for("documents.download", document_id=doc.id, attachment_id=attachment.id)
+    return attachment, 201, {"Location": location}

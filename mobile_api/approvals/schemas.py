@@ -1,0 +1,176 @@
+"""Request and response schemas of approvals, keys, signing sessions and signature reports."""
+import base64
+import binascii
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ..fields import Id, Text, UtcTime
+from ..schemas import UserRef
+
+
+class Base64(fields.String):
+    """Bytes travel as standard base64 text."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else base64.b64encode(value).decode()
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("Not valid base64.") from None
+
+
+class StageIn(Schema):
+    mode = fields.String(required=True, validate=validate.OneOf(["sequential", "parallel"]))
+    approvers = fields.List(Id(), required=True, validate=validate.Length(1, 50))
+
+
+class RouteIn(Schema):
+    stages = fields.List(fields.Nested(StageIn), required=True, validate=validate.Length(1, 20))
+
+
+class DecisionIn(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    comment = Text(allow_none=True, validate=validate.Length(max=4000))
+    signing_session_id = Id(allow_none=True)
+
+
+class DocumentRef(Schema):
+    id = Id()
+    reg_number = fields.String()
+    title = fields.String()
+
+
+class ApproverView(Schema):
+    user = fields.Nested(UserRef)
+    due = fields.Boolean()
+    decision = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+    decided_at = UtcTime(allow_none=True)
+    signature_id = Id(allow_none=True)
+
+
+class StageView(Schema):
+    position = fields.Integer()
+    mode = fields.String()
+    status = fields.String(metadata={"enum": ["done", "current", "waiting", "rejected"]})
+    approvers = fields.List(fields.Nested(ApproverView))
+
+
+class DecisionView(Schema):
+    id = Id()
+    approver = fields.Nested(UserRef)
+    stage = fields.Integer()
+    decision = fields.String()
+    comment = fields.String(allow_none=True)
+    decided_at = UtcTime()
+    signature_id = Id(allow_none=True)
+    cancelled = fields.Boolean()
+
+
+class ApprovalSchema(Schema):
+    id = Id()
+    document_id = Id()
+    document = fields.Nested(DocumentRef)
+    round = fields.Integer()
+    status = fields.String(metadata={"enum": ["in_progress", "approved", "rejected"]})
+    created_at = UtcTime()
+    finished_at = UtcTime(allow_none=True)
+    due = fields.List(Id())
+    stages = fields.List(fields.Nested(StageView))
+    decisions = fields.List(fields.Nested(DecisionView))
+
+
+class ApprovalPage(Schema):
+    items = fields.List(fields.Nested(ApprovalSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class KeyIn(Schema):
+    csr = fields.String(required=True, validate=validate.Length(1, 16000))
+
+
+class KeyOut(Schema):
+    id = Id()
+    certificate = fields.String(attribute="certificate_pem")
+    serial = fields.String()
+    not_after = UtcTime()
+    created_at = UtcTime()
+    revoked_at = UtcTime(allow_none=True)
+
+
+class SubjectIn(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(["approval", "resolution"]))
+    id = Id(required=True)
+
+
+class SessionIn(Schema):
+    subject = fields.Nested(SubjectIn, required=True)
+    key_id = Id(required=True)
+    # For an approval: the decision being signed, and the comment a reject needs.
+    decision = fields.String(validate=validate.OneOf(["approve", "reject"]))
+    comment = Text(allow_none=True, validate=validate.Length(max=4000))
+
+
+class SubjectOut(Schema):
+    type = fields.String(attribute="subject_type")
+    id = Id(attribute="subject_id")
+
+
+class SessionOut(Schema):
+    id = Id()
+    subject = fields.Function(lambda s: SubjectOut().dump(s))
+    key_id = Id()
+    data_to_sign = Base64()
+    algorithm = fields.Constant("ecdsa-with-SHA256")
+    # The canonical JSON being signed, so the tablet can show the signer what they sign.
+    content = fields.Function(lambda s: s.content.decode("utf-8"))
+    expires_at = UtcTime()
+
+
+class SignatureIn(Schema):
+    signature = Base64(required=True, validate=validate.Length(1, 16000))
+
+
+class SignatureOut(Schema):
+    id = Id()
+    session_id = Id()
+    document_id = Id()
+    subject = fields.Function(lambda s: SubjectOut().dump(s))
+    signer = fields.Nested(UserRef)
+    certificate_serial = fields.String(attribute="key.serial")
+    signed_at = UtcTime()
+    version_hash = fields.String()
+
+
+class CertificateView(Schema):
+    serial = fields.String()
+    subject = fields.String()
+    issuer = fields.String()
+    not_after = UtcTime()
+
+
+class SignatureReportItem(Schema):
+    id = Id()
+    subject = fields.Dict()
+    signer = fields.Nested(UserRef)
+    certificate = fields.Nested(CertificateView)
+    signed_at = UtcTime()
+    signing_time = UtcTime(allow_none=True)
+    version_hash = fields.String()
+    key_revoked_at = UtcTime(allow_none=True)
+    valid = fields.Boolean()
+    reason = fields.String()
+    detail = fields.String()
+    note = fields.String(allow_none=True)
+
+
+class SignatureReport(Schema):
+    document_id = Id()
+    items = fields.List(fields.Nested(SignatureReportItem))
+
+
+class IssueIn(Schema):
+    signing_session_id = Id(allow_none=True)

@@ -1,0 +1,271 @@
+"""Signatures: each organization's CA, device keys, two-step signing sessions, verification reports, evidence.
+
+Rule: a user with an active (unrevoked, unexpired) key must sign their approval decisions; a user
+without one decides unsigned. Enrolling a tablet is therefore what makes a person's decisions signed,
+and an organization that wants every decision signed enrols every approver. Issuing a resolution may
+carry a signature of its author.
+"""
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from flask import current_app
+
+from models import Document, Organization, Resolution, User, audit, db, utcnow
+from models.signing import OrganizationCA, Signature, SigningKey, SigningSession
+from signing import cms
+from signing.ca import CertificateAuthority, create_ca, dump_certificate, dump_key, load_ca
+from signing.canonical import resolution_bytes, version_hash
+from signing.csr import CsrError, issue_certificate, load_csr
+from signing.evidence import SignedItem, build_evidence
+
+from ..errors import ApiError, not_found
+ALGORITHM = "ecdsa-with-SHA256"
+
+
+def _passphrase() -> bytes:
+    return current_app.config["CA_PASSPHRASE"].encode()
+
+
+def init_ca(organization: Organization) -> OrganizationCA | None:
+    """Create the organization's CA unless it has one; returns the new CA row or None."""
+    if db.session.get(OrganizationCA, organization.id) is not None:
+        return None
+    ca = create_ca(organization.name)
+    row = OrganizationCA(organization_id=organization.id, certificate_pem=dump_certificate(ca).decode(),
+                         key_pem=dump_key(ca, _passphrase()).decode())
+    db.session.add(row)
+    audit.record(organization.id, None, "ca.created", "organization", organization.id,
+                 serial=format(ca.certificate.serial_number, "x"))
+    return row
+
+
+def _ca_row(organization_id: int) -> OrganizationCA:
+    row = db.session.get(OrganizationCA, organization_id)
+    if row is None:
+        raise ApiError(409, "no_certificate_authority",
+                       "The organization has no signing CA yet; an operator runs `flask ca init`.")
+    return row
+
+
+def ca_certificate(organization_id: int) -> x509.Certificate:
+    """The organization's CA certificate: the only trust anchor for its signatures."""
+    return x509.load_pem_x509_certificate(_ca_row(organization_id).certificate_pem.encode())
+
+
+def _load_ca(organization_id: int) -> CertificateAuthority:
+    row = _ca_row(organization_id)
+    return load_ca(row.key_pem.encode(), row.certificate_pem.encode(), _passphrase())
+
+
+def certificate(key: SigningKey) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(key.certificate_pem.encode())
+
+
+def enrol(user: User, csr_pem: str) -> SigningKey:
+    """Issue a certificate for a device key from the user's organization CA."""
+    try:
+        csr = load_csr(csr_pem)
+    except CsrError as error:
+        raise ApiError(422, error.code, error.reason, {"csr": [error.reason]}) from None
+    cert = issue_certificate(_load_ca(user.organization_id), csr, user_id=str(user.id), user_name=user.name)
+    key = SigningKey(user_id=user.id, certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+                     serial=format(cert.serial_number, "x"), not_after=cert.not_valid_after_utc)
+    db.session.add(key)
+    db.session.flush()
+    audit.record(user.organization_id, user.id, "key.issued", "signing_key", key.id, serial=key.serial,
+                 not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return key
+
+
+def get_key(user: User, key_id: int | None) -> SigningKey:
+    """One of the user's own keys, else 404."""
+    key = db.session.get(SigningKey, key_id) if key_id else None
+    if key is None or key.user_id != user.id:
+        raise not_found("key")
+    return key
+
+
+def revoke(user: User, key: SigningKey) -> None:
+    """Revoke a key: later signing is refused; signatures made before stay valid."""
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(user.organization_id, user.id, "key.revoked", "signing_key", key.id, serial=key.serial)
+
+
+def _usable(key: SigningKey, now: datetime) -> bool:
+    return key.revoked_at is None and key.not_after > now
+
+
+def signature_required(user: User) -> bool:
+    """Decisions of a user with an active key must be signed (see the module docstring)."""
+    now = utcnow()
+    keys = db.session.scalars(sa.select(SigningKey).where(SigningKey.user_id == user.id,
+                                                          SigningKey.revoked_at.is_(None)))
+    return any(_usable(key, now) for key in keys)
+
+
+def _check_usable(key: SigningKey, now: datetime) -> None:
+    if key.revoked_at is not None:
+        raise ApiError(409, "key_revoked", "This key was revoked; enrol the device again.")
+    if key.not_after <= now:
+        raise ApiError(409, "key_expired", "This key's certificate has expired; enrol the device again.")
+
+
+def document_version(doc: Document) -> str:
+    """The version hash of a document: its registration data and its files in order."""
+    metadata = {"id": str(doc.id), "reg_number": doc.reg_number, "reg_date": doc.reg_date, "title": doc.title,
+                "summary": doc.summary, "correspondent": doc.correspondent}
+    return version_hash(metadata, [attachment.sha256 for attachment in doc.attachments])
+
+
+def signing_now() -> datetime:
+    """Now, to the second: the canonical form and the CMS signing-time both drop fractions."""
+    return utcnow().replace(microsecond=0)
+
+
+def open_session(user: User, key_id: int, doc: Document, subject_type: str, subject_id: int,
+                 content: bytes, signed_at: datetime) -> SigningSession:
+    """Prepare what the device signs: the signed attributes over the content, valid for a few minutes."""
+    key = get_key(user, key_id)
+    _check_usable(key, signed_at)
+    data_to_sign = cms.signed_attributes(content, certificate(key), signed_at)
+    session = SigningSession(user_id=user.id, key_id=key.id, key=key, document_id=doc.id,
+                             subject_type=subject_type, subject_id=subject_id, content=content,
+                             data_to_sign=data_to_sign, created_at=signed_at,
+                             expires_at=signed_at + timedelta(seconds=current_app.config["SIGNING_SESSION_TTL"]))
+    db.session.add(session)
+    db.session.flush()
+    return session
+
+
+def open_resolution_session(user: User, res: Resolution, key_id: int) -> SigningSession:
+    """A session for the author's signature on issuing a resolution."""
+    if res.author_id != user.id:
+        raise not_found("resolution")
+    if res.status == "issued":
+        raise ApiError(409, "invalid_state", "The resolution is already issued.")
+    signed_at = signing_now()
+    content = _resolution_content(res, user, signed_at)
+    return open_session(user, key_id, res.document, "resolution", res.id, content, signed_at)
+
+
+def _resolution_content(res: Resolution, signer: User, signed_at: datetime) -> bytes:
+    return resolution_bytes(resolution_id=str(res.id), document_id=str(res.document_id), text=res.text,
+                            executors=[str(executor.id) for executor in res.executors], deadline=res.deadline,
+                            signer=str(signer.id), signed_at=signed_at)
+
+
+def _revocations(organization_id: int) -> dict[int, datetime]:
+    """Serial number to revocation time, for the organization's revoked keys."""
+    rows = db.session.execute(
+        sa.select(SigningKey.serial, SigningKey.revoked_at).join(User, User.id == SigningKey.user_id)
+        .where(User.organization_id == organization_id, SigningKey.revoked_at.is_not(None))
+    )
+    return {int(serial, 16): revoked_at for serial, revoked_at in rows}
+
+
+def _lock(model, row_id: int):
+    """Load a row locked for update (PostgreSQL); SQLite serialises writers anyway."""
+    return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update()
+                             .execution_options(populate_existing=True))
+
+
+def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
+    """Assemble the device's signature into a detached CMS, verify it now, and keep it."""
+    session = _lock(SigningSession, session_id) if session_id else None
+    if session is None or session.user_id != user.id:
+        raise not_found("signing session")
+    now = utcnow()
+    if session.used_at is not None:
+        raise ApiError(409, "session_used", "This signing session was already used; open a new one.")
+    if session.expires_at <= now:
+        raise ApiError(410, "session_expired", "This signing session has expired; open a new one.")
+    _check_usable(session.key, now)
+    ca_cert = ca_certificate(user.organization_id)
+    p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), [ca_cert])
+    result = cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now)
+    if not result.valid:
+        raise ApiError(422, result.reason.value, f"The signature was refused: {result.detail}.",
+                       {"signature": [result.reason.value]})
+    doc = db.session.get(Document, session.document_id)
+    signature = Signature(document_id=doc.id, session_id=session.id, signer_id=user.id, key_id=session.key_id,
+                          subject_type=session.subject_type, subject_id=session.subject_id,
+                          content=session.content, p7s=p7s, version_hash=document_version(doc), signed_at=now)
+    session.used_at = now
+    db.session.add(signature)
+    db.session.flush()
+    audit.record(user.organization_id, user.id, "signature.made", "signature", signature.id,
+                 document_id=str(doc.id), subject=f"{session.subject_type}:{session.subject_id}",
+                 serial=session.key.serial, content_sha256=_sha256(session.content), p7s_sha256=_sha256(p7s))
+    return signature
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def signed_content(signature: Signature) -> dict:
+    """The signed canonical JSON as a dict."""
+    return json.loads(signature.content)
+
+
+def signed_at_of(content: dict) -> datetime:
+    return datetime.strptime(content["signed_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def bound_signature(user: User, session_id: int, subject_type: str, subject_id: int) -> Signature:
+    """The signature made in the user's session for this subject, not yet bound to anything."""
+    session = db.session.get(SigningSession, session_id)
+    if session is None or session.user_id != user.id or (session.subject_type, session.subject_id) != (
+            subject_type, subject_id):
+        raise ApiError(422, "signing_session_mismatch", "The signing session is not yours or not for this subject.",
+                       {"signing_session_id": ["Not a signing session of yours for this subject."]})
+    signature = db.session.scalar(sa.select(Signature).where(Signature.session_id == session.id))
+    if signature is None:
+        raise ApiError(409, "signature_missing", "Nothing was signed in this session yet; post the signature first.")
+    return signature
+
+
+def sign_resolution_issue(user: User, res: Resolution, session_id: int) -> Signature:
+    """Check that the session's signature covers the resolution exactly as it is issued."""
+    signature = bound_signature(user, session_id, "resolution", res.id)
+    if signature.content != _resolution_content(res, user, signed_at_of(signed_content(signature))):
+        raise ApiError(409, "signature_mismatch", "The resolution changed after it was signed; sign it again.")
+    return signature
+
+
+def report(doc: Document) -> list[dict]:
+    """Every signature on the document, verified now at the time the server received it."""
+    signatures = db.session.scalars(sa.select(Signature).where(Signature.document_id == doc.id)
+                                    .order_by(Signature.id)).all()
+    if not signatures:
+        return []
+    trusted = [ca_certificate(doc.organization_id)]
+    revoked = _revocations(doc.organization_id)
+    out = []
+    for signature in signatures:
+        result = cms.verify(signature.p7s, signature.content, trusted, revoked, at=signature.signed_at)
+        cert = result.signer or certificate(signature.key)
+        out.append({
+            "id": signature.id, "subject": {"type": signature.subject_type, "id": str(signature.subject_id)},
+            "signer": signature.signer, "signed_at": signature.signed_at, "signing_time": result.signing_time,
+            "version_hash": signature.version_hash,
+            "certificate": {"serial": format(cert.serial_number, "x"), "subject": cert.subject.rfc4514_string(),
+                            "issuer": cert.issuer.rfc4514_string(), "not_after": cert.not_valid_after_utc},
+            "key_revoked_at": signature.key.revoked_at,
+            "valid": result.valid, "reason": result.reason.value, "detail": result.detail, "note": result.note,
+        })
+    return out
+
+
+def evidence(doc: Document) -> bytes:
+    """The evidence zip of the document's signatures, checkable with stock `openssl cms -verify`."""
+    signatures = db.session.scalars(sa.select(Signature).where(Signature.document_id == doc.id)
+                                    .order_by(Signature.id)).all()
+    items = [SignedItem(name=f"{s.subject_type}-{s.subject_id}-signature-{s.id}", content=s.content, p7s=s.p7s,
+                        signer=f"user-{s.signer_id}", certificate=certificate(s.key)) for s in signatures]
+    return build_evidence(str(doc.id), items, [ca_certificate(doc.organization_id)])
