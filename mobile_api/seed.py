@@ -113,7 +113,7 @@ def _documents_sql(rng, documents, heavy_inbox, org_ids, unit_ids, executives, s
                   SELECT (CAST(:orgs AS bigint[]))[1 + i % cardinality(CAST(:orgs AS bigint[]))], 'S' || (i % cardinality(CAST(:orgs AS bigint[]))) || '-' || (i + 1) || '/26',
                          2026, date '2026-01-01' + (i % 320), (CAST(:titles AS text[]))[1 + (i * 7919) % cardinality(CAST(:titles AS text[]))], '',
                          'Министерство финансов', (CAST(:execs AS bigint[]))[1 + i % cardinality(CAST(:execs AS bigint[]))], i % 17 = 0, now()
-                  FROM generate_series(:a, :b) AS i
+                  FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) AS i
                   RETURNING id)
                 SELECT min(id) FROM made"""), {**params, "a": start, "b": start + count - 1}).scalar()
             db.session.execute(sa.text("""
@@ -130,7 +130,7 @@ def _documents_sql(rng, documents, heavy_inbox, org_ids, unit_ids, executives, s
                        'Минфин', (now() at time zone 'utc') - make_interval(secs => (:total - k)::float8),
                        CASE WHEN k % 4 = 0 THEN (now() at time zone 'utc') + make_interval(days => (k % 30 - 10)::int) END,
                        k % 2 = 0, d.urgent, false, :seq + k + 1
-                FROM (SELECT d.*, :start + (d.id - :first) AS k FROM documents d
+                FROM (SELECT d.*, CAST(:start AS bigint) + (d.id - :first) AS k FROM documents d
                       WHERE d.id >= :first AND d.id < :first + :n) d"""),
                 {**params, "first": first_id, "n": count, "start": start, "seq": seq})
             db.session.commit()
