@@ -84,8 +84,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         if request.mimetype == "application/json" and (request.content_length or 0) > limit:
             raise errors.ApiError(413, "payload_too_large", f"JSON bodies are limited to {limit} bytes.")
 
-    from . import approvals, auth, devices, documents, inbox, ops, resolutions, tasks
-    for module in (auth, devices, inbox, documents, resolutions, tasks, approvals):
+    from . import approvals, auth, devices, documents, inbox, ops, resolutions, tasks, voice
+    for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
     ops.init_metrics(app)

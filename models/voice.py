@@ -29,3 +29,26 @@ class VoiceNote(db.Model):
     error: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+PHRASE_MODES = ("free", "templates")
+
+
+class ResolutionTemplate(db.Model):
+    """A stock resolution phrase of an organization; in "templates" mode these are the phrase list."""
+
+    __tablename__ = "resolution_templates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(sa.String(500))
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class VoicePreference(db.Model):
+    """How one user dictates: free speech, or only their organization's templates."""
+
+    __tablename__ = "voice_preferences"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    phrase_mode: Mapped[str] = mapped_column(sa.String(10), default="free")

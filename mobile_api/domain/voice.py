@@ -1,0 +1,249 @@
+"""Dictated resolutions: accept a recording, queue its transcription, record what was heard.
+
+The web process never loads a speech model: it decodes the upload once with ffmpeg to refuse what
+cannot be transcribed (not audio, damaged, too long, silent) while the phone is still listening,
+then stores the file and commits the resolution, its voice note and its job together.
+"""
+import json
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime
+from typing import BinaryIO
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from flask import current_app
+
+from models import Document, Job, Resolution, User, VoiceNote, assistants, audit, db
+from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
+from transcription.audio import Audio, AudioError, decode
+from transcription.registry import model_paths
+from transcription.speech import check_speech
+
+from ..blobstore import blobs
+from ..errors import ApiError, not_found
+from . import access, inbox, paging
+from . import resolutions as rules
+from .notify import notify
+
+JOB_KIND = "transcribe"
+# Workers LISTEN on this channel; the upload's NOTIFY is delivered when its transaction commits.
+CHANNEL = "transcription_jobs"
+MAX_PHRASES, MAX_PHRASE_CHARS = 500, 200
+MIME = {
+    "wav": "audio/wav", "w64": "audio/x-w64", "mp4": "audio/mp4", "3gp": "audio/3gpp", "mov": "audio/mp4",
+    "ogg": "audio/ogg", "webm": "audio/webm", "matroska": "audio/x-matroska", "mp3": "audio/mpeg",
+    "aac": "audio/aac", "flac": "audio/flac", "amr": "audio/amr", "aiff": "audio/aiff", "caf": "audio/x-caf",
+    "asf": "audio/x-ms-asf",
+}
+_STATUS = {"unsupported_audio": 415, "audio_too_long": 422, "no_speech": 422}
+
+
+def languages() -> list[str]:
+    """Languages a speech model is configured for (read from configuration; nothing is loaded)."""
+    return sorted(model_paths(current_app.config["VOSK_MODELS"]))
+
+
+def parse_phrases(raw: str | None) -> list[str] | None:
+    """The `phrases` form field: a JSON array of strings, or None when absent."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = None
+    if (not isinstance(value, list) or not 0 < len(value) <= MAX_PHRASES
+            or not all(isinstance(p, str) and 0 < len(p.strip()) <= MAX_PHRASE_CHARS for p in value)):
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"phrases": [f"A JSON array of 1 to {MAX_PHRASES} non-empty strings "
+                                    f"of at most {MAX_PHRASE_CHARS} characters."]})
+    return list(dict.fromkeys(" ".join(p.split()) for p in value))
+
+
+def phrase_mode(user: User) -> str:
+    pref = db.session.get(VoicePreference, user.id)
+    return pref.phrase_mode if pref else "free"
+
+
+def set_phrase_mode(user: User, mode: str) -> None:
+    assert mode in PHRASE_MODES, mode
+    pref = db.session.get(VoicePreference, user.id)
+    if pref is None:
+        db.session.add(VoicePreference(user_id=user.id, phrase_mode=mode))
+    else:
+        pref.phrase_mode = mode
+
+
+def templates(organization_id: int) -> list[str]:
+    """The organization's stock resolution phrases, in their order."""
+    return list(db.session.scalars(
+        sa.select(ResolutionTemplate.text).where(ResolutionTemplate.organization_id == organization_id)
+        .order_by(ResolutionTemplate.position, ResolutionTemplate.id)))
+
+
+def phrases_for(user: User, given: list[str] | None) -> list[str] | None:
+    """Phrases sent with the upload win; else the templates if the user dictates in that mode; else free."""
+    if given is not None:
+        return given
+    if phrase_mode(user) == "templates":
+        return templates(user.organization_id) or None
+    return None
+
+
+def store_recording(stream: BinaryIO) -> tuple[str, int, Audio]:
+    """Check an uploaded recording and store it durably; returns (sha256, size, decoded audio).
+
+    The upload is spooled to a private temporary file first so that what we refuse never
+    reaches the content-addressed store.
+    """
+    cfg = current_app.config
+    limit = cfg["VOICE_MAX_BYTES"]
+    with tempfile.NamedTemporaryFile(prefix="voice-") as spool:
+        size = 0
+        while chunk := stream.read(1024 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "payload_too_large", f"Recordings are limited to {limit // (1024 * 1024)} MB.")
+            spool.write(chunk)
+        spool.flush()
+        try:
+            audio = decode(spool.name, max_seconds=cfg["VOICE_MAX_SECONDS"], timeout_s=cfg["VOICE_DECODE_TIMEOUT_S"])
+            check_speech(audio.pcm)
+        except AudioError as exc:
+            raise ApiError(_STATUS.get(exc.code, 422), exc.code, exc.reason) from None
+        spool.seek(0)
+        sha, size = blobs().put(spool)
+    return sha, size, audio
+
+
+def dictate(author: User, doc: Document, sha: str, size: int, audio: Audio, language: str,
+            phrases: Sequence[str] | None) -> Resolution:
+    """A resolution being transcribed from a stored recording, with its voice note and job."""
+    note = VoiceNote(document_id=doc.id, author_id=author.id, sha256=sha, mime=MIME.get(audio.format.split("/")[0],
+                     "application/octet-stream"), size=size, language=language,
+                     phrases=list(phrases) if phrases else None, status="queued",
+                     duration_s=round(audio.duration_s, 3))
+    db.session.add(note)
+    db.session.flush()
+    res = rules.create(author, doc, "", [], None, status="transcribing")
+    res.voice_note_id = note.id
+    _enqueue(res, note)
+    return res
+
+
+def _enqueue(res: Resolution, note: VoiceNote) -> None:
+    db.session.add(Job(kind=JOB_KIND, payload={"voice_note_id": note.id, "resolution_id": res.id}))
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+
+def may_dictate(user: User, doc: Document) -> None:
+    if not rules.may_resolve(user, doc):
+        raise ApiError(403, "forbidden", "Only an executive or an executor of a task here writes resolutions.")
+
+
+def retry(user: User, res: Resolution) -> Resolution:
+    """Put a failed dictation back into the queue."""
+    if not access.may_edit_resolution(user, res):
+        raise not_found("resolution")
+    note = db.session.get(VoiceNote, res.voice_note_id) if res.voice_note_id else None
+    if note is None:
+        raise ApiError(409, "invalid_state", "Only a dictated resolution is transcribed again.")
+    rules.move(res, "transcribing")
+    note.status, note.error = "queued", None
+    _enqueue(res, note)
+    audit.record(user.organization_id, user.id, "resolution.transcription_retried", "resolution", res.id)
+    return res
+
+
+def get_note(user: User, note_id: int | None) -> VoiceNote:
+    """A voice note of a resolution the user may edit (its author or their assistant); else 404."""
+    note = db.session.get(VoiceNote, note_id) if note_id else None
+    res = note and db.session.scalar(sa.select(Resolution).where(Resolution.voice_note_id == note.id))
+    if res is None or not access.may_edit_resolution(user, res):
+        raise not_found("voice note")
+    return note
+
+
+def review_queue(user: User, limit: int, cursor: str | None = None) -> dict:
+    """Dictated drafts of the executives this user serves that wait for review, newest first."""
+    bosses = [e.id for e in user.executives]
+    query = sa.select(Resolution).where(Resolution.author_id.in_(bosses), Resolution.status == "awaiting_review")
+    if cursor:
+        at, res_id = paging.decode(cursor, datetime, int)
+        query = query.where(sa.tuple_(Resolution.created_at, Resolution.id) < (at, res_id))
+    rows = db.session.scalars(
+        query.order_by(Resolution.created_at.desc(), Resolution.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": paging.encode(rows[-1].created_at, rows[-1].id) if more else None}
+
+
+# The worker's side: plain ids in, rows changed in the caller's transaction.
+
+def begin(note_id: int) -> VoiceNote:
+    """The worker took the note's job."""
+    note = db.session.get(VoiceNote, note_id)
+    note.status, note.error = "processing", None
+    return note
+
+
+def recording_path(note: VoiceNote) -> str:
+    path = blobs().path(note.sha256)
+    if not path.is_file():
+        raise FileNotFoundError("the recording is missing from the blob store")
+    return str(path)
+
+
+def record_transcript(note_id: int, text: str, words: list[dict], duration_s: float) -> None:
+    """Keep what the recogniser heard and hand the draft to whoever reviews it."""
+    review_below = current_app.config["VOICE_REVIEW_CONFIDENCE"]
+    note = db.session.get(VoiceNote, note_id)
+    note.status, note.error, note.transcript, note.duration_s = "transcribed", None, text, round(duration_s, 3)
+    note.words = [{**w, "review": w["conf"] < review_below} for w in words]
+    res = _resolution_of(note)
+    if res is None or res.status != "transcribing":
+        return
+    res.text = text
+    rules.move(res, "awaiting_review")
+    for reviewer in _reviewers(res.author_id):
+        _deliver_review(reviewer, res)
+        notify("review_requested", reviewer, res.document_id, resolution_id=res.id, voice_note_id=note.id)
+
+
+def record_failure(note_id: int, reason: str) -> None:
+    """The recording cannot be transcribed: say why, and tell its author."""
+    note = db.session.get(VoiceNote, note_id)
+    note.status, note.error = "failed", reason[:500]
+    res = _resolution_of(note)
+    if res is not None and res.status == "transcribing":
+        rules.move(res, "failed")
+        notify("transcription_failed", res.author_id, res.document_id, resolution_id=res.id, voice_note_id=note.id)
+
+
+def _deliver_review(user_id: int, res: Resolution) -> None:
+    """Put the draft in a reviewer's inbox, even when another transcript of the same document lands at once."""
+    # inbox.deliver is get-or-create: two workers finishing drafts on one document race to insert the
+    # same (user, document, "review") line; the loser retries and finds the winner's row.
+    for last in (False, True):
+        try:
+            with db.session.begin_nested():
+                inbox.deliver(user_id, res.document, "review", res.author.short_name)
+            return
+        except IntegrityError:
+            if last:
+                raise
+
+
+def _resolution_of(note: VoiceNote) -> Resolution | None:
+    return db.session.scalar(sa.select(Resolution).where(Resolution.voice_note_id == note.id))
+
+
+def _reviewers(author_id: int) -> list[int]:
+    """The author's assistants; an executive without one reviews their own draft."""
+    ids = list(db.session.scalars(
+        sa.select(assistants.c.assistant_id).join(User, User.id == assistants.c.assistant_id)
+        .where(assistants.c.executive_id == author_id, User.is_active.is_(True))
+        .order_by(assistants.c.assistant_id)))
+    return ids or [author_id]
+

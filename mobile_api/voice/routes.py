@@ -1,0 +1,104 @@
+"""HTTP routes of voice resolutions; the rules live in domain/voice.py."""
+from flask import current_app, g, request, send_file, url_for
+
+from ..blobstore import blobs
+from ..conditional import etagged
+from ..domain import access
+from ..domain import voice
+from ..errors import ApiError
+from ..idempotency import idempotent
+from ..schemas import ResolutionSchema
+from models import db
+from . import blp
+from .schemas import PageArgs, ReviewQueuePage, VoiceNoteSchema, VoiceQueued, VoiceSettings
+
+UPLOAD_BODY = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["audio"],
+        "properties": {
+            "audio": {"type": "string", "format": "binary",
+                      "description": "m4a/AAC, Ogg/Opus, WebM/Opus, MP3, WAV, FLAC, AMR...: recognised from its bytes"},
+            "language": {"type": "string", "description": "a configured model language; default VOICE_LANGUAGE"},
+            "phrases": {"type": "string", "description": "JSON array of strings: recognise only these phrases"},
+        },
+    }}},
+}
+
+
+@blp.route("/documents/<id:document_id>/voice-resolutions", methods=["POST"])
+@idempotent
+@blp.doc(requestBody=UPLOAD_BODY)
+@blp.response(202, VoiceQueued)
+@blp.alt_response(413, description="payload_too_large")
+@blp.alt_response(415, description="unsupported_audio")
+@blp.alt_response(422, description="audio_too_long, no_speech, validation_failed")
+def upload(document_id):
+    """Dictate a resolution: the recording is stored and queued for transcription."""
+    doc = access.get_document(g.user, document_id)
+    voice.may_dictate(g.user, doc)
+    cfg = current_app.config
+    if (request.content_length or 0) > cfg["VOICE_MAX_BYTES"] + 64 * 1024:  # refuse before reading it
+        raise ApiError(413, "payload_too_large", f"Recordings are limited to {cfg['VOICE_MAX_BYTES'] // 2**20} MB.")
+    audio = request.files.get("audio")
+    if audio is None:
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"audio": ["Attach the recording as the multipart part `audio`."]})
+    language = (request.form.get("language") or cfg["VOICE_LANGUAGE"]).strip().lower()
+    if language not in voice.languages():
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"language": [f"One of: {', '.join(voice.languages())}."]})
+    phrases = voice.phrases_for(g.user, voice.parse_phrases(request.form.get("phrases")))
+    sha, size, decoded = voice.store_recording(audio.stream)
+    res = voice.dictate(g.user, doc, sha, size, decoded, language, phrases)
+    body = {"resolution_id": res.id, "voice_note_id": res.voice_note_id, "status": "queued"}
+    return body, 202, {"Location": url_for("voice.get_note", note_id=res.voice_note_id)}
+
+
+@blp.route("/voice-notes/<id:note_id>", methods=["GET"])
+@etagged
+@blp.response(200, VoiceNoteSchema)
+def get_note(note_id):
+    """A dictation's transcription: status, the original transcript, words with timings and confidence."""
+    return voice.get_note(g.user, note_id)
+
+
+@blp.route("/voice-notes/<id:note_id>/audio", methods=["GET"])
+@blp.response(200, description="The original recording (Range supported: 206)")
+def audio(note_id):
+    """The original recording, with ETag and Range."""
+    note = voice.get_note(g.user, note_id)
+    return send_file(blobs().path(note.sha256), mimetype=note.mime, etag=note.sha256, conditional=True, max_age=0)
+
+
+@blp.route("/resolutions/<id:resolution_id>/retry", methods=["POST"])
+@idempotent
+@blp.response(200, ResolutionSchema)
+def retry(resolution_id):
+    """Transcribe a failed dictation again."""
+    return voice.retry(g.user, access.get_resolution(g.user, resolution_id))
+
+
+@blp.route("/review-queue", methods=["GET"])
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, ReviewQueuePage)
+def review_queue(args):
+    """Assistant: dictated drafts of the executives they serve that wait for review, newest first."""
+    return voice.review_queue(g.user, args["limit"], args.get("cursor"))
+
+
+@blp.route("/me/voice-settings", methods=["GET"])
+@blp.response(200, VoiceSettings)
+def get_settings():
+    """How this user dictates, and the organization's templates."""
+    return {"phrase_mode": voice.phrase_mode(g.user), "templates": voice.templates(g.user.organization_id)}
+
+
+@blp.route("/me/voice-settings", methods=["PUT"])
+@blp.arguments(VoiceSettings)
+@blp.response(200, VoiceSettings)
+def put_settings(body):
+    """Dictate freely, or recognise only the organization's templates."""
+    voice.set_phrase_mode(g.user, body["phrase_mode"])
+    db.session.commit()
+    return {"phrase_mode": body["phrase_mode"], "templates": voice.templates(g.user.organization_id)}

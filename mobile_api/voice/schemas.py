@@ -1,0 +1,47 @@
+"""Request and response schemas of voice resolutions."""
+from marshmallow import Schema, fields, validate
+
+from models.voice import PHRASE_MODES
+
+from ..schemas import PageArgs, ResolutionSchema
+from ..fields import Id, UtcTime
+
+
+class VoiceQueued(Schema):
+    resolution_id = Id()
+    voice_note_id = Id()
+    status = fields.String()
+
+
+class WordSchema(Schema):
+    word = fields.String()
+    start = fields.Float()
+    end = fields.Float()
+    conf = fields.Float()
+    review = fields.Boolean(metadata={"description": "confidence is below VOICE_REVIEW_CONFIDENCE: check this word"})
+
+
+class VoiceNoteSchema(Schema):
+    id = Id()
+    status = fields.String()
+    duration_s = fields.Float(allow_none=True)
+    transcript = fields.String(allow_none=True, metadata={"description": "the recogniser's original text, never edited"})
+    words = fields.List(fields.Nested(WordSchema), allow_none=True)
+    error = fields.String(allow_none=True)
+    language = fields.String()
+    mime = fields.String()
+    created_at = UtcTime()
+
+
+class ReviewQueuePage(Schema):
+    items = fields.List(fields.Nested(ResolutionSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class VoiceSettings(Schema):
+    phrase_mode = fields.String(required=True, validate=validate.OneOf(PHRASE_MODES),
+                                metadata={"description": "templates: dictate only the organization's templates"})
+    templates = fields.List(fields.String(), dump_only=True)
+
+
+__all__ = ["PageArgs", "ReviewQueuePage", "VoiceNoteSchema", "VoiceQueued", "VoiceSettings", "WordSchema"]

@@ -1,0 +1,99 @@
+"""The worker as real processes on PostgreSQL: SIGKILL mid-job loses nothing, workers never share a job."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from models import InboxItem, Job, OutboxMessage, Resolution, db
+from transcription.worker import Settings, Worker
+
+from .conftest import AUDIO, MANIFEST, document_of, jobs, note_of, upload
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
+ROOT = Path(__file__).resolve().parents[2]
+PHRASES = __import__("json").dumps(MANIFEST["phrase_list"], ensure_ascii=False)
+
+
+def _worker_process(app, *args: str) -> subprocess.Popen:
+    """`flask --app wsgi transcription-worker` on the test database, with a short lease."""
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": app.config["DATA_DIR"],
+           "TRANSCRIPTION_LEASE_S": "2", "TRANSCRIPTION_POLL_S": "0.2", "TRANSCRIPTION_THREADS": "1",
+           "VOICE_SPLIT_THREADS": "1"}  # one slow single pass: plenty of time to kill it mid-job
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "transcription-worker", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.rollback()  # see what the worker processes committed
+        db.session.expire_all()
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_a_worker_killed_mid_job_loses_nothing(login, app, demo):
+    exec1 = login("exec1")
+    body = upload(exec1, document_of(exec1), AUDIO / "dictation_long.wav").get_json()  # free mode: seconds of work
+    note_id = int(body["voice_note_id"])
+    db.session.commit()
+
+    first = _worker_process(app)
+    try:
+        _wait_for(lambda: note_of(body["resolution_id"]).status == "processing", 60, "the first worker to start")
+        time.sleep(0.5)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        first.kill()
+    job = jobs()[0]
+    assert (job.status, job.attempts, note_of(body["resolution_id"]).status) == ("running", 1, "processing")
+
+    second = _worker_process(app)
+    try:
+        _wait_for(lambda: note_of(body["resolution_id"]).status == "transcribed", 90, "the job to be taken again")
+        second.send_signal(signal.SIGTERM)  # a clean stop: exit 0
+        out, _ = second.communicate(timeout=30)
+        assert second.returncode == 0, out
+    finally:
+        second.kill()
+    job = jobs()[0]
+    assert (job.status, job.attempts, job.lease_owner) == ("done", 2, None)
+    assert db.session.get(Resolution, int(body["resolution_id"])).status == "awaiting_review"
+    # Exactly once: one review request, one inbox line.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.event == "review_requested")) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InboxItem)
+                             .where(InboxItem.kind == "review", InboxItem.user_id == demo["assistant1"].id)) == 1
+    assert note_of(body["resolution_id"]).id == note_id and note_of(body["resolution_id"]).words
+
+
+def test_two_workers_never_take_the_same_job(login, app, models):
+    exec1 = login("exec1")
+    doc = document_of(exec1)
+    count = 12
+    for _ in range(count):
+        assert upload(exec1, doc, AUDIO / "confirmed.wav", phrases=PHRASES).status_code == 202
+    db.session.commit()
+    workers = [Worker(app, models, Settings.from_config(app.config, threads=2), name=f"w{i}") for i in range(2)]
+    threads = [threading.Thread(target=w.run, kwargs={"once": True}) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    db.session.expire_all()
+    assert sum(w.handled for w in workers) == count and all(w.handled for w in workers)
+    assert [(j.status, j.attempts) for j in jobs()] == [("done", 1)] * count
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.event == "review_requested")) == count
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.lease_owner.is_not(None))) == 0
