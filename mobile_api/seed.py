@@ -111,7 +111,7 @@ def _documents_sql(rng, documents, heavy_inbox, org_ids, unit_ids, executives, s
                   INSERT INTO documents (organization_id, reg_number, reg_year, reg_date, title, summary,
                                          correspondent, owner_id, urgent, created_at)
                   SELECT (CAST(:orgs AS bigint[]))[1 + i % cardinality(CAST(:orgs AS bigint[]))], 'S' || (i % cardinality(CAST(:orgs AS bigint[]))) || '-' || (i + 1) || '/26',
-                         2026, date '2026-01-01' + (i % 320), (CAST(:titles AS text[]))[1 + (i * 7919) % cardinality(CAST(:titles AS text[]))], '',
+                         2026, date '2026-01-01' + (i % 320)::int, (CAST(:titles AS text[]))[1 + (i * 7919) % cardinality(CAST(:titles AS text[]))], '',
                          'Министерство финансов', (CAST(:execs AS bigint[]))[1 + i % cardinality(CAST(:execs AS bigint[]))], i % 17 = 0, now()
                   FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) AS i
                   RETURNING id)
