@@ -1,0 +1,45 @@
+"""Operations: health, readiness, metrics, and start-up refusing unsafe production settings."""
+import pytest
+
+from mobile_api import config
+from models.queue import beat
+
+
+def test_healthz_and_readyz(client, app):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    not_ready = client.get("/readyz")
+    assert not_ready.status_code == 503 and not_ready.get_json()["code"] == "not_ready"
+    assert "worker not seen recently" in not_ready.get_json()["detail"]
+    beat("worker-1", "worker")
+    beat("push-1", "push")
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"] == {"database": "ok", "worker": "ok", "push": "ok"}
+
+
+def test_metrics_count_requests_and_read_queue_depths(login, client):
+    api = login("exec1")
+    api.get("/inbox")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'mobile_http_requests_total{endpoint="inbox.list_inbox",status="200"} 1.0' in text
+    assert "mobile_http_request_seconds_bucket" in text
+    # The demo's issued resolution owes notifications: the outbox depth shows them.
+    assert 'mobile_outbox{status="queued"}' in text
+
+
+def test_production_refuses_to_start_without_its_settings(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(config.ConfigError, match="SECRET_KEY"):
+        config.from_env()
+    monkeypatch.setenv("SECRET_KEY", "short")
+    monkeypatch.setenv("DATABASE_URL", "postgres://db/prod")
+    monkeypatch.setenv("CA_PASSPHRASE", "a passphrase from the vault")
+    with pytest.raises(config.ConfigError, match="at least 32"):
+        config.from_env()
+
+
+def test_database_urls_are_normalised_to_psycopg3(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/db")
+    assert config.from_env()["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
