@@ -3,6 +3,7 @@ catching each kind of tampering."""
 import base64
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -185,3 +186,15 @@ def test_audit_verify_names_a_changed_row(enrol, route, users, app):
 def test_ca_init_creates_missing_cas_only(app, demo):
     result = app.test_cli_runner().invoke(args=["ca", "init"])
     assert result.exit_code == 0 and result.output.count("already has a CA") == 2
+
+
+def test_production_refuses_to_start_without_a_ca_passphrase(monkeypatch):
+    from mobile_api import config
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/prod")
+    monkeypatch.delenv("CA_PASSPHRASE", raising=False)
+    with pytest.raises(config.ConfigError, match="CA_PASSPHRASE"):
+        config.from_env()
+    monkeypatch.setenv("CA_PASSPHRASE", "a long production passphrase")
+    assert config.from_env()["CA_PASSPHRASE"] == "a long production passphrase"
