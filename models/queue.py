@@ -122,6 +122,20 @@ def finish(row, status: str = DONE, error: str | None = None) -> None:
     row.lease_owner = row.lease_until = None
 
 
+def finish_many(model, row_ids: list[int], owner: str) -> set[int]:
+    """Mark done, in one statement, the rows whose lease `owner` still holds (the caller commits)."""
+    if not row_ids:
+        return set()
+    done = db.session.scalars(
+        sa.update(model)
+        .where(model.id.in_(row_ids), model.lease_owner == owner, model.status == RUNNING)
+        .values(status=DONE, last_error=None, finished_at=utcnow(), lease_owner=None, lease_until=None)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(done)
+
+
 def retry_later(row, delay: timedelta, error: str) -> None:
     """Give a claimed row back to the queue to be tried again after `delay`."""
     row.status, row.last_error = QUEUED, error

@@ -24,8 +24,10 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -33,10 +35,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from mobile_api.domain.inbox import unread_counts
-from models import Device, Document, OutboxMessage, PushDelivery, User, db, utcnow
+from models import Device, Document, Organization, OutboxMessage, PushDelivery, User, db, utcnow
 from models.push import DELIVERED, FAILED, FINAL, RETRY, SENDING, UNKNOWN
 from models.queue import FAILED as ROW_FAILED
-from models.queue import beat, claim, finish, renew_many, retry_later
+from models.queue import beat, claim, finish, finish_many, renew_many, retry_later
 from push import deadlines
 from push.backoff import backoff_delay
 from push.fcm import MAX_BATCH
@@ -52,7 +54,7 @@ class Settings:
     """How the dispatcher paces itself."""
 
     batch_size: int = MAX_BATCH  # messages per send_each call
-    claim_limit: int = 250  # outbox rows per pass: 500 messages for people with two phones
+    claim_limit: int = 1000  # outbox rows per pass: a few batches, so recording overlaps sending
     lease: timedelta = timedelta(seconds=60)
     poll: float = 1.0  # seconds to wait when nothing is due
     scan_every: float = 60.0  # seconds between deadline scans
@@ -92,6 +94,13 @@ class PassStats:
     rows: int = 0
     held: int = 0
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+_ROW = (OutboxMessage.id, OutboxMessage.user_id, OutboxMessage.event, OutboxMessage.payload, OutboxMessage.urgent,
+        OutboxMessage.document_id)
+_USER = (User.id, User.locale, User.timezone, User.quiet_from, User.quiet_to, User.is_active,
+         Organization.push_shows_document)
+_DEVICE = (Device.id, Device.user_id, Device.token, Device.platform, Device.locale)
 
 
 def _chunks(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
@@ -145,8 +154,10 @@ class Dispatcher:
         if not ids:
             return stats
         stats.rows = len(ids)
-        rows = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id.in_(ids))).all()
-        users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_({r.user_id for r in rows})))}
+        # Plain rows, not ORM objects: a pass reads hundreds of each and changes none of them.
+        rows = db.session.execute(sa.select(*_ROW).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)).all()
+        users = {u.id: u for u in db.session.execute(
+            sa.select(*_USER).join(User.organization).where(User.id.in_({r.user_id for r in rows})))}
         now = utcnow()
         sendable = []
         for row in rows:
@@ -154,47 +165,71 @@ class Dispatcher:
             until = None if row.urgent else quiet_until(now, user.quiet_from, user.quiet_to, user.timezone)
             if until is None:
                 sendable.append(row)
-            else:
-                # Holding is not an attempt: the claim's count is given back.
-                retry_later(row, until - now, f"quiet hours until {until:%Y-%m-%dT%H:%MZ}")
-                row.available_at, row.attempts = until, row.attempts - 1
-                stats.held += 1
+                continue
+            held = db.session.get(OutboxMessage, row.id)
+            retry_later(held, until - now, f"quiet hours until {until:%Y-%m-%dT%H:%MZ}")
+            # Holding is not an attempt: the claim's count is given back.
+            held.available_at, held.attempts = until, held.attempts - 1
+            stats.held += 1
         plan, tallies = self._plan(sendable, users)
-        for chunk in _chunks(plan, self.settings.batch_size):
-            if self.stop.is_set():
-                break  # rows left with unsent devices go back to the queue at once
-            held = renew_many(OutboxMessage, list(tallies), self.name, self.settings.lease)
-            for lost in set(tallies) - held:
-                log.warning("push: lease on outbox %s lost to another dispatcher; leaving it", lost)
-                del tallies[lost]
-            chunk = [item for item in chunk if item.row_id in held]
-            if chunk and self._mark_sending(chunk):
-                self._record(chunk, self._send(chunk), tallies, stats)
+        self._send_all(plan, tallies, stats, renewed=time.monotonic())
         self._settle(tallies)
         log.info("push: %d rows (%d held for quiet hours): %s", stats.rows, stats.held,
                  ", ".join(f"{n} {o}" for o, n in sorted(stats.outcomes.items())) or "no devices")
         return stats
 
-    def _plan(self, rows: list[OutboxMessage], users: dict[int, User]) -> tuple[list[_Item], dict[int, _Tally]]:
+    def _send_all(self, plan: list[_Item], tallies: dict[int, _Tally], stats: PassStats, renewed: float) -> None:
+        """Send the plan batch by batch; a batch's answers are recorded while the next is in flight."""
+        # One batch in flight at a time, as in a plain send_each loop; only the database work moves
+        # off the critical path. A batch is marked `sending` just before it leaves, so a crash
+        # leaves at most the batch in flight and the one answered but not yet recorded as
+        # `sending`: the same at-most-once window, nothing marked that never left.
+        pending: tuple[list[_Item], Future[list[SendResult]]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as pool:
+            for chunk in _chunks(plan, self.settings.batch_size):
+                if self.stop.is_set():
+                    break  # rows left with unsent devices go back to the queue at once
+                if time.monotonic() - renewed > self.settings.lease.total_seconds() / 4:
+                    self._keep_leases(tallies)
+                    renewed = time.monotonic()
+                chunk = [item for item in chunk if item.row_id in tallies]
+                answered = pending[1].result() if pending else None
+                following = None
+                if chunk and self._mark_sending(chunk):
+                    following = (chunk, pool.submit(self._send, chunk))
+                if pending:
+                    self._record(pending[0], answered, tallies, stats)
+                pending = following
+            if pending:
+                self._record(pending[0], pending[1].result(), tallies, stats)
+
+    def _keep_leases(self, tallies: dict[int, _Tally]) -> None:
+        """Renew our leases; forget rows another dispatcher has taken over."""
+        held = renew_many(OutboxMessage, list(tallies), self.name, self.settings.lease)
+        for lost in set(tallies) - held:
+            log.warning("push: lease on outbox %s lost to another dispatcher; leaving it", lost)
+            del tallies[lost]
+
+    def _plan(self, rows: list[sa.Row], users: dict[int, sa.Row]) -> tuple[list[_Item], dict[int, _Tally]]:
         """The messages these rows still owe, device by device (commits the pass's holds too)."""
         tallies = {row.id: _Tally() for row in rows}
         user_ids = list({row.user_id for row in rows})
-        devices: dict[int, list[Device]] = defaultdict(list)
-        for device in db.session.scalars(sa.select(Device).where(Device.user_id.in_(user_ids)).order_by(Device.id)):
+        devices: dict[int, list[sa.Row]] = defaultdict(list)
+        for device in db.session.execute(sa.select(*_DEVICE).where(Device.user_id.in_(user_ids)).order_by(Device.id)):
             devices[device.user_id].append(device)
-        known = dict(((o, d), s) for o, d, s in db.session.execute(
+        known = {(o, d): s for o, d, s in db.session.execute(
             sa.select(PushDelivery.outbox_id, PushDelivery.device_id, PushDelivery.status)
-            .where(PushDelivery.outbox_id.in_(tallies))).tuples())
+            .where(PushDelivery.outbox_id.in_(tallies)))}
         badges = unread_counts(user_ids)
-        shown = [row.document_id for row in rows
-                 if row.document_id and users[row.user_id].organization.push_shows_document]
-        documents = {d.id: d for d in db.session.scalars(sa.select(Document).where(Document.id.in_(shown)))}
+        shown = [row.document_id for row in rows if row.document_id and users[row.user_id].push_shows_document]
+        documents = {i: (reg, title) for i, reg, title in db.session.execute(
+            sa.select(Document.id, Document.reg_number, Document.title).where(Document.id.in_(shown)))}
         plan, stale, broken = [], [], []
         for row in rows:
             user = users[row.user_id]
             if not user.is_active:
                 continue  # a deactivated account is told nothing; the row is simply done
-            document = documents.get(row.document_id)
+            reg_number, title = documents.get(row.document_id, (None, None))
             ids = {k: v for k, v in row.payload.items() if k != "event"}
             for device in devices[row.user_id]:
                 status = known.get((row.id, device.id))
@@ -204,10 +239,9 @@ class Dispatcher:
                 if status in FINAL:
                     continue
                 try:
-                    message = build_message(
-                        device.token, device.platform, device.locale or user.locale, Event(row.event), ids,
-                        badges.get(user.id, 0), document.reg_number if document else None,
-                        document.title if document else None, urgent=row.urgent)
+                    message = build_message(device.token, device.platform, device.locale or user.locale,
+                                            Event(row.event), ids, badges.get(user.id, 0), reg_number, title,
+                                            urgent=row.urgent)
                 except ValueError as error:
                     log.error("push: cannot build %s for device %s: %s", row.event, device.id, error)
                     broken.append({"outbox_id": row.id, "device_id": device.id, "status": FAILED,
@@ -270,7 +304,7 @@ class Dispatcher:
         updates, dropped, auth_errors = [], [], 0
         now = utcnow()
         for item, result in zip(chunk, results, strict=True):
-            tally = tallies[item.row_id]
+            tally = tallies.get(item.row_id) or _Tally()  # a row lost meanwhile: still record the truth
             tally.unsent -= 1
             stats.outcomes[result.outcome.value] += 1
             status = {Outcome.DELIVERED: DELIVERED, Outcome.FAILED: FAILED}.get(result.outcome, RETRY)
@@ -305,18 +339,15 @@ class Dispatcher:
 
     def _settle(self, tallies: dict[int, _Tally]) -> None:
         """Finish, back off, or give back each row we still hold."""
-        held = renew_many(OutboxMessage, list(tallies), self.name, self.settings.lease)
-        if not held:
-            return
-        rows = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id.in_(held))).all()
-        for row in rows:
+        done = [row_id for row_id, t in tallies.items() if not t.unsent and not t.retry]
+        owing = [row_id for row_id in tallies if row_id not in set(done)]
+        held = renew_many(OutboxMessage, owing, self.name, self.settings.lease) if owing else set()
+        for row in db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id.in_(held))):
             tally = tallies[row.id]
             if tally.unsent:
                 # Stopped (or a batch skipped) before these devices were tried: not an attempt.
                 retry_later(row, timedelta(0), "interrupted before every device was tried")
                 row.attempts -= 1
-            elif not tally.retry:
-                finish(row)
             elif row.attempts >= self.settings.max_attempts:
                 log.error("push: outbox %s (%s) given up after %d attempts: %s", row.id, row.event, row.attempts,
                           tally.error)
@@ -324,4 +355,6 @@ class Dispatcher:
             else:
                 delay = backoff_delay(row.attempts, retry_after=tally.retry_after or None)
                 retry_later(row, timedelta(seconds=delay), (tally.error or "retry")[:500])
+        # The common case, every device answered for: one statement, and only rows still ours.
+        finish_many(OutboxMessage, done, self.name)
         db.session.commit()

@@ -46,6 +46,12 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def delivered(outbox_id: int) -> int:
+    with db.engine.connect() as conn:
+        return conn.scalar(sa.select(sa.func.count()).select_from(PushDelivery)
+                           .where(PushDelivery.outbox_id == outbox_id, PushDelivery.status == "delivered"))
+
+
 @pytest.fixture
 def slow_fcm(service_key, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
@@ -72,7 +78,8 @@ def test_dispatcher_killed_mid_batch_sends_each_device_exactly_once(app, demo, s
     first = flask_cli("push-dispatcher", env=env)
     try:
         # The first batch is answered; the second has reached FCM and waits for its answers.
-        wait_for(lambda: len(slow_fcm.sends()) >= 2 * BATCH, 60, "the second batch in flight")
+        wait_for(lambda: len(slow_fcm.sends()) >= 2 * BATCH and delivered(row.id) == BATCH, 60,
+                 "the second batch in flight")
         first.send_signal(signal.SIGKILL)
     finally:
         first.kill()
