@@ -20,8 +20,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import Flask
 
+from mobile_api.domain import voice
 from models import Job, db
-from models.queue import FAILED, RUNNING, beat, claim, finish, retry_later
+from models.queue import FAILED, RUNNING, beat, claim, finish, renew, retry_later
 from transcription.audio import AudioError, decode
 from transcription.recognizer import SpeechModel, Transcript, transcribe
 from transcription.registry import ModelRegistry, model_paths
@@ -123,6 +124,8 @@ class Worker:
         for t in loops:
             t.join()
         self.stopping.set()
+        for t in helpers:  # each notices `stopping` within a second
+            t.join(5)
         return self.handled
 
     def _dialect(self) -> str:
@@ -135,7 +138,7 @@ class Worker:
             while not self.stopping.is_set():
                 generation = self._generation
                 try:
-                    ids = claim(Job, owner, self.settings.lease, where=Job.kind == "transcribe")
+                    ids = claim(Job, owner, self.settings.lease, where=Job.kind == voice.JOB_KIND)
                 except sa.exc.SQLAlchemyError:
                     db.session.rollback()
                     log.exception("claiming a transcription job failed; trying again")
@@ -153,8 +156,6 @@ class Worker:
 
     def _handle(self, job_id: int, owner: str) -> None:
         """Run one claimed job to a result, a retry or a failure; never let it stop the worker."""
-        from mobile_api.domain import voice
-
         with self._lock:
             self._held[job_id] = owner
         try:
@@ -197,8 +198,6 @@ class Worker:
         db.session.commit()
 
     def _fail(self, job_id: int, owner: str, reason: str) -> None:
-        from mobile_api.domain import voice
-
         db.session.rollback()
         try:
             self._settle(job_id, owner, lambda job: (
@@ -220,8 +219,6 @@ class Worker:
 
     def _heartbeat(self) -> None:
         """Renew the leases in hand and say we are alive, every third of a lease."""
-        from models.queue import renew
-
         interval = max(0.2, self.settings.lease.total_seconds() / 3)
         with self.app.app_context():
             while True:
@@ -240,13 +237,11 @@ class Worker:
 
     def _listen(self) -> None:
         """PostgreSQL: wake the idle threads as soon as an upload commits its job."""
-        from mobile_api.domain.voice import CHANNEL
-
         with self.app.app_context():
             while not self.stopping.is_set():
                 try:
                     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                        conn.exec_driver_sql(f"LISTEN {CHANNEL}")
+                        conn.exec_driver_sql(f"LISTEN {voice.CHANNEL}")
                         pg = conn.connection.driver_connection
                         while not self.stopping.is_set():
                             for _ in pg.notifies(timeout=1.0, stop_after=1):

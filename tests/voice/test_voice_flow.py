@@ -41,7 +41,8 @@ def test_free_mode_equals_bare_vosk(login, worker, reseed, models):
     """Through upload, queue and worker, free mode gives exactly the words of a bare recogniser."""
     exec1 = login("exec1")
     doc = document_of(exec1)
-    for clip in MANIFEST["clips"]:
+    # Four clips keep the two-database suite short; the library's tests cover all nine at pipeline level.
+    for clip in [c for c in MANIFEST["clips"] if c["id"] in ("review", "confirmed", "reject", "budget")]:
         path = AUDIO / f"{clip['id']}.wav"
         body = upload(exec1, doc, path).get_json()
         reseed()
