@@ -93,10 +93,12 @@ def authenticate() -> None:
     except jwt.InvalidTokenError:
         raise _unauthorized("invalid_token", "The access token is not valid.") from None
     session_id, user_id = parse_id(str(claims["sid"])), parse_id(str(claims["sub"]))
+    # Core tables rather than ORM entities: this runs on every request, and skips the ORM's compile path.
+    sessions, users = AuthSession.__table__.c, User.__table__.c
     row = db.session.execute(
-        sa.select(AuthSession.revoked_at, User.is_active)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.id == session_id, AuthSession.user_id == user_id)
+        sa.select(sessions.revoked_at, users.is_active)
+        .join_from(AuthSession.__table__, User.__table__, users.id == sessions.user_id)
+        .where(sessions.id == session_id, sessions.user_id == user_id)
     ).first() if session_id and user_id else None
     if row is None or row.revoked_at is not None:
         raise _unauthorized("invalid_token", "The session has ended; sign in again.")

@@ -139,3 +139,16 @@ def test_marking_someone_elses_item_read_is_not_found(login, demo):
     assert resp.status_code == 404
     db.session.refresh(item)
     assert item.unread is True
+
+
+def test_the_compiled_inbox_line_equals_the_schema_dump(login, demo):
+    from mobile_api.fastdump import compile_dump
+    from mobile_api.schemas import InboxItemSchema
+
+    schema = InboxItemSchema()
+    dump = compile_dump(schema)
+    items = db.session.scalars(sa.select(InboxItem)).all()
+    assert items and all(dump(i) == schema.dump(i) for i in items)
+    assert login("exec1").get("/inbox?limit=100").get_json()["items"] == [
+        schema.dump(i) for i in sorted((i for i in items if i.user_id == demo["exec1"].id and not i.removed),
+                                       key=lambda i: (i.received_at, i.id), reverse=True)]
