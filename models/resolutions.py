@@ -65,6 +65,8 @@ class Task(db.Model):
     __table_args__ = (
         sa.Index("ix_tasks_executor_status_created", "executor_id", "status", "created_at", "id"),
         sa.Index("ix_tasks_executor_seq", "executor_id", "seq"),
+        # Serves the dispatcher's scan for deadlines coming up or passed.
+        sa.Index("ix_tasks_status_deadline", "status", "deadline"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -1,14 +1,14 @@
 """voice: organization resolution templates and each user's dictation mode
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Written by hand: voice_notes and jobs already exist in 0001; this adds only the phrase-list settings.
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

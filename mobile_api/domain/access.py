@@ -36,6 +36,15 @@ def serves(assistant: User, executive_id: int) -> bool:
     return any(e.id == executive_id for e in assistant.executives)
 
 
+def reviewers_of(author_id: int) -> list[int]:
+    """Who reviews an author's dictated drafts: their active assistants, or the author when they have none."""
+    ids = list(db.session.scalars(
+        sa.select(assistants.c.assistant_id).join(User, User.id == assistants.c.assistant_id)
+        .where(assistants.c.executive_id == author_id, User.is_active.is_(True))
+        .order_by(assistants.c.assistant_id)))
+    return ids or [author_id]
+
+
 def may_edit_resolution(user: User, resolution: Resolution) -> bool:
     """The author or an assistant of the author may edit a draft."""
     return resolution.author_id == user.id or serves(user, resolution.author_id)

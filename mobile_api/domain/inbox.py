@@ -2,6 +2,7 @@
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from models import Document, InboxItem, User, db, utcnow
 
@@ -23,18 +24,32 @@ def shorten(text: str, limit: int = TITLE_MAX) -> str:
 def deliver(user_id: int, doc: Document, kind: str, sender: str, due_at: datetime | None = None,
             urgent: bool | None = None) -> InboxItem:
     """Put a document into a user's inbox as `kind`; an existing item of that kind comes back unread."""
-    item = db.session.scalar(
-        sa.select(InboxItem).where(InboxItem.user_id == user_id, InboxItem.document_id == doc.id,
-                                   InboxItem.kind == kind)
-    )
+    item = _line(user_id, doc.id, kind)
     if item is None:
-        item = InboxItem(user_id=user_id, document_id=doc.id, kind=kind)
-        db.session.add(item)
+        try:
+            # Two transactions may deliver the same line at once (two drafts of one document):
+            # the loser's insert fails on the unique key, and it updates the winner's row instead.
+            with db.session.begin_nested():
+                item = InboxItem(user_id=user_id, document_id=doc.id, kind=kind)
+                _fill(item, doc, sender, due_at, urgent)
+                db.session.add(item)
+            return item
+        except IntegrityError:
+            item = _line(user_id, doc.id, kind)
+    _fill(item, doc, sender, due_at, urgent)
+    return item
+
+
+def _line(user_id: int, document_id: int, kind: str) -> InboxItem | None:
+    return db.session.scalar(sa.select(InboxItem).where(
+        InboxItem.user_id == user_id, InboxItem.document_id == document_id, InboxItem.kind == kind))
+
+
+def _fill(item: InboxItem, doc: Document, sender: str, due_at: datetime | None, urgent: bool | None) -> None:
     item.reg_number, item.title, item.sender = doc.reg_number, shorten(doc.title), shorten(sender, SENDER_MAX)
     item.received_at, item.due_at = utcnow(), due_at if due_at is not None else doc.due_at
     item.urgent = doc.urgent if urgent is None else urgent
     item.unread, item.removed = True, False
-    return item
 
 
 def withdraw(user_id: int, document_id: int, kind: str) -> None:

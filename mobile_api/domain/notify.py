@@ -3,7 +3,6 @@
 The push dispatcher sends them; writing them here, next to the change that causes them,
 means a notification exists if and only if its cause was committed.
 """
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models import OutboxMessage, db

@@ -93,7 +93,8 @@ def mark_reviewed(user: User, res: Resolution) -> Resolution:
     if not access.serves(user, res.author_id) and res.author_id != user.id:
         raise ApiError(404, "not_found", "No such resolution.")
     move(res, "reviewed")
-    inbox.withdraw(user.id, res.document_id, "review")
+    for reviewer in access.reviewers_of(res.author_id):  # the draft leaves every reviewer's inbox
+        inbox.withdraw(reviewer, res.document_id, "review")
     inbox.deliver(res.author_id, res.document, "resolution", user.short_name)
     notify("draft_reviewed", res.author_id, res.document_id, resolution_id=res.id)
     audit.record(user.organization_id, user.id, "resolution.reviewed", "resolution", res.id)

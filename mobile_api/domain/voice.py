@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import BinaryIO
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from flask import current_app
 
-from models import Document, Job, Resolution, User, VoiceNote, assistants, audit, db
+from models import Document, Job, Resolution, User, VoiceNote, audit, db
 from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
 from transcription.audio import Audio, AudioError, decode
 from transcription.registry import model_paths
@@ -206,8 +205,8 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
         return
     res.text = text
     rules.move(res, "awaiting_review")
-    for reviewer in _reviewers(res.author_id):
-        _deliver_review(reviewer, res)
+    for reviewer in access.reviewers_of(res.author_id):
+        inbox.deliver(reviewer, res.document, "review", res.author.short_name)
         notify("review_requested", reviewer, res.document_id, resolution_id=res.id, voice_note_id=note.id)
 
 
@@ -221,29 +220,5 @@ def record_failure(note_id: int, reason: str) -> None:
         notify("transcription_failed", res.author_id, res.document_id, resolution_id=res.id, voice_note_id=note.id)
 
 
-def _deliver_review(user_id: int, res: Resolution) -> None:
-    """Put the draft in a reviewer's inbox, even when another transcript of the same document lands at once."""
-    # inbox.deliver is get-or-create: two workers finishing drafts on one document race to insert the
-    # same (user, document, "review") line; the loser retries and finds the winner's row.
-    for last in (False, True):
-        try:
-            with db.session.begin_nested():
-                inbox.deliver(user_id, res.document, "review", res.author.short_name)
-            return
-        except IntegrityError:
-            if last:
-                raise
-
-
 def _resolution_of(note: VoiceNote) -> Resolution | None:
     return db.session.scalar(sa.select(Resolution).where(Resolution.voice_note_id == note.id))
-
-
-def _reviewers(author_id: int) -> list[int]:
-    """The author's assistants; an executive without one reviews their own draft."""
-    ids = list(db.session.scalars(
-        sa.select(assistants.c.assistant_id).join(User, User.id == assistants.c.assistant_id)
-        .where(assistants.c.executive_id == author_id, User.is_active.is_(True))
-        .order_by(assistants.c.assistant_id)))
-    return ids or [author_id]
-

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from mobile_api.domain import inbox
-from models import Document, InboxItem, db
+from models import InboxItem, db
 
 
 def _add_documents(demo, n, prefix="Письмо"):

@@ -1,7 +1,7 @@
 """Ids of things in the demo government that tests poke at."""
 import sqlalchemy as sa
 
-from models import Device, Document, InboxItem, Resolution, Task, db
+from models import Document, InboxItem, Resolution, Task, db
 
 
 def build(login, demo) -> dict:

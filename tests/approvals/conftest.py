@@ -1,5 +1,4 @@
 """Fixtures for approvals and signatures: a simulated tablet, a fresh document of clerk1, and signing helpers."""
-import base64
 import io
 import json
 

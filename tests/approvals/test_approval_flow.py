@@ -3,7 +3,7 @@ import io
 
 import sqlalchemy as sa
 
-from models import InboxItem, OutboxMessage, db
+from models import OutboxMessage, db
 
 
 def _requested(user_id: str, document: str) -> int:

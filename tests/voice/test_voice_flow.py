@@ -1,13 +1,12 @@
 """Voice resolutions end to end with the real model and ffmpeg: upload, worker, review, issue."""
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 import sqlalchemy as sa
 
-from models import InboxItem, Job, OutboxMessage, Resolution, Task, User, VoiceNote, db
+from models import OutboxMessage, Resolution, Task, User, VoiceNote, db
 from models.voice import ResolutionTemplate
 
 from .conftest import AUDIO, MANIFEST, bare_words, document_of, jobs, note_of, upload
