@@ -3,6 +3,10 @@ import base64
 import json
 from datetime import datetime
 
+import sqlalchemy as sa
+
+from models import db
+
 from ..errors import ApiError
 
 
@@ -33,3 +37,19 @@ def decode(cursor: str, *types) -> tuple:
         return tuple(values)
     except (ValueError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
         raise ApiError(400, "invalid_cursor", "The cursor is not valid; start from the first page.") from None
+
+
+def newest_first(query, at, key, limit: int, cursor: str | None, fetch=None) -> tuple[list, str | None]:
+    """One keyset page of `query`, newest first by (at, key): the rows and the cursor of the next page.
+
+    `fetch` runs the statement (default: ORM objects; pass `db.session.execute` for plain rows).
+    New rows arriving at the top never shift a page, so a phone scrolling down sees each row once.
+    """
+    if cursor:
+        query = query.where(sa.tuple_(at, key) < decode(cursor, datetime, int))
+    run = fetch or db.session.scalars
+    rows = run(query.order_by(at.desc(), key.desc()).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode(getattr(rows[-1], at.key), getattr(rows[-1], key.key))

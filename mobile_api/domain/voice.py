@@ -7,7 +7,6 @@ then stores the file and commits the resolution, its voice note and its job toge
 import json
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime
 from typing import BinaryIO
 
 import sqlalchemy as sa
@@ -168,14 +167,8 @@ def review_queue(user: User, limit: int, cursor: str | None = None) -> dict:
     """Dictated drafts of the executives this user serves that wait for review, newest first."""
     bosses = [e.id for e in user.executives]
     query = sa.select(Resolution).where(Resolution.author_id.in_(bosses), Resolution.status == "awaiting_review")
-    if cursor:
-        at, res_id = paging.decode(cursor, datetime, int)
-        query = query.where(sa.tuple_(Resolution.created_at, Resolution.id) < (at, res_id))
-    rows = db.session.scalars(
-        query.order_by(Resolution.created_at.desc(), Resolution.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": paging.encode(rows[-1].created_at, rows[-1].id) if more else None}
+    rows, next_cursor = paging.newest_first(query, Resolution.created_at, Resolution.id, limit, cursor)
+    return {"items": rows, "next_cursor": next_cursor}
 
 
 # The worker's side: plain ids in, rows changed in the caller's transaction.

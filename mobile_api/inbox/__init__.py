@@ -1,5 +1,4 @@
 """The trimmed inbox, read marks and offline sync."""
-from datetime import datetime
 
 import sqlalchemy as sa
 from flask import g, jsonify
@@ -41,14 +40,8 @@ def list_inbox(args):
         query = query.where(ITEMS.kind.in_(ACTION_KINDS))
     elif view == "overdue":
         query = query.where(ITEMS.due_at < utcnow())
-    if "cursor" in args:
-        at, item_id = paging.decode(args["cursor"], datetime, int)
-        query = query.where(sa.tuple_(ITEMS.received_at, ITEMS.id) < (at, item_id))
-    limit = args["limit"]
-    rows = db.session.execute(query.order_by(ITEMS.received_at.desc(), ITEMS.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = paging.encode(rows[-1].received_at, rows[-1].id) if more else None
+    rows, next_cursor = paging.newest_first(query, ITEMS.received_at, ITEMS.id, args["limit"], args.get("cursor"),
+                                            fetch=db.session.execute)
     return jsonify({"items": [_line(r) for r in rows], "next_cursor": next_cursor})
 
 

@@ -1,5 +1,4 @@
 """The executor's tasks."""
-from datetime import datetime
 
 import sqlalchemy as sa
 from flask import g
@@ -30,14 +29,8 @@ def list_tasks(args):
         query = query.where(Task.status == "open")
         if args["view"] == "overdue":
             query = query.where(Task.deadline < utcnow())
-    if "cursor" in args:
-        at, task_id = paging.decode(args["cursor"], datetime, int)
-        query = query.where(sa.tuple_(Task.created_at, Task.id) < (at, task_id))
-    limit = args["limit"]
-    rows = db.session.scalars(query.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": paging.encode(rows[-1].created_at, rows[-1].id) if more else None}
+    rows, next_cursor = paging.newest_first(query, Task.created_at, Task.id, args["limit"], args.get("cursor"))
+    return {"items": rows, "next_cursor": next_cursor}
 
 
 @blp.route("/tasks/<id:task_id>/complete", methods=["POST"])
