@@ -58,3 +58,15 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+
+
+def lock(model, row_id: int):
+    """Load one row locked for the rest of the transaction, so that writers to it take turns.
+
+    PostgreSQL locks the row (FOR UPDATE). SQLite has no row locks: a no-op UPDATE takes the
+    database's write lock first, so that what is read next is current and stays so.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.update(model).where(model.id == row_id).values(id=model.id))
+    return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update()
+                             .execution_options(populate_existing=True))

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from models import Attachment, Document, User, audit, db, utcnow
+from models.base import lock as lock_row
 from models.signing import Approval, ApprovalDecision, ApprovalStage, approval_stage_approvers
 from signing.canonical import decision_bytes
 
@@ -28,15 +29,6 @@ def current(document_id: int) -> Approval | None:
     """The document's latest round, if it ever had a route."""
     return db.session.scalar(sa.select(Approval).where(Approval.document_id == document_id)
                              .order_by(Approval.round.desc()).limit(1))
-
-
-def _lock(approval_id: int) -> Approval | None:
-    """The approval, locked so that decisions on it are taken one at a time."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        # No row locks in SQLite: a write takes the database's write lock now, so what we read next is current.
-        db.session.execute(sa.update(Approval).where(Approval.id == approval_id).values(status=Approval.status))
-    return db.session.scalar(sa.select(Approval).where(Approval.id == approval_id).with_for_update()
-                             .execution_options(populate_existing=True))
 
 
 def _standing(approval: Approval) -> dict[tuple[int, int], ApprovalDecision]:
@@ -120,7 +112,9 @@ def _decision_content(user: User, doc: Document, decision: str, comment: str | N
 
 def _get_for_approver(user: User, approval_id: int | None, lock: bool = False) -> Approval:
     """An approval in which the user is an approver, else 404."""
-    approval = (_lock(approval_id) if lock else db.session.get(Approval, approval_id)) if approval_id else None
+    if approval_id is None:
+        raise not_found("approval")
+    approval = lock_row(Approval, approval_id) if lock else db.session.get(Approval, approval_id)
     if approval is None or not any(u.id == user.id for stage in approval.stages for u in stage.approvers):
         raise not_found("approval")
     return approval
@@ -202,7 +196,7 @@ def add_version(user: User, doc: Document, upload: FileStorage) -> Attachment:
     attachment = documents.add_attachment(user, doc, upload)
     approval = current(doc.id)
     if approval is not None and approval.status == "in_progress":
-        approval = _lock(approval.id)
+        approval = lock_row(Approval, approval.id)
         before = set(due(approval))
         cancelled = [d for d in approval.decisions if not d.cancelled]
         for decision in cancelled:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from flask import current_app
 
 from models import Document, Organization, Resolution, User, audit, db, utcnow
+from models.base import lock as lock_row
 from models.signing import OrganizationCA, Signature, SigningKey, SigningSession
 from signing import cms
 from signing.ca import CertificateAuthority, create_ca, dump_certificate, dump_key, load_ca
@@ -168,15 +169,9 @@ def _revocations(organization_id: int) -> dict[int, datetime]:
     return {int(serial, 16): revoked_at for serial, revoked_at in rows}
 
 
-def _lock(model, row_id: int):
-    """Load a row locked for update (PostgreSQL); SQLite serialises writers anyway."""
-    return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update()
-                             .execution_options(populate_existing=True))
-
-
 def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
     """Assemble the device's signature into a detached CMS, verify it now, and keep it."""
-    session = _lock(SigningSession, session_id) if session_id else None
+    session = lock_row(SigningSession, session_id) if session_id else None
     if session is None or session.user_id != user.id:
         raise not_found("signing session")
     now = utcnow()
