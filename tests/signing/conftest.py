@@ -32,6 +32,9 @@ def enrol(ca: CertificateAuthority) -> Enrol:
 
     def enrol(user_id: str = "u-1001", user_name: str = "Анна Смирнова", *, by: CertificateAuthority = ca, **issue) -> Signer:
         tablet = Tablet()
+        # Issued at the tests' fixed NOW, not the wall clock: a long session must not push the
+        # signing time (NOW) outside the certificate's validity.
+        issue.setdefault("now", NOW)
         certificate = issue_certificate(by, load_csr(tablet.csr_pem()), user_id=user_id, user_name=user_name, **issue)
         return Signer(user_id, tablet, certificate, by)
 

@@ -177,7 +177,8 @@ def test_a_swapped_certificate_for_the_same_key_is_a_bad_signature(ca, enrol):
     signer = enrol()
     p7s = signer.sign(CONTENT)
     # A second certificate for the same key, but the signed attributes name the first one by hash.
-    twin = issue_certificate(ca, load_csr(signer.tablet.csr_pem()), user_id="u-1001", user_name="Анна Смирнова")
+    twin = issue_certificate(ca, load_csr(signer.tablet.csr_pem()), user_id="u-1001", user_name="Анна Смирнова",
+                           now=NOW)
     data_to_sign = cms.signed_attributes(CONTENT, signer.certificate, NOW)
     swapped = cms.assemble(data_to_sign, signer.tablet.sign(data_to_sign), twin, [ca.certificate])
     assert verify(p7s, CONTENT, [ca.certificate], {}).valid
