@@ -60,6 +60,8 @@ def from_env() -> dict:
         "REFRESH_TOKEN_TTL": _int("REFRESH_TOKEN_TTL", 30 * 24 * 3600),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;30 per hour"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # A moving window: failures just before and after a minute boundary still add up.
+        "RATELIMIT_STRATEGY": "moving-window",
         # Uploads (documents, recordings) may be large; JSON bodies never need to be.
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
         "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 64 * 1024),
