@@ -12,22 +12,13 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
 
 import vosk  # noqa: E402
 
+from benchmarks.vosk_baseline import bare  # noqa: E402
 from transcription.audio import decode  # noqa: E402
-from transcription.recognizer import CHUNK_BYTES, SpeechModel, transcribe  # noqa: E402
+from transcription.recognizer import SpeechModel, transcribe  # noqa: E402
 from transcription.registry import default_model_path  # noqa: E402
 from transcription.split import cut_points, transcribe_long  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio" / "dictation_long.wav"
-
-
-def bare(model: SpeechModel, pcm: bytes) -> None:
-    """The plain Vosk loop, as the baseline."""
-    rec = vosk.KaldiRecognizer(model.vosk_model, 16000)
-    rec.SetWords(True)
-    for i in range(0, len(pcm), CHUNK_BYTES):
-        if rec.AcceptWaveform(pcm[i:i + CHUNK_BYTES]):
-            rec.Result()
-    rec.FinalResult()
 
 
 def measure(name: str, run: Callable[[], object], seconds: float, repeats: int) -> None:

@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
 import sqlalchemy as sa  # noqa: E402
 import vosk  # noqa: E402
 
+from benchmarks.vosk_baseline import bare  # noqa: E402
 from transcription.audio import decode  # noqa: E402
-from transcription.recognizer import CHUNK_BYTES, SpeechModel  # noqa: E402
+from transcription.recognizer import SpeechModel  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
 CLIPS = ["review", "review_report", "prepare_meeting", "confirmed", "review_contract", "review_next_week",
@@ -38,16 +39,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def bare(model: SpeechModel, pcm: bytes) -> None:
-    """The plain Vosk loop, as the baseline."""
-    rec = vosk.KaldiRecognizer(model.vosk_model, 16000)
-    rec.SetWords(True)
-    for i in range(0, len(pcm), CHUNK_BYTES):
-        if rec.AcceptWaveform(pcm[i:i + CHUNK_BYTES]):
-            rec.Result()
-    rec.FinalResult()
 
 
 def bare_threads(model: SpeechModel, pcms: list[bytes], threads: int) -> float:

@@ -80,7 +80,9 @@ def load(password: str) -> list[tuple[str, str, str]]:
     docs = []
     for i, (title, sender, summary, urgent) in enumerate(LETTERS):
         meta = {"title": title, "summary": summary, "correspondent": sender, "addressees": [office.id],
-                "for_information": [], "urgent": urgent, "due_at": utcnow() + timedelta(days=5 - 3 * (i == 0) * 2)}
+                "for_information": [], "urgent": urgent,
+                # The first, urgent letter is already a day overdue; the others are due in five days.
+                "due_at": utcnow() + timedelta(days=-1 if i == 0 else 5)}
         docs.append(documents.register(clerk, meta, [_file("Письмо.txt", f"{title}\n\n{summary}\n")]))
     # Information only, for exec1.
     inbox.withdraw(exec1.id, docs[4].id, "resolution")

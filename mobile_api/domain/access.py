@@ -78,9 +78,10 @@ def get_task(user: User, task_id: int | None) -> Task:
 def actions_for(user: User, doc: Document) -> list[str]:
     """What this user may do with the document right now."""
     actions = []
-    if user.has_role("executive") or _open_task(user, doc) is not None:
+    task = open_task(user, doc)
+    if user.has_role("executive") or task is not None:
         actions.append("resolve")
-    if _open_task(user, doc) is not None:
+    if task is not None:
         actions.append("complete")
     if doc.owner_id == user.id:
         actions.append("route")
@@ -91,11 +92,9 @@ def actions_for(user: User, doc: Document) -> list[str]:
     return actions
 
 
-def _open_task(user: User, doc: Document) -> Task | None:
+def open_task(user: User, doc: Document) -> Task | None:
+    """The user's open task on the document, if any."""
     return db.session.scalar(
         sa.select(Task).where(Task.document_id == doc.id, Task.executor_id == user.id, Task.status == "open",
                               Task.removed == sa.false()).limit(1)
     )
-
-
-open_task = _open_task

@@ -6,7 +6,7 @@ from datetime import date
 import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
-from models import Attachment, Document, RegistrationCounter, Unit, User, audit, db, unit_members, utcnow
+from models import Attachment, Document, RegistrationCounter, Unit, User, audit, db, unit_members
 
 from ..blobstore import blobs
 from ..errors import ApiError
@@ -85,7 +85,6 @@ def register(clerk: User, meta: dict, files: list[FileStorage]) -> Document:
         inbox.deliver(user_id, doc, "info", sender)
     audit.record(clerk.organization_id, clerk.id, "document.registered", "document", doc.id,
                  reg_number=doc.reg_number, attachments=[a.sha256 for a in doc.attachments])
-    doc.created_at = doc.created_at or utcnow()
     return doc
 
 

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from models import Document, Resolution, ResolutionRevision, Task, User, audit, db, utcnow
 
-from ..errors import ApiError
+from ..errors import ApiError, not_found
 from . import access, inbox
 from .notify import notify
 
@@ -41,16 +41,18 @@ def _executors(author: User, ids: list[int]) -> list[User]:
     return [by_id[i] for i in unique]
 
 
-def may_resolve(user: User, doc: Document) -> bool:
-    return user.has_role("executive") or access.open_task(user, doc) is not None
+def resolver_task(user: User, doc: Document) -> Task | None:
+    """The task a resolution by this user would delegate (None for an executive's own); 403 if they may not."""
+    task = access.open_task(user, doc)
+    if task is None and not user.has_role("executive"):
+        raise ApiError(403, "forbidden", "Only an executive or an executor of a task here writes resolutions.")
+    return task
 
 
 def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | None,
            status: str = "draft") -> Resolution:
     """A new resolution by `author` on a document they can see."""
-    if not may_resolve(author, doc):
-        raise ApiError(403, "forbidden", "Only an executive or an executor of a task here writes resolutions.")
-    parent = access.open_task(author, doc)
+    parent = resolver_task(author, doc)
     res = Resolution(document_id=doc.id, document=doc, author_id=author.id, author=author, status=status,
                      text=text, deadline=deadline, parent_task_id=parent.id if parent else None,
                      executors=_executors(author, executor_ids) if executor_ids else [])
@@ -71,7 +73,7 @@ def _render(value):
 def edit(user: User, res: Resolution, changes: dict) -> Resolution:
     """Apply an edit by the author or their assistant, keeping it as a revision."""
     if not access.may_edit_resolution(user, res):
-        raise ApiError(404, "not_found", "No such resolution.")
+        raise not_found("resolution")
     if res.status not in EDITABLE:
         raise ApiError(409, "invalid_state", f"A resolution that is {res.status} cannot be edited.")
     if "executors" in changes:
@@ -91,7 +93,7 @@ def edit(user: User, res: Resolution, changes: dict) -> Resolution:
 def mark_reviewed(user: User, res: Resolution) -> Resolution:
     """An assistant hands the corrected draft back to its author."""
     if not access.serves(user, res.author_id) and res.author_id != user.id:
-        raise ApiError(404, "not_found", "No such resolution.")
+        raise not_found("resolution")
     move(res, "reviewed")
     for reviewer in access.reviewers_of(res.author_id):  # the draft leaves every reviewer's inbox
         inbox.withdraw(reviewer, res.document_id, "review")
@@ -106,7 +108,7 @@ def issue(user: User, res: Resolution) -> list[Task]:
     if res.author_id != user.id:
         if access.may_edit_resolution(user, res):
             raise ApiError(403, "forbidden", "Only the author issues a resolution.")
-        raise ApiError(404, "not_found", "No such resolution.")
+        raise not_found("resolution")
     if not res.text.strip() or not res.executors:
         raise ApiError(422, "validation_failed", "A resolution needs text and executors before it is issued.",
                        {"text": [] if res.text.strip() else ["Required."],

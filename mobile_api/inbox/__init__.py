@@ -78,11 +78,11 @@ def sync(args):
     rows = rows[:limit]
     out = {"inbox": {"upserted": [], "removed": []}, "tasks": {"upserted": [], "removed": []}}
     for row in rows:
-        part, view = (out["inbox"], _item_view) if isinstance(row, InboxItem) else (out["tasks"], _task_view)
+        part, dump = (out["inbox"], _line) if isinstance(row, InboxItem) else (out["tasks"], _task_view.dump)
         if row.removed:
             part["removed"].append(str(row.id))
         else:
-            part["upserted"].append(view.dump(row))
+            part["upserted"].append(dump(row))
     last = rows[-1].seq if rows else since
     out["next"] = paging.encode(last if more else max(last, committed))
     out["has_more"] = more
