@@ -26,8 +26,8 @@ from flask_migrate import upgrade
 from tqdm import tqdm
 from werkzeug.datastructures import FileStorage
 
+from domain import approvals, documents, signatures
 from mobile_api import create_app
-from mobile_api.domain import approvals, documents, signatures
 from models import Document, Organization, Unit, User, db
 
 

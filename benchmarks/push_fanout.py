@@ -93,7 +93,7 @@ def seed(executors: int, devices: int) -> tuple[int, int, list[int]]:
 
 def issue(author_id: int, document_id: int, executor_ids: list[int]) -> None:
     """Issue one resolution to everyone, through the domain code the API uses."""
-    from mobile_api.domain import resolutions
+    from domain import resolutions
     from models import Document, User, db
 
     author, document = db.session.get(User, author_id), db.session.get(Document, document_id)

@@ -7,9 +7,9 @@ from flask.ctx import _AppCtxGlobals
 from werkzeug.routing import BaseConverter, ValidationError
 
 from models import AuthSession, User, db
+from models.blobstore import BlobStore
 
 from . import config, errors
-from .blobstore import BlobStore
 from .extensions import Api, limiter, migrate
 from .fields import parse_id
 
@@ -84,7 +84,17 @@ def create_app(test_config: dict | None = None) -> Flask:
         if request.mimetype == "application/json" and (request.content_length or 0) > limit:
             raise errors.ApiError(413, "payload_too_large", f"JSON bodies are limited to {limit} bytes.")
 
-    from . import approvals, auth, devices, documents, inbox, ops, resolutions, tasks, voice
+    from . import (
+        approvals,
+        auth,
+        devices,
+        documents,
+        inbox,
+        ops,
+        resolutions,
+        tasks,
+        voice,
+    )
     for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)

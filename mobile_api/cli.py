@@ -65,8 +65,8 @@ def register(app: Flask) -> None:
     @click.option("--organization", type=int, help="one organization id (default: all)")
     def ca_init(organization):
         """Create each organization's CA (skipping those that have one), its key encrypted with CA_PASSPHRASE."""
+        from domain import signatures
         from models import Organization
-        from .domain import signatures
         query = sa.select(Organization).order_by(Organization.id)
         if organization:
             query = query.where(Organization.id == organization)

@@ -5,8 +5,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(RuntimeError):
-    """A setting production needs is missing or unsafe."""
+from domain.errors import (
+    ConfigError,  # noqa: F401  (raised here, caught by the process commands)
+)
 
 
 def _int(name: str, default: int) -> int:

@@ -6,9 +6,8 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 from werkzeug.security import generate_password_hash
 
+from domain import approvals, documents, inbox, resolutions, signatures
 from models import Organization, Unit, User, db, utcnow
-
-from .domain import approvals, documents, inbox, resolutions, signatures
 
 ORG1 = ("Министерство цифрового развития Республики", "Минцифры", "МЦР")
 ORG2 = ("Администрация Заречного муниципального района", "Администрация Заречного р-на", "АЗР")

@@ -4,6 +4,10 @@ import logging
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from domain.errors import (  # noqa: F401  (re-exported for the routes)
+    ApiError,
+    not_found,
+)
 from models import db
 
 log = logging.getLogger(__name__)
@@ -21,18 +25,6 @@ TITLES = {
     416: "Range not satisfiable", 422: "Validation failed", 429: "Too many requests", 500: "Internal error",
     503: "Service unavailable",
 }
-
-
-class ApiError(Exception):
-    """A refusal a client can act on: raised anywhere, rendered as problem+json."""
-
-    def __init__(self, status: int, code: str, detail: str, errors: dict | None = None, headers: dict | None = None):
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.errors, self.headers = status, code, detail, errors, headers
-
-
-def not_found(what: str = "resource") -> ApiError:
-    return ApiError(404, "not_found", f"No such {what}.")
 
 
 def problem(status: int, code: str | None = None, detail: str | None = None,

@@ -6,7 +6,17 @@ import sqlalchemy as sa
 from tqdm import tqdm
 from werkzeug.security import generate_password_hash
 
-from models import Document, InboxItem, Organization, Unit, User, db, document_addressees, unit_members, utcnow
+from models import (
+    Document,
+    InboxItem,
+    Organization,
+    Unit,
+    User,
+    db,
+    document_addressees,
+    unit_members,
+    utcnow,
+)
 from models.changes import ChangeCounter
 
 BATCH = 5000

@@ -1,15 +1,23 @@
 """The data model. Import models from here; `db` is the Flask-SQLAlchemy handle."""
-from . import changes  # noqa: F401  (registers the sync change stamping)
+from . import (
+    changes,  # noqa: F401  (registers the sync change stamping)
+    signing,  # noqa: F401  (approvals and signatures: import their models from models.signing)
+)
 from .audit import AuditEvent, AuditHead
 from .auth import AuthSession, Device
 from .base import BigId, db, utcnow
-from .documents import Attachment, Document, InboxItem, RegistrationCounter, document_addressees
+from .documents import (
+    Attachment,
+    Document,
+    InboxItem,
+    RegistrationCounter,
+    document_addressees,
+)
 from .idempotency import IdempotentResponse
 from .org import Organization, Unit, User, assistants, unit_members
 from .push import PushDelivery
 from .queue import Job, OutboxMessage, ProcessHeartbeat
 from .resolutions import Resolution, ResolutionRevision, Task, resolution_executors
-from . import signing  # noqa: F401  (approvals and signatures: import their models from models.signing)
 from .voice import VoiceNote
 
 __all__ = [

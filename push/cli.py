@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
-from mobile_api.config import ConfigError
+from domain.errors import ConfigError
 from push.dispatcher import Dispatcher, Settings
 from push.fcm import FcmSender
 from push.log_sender import LogSender

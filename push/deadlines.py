@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from mobile_api.domain.notify import notify_once
+from domain.notify import notify_once
 from models import OutboxMessage, Task, db
 
 SOON = timedelta(hours=24)

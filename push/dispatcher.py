@@ -34,8 +34,17 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from mobile_api.domain.inbox import unread_counts
-from models import Device, Document, Organization, OutboxMessage, PushDelivery, User, db, utcnow
+from domain.inbox import unread_counts
+from models import (
+    Device,
+    Document,
+    Organization,
+    OutboxMessage,
+    PushDelivery,
+    User,
+    db,
+    utcnow,
+)
 from models.push import DELIVERED, FAILED, FINAL, RETRY, SENDING, UNKNOWN
 from models.queue import FAILED as ROW_FAILED
 from models.queue import beat, claim, finish, finish_many, renew_many, retry_later
@@ -44,7 +53,7 @@ from push.backoff import backoff_delay
 from push.fcm import MAX_BATCH
 from push.messages import Event, build_message
 from push.quiet import quiet_until
-from push.sender import OutgoingMessage, Outcome, Sender, SendResult
+from push.sender import Outcome, OutgoingMessage, Sender, SendResult
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from push.backoff import parse_retry_after
-from push.sender import OutgoingMessage, Outcome, SendResult
+from push.sender import Outcome, OutgoingMessage, SendResult
 
 log = logging.getLogger(__name__)
 

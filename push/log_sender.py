@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 
-from push.sender import OutgoingMessage, Outcome, SendResult
+from push.sender import Outcome, OutgoingMessage, SendResult
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,9 @@ class ModelRegistry:
 
     def get(self, language: str | None = None) -> SpeechModel:
         """The model for a language (the default one when None), loaded once."""
-        from transcription.recognizer import SpeechModel  # imports vosk: only when a model is wanted
+        from transcription.recognizer import (
+            SpeechModel,  # imports vosk: only when a model is wanted
+        )
 
         language = (language or self.default_language).lower()
         if language not in self.paths:

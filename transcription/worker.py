@@ -20,7 +20,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import Flask
 
-from mobile_api.domain import voice
+from domain import voice
 from models import Job, db
 from models.queue import FAILED, RUNNING, beat, claim, finish, renew, retry_later
 from transcription.audio import AudioError, decode

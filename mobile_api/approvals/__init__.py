@@ -4,15 +4,26 @@ import io
 from flask import g, request, send_file, url_for
 from flask_smorest import Blueprint
 
+from domain import access, approvals, paging, signatures
 from models import db
 
 from ..auth.tokens import authenticate
-from ..domain import access, approvals, paging, signatures
 from ..errors import ApiError
 from ..idempotency import idempotent
 from ..schemas import AttachmentSchema, PageArgs
-from .schemas import (ApprovalPage, ApprovalSchema, DecisionIn, KeyIn, KeyOut, RouteIn, SessionIn, SessionOut,
-                      SignatureIn, SignatureOut, SignatureReport)
+from .schemas import (
+    ApprovalPage,
+    ApprovalSchema,
+    DecisionIn,
+    KeyIn,
+    KeyOut,
+    RouteIn,
+    SessionIn,
+    SessionOut,
+    SignatureIn,
+    SignatureOut,
+    SignatureReport,
+)
 
 blp = Blueprint("approvals", __name__, description="Approvals and signatures")
 blp.before_request(authenticate)

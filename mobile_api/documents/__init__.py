@@ -6,13 +6,13 @@ from flask import g, request, send_file, url_for
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from domain import access, approvals, documents
 from models import Attachment, Resolution, db
+from models.blobstore import blobs
 
 from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
-from ..blobstore import blobs
 from ..conditional import etagged
-from ..domain import access, approvals, documents
 from ..errors import ApiError, not_found
 from ..idempotency import idempotent
 from ..schemas import DocumentDetailSchema, DocumentMetadataIn

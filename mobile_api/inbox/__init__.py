@@ -4,15 +4,22 @@ import sqlalchemy as sa
 from flask import g, jsonify
 from flask_smorest import Blueprint
 
+from domain import inbox, paging
 from models import InboxItem, Task, db, utcnow
 from models.changes import ChangeCounter
 
 from ..auth.tokens import authenticate
 from ..conditional import etagged
-from ..domain import inbox, paging
 from ..errors import not_found
 from ..fastdump import compile_dump
-from ..schemas import InboxArgs, InboxItemSchema, InboxPage, SyncArgs, SyncOut, TaskSchema
+from ..schemas import (
+    InboxArgs,
+    InboxItemSchema,
+    InboxPage,
+    SyncArgs,
+    SyncOut,
+    TaskSchema,
+)
 
 blp = Blueprint("inbox", __name__, description="Inbox and sync")
 blp.before_request(authenticate)

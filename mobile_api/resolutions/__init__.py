@@ -1,13 +1,13 @@
 """Text resolutions: draft, edit, review, issue."""
 from flask import g, url_for
-
-from models import db
 from flask_smorest import Blueprint
 
-from ..auth.tokens import authenticate
+from domain import access, signatures
+from domain import resolutions as rules
+from models import db
+
 from ..approvals.schemas import IssueIn
-from ..domain import access, signatures
-from ..domain import resolutions as rules
+from ..auth.tokens import authenticate
 from ..idempotency import idempotent
 from ..schemas import ResolutionIn, ResolutionPatch, ResolutionSchema
 

@@ -4,12 +4,12 @@ import sqlalchemy as sa
 from flask import g
 from flask_smorest import Blueprint
 
+from domain import access, paging
+from domain import resolutions as rules
 from models import Task, db, utcnow
 
 from ..auth.tokens import authenticate
 from ..conditional import etagged
-from ..domain import access, paging
-from ..domain import resolutions as rules
 from ..schemas import TaskArgs, TaskCompleteIn, TaskPage, TaskSchema
 
 blp = Blueprint("tasks", __name__, description="Tasks")

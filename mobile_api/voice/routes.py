@@ -1,16 +1,23 @@
 """HTTP routes of voice resolutions; the rules live in domain/voice.py."""
 from flask import current_app, g, request, send_file, url_for
 
-from ..blobstore import blobs
+from domain import access, voice
+from models import db
+from models.blobstore import blobs
+
 from ..conditional import etagged
-from ..domain import access
-from ..domain import voice
 from ..errors import ApiError
 from ..idempotency import idempotent
 from ..schemas import ResolutionSchema
-from models import db
 from . import blp
-from .schemas import PageArgs, ReviewQueuePage, VoiceNoteSchema, VoiceQueued, VoiceSettings
+from . import upload as recording
+from .schemas import (
+    PageArgs,
+    ReviewQueuePage,
+    VoiceNoteSchema,
+    VoiceQueued,
+    VoiceSettings,
+)
 
 UPLOAD_BODY = {
     "required": True,
@@ -45,12 +52,12 @@ def upload(document_id):
         raise ApiError(422, "validation_failed", "The request did not pass validation.",
                        {"audio": ["Attach the recording as the multipart part `audio`."]})
     language = (request.form.get("language") or cfg["VOICE_LANGUAGE"]).strip().lower()
-    if language not in voice.languages():
+    if language not in recording.languages():
         raise ApiError(422, "validation_failed", "The request did not pass validation.",
-                       {"language": [f"One of: {', '.join(voice.languages())}."]})
+                       {"language": [f"One of: {', '.join(recording.languages())}."]})
     phrases = voice.phrases_for(g.user, voice.parse_phrases(request.form.get("phrases")))
-    sha, size, decoded = voice.store_recording(audio.stream)
-    res = voice.dictate(g.user, doc, sha, size, decoded, language, phrases)
+    sha, size, decoded = recording.store_recording(audio.stream)
+    res = voice.dictate(g.user, doc, sha, size, decoded.format, decoded.duration_s, language, phrases)
     body = {"resolution_id": res.id, "voice_note_id": res.voice_note_id, "status": "queued"}
     return body, 202, {"Location": url_for("voice.get_note", note_id=res.voice_note_id)}
 

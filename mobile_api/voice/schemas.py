@@ -3,8 +3,8 @@ from marshmallow import Schema, fields, validate
 
 from models.voice import PHRASE_MODES
 
-from ..schemas import PageArgs, ResolutionSchema
 from ..fields import Id, UtcTime
+from ..schemas import PageArgs, ResolutionSchema
 
 
 class VoiceQueued(Schema):

@@ -4,7 +4,15 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from models import Device, Document, IdempotentResponse, Resolution, ResolutionRevision, Task, db
+from models import (
+    Device,
+    Document,
+    IdempotentResponse,
+    Resolution,
+    ResolutionRevision,
+    Task,
+    db,
+)
 from tests.api import world
 
 BIG = "я" * 5000

@@ -4,15 +4,17 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from mobile_api.domain import inbox
+from domain import inbox
 from models import InboxItem, db
 
 
 def _add_documents(demo, n, prefix="Письмо"):
     """Register n more documents addressed to exec1's unit, straight through the domain."""
-    from mobile_api.domain.documents import register
-    from werkzeug.datastructures import FileStorage
     import io
+
+    from werkzeug.datastructures import FileStorage
+
+    from domain.documents import register
 
     office = demo["exec1"].units[0].id
     docs = []

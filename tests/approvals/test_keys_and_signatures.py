@@ -5,16 +5,14 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from approvals_tablet import Tablet
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from approvals_tablet import Tablet
-
 from models import AuditEvent, db, utcnow
 from models.signing import Signature, SigningSession
 from signing import cms
-
 
 
 def _csr(key, tamper: bool = False) -> str:

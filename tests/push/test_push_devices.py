@@ -6,7 +6,7 @@ import threading
 
 import sqlalchemy as sa
 
-from mobile_api.domain.notify import notify
+from domain.notify import notify
 from models import Device, db
 from tests.push.test_push_dispatch import register, sent
 

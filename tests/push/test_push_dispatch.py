@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from mobile_api.domain.inbox import unread_count
-from mobile_api.domain.notify import EVENTS, notify, notify_once
+from domain.inbox import unread_count
+from domain.notify import EVENTS, notify, notify_once
 from models import Device, OutboxMessage, PushDelivery, Task, db, utcnow
 from push.dispatcher import Dispatcher, Settings
 from push.messages import Event

@@ -11,8 +11,13 @@ import pytest
 from push.backoff import backoff_delay
 from push.fcm import FcmSender
 from push.messages import Event, build_message
-from push.sender import OutgoingMessage, Outcome
-from tests.fakes.fcm_server import PROJECT_ID, Failure, generate_key, write_service_account
+from push.sender import Outcome, OutgoingMessage
+from tests.fakes.fcm_server import (
+    PROJECT_ID,
+    Failure,
+    generate_key,
+    write_service_account,
+)
 
 DOCUMENT_TITLE = (
     "О выделении бюджетных ассигнований на капитальный ремонт здания школы № 7 в 2027 году"

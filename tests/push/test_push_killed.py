@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mobile_api.domain.notify import notify
+from domain.notify import notify
 from models import Device, OutboxMessage, PushDelivery, db, utcnow
 from tests.fakes.fcm_server import FakeFcm
 

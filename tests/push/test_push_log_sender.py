@@ -6,7 +6,7 @@ import logging
 
 from push.log_sender import LogSender
 from push.messages import Event, build_message
-from push.sender import OutgoingMessage, Outcome
+from push.sender import Outcome, OutgoingMessage
 
 
 def test_announces_itself_and_logs_each_message(caplog):

@@ -6,7 +6,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from signing.canonical import canonical_json, decision_bytes, resolution_bytes, version_hash
+from signing.canonical import (
+    canonical_json,
+    decision_bytes,
+    resolution_bytes,
+    version_hash,
+)
 
 AT = datetime(2026, 11, 25, 9, 30, 0, tzinfo=timezone.utc)
 HASH = "ab" * 32

@@ -11,7 +11,12 @@ import pytest
 from transcription.audio import AudioError, decode
 from transcription.pipeline import transcribe_file
 from transcription.recognizer import ModelError, SpeechModel, Word, transcribe
-from transcription.registry import ModelRegistry, default_model_path, model_paths, parse_model_paths
+from transcription.registry import (
+    ModelRegistry,
+    default_model_path,
+    model_paths,
+    parse_model_paths,
+)
 
 pytestmark = pytest.mark.slow
 

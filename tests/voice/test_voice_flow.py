@@ -78,10 +78,9 @@ def test_bad_recordings_are_refused_at_upload(login, app):
 
 def test_bad_recordings_in_the_queue_fail_readably_and_the_worker_goes_on(login, worker, demo, app):
     """Recordings that slipped past upload (an older server, a damaged blob) end failed, each with a reason."""
-    from mobile_api.blobstore import blobs
-    from mobile_api.domain import voice
+    from domain import voice
     from models import Document
-    from transcription.audio import Audio
+    from models.blobstore import blobs
 
     exec1 = login("exec1")
     doc = db.session.get(Document, int(document_of(exec1)))
@@ -90,7 +89,7 @@ def test_bad_recordings_in_the_queue_fail_readably_and_the_worker_goes_on(login,
     for name in sorted(BAD):
         with open(AUDIO / "bad" / name, "rb") as f:
             sha, size = blobs().put(f)
-        bad.append(voice.dictate(author, doc, sha, size, Audio(b"", 0.0, "wav"), "ko", None).id)
+        bad.append(voice.dictate(author, doc, sha, size, "wav", 0.0, "ko", None).id)
     db.session.commit()
     good = upload(exec1, doc.id, AUDIO / "review.wav", phrases=PHRASES).get_json()
     assert worker(threads=2) == len(bad) + 1
@@ -171,6 +170,7 @@ def test_retried_upload_with_the_same_key_makes_one_resolution(login, worker):
 def _second_assistant(demo) -> None:
     """assistant2 serves the minister, not exec1."""
     from werkzeug.security import generate_password_hash
+
     from tests.conftest import DEMO_PASSWORD
 
     a2 = User(organization_id=demo["exec1"].organization_id, username="assistant2", name="Сидорова Анна",

@@ -15,11 +15,16 @@ from werkzeug.datastructures import FileStorage
 
 from models import Attachment, Document, User, audit, db, utcnow
 from models.base import lock as lock_row
-from models.signing import Approval, ApprovalDecision, ApprovalStage, approval_stage_approvers
+from models.signing import (
+    Approval,
+    ApprovalDecision,
+    ApprovalStage,
+    approval_stage_approvers,
+)
 from signing.canonical import decision_bytes
 
-from ..errors import ApiError, not_found
 from . import documents, inbox, signatures
+from .errors import ApiError, not_found
 from .notify import notify
 
 MAX_STAGES, MAX_APPROVERS = 20, 50

@@ -1,27 +1,21 @@
 """Dictated resolutions: accept a recording, queue its transcription, record what was heard.
 
-The web process never loads a speech model: it decodes the upload once with ffmpeg to refuse what
-cannot be transcribed (not audio, damaged, too long, silent) while the phone is still listening,
-then stores the file and commits the resolution, its voice note and its job together.
+The web layer checks and stores the recording (mobile_api/voice/upload.py); these rules commit the
+resolution, its voice note and its job together, and record what the worker heard.
 """
 import json
-import tempfile
 from collections.abc import Sequence
-from typing import BinaryIO
 
 import sqlalchemy as sa
 from flask import current_app
 
 from models import Document, Job, Resolution, User, VoiceNote, audit, db
+from models.blobstore import blobs
 from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
-from transcription.audio import Audio, AudioError, decode
-from transcription.registry import model_paths
-from transcription.speech import check_speech
 
-from ..blobstore import blobs
-from ..errors import ApiError, not_found
 from . import access, inbox, paging
 from . import resolutions as rules
+from .errors import ApiError, not_found
 from .notify import notify
 
 JOB_KIND = "transcribe"
@@ -34,12 +28,6 @@ MIME = {
     "aac": "audio/aac", "flac": "audio/flac", "amr": "audio/amr", "aiff": "audio/aiff", "caf": "audio/x-caf",
     "asf": "audio/x-ms-asf",
 }
-_STATUS = {"unsupported_audio": 415, "audio_too_long": 422, "no_speech": 422}
-
-
-def languages() -> list[str]:
-    """Languages a speech model is configured for (read from configuration; nothing is loaded)."""
-    return sorted(model_paths(current_app.config["VOSK_MODELS"]))
 
 
 def parse_phrases(raw: str | None) -> list[str] | None:
@@ -88,39 +76,13 @@ def phrases_for(user: User, given: list[str] | None) -> list[str] | None:
     return None
 
 
-def store_recording(stream: BinaryIO) -> tuple[str, int, Audio]:
-    """Check an uploaded recording and store it durably; returns (sha256, size, decoded audio).
-
-    The upload is spooled to a private temporary file first so that what we refuse never
-    reaches the content-addressed store.
-    """
-    cfg = current_app.config
-    limit = cfg["VOICE_MAX_BYTES"]
-    with tempfile.NamedTemporaryFile(prefix="voice-") as spool:
-        size = 0
-        while chunk := stream.read(1024 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, "payload_too_large", f"Recordings are limited to {limit // (1024 * 1024)} MB.")
-            spool.write(chunk)
-        spool.flush()
-        try:
-            audio = decode(spool.name, max_seconds=cfg["VOICE_MAX_SECONDS"], timeout_s=cfg["VOICE_DECODE_TIMEOUT_S"])
-            check_speech(audio.pcm)
-        except AudioError as exc:
-            raise ApiError(_STATUS.get(exc.code, 422), exc.code, exc.reason) from None
-        spool.seek(0)
-        sha, size = blobs().put(spool)
-    return sha, size, audio
-
-
-def dictate(author: User, doc: Document, sha: str, size: int, audio: Audio, language: str,
+def dictate(author: User, doc: Document, sha: str, size: int, audio_format: str, duration_s: float, language: str,
             phrases: Sequence[str] | None) -> Resolution:
     """A resolution being transcribed from a stored recording, with its voice note and job."""
-    note = VoiceNote(document_id=doc.id, author_id=author.id, sha256=sha, mime=MIME.get(audio.format.split("/")[0],
+    note = VoiceNote(document_id=doc.id, author_id=author.id, sha256=sha, mime=MIME.get(audio_format.split("/")[0],
                      "application/octet-stream"), size=size, language=language,
                      phrases=list(phrases) if phrases else None, status="queued",
-                     duration_s=round(audio.duration_s, 3))
+                     duration_s=round(duration_s, 3))
     db.session.add(note)
     db.session.flush()
     res = rules.create(author, doc, "", [], None, status="transcribing")

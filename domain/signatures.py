@@ -18,12 +18,19 @@ from models import Document, Organization, Resolution, User, audit, db, utcnow
 from models.base import lock as lock_row
 from models.signing import OrganizationCA, Signature, SigningKey, SigningSession
 from signing import cms
-from signing.ca import CertificateAuthority, create_ca, dump_certificate, dump_key, load_ca
+from signing.ca import (
+    CertificateAuthority,
+    create_ca,
+    dump_certificate,
+    dump_key,
+    load_ca,
+)
 from signing.canonical import resolution_bytes, version_hash
 from signing.csr import CsrError, issue_certificate, load_csr
 from signing.evidence import SignedItem, build_evidence
 
-from ..errors import ApiError, not_found
+from .errors import ApiError, not_found
+
 ALGORITHM = "ecdsa-with-SHA256"
 
 

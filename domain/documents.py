@@ -6,11 +6,20 @@ from datetime import date
 import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
-from models import Attachment, Document, RegistrationCounter, Unit, User, audit, db, unit_members
+from models import (
+    Attachment,
+    Document,
+    RegistrationCounter,
+    Unit,
+    User,
+    audit,
+    db,
+    unit_members,
+)
+from models.blobstore import blobs
 
-from ..blobstore import blobs
-from ..errors import ApiError
 from . import inbox
+from .errors import ApiError
 
 MAX_FILES = 20
 

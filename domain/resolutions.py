@@ -3,10 +3,19 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from models import Document, Resolution, ResolutionRevision, Task, User, audit, db, utcnow
+from models import (
+    Document,
+    Resolution,
+    ResolutionRevision,
+    Task,
+    User,
+    audit,
+    db,
+    utcnow,
+)
 
-from ..errors import ApiError, not_found
 from . import access, inbox
+from .errors import ApiError, not_found
 from .notify import notify
 
 EDITABLE = {"draft", "awaiting_review", "reviewed"}

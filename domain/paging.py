@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from models import db
 
-from ..errors import ApiError
+from .errors import ApiError
 
 
 def encode(*key) -> str:

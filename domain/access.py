@@ -1,11 +1,20 @@
 """Who may see a document and what they may do with it. Anything not visible answers 404."""
 import sqlalchemy as sa
 
-from models import (Document, InboxItem, Resolution, Task, User, assistants, db, document_addressees,
-                    unit_members)
+from models import (
+    Document,
+    InboxItem,
+    Resolution,
+    Task,
+    User,
+    assistants,
+    db,
+    document_addressees,
+    unit_members,
+)
 
-from ..errors import not_found
 from . import approvals, signatures
+from .errors import not_found
 
 
 def visible_documents(user: User):

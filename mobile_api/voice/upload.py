@@ -1,0 +1,48 @@
+"""Check an uploaded recording while the phone is still listening, then store it.
+
+The web process never loads a speech model: it decodes the upload once with ffmpeg to refuse what
+cannot be transcribed (not audio, damaged, too long, silent) before anything is written.
+"""
+import tempfile
+from typing import BinaryIO
+
+from flask import current_app
+
+from domain.errors import ApiError
+from models.blobstore import blobs
+from transcription.audio import Audio, AudioError, decode
+from transcription.registry import model_paths
+from transcription.speech import check_speech
+
+_STATUS = {"unsupported_audio": 415, "audio_too_long": 422, "no_speech": 422}
+
+
+def languages() -> list[str]:
+    """Languages a speech model is configured for (read from configuration; nothing is loaded)."""
+    return sorted(model_paths(current_app.config["VOSK_MODELS"]))
+
+
+def store_recording(stream: BinaryIO) -> tuple[str, int, Audio]:
+    """Check an uploaded recording and store it durably; returns (sha256, size, decoded audio).
+
+    The upload is spooled to a private temporary file first so that what we refuse never
+    reaches the content-addressed store.
+    """
+    cfg = current_app.config
+    limit = cfg["VOICE_MAX_BYTES"]
+    with tempfile.NamedTemporaryFile(prefix="voice-") as spool:
+        size = 0
+        while chunk := stream.read(1024 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "payload_too_large", f"Recordings are limited to {limit // (1024 * 1024)} MB.")
+            spool.write(chunk)
+        spool.flush()
+        try:
+            audio = decode(spool.name, max_seconds=cfg["VOICE_MAX_SECONDS"], timeout_s=cfg["VOICE_DECODE_TIMEOUT_S"])
+            check_speech(audio.pcm)
+        except AudioError as exc:
+            raise ApiError(_STATUS.get(exc.code, 422), exc.code, exc.reason) from None
+        spool.seek(0)
+        sha, size = blobs().put(spool)
+    return sha, size, audio
