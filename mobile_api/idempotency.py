@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import wraps
 
 import sqlalchemy as sa
-from flask import Response, g, make_response, request
+from flask import Response, current_app, g, make_response, request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from models import IdempotentResponse, db, utcnow
@@ -24,8 +24,6 @@ from .errors import ApiError
 
 log = logging.getLogger(__name__)
 
-# How long a twin waits for the first request's answer before it is told to come back.
-WAIT_S = 10.0
 POLL_S = 0.05
 # A claim older than this was left by a process that died mid-request (gunicorn kills a request
 # after 60 s): the next retry takes it over.
@@ -70,7 +68,7 @@ def _where(key: str):
 
 def _claim(key: str, fingerprint: str) -> str | Response:
     """Claim the key for this request (returns the claim token), or the first request's answer."""
-    deadline = time.monotonic() + WAIT_S
+    deadline = time.monotonic() + current_app.config["IDEMPOTENCY_WAIT_S"]
     while True:
         saved = db.session.get(IdempotentResponse, (g.user_id, key), populate_existing=True)
         if saved is None:
@@ -83,7 +81,8 @@ def _claim(key: str, fingerprint: str) -> str | Response:
                 db.session.rollback()
                 continue
         if saved.request_hash != fingerprint:
-            raise ApiError(409, "idempotency_conflict", "This Idempotency-Key was already used with a different request.")
+            raise ApiError(409, "idempotency_conflict",
+                           "This Idempotency-Key was already used with a different request.")
         if saved.status is not None:
             return _replay(saved)
         if saved.created_at < utcnow() - ABANDONED_AFTER:
