@@ -199,10 +199,14 @@ def add_version(user: User, doc: Document, upload: FileStorage) -> Attachment:
     """The owner adds a file (a new version of one with the same name): the round's decisions are cancelled."""
     if doc.owner_id != user.id:
         raise ApiError(403, "forbidden", "Only the document's owner adds its files.")
-    attachment = documents.add_attachment(user, doc, upload)
+    # Locks first, before anything is written (writes take the sync counter's lock): one new version
+    # or route at a time, and a decision landing now either waits or is seen.
+    lock_row(Document, doc.id)
     approval = current(doc.id)
-    if approval is not None and approval.status == "in_progress":
+    if approval is not None:
         approval = lock_row(Approval, approval.id)
+    attachment = documents.add_attachment(user, doc, upload)
+    if approval is not None and approval.status == "in_progress":
         before = set(due(approval))
         cancelled = [d for d in approval.decisions if not d.cancelled]
         for decision in cancelled:

@@ -99,6 +99,7 @@ def get_key(user: User, key_id: int | None) -> SigningKey:
 
 def revoke(user: User, key: SigningKey) -> None:
     """Revoke a key: later signing is refused; signatures made before stay valid."""
+    key = lock_row(SigningKey, key.id)  # revoked once, however many requests arrive together
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(user.organization_id, user.id, "key.revoked", "signing_key", key.id, serial=key.serial)
