@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 
 from domain import access, paging
 from domain import resolutions as rules
-from models import Task, db, utcnow
+from models import Task, utcnow
 
 from ..auth.tokens import authenticate
 from ..conditional import etagged
