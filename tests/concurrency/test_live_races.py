@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
 from domain import resolutions as rules
@@ -27,6 +28,7 @@ from tests.live import together
 
 from .conftest import REFRESH_GRACE_S
 
+pytestmark = pytest.mark.slow  # a real gunicorn and a database of its own
 N = 8
 
 
