@@ -12,6 +12,7 @@ from models import (
     document_addressees,
     unit_members,
 )
+from models.base import lock as lock_row
 
 from . import approvals, signatures
 from .errors import not_found
@@ -59,9 +60,15 @@ def may_edit_resolution(user: User, resolution: Resolution) -> bool:
     return resolution.author_id == user.id or serves(user, resolution.author_id)
 
 
-def get_resolution(user: User, resolution_id: int | None) -> Resolution:
-    """A resolution the user wrote, serves the author of, or is an executor of; else 404."""
-    res = db.session.get(Resolution, resolution_id) if resolution_id else None
+def get_resolution(user: User, resolution_id: int | None, lock: bool = False) -> Resolution:
+    """A resolution the user wrote, serves the author of, or is an executor of; else 404.
+
+    `lock=True` for a change: the row is locked first and read after, so the rules then checked on
+    it hold until commit (see models.base.lock).
+    """
+    if not resolution_id:
+        raise not_found("resolution")
+    res = lock_row(Resolution, resolution_id) if lock else db.session.get(Resolution, resolution_id)
     if res is None:
         raise not_found("resolution")
     if may_edit_resolution(user, res):
@@ -76,9 +83,11 @@ def get_resolution(user: User, resolution_id: int | None) -> Resolution:
     raise not_found("resolution")
 
 
-def get_task(user: User, task_id: int | None) -> Task:
-    """One of the user's own tasks, else 404."""
-    task = db.session.get(Task, task_id) if task_id else None
+def get_task(user: User, task_id: int | None, lock: bool = False) -> Task:
+    """One of the user's own tasks, else 404; `lock=True` locks it first (as `get_resolution`)."""
+    if not task_id:
+        raise not_found("task")
+    task = lock_row(Task, task_id) if lock else db.session.get(Task, task_id)
     if task is None or task.executor_id != user.id or task.removed:
         raise not_found("task")
     return task

@@ -24,7 +24,7 @@ from models.signing import (
 from signing.canonical import decision_bytes
 
 from . import documents, inbox, signatures
-from .errors import ApiError, not_found
+from .errors import ApiError, conflict, not_found
 from .notify import notify
 
 MAX_STAGES, MAX_APPROVERS = 20, 50
@@ -93,6 +93,7 @@ def put_route(owner: User, doc: Document, stages: list[dict]) -> Approval:
         raise ApiError(422, "validation_failed", "A route has 1 to 20 stages of 1 to 50 approvers.",
                        {"stages": [f"1 to {MAX_STAGES} stages, each with 1 to {MAX_APPROVERS} approvers."]})
     users = _approvers(doc, stages)
+    lock_row(Document, doc.id)  # two owners' taps at once must not start two rounds
     last = current(doc.id)
     if last is not None and last.status == "in_progress":
         raise ApiError(409, "approval_in_progress", "The document is being approved; wait for the round to end.")
@@ -127,9 +128,9 @@ def _get_for_approver(user: User, approval_id: int | None, lock: bool = False) -
 
 def _check_due(user: User, approval: Approval, decision: str, comment: str | None) -> None:
     if approval.status != "in_progress":
-        raise ApiError(409, "approval_closed", f"This approval round is already {approval.status}.")
+        raise conflict("approval_closed", f"This approval round is already {approval.status}.", approval.status)
     if user.id not in due(approval):
-        raise ApiError(409, "not_due", "It is not your turn to decide on this approval.")
+        raise conflict("not_due", "It is not your turn to decide on this approval.", approval.status)
     if decision == "reject" and not (comment or "").strip():
         raise ApiError(422, "comment_required", "A reject needs a comment.", {"comment": ["Required to reject."]})
 
@@ -154,7 +155,7 @@ def _signature_for(user: User, approval: Approval, doc: Document, decision: str,
         return None
     signature = signatures.bound_signature(user, session_id, "approval", approval.id)
     if db.session.scalar(sa.select(ApprovalDecision.id).where(ApprovalDecision.signature_id == signature.id)):
-        raise ApiError(409, "session_used", "This signature already backs a decision.")
+        raise conflict("session_used", "This signature already backs a decision.", "used")
     signed = json.loads(signature.content)
     if signed["version_hash"] != signatures.document_version(doc):
         raise ApiError(409, "stale_version", "The document changed after you signed; sign the new version.")
@@ -198,10 +199,14 @@ def add_version(user: User, doc: Document, upload: FileStorage) -> Attachment:
     """The owner adds a file (a new version of one with the same name): the round's decisions are cancelled."""
     if doc.owner_id != user.id:
         raise ApiError(403, "forbidden", "Only the document's owner adds its files.")
-    attachment = documents.add_attachment(user, doc, upload)
+    # Locks first, before anything is written (writes take the sync counter's lock): one new version
+    # or route at a time, and a decision landing now either waits or is seen.
+    lock_row(Document, doc.id)
     approval = current(doc.id)
-    if approval is not None and approval.status == "in_progress":
+    if approval is not None:
         approval = lock_row(Approval, approval.id)
+    attachment = documents.add_attachment(user, doc, upload)
+    if approval is not None and approval.status == "in_progress":
         before = set(due(approval))
         cancelled = [d for d in approval.decisions if not d.cancelled]
         for decision in cancelled:

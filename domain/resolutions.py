@@ -15,7 +15,7 @@ from models import (
 )
 
 from . import access, inbox
-from .errors import ApiError, not_found
+from .errors import ApiError, conflict, not_found
 from .notify import notify
 
 EDITABLE = {"draft", "awaiting_review", "reviewed"}
@@ -31,9 +31,11 @@ TRANSITIONS = {
 
 
 def move(res: Resolution, status: str) -> None:
-    """Change a resolution's status, or refuse with 409 if the contract forbids that step."""
+    """Change a resolution's status, or refuse with 409 (naming the status it has) if the contract
+    forbids that step. Callers hold the resolution's row lock (`access.get_resolution(..., lock=True)`),
+    so of simultaneous moves exactly one happens and the others see its result."""
     if status not in TRANSITIONS[res.status]:
-        raise ApiError(409, "invalid_state", f"A resolution that is {res.status} cannot become {status}.")
+        raise conflict("invalid_state", f"A resolution that is {res.status} cannot become {status}.", res.status)
     res.status = status
 
 
@@ -80,11 +82,11 @@ def _render(value):
 
 
 def edit(user: User, res: Resolution, changes: dict) -> Resolution:
-    """Apply an edit by the author or their assistant, keeping it as a revision."""
+    """Apply an edit by the author or their assistant, keeping it as a revision (`res` locked)."""
     if not access.may_edit_resolution(user, res):
         raise not_found("resolution")
     if res.status not in EDITABLE:
-        raise ApiError(409, "invalid_state", f"A resolution that is {res.status} cannot be edited.")
+        raise conflict("invalid_state", f"A resolution that is {res.status} cannot be edited.", res.status)
     if "executors" in changes:
         changes = {**changes, "executors": _executors(res.author, changes["executors"])}
     diff = {}
@@ -113,7 +115,11 @@ def mark_reviewed(user: User, res: Resolution) -> Resolution:
 
 
 def issue(user: User, res: Resolution) -> list[Task]:
-    """The author issues the resolution: one task per executor, each told at once."""
+    """The author issues the resolution: one task per executor, each told at once.
+
+    `res` is locked: the tasks carry the text and executors as they are at that moment, and an
+    edit waiting for the lock finds the resolution issued.
+    """
     if res.author_id != user.id:
         if access.may_edit_resolution(user, res):
             raise ApiError(403, "forbidden", "Only the author issues a resolution.")
@@ -142,9 +148,9 @@ def issue(user: User, res: Resolution) -> list[Task]:
 
 
 def complete_task(user: User, task: Task, report: str) -> Task:
-    """The executor reports a task done; the resolution's author is told."""
+    """The executor reports a task done; the resolution's author is told (`task` locked)."""
     if task.status != "open":
-        raise ApiError(409, "invalid_state", "The task is already done.")
+        raise conflict("invalid_state", "The task is already done.", task.status)
     task.status, task.report, task.completed_at = "done", report, utcnow()
     db.session.flush()
     if access.open_task(user, task.document) is None:  # the inbox line stays while other tasks remain

@@ -29,7 +29,7 @@ from signing.canonical import resolution_bytes, version_hash
 from signing.csr import CsrError, issue_certificate, load_csr
 from signing.evidence import SignedItem, build_evidence
 
-from .errors import ApiError, not_found
+from .errors import ApiError, conflict, not_found
 
 ALGORITHM = "ecdsa-with-SHA256"
 
@@ -99,6 +99,7 @@ def get_key(user: User, key_id: int | None) -> SigningKey:
 
 def revoke(user: User, key: SigningKey) -> None:
     """Revoke a key: later signing is refused; signatures made before stay valid."""
+    key = lock_row(SigningKey, key.id)  # revoked once, however many requests arrive together
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(user.organization_id, user.id, "key.revoked", "signing_key", key.id, serial=key.serial)
@@ -183,7 +184,7 @@ def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
         raise not_found("signing session")
     now = utcnow()
     if session.used_at is not None:
-        raise ApiError(409, "session_used", "This signing session was already used; open a new one.")
+        raise conflict("session_used", "This signing session was already used; open a new one.", "used")
     if session.expires_at <= now:
         raise ApiError(410, "session_expired", "This signing session has expired; open a new one.")
     _check_usable(session.key, now)

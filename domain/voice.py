@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from models import Document, Job, Resolution, User, VoiceNote, audit, db
+from models.base import lock as lock_row
 from models.blobstore import blobs
 from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
 
@@ -103,7 +104,8 @@ def may_dictate(user: User, doc: Document) -> None:
 
 
 def retry(user: User, res: Resolution) -> Resolution:
-    """Put a failed dictation back into the queue."""
+    """Put a failed dictation back into the queue: once, however many retries arrive together."""
+    res = lock_row(Resolution, res.id)  # the state is checked and changed under the row lock
     if not access.may_edit_resolution(user, res):
         raise not_found("resolution")
     note = db.session.get(VoiceNote, res.voice_note_id) if res.voice_note_id else None

@@ -59,6 +59,12 @@ def from_env() -> dict:
         "SQLALCHEMY_DATABASE_URI": _database_url(os.environ.get("DATABASE_URL"), data_dir),
         "ACCESS_TOKEN_TTL": _int("ACCESS_TOKEN_TTL", 900),
         "REFRESH_TOKEN_TTL": _int("REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        # A phone that lost the answer to its refresh and sends the same token again this soon gets
+        # the same new pair; later, a spent token is taken as stolen and closes the session.
+        "REFRESH_GRACE_S": _int("REFRESH_GRACE_S", 30),
+        # A request with the Idempotency-Key of one still running waits this long for its answer to
+        # replay, then gets 409 idempotency_in_progress.
+        "IDEMPOTENCY_WAIT_S": _float("IDEMPOTENCY_WAIT_S", 10.0),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;30 per hour"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         # A moving window: failures just before and after a minute boundary still add up.

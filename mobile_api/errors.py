@@ -28,9 +28,10 @@ TITLES = {
 
 
 def problem(status: int, code: str | None = None, detail: str | None = None,
-            errors: dict | None = None, headers: dict | None = None) -> Response:
-    """Build a problem+json response."""
+            errors: dict | None = None, headers: dict | None = None, extra: dict | None = None) -> Response:
+    """Build a problem+json response; `extra` adds members (never replacing the standard ones)."""
     body = {
+        **(extra or {}),
         "type": "about:blank",
         "title": TITLES.get(status, "Error"),
         "status": status,
@@ -90,7 +91,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         db.session.rollback()
-        return problem(exc.status, exc.code, exc.detail, exc.errors, exc.headers)
+        return problem(exc.status, exc.code, exc.detail, exc.errors, exc.headers, exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -1,14 +1,35 @@
-"""Idempotency-Key on creating POSTs: a retry replays the first answer and creates nothing new."""
+"""Idempotency-Key on POSTs that create or act: a retry replays the first answer and does nothing again.
+
+A key is claimed in a short transaction of its own before the request runs (the primary key of
+`idempotent_responses` makes the claim race-free on every database); the request's work and its
+remembered answer then commit together. A twin arriving while the first still runs waits for that
+answer and replays it, or, if it takes too long, gets `409 idempotency_in_progress` with
+`Retry-After`. A request that fails (4xx, 5xx, a crash) releases its claim, so the retry runs.
+"""
 import hashlib
 import json
+import logging
+import secrets
+import time
+from contextlib import contextmanager
+from datetime import timedelta
 from functools import wraps
 
-from flask import Response, g, make_response, request
-from sqlalchemy.exc import IntegrityError
+import sqlalchemy as sa
+from flask import Response, current_app, g, make_response, request
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
-from models import IdempotentResponse, db
+from models import IdempotentResponse, db, utcnow
 
 from .errors import ApiError
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.05
+# A claim older than this was left by a process that died mid-request (gunicorn kills a request
+# after 60 s): the next retry takes it over.
+ABANDONED_AFTER = timedelta(seconds=120)
 
 
 def _fingerprint() -> str:
@@ -29,10 +50,7 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _replay(saved: IdempotentResponse, fingerprint: str) -> Response:
-    if saved.request_hash != fingerprint:
-        raise ApiError(409, "idempotency_conflict",
-                       "This Idempotency-Key was already used with a different request.")
+def _replay(saved) -> Response:
     resp = Response(saved.body, status=saved.status, content_type=saved.content_type)
     if saved.location:
         resp.headers["Location"] = saved.location
@@ -40,8 +58,90 @@ def _replay(saved: IdempotentResponse, fingerprint: str) -> Response:
     return resp
 
 
+def _in_progress() -> ApiError:
+    return ApiError(409, "idempotency_in_progress",
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                    headers={"Retry-After": "1"})
+
+
+def _where(key: str):
+    return sa.and_(IdempotentResponse.user_id == g.user_id, IdempotentResponse.key == key)
+
+
+@contextmanager
+def _no_disk_wait(conn):
+    """Commit the claim without waiting for the disk (a third of a keyed request's cost on a slow disk).
+
+    Safe: a claim lost in a crash is a retry that runs, which is what a crash mid-request means
+    anyway; and the request's own commit, which waits, is later in the same log and so makes the
+    claim durable with it. On SQLite (WAL) the setting is the connection's, so it is put back.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # this transaction only
+        yield
+        return
+    level = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA synchronous = {int(level)}")
+
+
+def _claim(key: str, fingerprint: str) -> str | Response:
+    """Claim the key for this request (returns the claim token), or the first request's answer.
+
+    On a connection of its own, committed at once: the request's session (and what it loaded) is
+    left as it was, and no lock is held while the request runs.
+    """
+    table = IdempotentResponse.__table__
+    deadline = time.monotonic() + current_app.config["IDEMPOTENCY_WAIT_S"]
+    while True:
+        token = secrets.token_hex(16)
+        with db.engine.connect() as conn:
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+            with _no_disk_wait(conn):
+                claimed = conn.execute(insert.values(user_id=g.user_id, key=key, request_hash=fingerprint,
+                                                     claim=token, created_at=utcnow()).on_conflict_do_nothing()
+                                       .returning(table.c.claim)).first()
+                conn.commit()
+            if claimed is not None:
+                return token
+            saved = conn.execute(sa.select(table).where(_where(key))).first()
+            if saved is None:  # answered with a failure and released meanwhile: claim it afresh
+                continue
+            if saved.request_hash != fingerprint:
+                raise ApiError(409, "idempotency_conflict",
+                               "This Idempotency-Key was already used with a different request.")
+            if saved.status is not None:
+                return _replay(saved)
+            if saved.created_at < utcnow() - ABANDONED_AFTER:
+                taken = conn.execute(sa.update(table).where(_where(key), table.c.claim == saved.claim)
+                                     .values(claim=token, created_at=utcnow()))
+                conn.commit()
+                if taken.rowcount == 1:
+                    return token
+                continue
+            conn.rollback()
+        if time.monotonic() >= deadline:
+            raise _in_progress()
+        time.sleep(POLL_S)
+
+
+def _release(key: str, token: str) -> None:
+    """Forget a claim whose request failed, so that a retry runs it afresh."""
+    db.session.rollback()
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(sa.delete(IdempotentResponse.__table__).where(
+                _where(key), IdempotentResponse.claim == token))
+    except SQLAlchemyError:
+        # The database itself failed; the claim is taken over once it counts as abandoned.
+        log.warning("could not release Idempotency-Key claim of user %s", g.user_id, exc_info=True)
+
+
 def idempotent(view):
-    """Wrap a creating POST: commit its work together with the remembered response."""
+    """Wrap a POST that creates or acts: commit its work together with the remembered response."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -52,25 +152,27 @@ def idempotent(view):
             return resp
         if not 1 <= len(key) <= 255 or not key.isprintable():
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters.")
-        fingerprint = _fingerprint()
-        saved = db.session.get(IdempotentResponse, (g.user.id, key))
-        if saved is not None:
-            return _replay(saved, fingerprint)
-        resp = make_response(view(*args, **kwargs))
-        if 200 <= resp.status_code < 300:
-            db.session.add(IdempotentResponse(
-                user_id=g.user.id, key=key, request_hash=fingerprint, status=resp.status_code,
-                body=resp.get_data(), content_type=resp.content_type, location=resp.headers.get("Location"),
-            ))
+        claimed = _claim(key, _fingerprint())
+        if isinstance(claimed, Response):
+            return claimed
         try:
+            resp = make_response(view(*args, **kwargs))
+            if not 200 <= resp.status_code < 300:
+                db.session.commit()
+                _release(key, claimed)
+                return resp
+            recorded = db.session.execute(sa.update(IdempotentResponse).where(
+                _where(key), IdempotentResponse.claim == claimed).values(
+                status=resp.status_code, body=resp.get_data(), content_type=resp.content_type,
+                location=resp.headers.get("Location"), claim=None))
+            if recorded.rowcount != 1:
+                # We ran so long that a retry took the key over: it is the one that counts.
+                raise _in_progress()
             db.session.commit()
-        except IntegrityError:
-            # A concurrent twin committed first: drop our work and answer as it did.
-            db.session.rollback()
-            saved = db.session.get(IdempotentResponse, (g.user.id, key))
-            if saved is None:
-                raise
-            return _replay(saved, fingerprint)
-        return resp
+            return resp
+        except BaseException:
+            # Refused, crashed or not committed: nothing of it stands, so the retry must run.
+            _release(key, claimed)
+            raise
 
     return wrapper

@@ -22,6 +22,9 @@ class AuthSession(db.Model):
     generation: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the current generation was issued by a refresh: a retry of that refresh within the grace
+    # period gets the same pair again (the access token is minted at this instant).
+    rotated_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(sa.String(40))
 

@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm.util import identity_key
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -60,13 +61,34 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.close()
 
 
+def write_lock() -> None:
+    """Take the database's write lock now, for the rest of the transaction (SQLite only).
+
+    SQLite has no row locks: BEGIN IMMEDIATE makes this transaction the one writer, so every rule
+    read after it is current and stays so until commit (the same promise FOR UPDATE gives on
+    PostgreSQL, at database grain). The driver only begins transactions at the first write, so a
+    connection outside one has read nothing that could be stale; inside one it already holds the
+    write lock. PostgreSQL needs nothing here: `lock` takes the row.
+    """
+    if db.session.get_bind().dialect.name != "sqlite":
+        return
+    connection = db.session.connection()
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def lock(model, row_id: int):
     """Load one row locked for the rest of the transaction, so that writers to it take turns.
 
-    PostgreSQL locks the row (FOR UPDATE). SQLite has no row locks: a no-op UPDATE takes the
-    database's write lock first, so that what is read next is current and stays so.
+    PostgreSQL locks the row (FOR UPDATE) and waits for a holder to commit; SQLite takes the
+    database's write lock first (`write_lock`). Either way the row, and any collection of it loaded
+    before, is read again after the lock: a rule checked on it holds until commit. Returns None if
+    there is no such row.
     """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(sa.update(model).where(model.id == row_id).values(id=model.id))
-    return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update()
+    db.session.flush()
+    write_lock()
+    known = db.session.identity_map.get(identity_key(model, row_id))
+    if known is not None:
+        db.session.expire(known)  # collections too, which populate_existing would leave as they were
+    return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update(of=model)
                              .execution_options(populate_existing=True))

@@ -50,13 +50,13 @@ def waiting(args):
 
 
 @blp.route("/approvals/<id:approval_id>/decision", methods=["POST"])
+@idempotent
 @blp.arguments(DecisionIn)
 @blp.response(200, ApprovalSchema)
 def decide(body, approval_id):
     """Approve or reject (a reject needs a comment); signed through a signing session when required."""
     approval = approvals.decide(g.user, approval_id, body["decision"], body.get("comment"),
                                 body.get("signing_session_id"))
-    db.session.commit()
     return approvals.view(approval)
 
 
@@ -95,13 +95,12 @@ def open_session(body):
 
 
 @blp.route("/signing-sessions/<id:session_id>/signature", methods=["POST"])
+@idempotent
 @blp.arguments(SignatureIn)
 @blp.response(200, SignatureOut)
 def sign(body, session_id):
     """The device's ECDSA signature over data_to_sign: assembled into a detached CMS and verified."""
-    signature = signatures.sign(g.user, session_id, body["signature"])
-    db.session.commit()
-    return signature
+    return signatures.sign(g.user, session_id, body["signature"])
 
 
 @blp.route("/documents/<id:document_id>/signatures", methods=["GET"])

@@ -3,13 +3,14 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 import sqlalchemy as sa
 from flask import current_app, g, request
 
 from models import AuthSession, User, db, utcnow
+from models.base import lock as lock_row
 
 from ..errors import ApiError
 from ..fields import parse_id
@@ -37,18 +38,24 @@ def start_session(user: User, device_name: str | None) -> tuple[AuthSession, str
     return session, _refresh_token(session)
 
 
-def token_pair(session: AuthSession, refresh: str) -> dict:
-    """The body of a login or refresh answer."""
+def token_pair(session: AuthSession, refresh: str, issued_at: datetime | None = None) -> dict:
+    """The body of a login or refresh answer; the same `issued_at` mints the same access token."""
     ttl = current_app.config["ACCESS_TOKEN_TTL"]
-    now = utcnow()
+    now = issued_at or utcnow()
     claims = {"sub": str(session.user_id), "sid": str(session.id), "iat": now, "exp": now + timedelta(seconds=ttl)}
     access = jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
     return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": ttl,
             "user": session.user}
 
 
-def rotate(refresh: str) -> tuple[AuthSession, str]:
-    """Spend the current refresh token for the next one; replaying a spent one revokes the session."""
+def rotate(refresh: str) -> dict:
+    """Spend the current refresh token for the next pair (the answer's body).
+
+    The session row is locked, so simultaneous refreshes take turns. The token spent last, sent again
+    within REFRESH_GRACE_S of that refresh, is a phone retrying a refresh whose answer it lost: it gets
+    the same pair again. Any other spent token, or that one later, is a copy someone kept: the
+    session is closed.
+    """
     invalid = _unauthorized("invalid_token", "The refresh token is not valid.")
     parts = refresh.split(".")
     if len(parts) != 3:
@@ -56,23 +63,29 @@ def rotate(refresh: str) -> tuple[AuthSession, str]:
     session_id, generation = parse_id(parts[0]), parse_id(parts[1])
     if session_id is None or generation is None:
         raise invalid
-    session = db.session.scalar(sa.select(AuthSession).where(AuthSession.id == session_id).with_for_update())
+    session = lock_row(AuthSession, session_id)
     # A token we never issued proves nothing and must not let a stranger close someone's session.
     if session is None or generation > session.generation or not hmac.compare_digest(
             _mac(session, generation), parts[2]):
         raise invalid
     if session.revoked_at is not None or not session.user.is_active:
         raise invalid
+    now = utcnow()
     if generation < session.generation:
+        grace = timedelta(seconds=current_app.config["REFRESH_GRACE_S"])
+        if generation == session.generation - 1 and session.rotated_at and now - session.rotated_at <= grace:
+            return token_pair(session, _refresh_token(session), issued_at=session.rotated_at)
         # A genuine but spent token: someone kept a copy. Assume theft and end the session.
-        session.revoked_at, session.revoked_reason = utcnow(), "refresh_reuse"
+        session.revoked_at, session.revoked_reason = now, "refresh_reuse"
         db.session.commit()
         raise _unauthorized("token_reused", "This refresh token was already used; the session is closed.")
     expires = session.last_used_at + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
-    if expires < utcnow():
+    if expires < now:
         raise _unauthorized("token_expired", "The session has expired; sign in again.")
-    session.generation, session.last_used_at = session.generation + 1, utcnow()
-    return session, _refresh_token(session)
+    # Whole seconds: the access token's iat has no fraction, and a retry must mint the same token.
+    session.generation, session.last_used_at, session.rotated_at = session.generation + 1, now, now.replace(
+        microsecond=0)
+    return token_pair(session, _refresh_token(session), issued_at=session.rotated_at)
 
 
 def authenticate() -> None:

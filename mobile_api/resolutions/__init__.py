@@ -40,28 +40,27 @@ def get(resolution_id):
 @blp.response(200, ResolutionSchema)
 def edit(body, resolution_id):
     """Edit text, executors or deadline before issue; each edit is kept as a revision."""
-    res = rules.edit(g.user, access.get_resolution(g.user, resolution_id), body)
+    res = rules.edit(g.user, access.get_resolution(g.user, resolution_id, lock=True), body)
     db.session.commit()
     return res
 
 
 @blp.route("/resolutions/<id:resolution_id>/reviewed", methods=["POST"])
+@idempotent
 @blp.response(200, ResolutionSchema)
 def reviewed(resolution_id):
     """The assistant hands the corrected draft back to its author."""
-    res = rules.mark_reviewed(g.user, access.get_resolution(g.user, resolution_id))
-    db.session.commit()
-    return res
+    return rules.mark_reviewed(g.user, access.get_resolution(g.user, resolution_id, lock=True))
 
 
 @blp.route("/resolutions/<id:resolution_id>/issue", methods=["POST"])
+@idempotent
 @blp.arguments(IssueIn)
 @blp.response(200, ResolutionSchema)
 def issue(body, resolution_id):
     """The author issues the resolution, signed when `signing_session_id` names their signature of it."""
-    res = access.get_resolution(g.user, resolution_id)
+    res = access.get_resolution(g.user, resolution_id, lock=True)
     if body.get("signing_session_id"):
         signatures.sign_resolution_issue(g.user, res, body["signing_session_id"])
     rules.issue(g.user, res)
-    db.session.commit()
     return res

@@ -6,10 +6,11 @@ from flask_smorest import Blueprint
 
 from domain import access, paging
 from domain import resolutions as rules
-from models import Task, db, utcnow
+from models import Task, utcnow
 
 from ..auth.tokens import authenticate
 from ..conditional import etagged
+from ..idempotency import idempotent
 from ..schemas import TaskArgs, TaskCompleteIn, TaskPage, TaskSchema
 
 blp = Blueprint("tasks", __name__, description="Tasks")
@@ -34,10 +35,9 @@ def list_tasks(args):
 
 
 @blp.route("/tasks/<id:task_id>/complete", methods=["POST"])
+@idempotent
 @blp.arguments(TaskCompleteIn)
 @blp.response(200, TaskSchema)
 def complete(body, task_id):
     """Report a task done."""
-    task = rules.complete_task(g.user, access.get_task(g.user, task_id), body["report"])
-    db.session.commit()
-    return task
+    return rules.complete_task(g.user, access.get_task(g.user, task_id, lock=True), body["report"])

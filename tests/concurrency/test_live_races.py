@@ -1,0 +1,261 @@
+"""Never twice, on a live gunicorn (2 processes x 8 threads) over PostgreSQL: requests released together
+by a barrier. Of simultaneous state changes exactly one takes effect and the others answer 409 with the
+state it left; requests sharing an Idempotency-Key run once and all get its answer.
+"""
+import json
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from domain import resolutions as rules
+from models import (
+    Document,
+    Job,
+    OutboxMessage,
+    Resolution,
+    ResolutionRevision,
+    Task,
+    Unit,
+    User,
+    VoiceNote,
+    db,
+)
+from models.signing import ApprovalDecision, Signature
+from tests.approvals.approvals_tablet import Tablet
+from tests.live import together
+
+from .conftest import REFRESH_GRACE_S
+
+pytestmark = pytest.mark.slow  # a real gunicorn and a database of its own
+N = 8
+
+
+def _ids(server, *usernames) -> list[str]:
+    with server.app.app_context():
+        by_name = dict(db.session.execute(sa.select(User.username, User.id).where(User.username.in_(usernames))).all())
+    return [str(by_name[name]) for name in usernames]
+
+
+def _document(server) -> str:
+    """A fresh letter registered by clerk1 for the minister's office (exec1 and the minister see it)."""
+    with server.app.app_context():
+        office = db.session.scalar(sa.select(Unit.id).where(Unit.short_name == "Аппарат"))
+    meta = {"title": f"Письмо {uuid.uuid4().hex[:6]}", "correspondent": "ГКУ «ЦИТ»", "addressees": [str(office)]}
+    resp = server.call("POST", "/documents", server.login("clerk1")["access_token"],
+                       data={"metadata": json.dumps(meta, ensure_ascii=False)},
+                       files={"file": ("Письмо.txt", "Текст письма".encode())})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
+def _draft(server, token: str, executors: list[str], text: str = "Подготовить ответ") -> dict:
+    resp = server.call("POST", f"/documents/{_document(server)}/resolutions", token,
+                       json={"text": text, "executors": executors})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def _one_winner(answers, state: str) -> None:
+    """Exactly one 200; every other answer a 409 problem naming the state the winner left."""
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * (len(answers) - 1), [(a.status_code, a.text) for a in answers]
+    for lost in (a for a in answers if a.status_code == 409):
+        body = lost.json()
+        assert lost.headers["Content-Type"] == "application/problem+json"
+        assert body["status"] == 409 and body["state"] == state, body
+
+
+def _outbox(server, event: str, **ids) -> list[OutboxMessage]:
+    with server.app.app_context():
+        rows = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.event == event)).all()
+        return [m for m in rows if all(m.payload.get(k) == str(v) for k, v in ids.items())]
+
+
+def test_a_resolution_issued_by_many_taps_at_once_makes_one_set_of_tasks(server):
+    exec1 = server.login("exec1")["access_token"]
+    executors = _ids(server, "employee1", "employee2", "assistant1", "clerk1", "minister")
+    res = _draft(server, exec1, executors)
+
+    answers = together([lambda: server.call("POST", f"/resolutions/{res['id']}/issue", exec1, json={})] * N)
+
+    _one_winner(answers, "issued")
+    with server.app.app_context():
+        tasks = db.session.scalars(sa.select(Task).where(Task.resolution_id == int(res["id"]))).all()
+        assert sorted(str(t.executor_id) for t in tasks) == sorted(executors)
+    assert len(_outbox(server, "task_assigned", resolution_id=res["id"])) == len(executors)
+
+
+def test_simultaneous_completions_of_one_task_complete_it_once(server):
+    employee1_id, = _ids(server, "employee1")
+    exec1, employee1 = server.login("exec1")["access_token"], server.login("employee1")["access_token"]
+    resp = server.call("POST", f"/documents/{_document(server)}/resolutions", exec1,
+                       json={"text": "Исполнить", "executors": [employee1_id], "issue": True})
+    assert resp.status_code == 201, resp.text
+    with server.app.app_context():
+        task_id = db.session.scalar(sa.select(Task.id).where(Task.resolution_id == int(resp.json()["id"])))
+
+    answers = together([lambda i=i: server.call("POST", f"/tasks/{task_id}/complete", employee1,
+                                                json={"report": f"Исполнено {i}"}) for i in range(10)])
+
+    _one_winner(answers, "done")
+    winner = next(a for a in answers if a.status_code == 200).json()
+    with server.app.app_context():
+        assert db.session.get(Task, task_id).report == winner["report"]
+    assert len(_outbox(server, "task_completed", task_id=task_id)) == 1
+
+
+def test_simultaneous_reviewed_hands_the_draft_back_once(server):
+    with server.app.app_context():
+        exec1 = db.session.scalar(sa.select(User).where(User.username == "exec1"))
+        doc = db.session.scalar(sa.select(Document).order_by(Document.id).limit(1))
+        res = rules.create(exec1, doc, "Транскрипт диктовки", [], None, status="awaiting_review")
+        db.session.commit()
+        res_id = res.id
+    assistant = server.login("assistant1")["access_token"]
+
+    answers = together([lambda: server.call("POST", f"/resolutions/{res_id}/reviewed", assistant)] * N)
+
+    _one_winner(answers, "reviewed")
+    assert len(_outbox(server, "draft_reviewed", resolution_id=res_id)) == 1
+
+
+def test_an_issue_racing_edits_issues_exactly_the_text_its_tasks_carry(server):
+    exec1, assistant = server.login("exec1")["access_token"], server.login("assistant1")["access_token"]
+    executors = _ids(server, "employee1", "employee2")
+    for k in (0, 2, 4):  # the issue among the edits at different places, for different interleavings
+        res = _draft(server, exec1, executors, text="Первоначальный текст")
+        edits = [lambda i=i: server.call("PATCH", f"/resolutions/{res['id']}", assistant,
+                                         json={"text": f"Правка {k}.{i}"}) for i in range(N - 1)]
+        issue = lambda: server.call("POST", f"/resolutions/{res['id']}/issue", exec1, json={})  # noqa: E731
+
+        answers = together(edits[:k] + [issue] + edits[k:])
+
+        issued, edited = answers[k], answers[:k] + answers[k + 1:]
+        assert issued.status_code == 200, issued.text
+        landed = [a for a in edited if a.status_code == 200]
+        for late in (a for a in edited if a.status_code != 200):
+            assert late.status_code == 409 and late.json()["state"] == "issued", late.text
+        with server.app.app_context():
+            row = db.session.get(Resolution, int(res["id"]))
+            tasks = db.session.scalars(sa.select(Task).where(Task.resolution_id == row.id)).all()
+            revisions = db.session.scalars(sa.select(ResolutionRevision).where(
+                ResolutionRevision.resolution_id == row.id).order_by(ResolutionRevision.id)).all()
+        # Every edit that answered 200 is a revision before the issue; none came after it.
+        assert len(revisions) == len(landed)
+        issued_text = revisions[-1].changes["text"][1] if revisions else "Первоначальный текст"
+        assert row.status == "issued" and row.text == issued_text == issued.json()["text"]
+        assert [t.text for t in tasks] == [issued_text] * 2
+
+
+def _route(server, doc: str, *stages: tuple[str, list[str]]) -> dict:
+    body = {"stages": [{"mode": mode, "approvers": approvers} for mode, approvers in stages]}
+    resp = server.call("PUT", f"/documents/{doc}/approval-route", server.login("clerk1")["access_token"], json=body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_simultaneous_decisions_of_one_approver_count_once(server):
+    exec1_id, minister_id = _ids(server, "exec1", "minister")
+    approval = _route(server, _document(server), ("sequential", [exec1_id]), ("sequential", [minister_id]))
+    exec1 = server.login("exec1")["access_token"]
+
+    answers = together([lambda: server.call("POST", f"/approvals/{approval['id']}/decision", exec1,
+                                            json={"decision": "approve"})] * N)
+
+    _one_winner(answers, "in_progress")
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"not_due"}
+    with server.app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ApprovalDecision).where(
+            ApprovalDecision.approval_id == int(approval["id"]))) == 1
+    assert len(_outbox(server, "approval_requested", approval_id=approval["id"])) == 2  # exec1, then the minister
+
+
+def test_one_signature_posted_many_times_at_once_is_kept_once(server):
+    exec1_id, = _ids(server, "exec1")
+    approval = _route(server, _document(server), ("sequential", [exec1_id]))
+    exec1, tablet = server.login("exec1")["access_token"], Tablet()
+    key = server.call("POST", "/keys", exec1, json={"csr": tablet.csr_pem()}).json()
+    session = server.call("POST", "/signing-sessions", exec1, json={
+        "subject": {"type": "approval", "id": approval["id"]}, "key_id": key["id"], "decision": "approve"}).json()
+    signature = tablet.sign(session["data_to_sign"])
+
+    answers = together([lambda: server.call("POST", f"/signing-sessions/{session['id']}/signature", exec1,
+                                            json={"signature": signature})] * N)
+
+    _one_winner(answers, "used")
+    with server.app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Signature).where(
+            Signature.session_id == int(session["id"]))) == 1
+    decided = server.call("POST", f"/approvals/{approval['id']}/decision", exec1,
+                          json={"decision": "approve", "signing_session_id": session["id"]})
+    assert decided.status_code == 200 and decided.json()["status"] == "approved", decided.text
+
+
+def test_simultaneous_retries_of_a_failed_dictation_queue_it_once(server):
+    with server.app.app_context():
+        exec1 = db.session.scalar(sa.select(User).where(User.username == "exec1"))
+        doc = db.session.scalar(sa.select(Document).order_by(Document.id).limit(1))
+        note = VoiceNote(document_id=doc.id, author_id=exec1.id, sha256="0" * 64, mime="audio/ogg", size=1,
+                         language="ko", status="failed", error="the recording could not be decoded")
+        db.session.add(note)
+        db.session.flush()
+        res = rules.create(exec1, doc, "", [], None, status="failed")
+        res.voice_note_id = note.id
+        db.session.commit()
+        res_id = res.id
+    token = server.login("exec1")["access_token"]
+
+    answers = together([lambda: server.call("POST", f"/resolutions/{res_id}/retry", token)] * N)
+
+    _one_winner(answers, "transcribing")
+    with server.app.app_context():
+        jobs = [j for j in db.session.scalars(sa.select(Job)) if j.payload.get("resolution_id") == res_id]
+        assert len(jobs) == 1
+
+
+def test_requests_sharing_an_idempotency_key_run_once_and_all_get_its_answer(server):
+    employee1_id, = _ids(server, "employee1")
+    exec1, employee1 = server.login("exec1")["access_token"], server.login("employee1")["access_token"]
+    doc = _document(server)
+    key = {"Idempotency-Key": f"create-{uuid.uuid4()}"}
+    body = {"text": "Исполнить", "executors": [employee1_id], "issue": True}
+
+    created = together([lambda: server.call("POST", f"/documents/{doc}/resolutions", exec1, json=body,
+                                             headers=key)] * N)
+
+    assert {a.status_code for a in created} == {201} and len({a.text for a in created}) == 1
+    assert sum("Idempotent-Replayed" not in a.headers for a in created) == 1
+    with server.app.app_context():
+        tasks = db.session.scalars(sa.select(Task).where(Task.document_id == int(doc))).all()
+    assert len(tasks) == 1
+
+    key = {"Idempotency-Key": f"complete-{uuid.uuid4()}"}
+    completed = together([lambda: server.call("POST", f"/tasks/{tasks[0].id}/complete", employee1,
+                                               json={"report": "Исполнено"}, headers=key)] * N)
+
+    assert {a.status_code for a in completed} == {200} and len({a.text for a in completed}) == 1
+    assert sum("Idempotent-Replayed" not in a.headers for a in completed) == 1
+    assert len(_outbox(server, "task_completed", task_id=tasks[0].id)) == 1
+
+
+def test_a_refresh_retried_within_the_grace_period_gets_the_same_pair_and_later_closes_the_session(server):
+    first = server.login("employee2")
+
+    answers = together([lambda: server.call("POST", "/auth/refresh", json={
+        "refresh_token": first["refresh_token"]})] * N)
+
+    assert {a.status_code for a in answers} == {200}, [a.text for a in answers]
+    pairs = {(a.json()["access_token"], a.json()["refresh_token"]) for a in answers}
+    assert len(pairs) == 1
+    (access, refresh), = pairs
+    assert refresh != first["refresh_token"]
+    assert server.call("GET", "/me", access).status_code == 200
+
+    time.sleep(REFRESH_GRACE_S + 1.1)  # the rotation time is kept to the second
+    replay = server.call("POST", "/auth/refresh", json={"refresh_token": first["refresh_token"]})
+
+    assert replay.status_code == 401 and replay.json()["code"] == "token_reused"
+    assert server.call("GET", "/me", access).status_code == 401
+    assert server.call("POST", "/auth/refresh", json={"refresh_token": refresh}).status_code == 401
