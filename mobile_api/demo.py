@@ -6,20 +6,21 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 from werkzeug.security import generate_password_hash
 
-from domain import approvals, documents, inbox, resolutions, signatures
+from domain import approvals, directory, documents, inbox, resolutions, signatures
 from models import Organization, Unit, User, db, utcnow
 
 ORG1 = ("Министерство цифрового развития Республики", "Минцифры", "МЦР")
 ORG2 = ("Администрация Заречного муниципального района", "Администрация Заречного р-на", "АЗР")
 
-# username, full name, short name, roles, unit key
+# username, surname, first name, patronymic, position, roles, unit key (the people of
+# ../shared/resolutions/cases.json: Хабибуллин is employee1, Смирнова employee2, Петрова clerk1)
 PEOPLE = [
-    ("minister", "Сафин Рустем Ильдарович", "Сафин Р.И.", "executive", "office"),
-    ("exec1", "Галиев Ильдар Рашитович", "Галиев И.Р.", "executive", "office"),
-    ("assistant1", "Миннуллина Алсу Фаридовна", "Миннуллина А.Ф.", "assistant", "office"),
-    ("clerk1", "Петрова Ольга Сергеевна", "Петрова О.С.", "clerk", "records"),
-    ("employee1", "Хабибуллин Марат Айдарович", "Хабибуллин М.А.", "employee", "it"),
-    ("employee2", "Смирнова Екатерина Павловна", "Смирнова Е.П.", "employee", "it"),
+    ("minister", "Сафин", "Рустем", "Ильдарович", "Министр", "executive", "office"),
+    ("exec1", "Галиев", "Ильдар", "Рашитович", "Заместитель министра", "executive", "office"),
+    ("assistant1", "Миннуллина", "Алсу", "Фаридовна", "Помощник заместителя министра", "assistant", "office"),
+    ("clerk1", "Петрова", "Ольга", "Сергеевна", "Начальник отдела делопроизводства", "clerk", "records"),
+    ("employee1", "Хабибуллин", "Марат", "Айдарович", "Начальник отдела информатизации", "employee", "it"),
+    ("employee2", "Смирнова", "Екатерина", "Павловна", "Главный специалист", "employee", "it"),
 ]
 
 LETTERS = [
@@ -65,12 +66,13 @@ def load(password: str) -> list[tuple[str, str, str]]:
     db.session.add_all(units.values())
     db.session.flush()
     users = {}
-    for username, name, short, roles, unit in PEOPLE:
-        users[username] = User(organization_id=org1.id, username=username, password_hash=pw, name=name,
-                               short_name=short, role_list=roles, units=[units[unit]])
-    users["exec2"] = User(organization_id=org2.id, username="exec2", password_hash=pw,
-                          name="Зарипов Айрат Ринатович", short_name="Зарипов А.Р.", role_list="executive",
-                          units=[units["head2"]])
+    for username, surname, first, patronymic, position, roles, unit in PEOPLE:
+        users[username] = User(organization_id=org1.id, username=username, password_hash=pw, role_list=roles,
+                               units=[units[unit]],
+                               **directory.name_fields(surname, first, patronymic, position))
+    users["exec2"] = User(organization_id=org2.id, username="exec2", password_hash=pw, role_list="executive",
+                          units=[units["head2"]],
+                          **directory.name_fields("Зарипов", "Айрат", "Ринатович", "Глава района"))
     db.session.add_all(users.values())
     db.session.flush()
     users["assistant1"].executives = [users["exec1"]]
@@ -98,8 +100,9 @@ def load(password: str) -> list[tuple[str, str, str]]:
     # exec2's municipality has its own document.
     meta = {"title": "О подготовке к отопительному сезону", "summary": "", "correspondent": "МУП «Теплосети»",
             "addressees": [units["head2"].id], "for_information": [], "urgent": False, "due_at": None}
-    clerk2 = User(organization_id=org2.id, username="clerk2", password_hash=pw, name="Волкова Анна Игоревна",
-                  short_name="Волкова А.И.", role_list="clerk", units=[units["head2"]])
+    clerk2 = User(organization_id=org2.id, username="clerk2", password_hash=pw, role_list="clerk",
+                  units=[units["head2"]],
+                  **directory.name_fields("Волкова", "Анна", "Игоревна", "Управляющий делами"))
     db.session.add(clerk2)
     db.session.flush()
     documents.register(clerk2, meta, [_file("Письмо.txt", "Отопительный сезон\n")])

@@ -1,4 +1,4 @@
-"""Change numbers for sync: every inbox item and task carries the number of its last change.
+"""Change numbers for sync: every inbox item, task, user and unit carries the number of its last change.
 
 The counter is one row updated in the writing transaction. Its row lock is held until commit,
 so numbers become visible in commit order: a phone that synced up to N can never later miss a
@@ -31,7 +31,7 @@ def _take(session: Session, n: int) -> int:
 
 
 def _tracked(obj) -> bool:
-    return hasattr(obj, "seq") and getattr(obj, "__tablename__", None) in ("inbox_items", "tasks")
+    return hasattr(obj, "seq") and getattr(obj, "__tablename__", None) in ("inbox_items", "tasks", "users", "units")
 
 
 @event.listens_for(Session, "before_flush")

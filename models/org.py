@@ -6,6 +6,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import BigId, db, utcnow
 
+# Normalised search keys compare byte by byte on both databases (PostgreSQL's "C" collation, SQLite's
+# BINARY), so a prefix is an index range and Cyrillic sorts alphabetically (ё is stored as е).
+SearchKey = sa.String(300).with_variant(sa.String(300, collation="C"), "postgresql")
+DAY_OFF_RULES = ("before", "after", "keep")
+
 ROLES = ("executive", "assistant", "clerk", "employee", "admin")
 
 unit_members = sa.Table(
@@ -34,23 +39,38 @@ class Organization(db.Model):
     code: Mapped[str] = mapped_column(sa.String(16), unique=True)
     # Push notifications carry no document data unless the organization allows it.
     push_shows_document: Mapped[bool] = mapped_column(default=False)
+    # Deadlines said as dates are dates in this time zone.
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="Europe/Moscow", server_default="Europe/Moscow")
+    # A deadline that falls on a day off moves to the working day before (the usual rule), after, or stays.
+    deadline_day_off: Mapped[str] = mapped_column(sa.String(8), default="before", server_default="before")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Unit(db.Model):
     __tablename__ = "units"
+    __table_args__ = (sa.Index("ix_units_organization_seq", "organization_id", "seq"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("units.id"))
     name: Mapped[str] = mapped_column(sa.String(300))
     short_name: Mapped[str] = mapped_column(sa.String(80))
+    # Sync change number (models/changes.py), so phones keep the directory offline.
+    seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship()
 
 
 class User(db.Model):
     __tablename__ = "users"
+    __table_args__ = (
+        # The directory: people by the start of their surname (and in that order), name or position.
+        sa.Index("ix_users_organization_search", "organization_id", "search", "id"),
+        sa.Index("ix_users_organization_surname_key", "organization_id", "surname_key"),
+        sa.Index("ix_users_organization_name_key", "organization_id", "name_key"),
+        sa.Index("ix_users_organization_position_key", "organization_id", "position_key"),
+        sa.Index("ix_users_organization_seq", "organization_id", "seq"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
@@ -58,6 +78,17 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     name: Mapped[str] = mapped_column(sa.String(200))
     short_name: Mapped[str] = mapped_column(sa.String(80))
+    # The directory's parts of the name; `name` and `short_name` are derived from them (domain/directory.py).
+    surname: Mapped[str | None] = mapped_column(sa.String(100))
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    patronymic: Mapped[str | None] = mapped_column(sa.String(100))
+    position: Mapped[str | None] = mapped_column(sa.String(200))
+    # Normalised keys (lower case, ё as е): "surname first patronymic", each part alone, the position.
+    search: Mapped[str | None] = mapped_column(SearchKey)
+    surname_key: Mapped[str | None] = mapped_column(SearchKey)
+    name_key: Mapped[str | None] = mapped_column(SearchKey)
+    position_key: Mapped[str | None] = mapped_column(SearchKey)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     # Space-separated role words; a user rarely has more than two.
     role_list: Mapped[str] = mapped_column("roles", sa.String(100), default="employee")
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -27,6 +27,8 @@ class VoiceNote(db.Model):
     transcript: Mapped[str | None] = mapped_column(sa.Text)
     words: Mapped[list | None] = mapped_column(sa.JSON)
     error: Mapped[str | None] = mapped_column(sa.String(500))
+    # What the transcript says (domain/parsing): executors, deadline and text, each with its word span.
+    suggestions: Mapped[dict | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
