@@ -115,11 +115,18 @@ def search(user: User, q: str | None, unit_id: int | None, limit: int, cursor: s
             unit_members.c.unit_id.in_(subtree(user.organization_id, unit_id)))
         query = query.where(User.id.in_(members))
     if cursor:
-        query = query.where(sa.tuple_(User.search, User.id) > paging.decode(cursor, str, int))
+        # The cursor names the last person seen (short, unlike their Cyrillic sort key); the page goes
+        # on after that person's place in surname order.
+        after = paging.decode(cursor, int)[0]
+        key = db.session.scalar(sa.select(User.search).where(User.id == after,
+                                                             User.organization_id == user.organization_id))
+        if key is None:
+            raise ApiError(400, "invalid_cursor", "The cursor is not valid; start from the first page.")
+        query = query.where(sa.tuple_(User.search, User.id) > (key, after))
     rows = db.session.scalars(query.order_by(User.search, User.id).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": entries(rows), "next_cursor": paging.encode(rows[-1].search, rows[-1].id) if more else None}
+    return {"items": entries(rows), "next_cursor": paging.encode(rows[-1].id) if more else None}
 
 
 def units_tree(organization_id: int) -> list[dict]:
@@ -232,6 +239,67 @@ def parsed_json(parsed: parsing.Parsed) -> dict:
         "ambiguous": [{**span(s), "candidates": [ref(p) for p in people]} for s, people in parsed.ambiguous],
         "unmatched": [span(s)["said"] for s in parsed.unmatched],
     }
+
+
+def _word_spans(text: str, words: list[dict]) -> list[tuple[int, int]]:
+    """The character span of each recognised word in the transcript they were joined into."""
+    spans, pos = [], 0
+    for w in words:
+        start = text.find(w["word"], pos)
+        start = pos if start < 0 else start
+        pos = start + len(w["word"])
+        spans.append((start, pos))
+    return spans
+
+
+def fill_draft(res: Resolution, note) -> None:
+    """A transcribed dictation: the draft gets the instruction, executors and deadline it states, the
+    voice note keeps each suggestion with its word span, and names to check become review marks."""
+    words = list(note.words or [])
+    org = res.author.organization
+    parsed = parsing.parse(note.transcript or "", note.language, today_in(org, note.created_at),
+                           lookup_for(org.id), org.deadline_day_off)
+    spans = _word_spans(note.transcript or "", words)
+
+    def at(s: parsing.Span) -> list[int]:
+        hit = [i for i, (a, b) in enumerate(spans) if a < s.end and b > s.start]
+        return [hit[0], hit[-1]] if hit else []
+
+    found = parsed_json(parsed)
+    for item, (_, s) in zip(found["executors"], parsed.executors):
+        item["words"] = at(s)
+    for item, (s, _) in zip(found["ambiguous"], parsed.ambiguous):
+        item["words"] = at(s)
+    found["unmatched"] = [{"said": s.said, "words": at(s)} for s in parsed.unmatched]
+    found["deadline_words"] = at(parsed.deadline_span) if parsed.deadline_span else []
+    note.suggestions = found
+    for reason, items in (("ambiguous_name", found["ambiguous"]), ("unknown_name", found["unmatched"])):
+        for item in items:
+            for i in range(item["words"][0], item["words"][-1] + 1) if item["words"] else ():
+                words[i] = {**words[i], "review": True, "reason": reason}
+    note.words = words
+    res.text = parsed.text or res.text
+    ids = [p.id for p, _ in parsed.executors]
+    by_id = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {}
+    res.executors = [by_id[i] for i in ids if i in by_id]
+    res.deadline = end_of_day(org, parsed.deadline) if parsed.deadline else res.deadline
+
+
+def name_phrases(user: User, limit: int = 200) -> list[str]:
+    """Names for a recogniser's phrase list: the people this user names most, then their own units' people."""
+    frequent = [e["id"] for e in frequent_executors(user)]
+    mine = sa.select(unit_members.c.unit_id).where(unit_members.c.user_id == user.id)
+    colleagues = sa.select(unit_members.c.user_id).where(unit_members.c.unit_id.in_(mine))
+    rows = db.session.execute(
+        sa.select(User.id, User.surname, User.first_name).where(
+            User.organization_id == user.organization_id, User.is_active.is_(True), User.surname.is_not(None),
+            sa.or_(User.id.in_(frequent), User.id.in_(colleagues))).limit(limit * 4)).all()
+    rank = {uid: i for i, uid in enumerate(frequent)}
+    rows.sort(key=lambda r: (rank.get(r.id, len(rank)), r.id))
+    phrases = []
+    for r in rows[:limit]:
+        phrases += parsing.addressed_forms(user.locale or "ru", r.surname, r.first_name or "")
+    return list(dict.fromkeys(phrases))
 
 
 # Import and export (flask --app wsgi directory import|export)

@@ -14,7 +14,7 @@ from models.base import lock as lock_row
 from models.blobstore import blobs
 from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
 
-from . import access, inbox, paging
+from . import access, directory, inbox, paging, parsing
 from . import resolutions as rules
 from .errors import ApiError, not_found
 from .notify import notify
@@ -68,12 +68,18 @@ def templates(organization_id: int) -> list[str]:
         .order_by(ResolutionTemplate.position, ResolutionTemplate.id)))
 
 
-def phrases_for(user: User, given: list[str] | None) -> list[str] | None:
-    """Phrases sent with the upload win; else the templates if the user dictates in that mode; else free."""
+def phrases_for(user: User, given: list[str] | None, language: str | None = None) -> list[str] | None:
+    """Phrases sent with the upload win; else the templates if the user dictates in that mode; else free.
+
+    In templates mode, the names of the people the user dictates to join the phrases when the
+    recording's language is one the resolution parser reads (names in another language's model
+    would only be unknown words to it).
+    """
     if given is not None:
         return given
     if phrase_mode(user) == "templates":
-        return templates(user.organization_id) or None
+        names = directory.name_phrases(user) if language in parsing.languages() else []
+        return (templates(user.organization_id) + names) or None
     return None
 
 
@@ -161,6 +167,7 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
     if res is None or res.status != "transcribing":
         return
     res.text = text
+    directory.fill_draft(res, note)  # suggested text, executors and deadline; names to check marked
     rules.move(res, "awaiting_review")
     for reviewer in access.reviewers_of(res.author_id):
         inbox.deliver(reviewer, res.document, "review", res.author.short_name)

@@ -88,6 +88,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         approvals,
         auth,
         devices,
+        directory,
         documents,
         inbox,
         ops,
@@ -95,11 +96,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         tasks,
         voice,
     )
-    for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice):
+    for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice, directory):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
     ops.init_metrics(app)
 
     from . import cli
+    from .directory import cli as directory_cli
     cli.register(app)
+    directory_cli.register(app)
     return app

@@ -53,6 +53,14 @@ def languages() -> list[str]:
     return sorted(PARSERS)
 
 
+def addressed_forms(language: str, surname: str, first_name: str) -> list[str]:
+    """The forms in which a person is named when dictating (for a recogniser's phrase list)."""
+    if (language or "").split("-")[0].lower() == "ru":
+        from . import ru
+        return ru.addressed_forms(surname, first_name)
+    return [surname]
+
+
 def parse(text: str, language: str, today: date, lookup: Lookup, day_off_rule: str = "before") -> Parsed:
     """What `text` says, read by the parser of its language; any other language keeps the text as it is."""
     loader = PARSERS.get((language or "").split("-")[0].lower())

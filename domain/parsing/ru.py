@@ -331,3 +331,16 @@ def _clean(text: str, tokens: list[_Token]) -> str:
     if cleaned.split(" ", 1)[0].lower() in ("и", "а"):
         cleaned = cleaned.split(" ", 1)[1] if " " in cleaned else ""
     return cleaned[:1].upper() + cleaned[1:]
+
+
+def addressed_forms(surname: str, first_name: str) -> list[str]:
+    """How a person is named in a resolution: the surname as listed and in the dative («Хабибуллину»)."""
+    gender = next((p.tag.gender for p in _morph().parse(norm(first_name)) if "Name" in p.tag.grammemes), None)
+    forms = [surname]
+    for p in _morph().parse(norm(surname)):
+        if "Surn" in p.tag.grammemes and p.tag.case == "nomn" and (gender is None or p.tag.gender == gender):
+            dative = p.inflect({"datv"})
+            if dative:
+                forms.append(dative.word.capitalize() if surname[:1].isupper() else dative.word)
+            break
+    return list(dict.fromkeys(forms))

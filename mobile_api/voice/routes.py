@@ -55,7 +55,7 @@ def upload(document_id):
     if language not in recording.languages():
         raise ApiError(422, "validation_failed", "The request did not pass validation.",
                        {"language": [f"One of: {', '.join(recording.languages())}."]})
-    phrases = voice.phrases_for(g.user, voice.parse_phrases(request.form.get("phrases")))
+    phrases = voice.phrases_for(g.user, voice.parse_phrases(request.form.get("phrases")), language)
     sha, size, decoded = recording.store_recording(audio.stream)
     res = voice.dictate(g.user, doc, sha, size, decoded.format, decoded.duration_s, language, phrases)
     body = {"resolution_id": res.id, "voice_note_id": res.voice_note_id, "status": "queued"}
