@@ -8,7 +8,7 @@ import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -304,6 +304,10 @@ def name_phrases(user: User, limit: int = 200) -> list[str]:
 
 # Import and export (flask --app wsgi directory import|export)
 
+_COMPARED = (User.id, User.username, User.organization_id, User.role_list, User.surname, User.first_name,
+             User.patronymic, User.position, User.name, User.short_name, User.search, User.surname_key,
+             User.name_key, User.position_key)
+
 @dataclass
 class ImportSummary:
     rows: int = 0
@@ -367,11 +371,8 @@ def import_rows(rows: list[tuple[int, dict]], password_hash: str = "!",
     if errors:
         raise _bad(errors)
 
-    usernames = [r["username"] for _, r in rows] + [r["assistant_of"] for _, r in rows if r["assistant_of"]]
-    existing = {}
-    for chunk in range(0, len(usernames), 5000):
-        existing.update({u.username: u for u in db.session.scalars(
-            sa.select(User).where(User.username.in_(usernames[chunk:chunk + 5000])))})
+    # Every user as a plain row (a region has tens of thousands): cheaper than IN lists of usernames.
+    existing = {r.username: r for r in db.session.execute(sa.select(*_COMPARED))}
     row_org = {r["username"]: orgs[r["organization"]].id for _, r in rows}
     for line, r in rows:
         u = existing.get(r["username"])
@@ -416,8 +417,9 @@ def _ensure_units(rows, orgs, existing, summary) -> dict[int, int]:
         for _, r in org_rows:
             moved_to.setdefault(tuple(p.strip() for p in r["unit"].split("/")), set()).add(r["username"])
 
+        by_id = {u.id: u for u in units}
+
         def path_of(unit: Unit) -> tuple:
-            by_id = {u.id: u for u in units}
             out = []
             while unit is not None:
                 out.append(unit.name)
@@ -437,8 +439,8 @@ def _ensure_units(rows, orgs, existing, summary) -> dict[int, int]:
         def _renamed(parent, path) -> Unit | None:
             # A sibling the file no longer names, whose people in the file all moved here.
             people = moved_to.get(path, set())
-            fits = [u for u in units if u.parent_id == (parent.id if parent else None) and path_of(u) not in named
-                    and members.get(u.id, set()) & seen_names and members[u.id] & seen_names <= people]
+            fits = [u for u in renamable if u.parent_id == (parent.id if parent else None)
+                    and path_of(u) not in named and members[u.id] & seen_names <= people]
             if len(fits) != 1:
                 return None
             unit = fits[0]
@@ -454,11 +456,14 @@ def _ensure_units(rows, orgs, existing, summary) -> dict[int, int]:
             db.session.add(unit)
             db.session.flush()
             units.append(unit)
+            by_id[unit.id] = unit
             index[(unit.parent_id, name)] = unit
             summary.units_created += 1
             return unit
 
         seen_names = {r["username"] for _, r in org_rows}
+        # Units that may have been renamed: those with people of this file in them now.
+        renamable = [u for u in units if members.get(u.id, set()) & seen_names]
         for path in sorted(paths, key=len):
             resolve(path)
         for line, r in org_rows:
@@ -468,79 +473,69 @@ def _ensure_units(rows, orgs, existing, summary) -> dict[int, int]:
 
 def _upsert_people(rows, orgs, existing, unit_of, password_hash, summary, progress) -> None:
     """Insert new people and update changed ones in bulk, stamping sync change numbers."""
-    new, changed = [], []
+    new, changed = [], {}
     for line, r in rows:
         values = {**name_fields(r["surname"], r["first_name"], r["patronymic"], r["position"]),
                   "role_list": " ".join(x.strip() for x in r["roles"].split(";") if x.strip()),
                   "organization_id": orgs[r["organization"]].id}
-        u = existing.get(r["username"])
-        if u is None:
-            new.append((line, r, values))
-        elif any(getattr(u, k) != v for k, v in values.items()):
-            changed.append((line, r, u, values))
-    first_new = None
+        old = existing.get(r["username"])
+        if old is None:
+            new.append((r, values))
+        elif any(getattr(old, k) != v for k, v in values.items()):
+            changed[old.id] = values
     if new:
         last = _take(db.session, len(new))
         first_new = last - len(new) + 1
+        # Multi-row INSERTs, then the ids by username (RETURNING in parameter order would make SQLite
+        # insert a row per statement, and psycopg's executemany sends a statement per row).
+        now = utcnow()
         for chunk in range(0, len(new), 2000):
             part = new[chunk:chunk + 2000]
-            ids = db.session.scalars(sa.insert(User).returning(User.id, sort_by_parameter_order=True), [
-                {**v, "username": r["username"], "password_hash": password_hash, "is_active": True,
-                 "seq": first_new + chunk + k} for k, (_, r, v) in enumerate(part)]).all()
-            for (line, r, _), uid in zip(part, ids):
-                existing[r["username"]] = uid
+            _insert_rows(User.__table__, [
+                {**_columns(v), "username": r["username"], "password_hash": password_hash, "is_active": True,
+                 "seq": first_new + chunk + k, "locale": "ru", "timezone": "Europe/Moscow", "created_at": now,
+                 "quiet_from": None, "quiet_to": None} for k, (r, v) in enumerate(part)])
             if progress:
                 progress(len(part))
-    db.session.flush()
-    ids = {r["username"]: (existing[r["username"]] if isinstance(existing[r["username"]], int)
-                           else existing[r["username"]].id) for _, r in rows}
-    current = {}
-    for chunk in range(0, len(rows), 5000):
-        part = [ids[r["username"]] for _, r in rows[chunk:chunk + 5000]]
-        for user_id, unit_id in db.session.execute(
-                sa.select(unit_members.c.user_id, unit_members.c.unit_id).where(unit_members.c.user_id.in_(part))):
-            current.setdefault(user_id, set()).add(unit_id)
+    org_ids = list({orgs[r["organization"]].id for _, r in rows})
+    in_orgs = User.organization_id.in_(org_ids)
+    ids = dict(db.session.execute(sa.select(User.username, User.id).where(in_orgs)).tuples().all())
+    ids.update({u: row.id for u, row in existing.items() if u not in ids})
+    current: dict[int, set[int]] = {}
+    for user_id, unit_id in db.session.execute(sa.select(unit_members.c.user_id, unit_members.c.unit_id)
+                                               .join(User, User.id == unit_members.c.user_id).where(in_orgs)):
+        current.setdefault(user_id, set()).add(unit_id)
+    bosses: dict[int, set[int]] = {}
+    for a, e in db.session.execute(sa.select(assistants.c.assistant_id, assistants.c.executive_id)
+                                   .join(User, User.id == assistants.c.assistant_id).where(in_orgs)):
+        bosses.setdefault(a, set()).add(e)
     moved = {ids[r["username"]] for line, r in rows if current.get(ids[r["username"]]) != {unit_of[line]}}
-    bosses = {}
-    for chunk in range(0, len(rows), 5000):
-        part = [ids[r["username"]] for _, r in rows[chunk:chunk + 5000]]
-        for a, e in db.session.execute(sa.select(assistants.c.assistant_id, assistants.c.executive_id)
-                                       .where(assistants.c.assistant_id.in_(part))):
-            bosses.setdefault(a, set()).add(e)
-    want_boss = {ids[r["username"]]: ({_id(existing, ids, r["assistant_of"])} if r["assistant_of"] else set())
-                 for _, r in rows}
+    want_boss = {ids[r["username"]]: ({ids[r["assistant_of"]]} if r["assistant_of"] else set()) for _, r in rows}
     serve = {uid for uid, want in want_boss.items() if bosses.get(uid, set()) != want}
-    changed_ids = {u.id for _, _, u, _ in changed}
-    existing_touched = [(line, r) for line, r in rows if not isinstance(existing[r["username"]], int)
-                        and (ids[r["username"]] in moved or ids[r["username"]] in serve
-                             or ids[r["username"]] in changed_ids)]
-    if existing_touched:
-        last = _take(db.session, len(existing_touched))
-        seq = {ids[r["username"]]: last - len(existing_touched) + 1 + k for k, (_, r) in enumerate(existing_touched)}
-        updates = []
-        for line, r in existing_touched:
-            u = existing[r["username"]]
-            values = next((v for ln, _, _, v in changed if ln == line), None) if u.id in changed_ids else None
-            updates.append({"b_id": u.id, "seq": seq[u.id], **(values or {})})
+    touched = [ids[r["username"]] for _, r in rows if r["username"] in existing
+               and (ids[r["username"]] in moved or ids[r["username"]] in serve or ids[r["username"]] in changed)]
+    if touched:
+        last = _take(db.session, len(touched))
+        updates = [{"b_id": uid, "seq": last - len(touched) + 1 + k, **_columns(changed.get(uid, {}))}
+                   for k, uid in enumerate(touched)]
+        table = User.__table__
         for keys in {tuple(sorted(x)) for x in updates}:
-            group = [x for x in updates if tuple(sorted(x)) == keys]
-            table = User.__table__
             db.session.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id"))
                                .values({k: sa.bindparam(k) for k in keys if k != "b_id"}),
-                               group, execution_options={"synchronize_session": False})
+                               [x for x in updates if tuple(sorted(x)) == keys],
+                               execution_options={"synchronize_session": False})
         db.session.expire_all()
-    summary.created = len(new)
-    summary.updated = len(existing_touched)
+    summary.created, summary.updated = len(new), len(touched)
     summary.unchanged = len(rows) - summary.created - summary.updated
     if moved:
-        for chunk in range(0, len(rows), 5000):
-            part = [uid for uid in [ids[r["username"]] for _, r in rows[chunk:chunk + 5000]] if uid in moved]
-            if part:
-                db.session.execute(sa.delete(unit_members).where(unit_members.c.user_id.in_(part)))
-        db.session.execute(sa.insert(unit_members), [{"unit_id": unit_of[line], "user_id": ids[r["username"]]}
-                                                     for line, r in rows if ids[r["username"]] in moved])
+        leaving = [uid for uid in moved if uid in current]
+        for chunk in range(0, len(leaving), 1000):
+            db.session.execute(sa.delete(unit_members).where(unit_members.c.user_id.in_(leaving[chunk:chunk + 1000])))
+        _insert_rows(unit_members, [{"unit_id": unit_of[line], "user_id": ids[r["username"]]}
+                                    for line, r in rows if ids[r["username"]] in moved])
     if serve:
-        db.session.execute(sa.delete(assistants).where(assistants.c.assistant_id.in_(list(serve))))
+        db.session.execute(sa.delete(assistants).where(assistants.c.assistant_id == sa.bindparam("a")),
+                           [{"a": uid} for uid in serve])
         pairs = [{"assistant_id": a, "executive_id": e} for a in serve for e in want_boss[a]]
         if pairs:
             db.session.execute(sa.insert(assistants), pairs)
@@ -548,11 +543,26 @@ def _upsert_people(rows, orgs, existing, unit_of, password_hash, summary, progre
         progress(len(rows) - len(new))
 
 
-def _id(existing, ids, username: str) -> int:
-    if username in ids:
-        return ids[username]
-    u = existing[username]
-    return u if isinstance(u, int) else u.id
+def _insert_rows(table: sa.Table, rows: list[dict]) -> None:
+    """Insert many rows: COPY on PostgreSQL (an executemany there is a statement per row, and one
+    VALUES list with tens of thousands of parameters is slow to send), executemany on SQLite."""
+    if not rows:
+        return
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(sa.insert(table), rows)
+        return
+    names = list(rows[0])
+    columns = ", ".join(f'"{table.c[n].name}"' for n in names)
+    raw = db.session.connection().connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([v.astimezone(timezone.utc).replace(tzinfo=None) if isinstance(v, datetime) else v
+                            for v in (row[n] for n in names)])
+
+
+def _columns(values: dict) -> dict:
+    """ORM attribute names to the table's column names (roles are stored in `roles`)."""
+    return {("roles" if k == "role_list" else k): v for k, v in values.items()}
 
 
 def export_rows(organization_code: str | None = None) -> Iterable[dict]:
