@@ -282,6 +282,12 @@ def fill_draft(res: Resolution, note) -> None:
     ids = [p.id for p, _ in parsed.executors]
     by_id = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {}
     res.executors = [by_id[i] for i in ids if i in by_id]
+    db.session.flush()
+    # The order said is kept: the first executor is the responsible one.
+    table = resolution_executors
+    for position, user_id in enumerate(i for i in ids if i in by_id):
+        db.session.execute(sa.update(table).where(table.c.resolution_id == res.id, table.c.user_id == user_id)
+                           .values(position=position))
     res.deadline = end_of_day(org, parsed.deadline) if parsed.deadline else res.deadline
 
 
