@@ -56,6 +56,7 @@ def progress(msg: str) -> None:
 def import_text(text: str) -> directory.ImportSummary:
     summary = directory.import_rows(directory.read_rows(io.StringIO(text)))
     db.session.commit()
+    directory.refresh_statistics()  # as `flask directory import` does
     return summary
 
 

@@ -104,7 +104,8 @@ def _prefix(column, q: str):
 def search(user: User, q: str | None, unit_id: int | None, limit: int, cursor: str | None) -> dict:
     """People of the user's organization whose surname, first name or position starts with `q`,
     in surname order, one keyset page."""
-    base = [User.organization_id == user.organization_id, User.is_active.is_(True), User.search.is_not(None)]
+    base = [User.organization_id == sa.bindparam("org", user.organization_id, literal_execute=True),
+            User.is_active.is_(True), User.search.is_not(None)]
     if unit_id is not None:
         members = sa.select(unit_members.c.user_id).where(
             unit_members.c.unit_id.in_(subtree(user.organization_id, unit_id)))
@@ -197,7 +198,9 @@ def frequent_executors(user: User, now: datetime | None = None) -> list[dict]:
 # Reading resolutions
 
 _PEOPLE_COLUMNS = (User.id, User.short_name, User.surname_key, User.name_key, User.patronymic)
-_MINE = (User.organization_id == sa.bindparam("org"), User.is_active.is_(True))
+# The organization is written into the SQL (literal_execute): PostgreSQL's generic plan for a
+# prepared statement with it as a parameter could read a large organization whole.
+_MINE = (User.organization_id == sa.bindparam("org", literal_execute=True), User.is_active.is_(True))
 # Two index lookups joined, rather than an OR that may read the whole organization; one statement
 # with expanding parameters, so it is compiled once.
 _LOOKUP = sa.union(
@@ -411,6 +414,15 @@ def import_rows(rows: list[tuple[int, dict]], password_hash: str = "!",
     unit_of = _ensure_units(rows, orgs, existing, summary)
     _upsert_people(rows, orgs, existing, unit_of, password_hash, summary, progress)
     return summary
+
+
+def refresh_statistics() -> None:
+    """After a bulk import, let PostgreSQL's planner see the new numbers at once: with the old ones
+    (a few people) it reads a whole organization instead of using the name indexes, until
+    autovacuum's next ANALYZE. Call after commit."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("ANALYZE users, units, unit_members"))
+        db.session.commit()
 
 
 def _ensure_units(rows, orgs, existing, summary) -> dict[int, int]:

@@ -34,6 +34,8 @@ def register(app: Flask) -> None:
                     click.echo(f"  {line}", err=True)
                 raise SystemExit(1) from None
         db.session.commit()
+        if summary.created or summary.updated:
+            directory.refresh_statistics()
         click.echo(f"{summary.rows} rows: {summary.created} created, {summary.updated} updated, "
                    f"{summary.unchanged} unchanged; {summary.units_created} units created"
                    + "".join(f"; unit renamed: {a} -> {b}" for a, b in summary.units_renamed)
