@@ -17,7 +17,7 @@ from models import Organization, Resolution, Unit, User, assistants, db, resolut
 from models.changes import ChangeCounter, _take
 from models.org import ROLES
 
-from . import paging, parsing
+from . import paging, parsing, resolutions
 from .errors import ApiError
 
 COLUMNS = ["organization", "unit", "username", "surname", "first_name", "patronymic", "position", "roles",
@@ -298,12 +298,7 @@ def fill_draft(res: Resolution, note) -> None:
     ids = [p.id for p, _ in parsed.executors]
     by_id = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {}
     res.executors = [by_id[i] for i in ids if i in by_id]
-    db.session.flush()
-    # The order said is kept: the first executor is the responsible one.
-    table = resolution_executors
-    for position, user_id in enumerate(i for i in ids if i in by_id):
-        db.session.execute(sa.update(table).where(table.c.resolution_id == res.id, table.c.user_id == user_id)
-                           .values(position=position))
+    resolutions.keep_executor_order(res)  # in the order said: the first is responsible
     res.deadline = end_of_day(org, parsed.deadline) if parsed.deadline else res.deadline
 
 

@@ -11,6 +11,7 @@ from models import (
     User,
     audit,
     db,
+    resolution_executors,
     utcnow,
 )
 
@@ -69,8 +70,19 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
                      executors=_executors(author, executor_ids) if executor_ids else [])
     db.session.add(res)
     db.session.flush()
+    keep_executor_order(res)
     audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
     return res
+
+
+def keep_executor_order(res: Resolution) -> None:
+    """Store the executors' order as given: the first is the responsible executor. (The relationship
+    writes the link rows but not their `position`, so the order read back was the database's.)"""
+    db.session.flush()
+    table = resolution_executors
+    for position, user in enumerate(res.executors):
+        db.session.execute(sa.update(table).where(table.c.resolution_id == res.id, table.c.user_id == user.id)
+                           .values(position=position))
 
 
 def _render(value):
@@ -95,6 +107,8 @@ def edit(user: User, res: Resolution, changes: dict) -> Resolution:
         if _render(old) != _render(new):
             diff[field] = [_render(old), _render(new)]
             setattr(res, field, new)
+    if "executors" in diff:
+        keep_executor_order(res)
     if diff:
         res.revisions.append(ResolutionRevision(editor_id=user.id, changes=diff))
         audit.record(user.organization_id, user.id, "resolution.edited", "resolution", res.id, fields=sorted(diff))
