@@ -128,7 +128,7 @@ def decode(path: str | os.PathLike[str], *, max_seconds: float = 600.0,
     fmt = sniff_file(path)
     if fmt is None:
         raise AudioError("unsupported_audio", "The file is not a recording in a supported audio format.")
-    # We call ffmpeg ourselves instead of pydub: pydub's from_file runs ffprobe (absent here) unless
+    # We call ffmpeg ourselves, not through a wrapper such as pydub: its from_file runs ffprobe (absent here) unless
     # told the format, and hides ffmpeg's exit code and stderr, which is how we spot damaged files.
     # One sample past the limit tells "too long" apart from "exactly the limit".
     limit = max_seconds + 1 / SAMPLE_RATE
@@ -136,6 +136,9 @@ def decode(path: str | os.PathLike[str], *, max_seconds: float = 600.0,
         imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-v", "error",
         "-protocol_whitelist", "file", "-f", demuxer(fmt), "-i", f"file:{path}",
         "-map", "0:a:0", "-vn", "-sn", "-dn", "-t", f"{limit:.6f}",
+        # Number the samples afresh: low-bitrate Opus (as messengers record) hands the raw muxer
+        # repeated timestamps, which it reports as an error although not a sample is lost.
+        "-af", "asetpts=N/SR/TB",
         "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1",
     ]
     try:
@@ -143,10 +146,11 @@ def decode(path: str | os.PathLike[str], *, max_seconds: float = 600.0,
                               check=False)
     except subprocess.TimeoutExpired:  # run() has already killed ffmpeg
         raise AudioError("unsupported_audio", "The recording could not be decoded in reasonable time.") from None
-    errors = done.stderr.decode("utf-8", "replace").strip()
+    errors = input_errors(done.stderr.decode("utf-8", "replace"))
     if done.returncode != 0 or errors:
-        # A non-zero exit or any error line means ffmpeg lost data (a missing moov atom, a cut
-        # frame): half a decoded recording is not something to transcribe silently.
+        # A non-zero exit or an error reading the input means ffmpeg lost data (a missing moov
+        # atom, a cut frame): half a decoded recording is not something to transcribe silently.
+        # What the output side says (our raw PCM muxer) never means the recording is bad.
         if "matches no streams" in errors or "does not contain any stream" in errors:
             raise AudioError("unsupported_audio", "The file contains no audio track.")
         raise AudioError("unsupported_audio", "The recording is damaged or incomplete and cannot be decoded.")
@@ -157,6 +161,16 @@ def decode(path: str | os.PathLike[str], *, max_seconds: float = 600.0,
     if duration_s > max_seconds:
         raise AudioError("audio_too_long", f"The recording is longer than the limit of {_seconds(max_seconds)}.")
     return Audio(pcm, duration_s, fmt)
+
+
+# Log lines from our own output side: "[s16le @ 0x...]" (the raw muxer) and "[out#0/s16le @ 0x...]".
+_OUTPUT_SIDE = ("[s16le @", "[out#", "[pcm_s16le @")
+
+
+def input_errors(stderr: str) -> list[str]:
+    """ffmpeg's error lines about reading or decoding the recording; the output side's are left out."""
+    return [line for line in (raw.strip() for raw in stderr.splitlines())
+            if line and not line.startswith(_OUTPUT_SIDE)]
 
 
 def _seconds(s: float) -> str:
