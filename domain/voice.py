@@ -162,7 +162,7 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
     review_below = current_app.config["VOICE_REVIEW_CONFIDENCE"]
     note = db.session.get(VoiceNote, note_id)
     note.status, note.error, note.transcript, note.duration_s = "transcribed", None, text, round(duration_s, 3)
-    note.words = [{**w, "review": w["conf"] < review_below} for w in words]
+    note.words = [_with_review(w, review_below) for w in words]
     res = _resolution_of(note)
     if res is None or res.status != "transcribing":
         return
@@ -172,6 +172,13 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
     for reviewer in access.reviewers_of(res.author_id):
         inbox.deliver(reviewer, res.document, "review", res.author.short_name)
         notify("review_requested", reviewer, res.document_id, resolution_id=res.id, voice_note_id=note.id)
+
+
+def _with_review(word: dict, review_below: float) -> dict:
+    """The recogniser's review mark (transcription/marks.py) stands; a confidence under the bar adds one."""
+    if word.get("review") or word["conf"] >= review_below:
+        return {**word, "review": bool(word.get("review"))}
+    return {**word, "review": True, "reason": "confidence"}
 
 
 def record_failure(note_id: int, reason: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import vosk
 
+from transcription import marks
 from transcription.audio import BYTES_PER_SECOND, SAMPLE_RATE
 
 # Vosk checks for an endpoint once per AcceptWaveform call, so the feed size shapes utterance
@@ -24,12 +25,18 @@ class ModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class Word:
-    """One recognised word with its start and end in seconds and Vosk's confidence (0..1)."""
+    """One recognised word: start and end in seconds, confidence (0..1), and whether to check it and why.
+
+    `conf` is the word's share of the engine's n-best alternatives (see transcription.marks);
+    `review` marks the words an assistant should check, `reason` says what gave them away.
+    """
 
     word: str
     start: float
     end: float
     conf: float
+    review: bool = False
+    reason: str | None = None
 
     def shifted(self, seconds: float) -> Word:
         """The same word, moved later by `seconds`."""
@@ -70,18 +77,26 @@ class SpeechModel:
 
 
 def transcribe(model: SpeechModel, pcm: bytes, phrases: Sequence[str] | None = None) -> Transcript:
-    """Recognise 16 kHz mono s16le PCM in one pass; with `phrases`, only those phrases can come out."""
+    """Recognise 16 kHz mono s16le PCM in one pass; with `phrases`, only those phrases can come out.
+
+    The engine returns its n-best alternatives for each utterance; the best one gives the words,
+    the others and the phrase list give the review marks. When the best is silence throughout,
+    the best alternatives with words are taken instead (their words come out disputed).
+    """
     args = [model.grammar(phrases)] if phrases else []
     rec = vosk.KaldiRecognizer(model.vosk_model, SAMPLE_RATE, *args)  # one per recording: it holds state
     rec.SetWords(True)
-    words: list[Word] = []
+    rec.SetMaxAlternatives(marks.N_BEST)
+    mode = "phrases" if phrases else "free"
+    results = []
     for i in range(0, len(pcm), CHUNK_BYTES):
         if rec.AcceptWaveform(pcm[i:i + CHUNK_BYTES]):
-            words += _words(rec.Result())
-    words += _words(rec.FinalResult())
+            results.append(json.loads(rec.Result()))
+    results.append(json.loads(rec.FinalResult()))
+    heard = [h for r in results for h in marks.from_nbest(r, mode)]
+    if not heard:  # silence scored best everywhere: the runners-up, disputed as they are, beat an empty draft
+        heard = [h for r in results for h in marks.from_nbest(r, mode, words_only=True)]
+    marks.mark(heard, phrases)
+    words = [Word(h.word, h.start, h.end, h.conf, bool(h.reasons), h.reasons[0] if h.reasons else None)
+             for h in heard]
     return Transcript(" ".join(w.word for w in words), words, len(pcm) / BYTES_PER_SECOND)
-
-
-def _words(result: str) -> list[Word]:
-    """Words of one Vosk result JSON."""
-    return [Word(w["word"], w["start"], w["end"], w["conf"]) for w in json.loads(result).get("result", [])]

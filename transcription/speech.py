@@ -99,11 +99,17 @@ def speech_seconds(pcm: bytes) -> float:
 
 
 def _speech_seconds(x: np.ndarray, loud: np.ndarray | None = None) -> float:
+    return float(np.count_nonzero(_activity(x, loud))) * FRAME_S
+
+
+def _activity(x: np.ndarray, loud: np.ndarray | None = None) -> np.ndarray:
     scores = speech_scores(x)
     loud = _levels(x) if loud is None else loud
     loud = np.pad(loud, (0, max(0, len(scores) - len(loud))), constant_values=-100.0)[: len(scores)]
-    # Window i starts at frame i and spans about three frames: frame i's level stands for it.
-    return float(np.count_nonzero((scores >= SPEECH_SCORE_DB) & (loud >= SILENCE_DBFS))) * FRAME_S
+    # Window i spans frames i..i+3: frame i's level stands for its loudness, and its verdict is
+    # given to frame i+1, the one it mostly describes.
+    active = (scores >= SPEECH_SCORE_DB) & (loud >= SILENCE_DBFS)
+    return np.concatenate([np.zeros(1, dtype=bool), active])[: len(loud)]
 
 
 def check_speech(pcm: bytes) -> None:

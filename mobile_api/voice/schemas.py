@@ -17,8 +17,11 @@ class WordSchema(Schema):
     word = fields.String()
     start = fields.Float()
     end = fields.Float()
-    conf = fields.Float()
-    review = fields.Boolean(metadata={"description": "confidence is below VOICE_REVIEW_CONFIDENCE: check this word"})
+    conf = fields.Float(metadata={"description": "the word's share of the recogniser's n-best alternatives, 0..1"})
+    review = fields.Boolean(metadata={"description": "check this word: the recogniser may have got it wrong"})
+    reason = fields.String(allow_none=True, metadata={
+        "description": "why it is marked: phrase (fits no phrase of the list), alternatives (the recogniser's "
+                       "alternatives disagree), confidence (under VOICE_REVIEW_CONFIDENCE)"})
 
 
 class VoiceNoteSchema(Schema):

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from transcription.audio import AudioError, decode
-from transcription.pipeline import transcribe_file
 from transcription.recognizer import ModelError, SpeechModel, Word, transcribe
 from transcription.registry import (
     ModelRegistry,
@@ -17,6 +16,7 @@ from transcription.registry import (
     model_paths,
     parse_model_paths,
 )
+from transcription.worker import Settings, recognise
 
 pytestmark = pytest.mark.slow
 
@@ -26,25 +26,26 @@ EXACT = sorted({(clip["id"], ext) for clip in MANIFEST["clips"]
 
 
 @pytest.mark.parametrize(("clip_id", "ext"), EXACT)
-def test_phrase_list_mode_is_exact(model: SpeechModel, audio_dir: Path, manifest: dict,
+def test_phrase_list_mode_is_exact(model: SpeechModel, audio_dir: Path, manifest: dict, settings: Settings,
                                    clip_id: str, ext: str) -> None:
     clip = next(c for c in manifest["clips"] if c["id"] == clip_id)
-    transcript = transcribe_file(model, audio_dir / clip["files"][ext]["file"], manifest["phrase_list"])
+    transcript = recognise(model, str(audio_dir / clip["files"][ext]["file"]), manifest["phrase_list"], settings)
     assert transcript.text == clip["text"] == clip["files"][ext]["phrase_list_result"]
     assert [w.word for w in transcript.words] == clip["text"].split()
     assert transcript.duration_s == pytest.approx(clip["files"][ext]["seconds"], abs=0.01)
 
 
 @pytest.mark.parametrize("clip_id", [c["id"] for c in MANIFEST["clips"]])
-def test_free_mode_equals_bare_vosk(model: SpeechModel, audio_dir: Path, manifest: dict, reseed: Callable,
+def test_free_mode_equals_bare_vosk(model: SpeechModel, audio_dir: Path, settings: Settings, reseed: Callable,
                                     bare_words: Callable, clip_id: str) -> None:
     path = audio_dir / f"{clip_id}.wav"
     reseed()
-    ours = transcribe_file(model, path)
+    ours = recognise(model, str(path), None, settings)
     reseed()
     bare = bare_words(path)
-    assert ours.words == bare  # text, start, end and confidence alike
-    assert ours.text == " ".join(w.word for w in bare)
+    assert [(w.word, w.start, w.end) for w in ours.words] == bare  # the words and their timings alike
+    assert ours.text == " ".join(w for w, _, _ in bare)
+    assert all(0 < w.conf <= 1 and w.review == (w.reason is not None) for w in ours.words)
 
 
 def test_words_are_typed_and_ordered(model: SpeechModel, audio_dir: Path) -> None:
@@ -55,9 +56,9 @@ def test_words_are_typed_and_ordered(model: SpeechModel, audio_dir: Path) -> Non
 
 
 @pytest.mark.parametrize("name", ["silence_5s.wav", "white_noise_5s.wav"])
-def test_pipeline_refuses_no_speech(model: SpeechModel, audio_dir: Path, name: str) -> None:
+def test_recognise_refuses_no_speech(model: SpeechModel, audio_dir: Path, settings: Settings, name: str) -> None:
     with pytest.raises(AudioError) as caught:
-        transcribe_file(model, audio_dir / "bad" / name)
+        recognise(model, str(audio_dir / "bad" / name), None, settings)
     assert caught.value.code == "no_speech"
 
 

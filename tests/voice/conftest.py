@@ -11,7 +11,8 @@ import sqlalchemy as sa
 import vosk
 
 from models import Job, Resolution, VoiceNote, db
-from transcription.recognizer import CHUNK_BYTES, Word
+from transcription.marks import N_BEST
+from transcription.recognizer import CHUNK_BYTES
 from transcription.worker import Settings, Worker, load_models
 
 AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
@@ -70,14 +71,17 @@ def document_of(api) -> str:
     return next(i["document_id"] for i in items if i["kind"] == "resolution")
 
 
-def bare_words(models, path: Path) -> list[Word]:
-    """Words from a bare KaldiRecognizer fed a 16 kHz wav the way Vosk's examples do."""
+def bare_words(models, path: Path) -> list[tuple[str, float, float]]:
+    """(word, start, end) of the best alternative of a bare KaldiRecognizer asked for the same n-best
+    list as the worker, fed a 16 kHz wav the way Vosk's examples do."""
     with wave.open(str(path)) as wf:
         rec = vosk.KaldiRecognizer(models.get("ko").vosk_model, wf.getframerate())
         rec.SetWords(True)
+        rec.SetMaxAlternatives(N_BEST)
         results = []
         while data := wf.readframes(CHUNK_BYTES // 2):
             if rec.AcceptWaveform(data):
                 results.append(rec.Result())
         results.append(rec.FinalResult())
-    return [Word(w["word"], w["start"], w["end"], w["conf"]) for r in results for w in json.loads(r).get("result", [])]
+    return [(w["word"], w["start"], w["end"]) for r in results
+            for w in (json.loads(r).get("alternatives") or [{}])[0].get("result", [])]
