@@ -32,7 +32,11 @@ def accepts(path: Path) -> str:
                           capture_output=True, check=False)
     if done.returncode != 0 or done.stderr.strip() or not done.stdout:
         return "unsupported_audio"
-    pcm = done.stdout[: len(done.stdout) // 2 * 2]
+    return speech_verdict(done.stdout[: len(done.stdout) // 2 * 2])
+
+
+def speech_verdict(pcm: bytes) -> str:
+    """The old speech check on decoded PCM: "ok" or "no_speech"."""
     levels = []
     for i in range(0, len(pcm) // 320 * 320, 320):
         frame = memoryview(pcm[i:i + 320]).cast("h")

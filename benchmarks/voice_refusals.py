@@ -10,7 +10,9 @@ check_speech). Speech refused is a false refusal (target 0); noise and garbage m
 from __future__ import annotations
 
 import collections
+import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +30,25 @@ def after(path: Path) -> str:
     except AudioError as exc:
         return exc.code
     return "ok"
+
+
+def check_speed(repeats: int = 5) -> None:
+    """Time of the speech check on the 27.7 s dictation, old and new, paired runs: median ratio."""
+    pcm = decode(ROOT / "tests" / "fixtures" / "audio" / "dictation_long.wav").pcm
+    ratios, old_s, new_s = [], [], []
+    for i in range(repeats):
+        print(f"\r  speech check timing {i + 1}/{repeats}", end="", flush=True)
+        t0 = time.perf_counter()
+        voice_baseline.speech_verdict(pcm)
+        t1 = time.perf_counter()
+        check_speech(pcm)
+        t2 = time.perf_counter()
+        old_s.append(t1 - t0)
+        new_s.append(t2 - t1)
+        ratios.append((t2 - t1) / (t1 - t0))
+    print(f"\nspeech check on 27.7 s of audio: before {statistics.median(old_s) * 1000:.0f} ms, "
+          f"after {statistics.median(new_s) * 1000:.0f} ms (median of {repeats} paired ratios after/before: "
+          f"{statistics.median(ratios):.2f})")
 
 
 def main(folder: Path) -> None:
@@ -50,6 +71,7 @@ def main(folder: Path) -> None:
         print(f"{name}: false refusals {tally[name]['speech', False]}, wrong verdicts:")
         for what, count in sorted(wrong[name].items()):
             print(f"    {count:3d}  {what}")
+    check_speed()
 
 
 if __name__ == "__main__":

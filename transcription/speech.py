@@ -34,6 +34,11 @@ SMOOTH_FRAMES = 5  # 50 ms: steady noise averages out, syllables (100-300 ms) do
 # noises score at most 4.4 dB (white noise through Opus at 8 kbit/s), speech at 0 dB SNR 6.9 dB or more.
 SPEECH_SCORE_DB = 6.0
 _BLOCK = 4096  # frames analysed at once: bounds memory on long recordings
+# The FFT bins of each band are contiguous: summed with one reduceat from these starts.
+_BIN_BAND = np.digitize(np.fft.rfftfreq(WINDOW, 1 / SAMPLE_RATE), BAND_EDGES_HZ) - 1  # -1 and 16: outside
+_FIRST_BIN, _LAST_BIN = int(np.argmax(_BIN_BAND == 0)), int(np.argmax(_BIN_BAND == len(BAND_EDGES_HZ) - 1))
+_BAND_STARTS = np.searchsorted(_BIN_BAND[_FIRST_BIN:_LAST_BIN], np.arange(len(BAND_EDGES_HZ) - 1))
+assert len(set(_BAND_STARTS.tolist())) == len(BAND_EDGES_HZ) - 1, "every band needs an FFT bin"
 
 
 def _samples(pcm: bytes) -> np.ndarray:
@@ -68,17 +73,14 @@ def band_levels(x: np.ndarray) -> np.ndarray:
     n = (len(x) - WINDOW) // FRAME + 1
     if n <= 0:
         return np.zeros((0, len(BAND_EDGES_HZ) - 1))
-    freqs = np.fft.rfftfreq(WINDOW, 1 / SAMPLE_RATE)
-    which = np.digitize(freqs, BAND_EDGES_HZ) - 1  # band of each FFT bin; -1 and 16 are outside
-    to_bands = (which[:, None] == np.arange(len(BAND_EDGES_HZ) - 1)[None, :]).astype(np.float32)
     window = np.hanning(WINDOW).astype(np.float32)
     out = np.empty((n, len(BAND_EDGES_HZ) - 1))
     for first in range(0, n, _BLOCK):
         count = min(_BLOCK, n - first)
         starts = (first + np.arange(count)) * FRAME
         frames = x[starts[:, None] + np.arange(WINDOW)[None, :]] * window
-        spectrum = np.fft.rfft(frames, axis=1)
-        out[first:first + count] = (spectrum.real**2 + spectrum.imag**2) @ to_bands
+        spectrum = np.fft.rfft(frames, axis=1)[:, _FIRST_BIN:_LAST_BIN]
+        out[first:first + count] = np.add.reduceat(spectrum.real**2 + spectrum.imag**2, _BAND_STARTS, axis=1)
     kernel = np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES
     smooth = np.stack([np.convolve(out[:, b], kernel, mode="same") for b in range(out.shape[1])], axis=1)
     return 10 * np.log10(smooth + 1e-12)
