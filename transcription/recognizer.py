@@ -81,8 +81,21 @@ def transcribe(model: SpeechModel, pcm: bytes, phrases: Sequence[str] | None = N
 
     The engine returns its n-best alternatives for each utterance; the best one gives the words,
     the others and the phrase list give the review marks. When the best is silence throughout,
-    the best alternatives with words are taken instead (their words come out disputed).
+    the best alternatives with words are taken instead (their words come out disputed); when the
+    phrase list fits nothing that was said at all, the recording is heard in free mode, its words
+    marked as fitting no phrase: a draft to correct beats refusing real speech.
     """
+    heard = _hear(model, pcm, phrases)
+    if not heard and phrases:
+        heard = _hear(model, pcm, None)
+    marks.mark(heard, phrases)
+    words = [Word(h.word, h.start, h.end, h.conf, bool(h.reasons), h.reasons[0] if h.reasons else None)
+             for h in heard]
+    return Transcript(" ".join(w.word for w in words), words, len(pcm) / BYTES_PER_SECOND)
+
+
+def _hear(model: SpeechModel, pcm: bytes, phrases: Sequence[str] | None) -> list[marks.Heard]:
+    """The words of the engine's best alternatives, each with its n-best share and dispute mark."""
     args = [model.grammar(phrases)] if phrases else []
     rec = vosk.KaldiRecognizer(model.vosk_model, SAMPLE_RATE, *args)  # one per recording: it holds state
     rec.SetWords(True)
@@ -96,7 +109,4 @@ def transcribe(model: SpeechModel, pcm: bytes, phrases: Sequence[str] | None = N
     heard = [h for r in results for h in marks.from_nbest(r, mode)]
     if not heard:  # silence scored best everywhere: the runners-up, disputed as they are, beat an empty draft
         heard = [h for r in results for h in marks.from_nbest(r, mode, words_only=True)]
-    marks.mark(heard, phrases)
-    words = [Word(h.word, h.start, h.end, h.conf, bool(h.reasons), h.reasons[0] if h.reasons else None)
-             for h in heard]
-    return Transcript(" ".join(w.word for w in words), words, len(pcm) / BYTES_PER_SECOND)
+    return heard
