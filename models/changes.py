@@ -1,25 +1,49 @@
-"""Change numbers for sync: every inbox item, task, user and unit carries the number of its last change.
+"""Change numbers for sync: every inbox line, task, user and unit carries the number of its last change.
 
-The counter is one row updated in the writing transaction. Its row lock is held until commit,
-so numbers become visible in commit order: a phone that synced up to N can never later miss a
-change numbered below N (a database sequence would not promise that).
+A phone keeps a position in its own stream of changes and asks for what lies beyond it. The
+promise is that it never misses one, whatever commits while it reads. Without a global lock:
+
+- Every change of a transaction carries one number, the transaction's own. On PostgreSQL that is
+  its 64-bit transaction id (`pg_current_xact_id()`), which costs no lock and no write: writes of
+  the whole region run side by side. SQLite runs one writer at a time anyway, so there the number
+  comes from a counter row (`change_counter`), taken once per writing transaction.
+- A reader first takes the *horizon*: a number below which every transaction has ended. On
+  PostgreSQL it is the oldest transaction of this database still running (from `pg_current_snapshot`,
+  or the next id to be given when none is); on SQLite, one past the committed counter. Rows numbered below the horizon are settled: no transaction can still add or
+  change one there, and every later change is numbered at or above it. A position handed to a phone
+  never goes past what is settled, so anything that commits later lands beyond it.
+
+Numbers are not in commit order and need not be: only the horizon's promise is relied on.
+
+Users and units (the directory, rarely written) still number their changes from the counter row,
+taken with `_take` under its row lock, and the directory's sync reads that counter as its bound.
 """
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from .base import db
 
 
 class ChangeCounter(db.Model):
+    """SQLite only: the last change number given. PostgreSQL numbers changes by transaction id."""
+
     __tablename__ = "change_counter"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
 
+_KEY = "change_number"
+PG_NUMBER = sa.text("pg_current_xact_id()::text::bigint")
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def _take(session: Session, n: int) -> int:
-    """Reserve n change numbers; returns the last one."""
+    """Reserve n numbers of the counter row (the directory's users and units); returns the last one."""
     table = ChangeCounter.__table__
     last = session.execute(
         sa.update(table).where(table.c.id == 1).values(value=table.c.value + n).returning(table.c.value)
@@ -30,16 +54,92 @@ def _take(session: Session, n: int) -> int:
     return last
 
 
+def _take_counter(session: Session) -> int:
+    table = ChangeCounter.__table__
+    last = session.execute(
+        sa.update(table).where(table.c.id == 1).values(value=table.c.value + 1).returning(table.c.value)
+    ).scalar()
+    if last is None:  # first change ever in this database
+        session.execute(sa.insert(table).values(id=1, value=1))
+        last = 1
+    return last
+
+
+def _root(session: Session):
+    transaction = session.get_transaction()
+    while transaction is not None and transaction.parent is not None:
+        transaction = transaction.parent
+    return transaction
+
+
+def change_number(session) -> int:
+    """The number every change of the current transaction carries (taken on first use)."""
+    if isinstance(session, scoped_session):
+        session = session()
+    cached = session.info.get(_KEY)
+    if cached is not None and cached[0] is _root(session):
+        return cached[1]
+    if _dialect(session) == "postgresql":
+        number = session.execute(sa.select(PG_NUMBER)).scalar_one()
+    else:
+        number = _take_counter(session)
+    session.info[_KEY] = (_root(session), number)
+    return number
+
+
+def change_number_sql(session: Session):
+    """The transaction's change number as a SQL expression for set-based statements."""
+    if _dialect(session) == "postgresql":
+        return PG_NUMBER
+    return sa.literal(change_number(session), sa.BigInteger)
+
+
+def horizon(session) -> int:
+    """A number H such that every transaction numbering changes below H has ended (its rows are
+    visible to any statement run after this call) and every later change is numbered H or above."""
+    if _dialect(session) == "postgresql":
+        # Transaction ids are shared by the whole cluster: a long transaction in another database
+        # (a dump, another application) must not hold back this one's phones. The snapshot lists the
+        # transactions running anywhere; those of this database are read from pg_stat_activity
+        # *afterwards*, so one of ours that was running then is either still listed or has ended.
+        snap = session.execute(sa.text("SELECT pg_current_snapshot()::text")).scalar_one()
+        xmin, xmax, xip = snap.split(":")
+        if not xip:
+            return int(xmax)
+        session.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+        ours = set(session.execute(sa.text(
+            "SELECT backend_xid::text::bigint FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_xid IS NOT NULL")).scalars())
+        running = [int(x) for x in xip.split(",") if int(x) % 2**32 in ours]
+        return min(running, default=int(xmax))
+    committed = session.execute(sa.select(ChangeCounter.value).where(ChangeCounter.id == 1)).scalar()
+    return (committed or 0) + 1
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_KEY, None)
+
+
 def _tracked(obj) -> bool:
-    return hasattr(obj, "seq") and getattr(obj, "__tablename__", None) in ("inbox_items", "tasks", "users", "units")
+    return hasattr(obj, "seq") and getattr(obj, "__tablename__", None) in ("inbox_items", "tasks")
+
+
+def _directory(obj) -> bool:
+    return hasattr(obj, "seq") and getattr(obj, "__tablename__", None) in ("users", "units")
 
 
 @event.listens_for(Session, "before_flush")
 def _stamp_changes(session: Session, flush_context, instances) -> None:
-    changed = [o for o in session.new if _tracked(o)]
-    changed += [o for o in session.dirty if _tracked(o) and session.is_modified(o, include_collections=False)]
-    if not changed:
-        return
-    last = _take(session, len(changed))
-    for offset, obj in enumerate(changed):
-        obj.seq = last - len(changed) + 1 + offset
+    candidates = list(session.new) + [o for o in session.dirty if session.is_modified(o, include_collections=False)]
+    changed = [o for o in candidates if _tracked(o)]
+    if changed:
+        number = change_number(session)
+        for obj in changed:
+            obj.seq = number
+    directory = [o for o in candidates if _directory(o)]
+    if directory:
+        last = _take(session, len(directory))
+        for offset, obj in enumerate(directory):
+            obj.seq = last - len(directory) + 1 + offset

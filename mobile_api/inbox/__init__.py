@@ -5,8 +5,7 @@ from flask import g, jsonify
 from flask_smorest import Blueprint
 
 from domain import inbox, paging
-from models import InboxItem, Task, db, utcnow
-from models.changes import ChangeCounter
+from models import InboxItem, db, utcnow
 
 from ..auth.tokens import authenticate
 from ..conditional import etagged
@@ -61,28 +60,12 @@ def mark_read(item_id):
     db.session.commit()
 
 
-
-
 @blp.route("/sync", methods=["GET"])
 @blp.arguments(SyncArgs, location="query")
 @blp.response(200, SyncOut)
 def sync(args):
     """What changed in the inbox and tasks since a token; without one, everything current."""
-    since = paging.decode(args["since"], int)[0] if "since" in args else 0
-    fresh = "since" not in args
-    limit = args["limit"]
-    # Read the counter before the rows: anything committed later carries a larger number.
-    committed = db.session.scalar(sa.select(ChangeCounter.value).where(ChangeCounter.id == 1)) or 0
-    inbox_q = sa.select(InboxItem).where(InboxItem.user_id == g.user_id, InboxItem.seq > since)
-    task_q = sa.select(Task).where(Task.executor_id == g.user_id, Task.seq > since)
-    if fresh:  # a new phone needs no tombstones
-        inbox_q = inbox_q.where(InboxItem.removed == sa.false())
-        task_q = task_q.where(Task.removed == sa.false())
-    rows = list(db.session.scalars(inbox_q.order_by(InboxItem.seq).limit(limit + 1)))
-    rows += db.session.scalars(task_q.order_by(Task.seq).limit(limit + 1))
-    rows.sort(key=lambda r: r.seq)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, token, more = inbox.changes_since(g.user_id, args.get("since"), args["limit"])
     out = {"inbox": {"upserted": [], "removed": []}, "tasks": {"upserted": [], "removed": []}}
     for row in rows:
         part, dump = (out["inbox"], _line) if isinstance(row, InboxItem) else (out["tasks"], _task_view.dump)
@@ -90,7 +73,6 @@ def sync(args):
             part["removed"].append(str(row.id))
         else:
             part["upserted"].append(dump(row))
-    last = rows[-1].seq if rows else since
-    out["next"] = paging.encode(last if more else max(last, committed))
+    out["next"] = token
     out["has_more"] = more
     return out
