@@ -207,3 +207,42 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list, st
         # let the phone come back later rather than loop on a page that cannot move yet.
         after, more = max(position, settled), False
     return [r[3] for r in rows], encode(*after), more
+
+
+# --- versions for conditional GETs ------------------------------------------------------------------
+
+def _version(last_change: int | None, settled_below: int, next_due: datetime | None) -> str | None:
+    if last_change is not None and last_change >= settled_below:
+        return None  # a transaction below the user's last change may still commit: no promise
+    due = f".{int(next_due.timestamp())}" if next_due is not None else ""
+    return f"{last_change or 0}{due}"
+
+
+def inbox_version(user_id: int, view: str) -> str | None:
+    """A string that changes whenever any page of the user's inbox view could: the number of the
+    user's last change (every change gets a new one, and anything committing later a larger one),
+    and for the overdue view also when the next line falls due. None when it cannot promise that."""
+    settled_below = horizon(db.session)
+    items = InboxItem.__table__.c
+    last = sa.select(sa.func.max(items.seq)).where(items.user_id == user_id).scalar_subquery()
+    due = sa.null()
+    if view == "overdue":
+        due = sa.select(sa.func.min(items.due_at)).where(
+            items.user_id == user_id, items.due_at.is_not(None), sa.not_(items.removed),
+            items.due_at >= utcnow()).scalar_subquery()
+    row = db.session.execute(sa.select(last, due)).one()
+    return _version(row[0], settled_below, row[1])
+
+
+def tasks_version(user_id: int, view: str) -> str | None:
+    """Like inbox_version, for the user's tasks (open, overdue, done)."""
+    settled_below = horizon(db.session)
+    tasks = Task.__table__.c
+    last = sa.select(sa.func.max(tasks.seq)).where(tasks.executor_id == user_id).scalar_subquery()
+    due = sa.null()
+    if view == "overdue":
+        due = sa.select(sa.func.min(tasks.deadline)).where(
+            tasks.executor_id == user_id, sa.text("tasks.status = 'open'"), tasks.deadline.is_not(None),
+            sa.not_(tasks.removed), tasks.deadline >= utcnow()).scalar_subquery()
+    row = db.session.execute(sa.select(last, due)).one()
+    return _version(row[0], settled_below, row[1])

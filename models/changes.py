@@ -9,9 +9,10 @@ promise is that it never misses one, whatever commits while it reads. Without a 
   comes from a counter row (`change_counter`), taken once per writing transaction.
 - A reader first takes the *horizon*: a number below which every transaction has ended. On
   PostgreSQL it is the oldest transaction of this database still running (from `pg_current_snapshot`,
-  or the next id to be given when none is); on SQLite, one past the committed counter. Rows numbered below the horizon are settled: no transaction can still add or
-  change one there, and every later change is numbered at or above it. A position handed to a phone
-  never goes past what is settled, so anything that commits later lands beyond it.
+  or the next id to be given when none is); on SQLite, one past the committed counter. Rows
+  numbered below the horizon are settled: no transaction can still add or change one there, and
+  every later change is numbered at or above it. A position handed to a phone never goes past what
+  is settled, so anything that commits later lands beyond it.
 
 Numbers are not in commit order and need not be: only the horizon's promise is relied on.
 

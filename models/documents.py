@@ -8,6 +8,9 @@ from .base import BigId, db, utcnow
 from .org import Organization, Unit
 
 INBOX_KINDS = ("review", "resolution", "approval", "task", "info")
+# The kinds that ask the user to act: the inbox's "action" view.
+ACTION_KINDS = ("review", "resolution", "approval", "task")
+ACTION_KINDS_SQL = "(" + ", ".join(f"'{k}'" for k in ACTION_KINDS) + ")"
 
 document_addressees = sa.Table(
     "document_addressees",
@@ -75,10 +78,25 @@ class InboxItem(db.Model):
 
     __tablename__ = "inbox_items"
     __table_args__ = (
-        # Serves every inbox view, newest first, with keyset pagination.
-        sa.Index("ix_inbox_user_received", "user_id", "removed", sa.text("received_at DESC"), sa.text("id DESC")),
-        # Serves sync: what changed for this user since a given change number.
-        sa.Index("ix_inbox_user_seq", "user_id", "seq"),
+        # One partial index per inbox view, each in the view's order (read backwards for newest first),
+        # so that a page reads its own rows and no others, also for a user with nothing in the view.
+        sa.Index("ix_inbox_all", "user_id", "received_at", "id",
+                 postgresql_where=sa.text("NOT removed"), sqlite_where=sa.text("NOT removed")),
+        sa.Index("ix_inbox_unread", "user_id", "received_at", "id",
+                 postgresql_where=sa.text("unread AND NOT removed"), sqlite_where=sa.text("unread AND NOT removed")),
+        sa.Index("ix_inbox_action", "user_id", "received_at", "id",
+                 postgresql_where=sa.text(f"kind IN {ACTION_KINDS_SQL} AND NOT removed"),
+                 sqlite_where=sa.text(f"kind IN {ACTION_KINDS_SQL} AND NOT removed")),
+        # Overdue is "due before now": the lines with a due date in the view's order, and by due date
+        # (which answers at once when nothing is overdue, and tells when the next line falls due).
+        sa.Index("ix_inbox_due", "user_id", "received_at", "id",
+                 postgresql_where=sa.text("due_at IS NOT NULL AND NOT removed"),
+                 sqlite_where=sa.text("due_at IS NOT NULL AND NOT removed")),
+        sa.Index("ix_inbox_due_at", "user_id", "due_at",
+                 postgresql_where=sa.text("due_at IS NOT NULL AND NOT removed"),
+                 sqlite_where=sa.text("due_at IS NOT NULL AND NOT removed")),
+        # Serves sync: what changed for this user after a position (change number, id).
+        sa.Index("ix_inbox_user_seq", "user_id", "seq", "id"),
         sa.UniqueConstraint("user_id", "document_id", "kind"),
     )
 

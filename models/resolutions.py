@@ -63,8 +63,17 @@ class ResolutionRevision(db.Model):
 class Task(db.Model):
     __tablename__ = "tasks"
     __table_args__ = (
-        sa.Index("ix_tasks_executor_status_created", "executor_id", "status", "created_at", "id"),
-        sa.Index("ix_tasks_executor_seq", "executor_id", "seq"),
+        # One partial index per /tasks view, in the view's order (read backwards for newest first).
+        sa.Index("ix_tasks_open", "executor_id", "created_at", "id",
+                 postgresql_where=sa.text("status = 'open' AND NOT removed"),
+                 sqlite_where=sa.text("status = 'open' AND NOT removed")),
+        sa.Index("ix_tasks_done", "executor_id", "created_at", "id",
+                 postgresql_where=sa.text("status = 'done' AND NOT removed"),
+                 sqlite_where=sa.text("status = 'done' AND NOT removed")),
+        sa.Index("ix_tasks_open_deadline", "executor_id", "deadline",
+                 postgresql_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed"),
+                 sqlite_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed")),
+        sa.Index("ix_tasks_executor_seq", "executor_id", "seq", "id"),
         # Serves the dispatcher's scan for deadlines coming up or passed.
         sa.Index("ix_tasks_status_deadline", "status", "deadline"),
     )
