@@ -18,26 +18,40 @@ from . import approvals, signatures
 from .errors import not_found
 
 
-def visible_documents(user: User):
-    """A WHERE clause: documents addressed to the user's units, or in which the user takes part."""
-    my_units = sa.select(unit_members.c.unit_id).where(unit_members.c.user_id == user.id)
-    addressed = sa.select(document_addressees.c.document_id).where(document_addressees.c.unit_id.in_(my_units))
-    in_inbox = sa.select(InboxItem.document_id).where(InboxItem.user_id == user.id)
-    served = sa.select(assistants.c.executive_id).where(assistants.c.assistant_id == user.id)
+def _visible(user_id: int, document_id):
+    """Who may see a document, as four existence checks each answered by one primary or unique key
+    lookup: the cost does not grow with the user's inbox or their units' mail. `document_id` is a
+    value (one document) or a column (a clause over many)."""
+    addressed = sa.exists().where(
+        document_addressees.c.document_id == document_id,
+        unit_members.c.unit_id == document_addressees.c.unit_id, unit_members.c.user_id == user_id)
+    in_inbox = sa.exists().where(InboxItem.user_id == user_id, InboxItem.document_id == document_id)
     # An assistant sees what the executives they serve see through their inboxes.
-    in_bosses_inbox = sa.select(InboxItem.document_id).where(InboxItem.user_id.in_(served))
-    return sa.or_(
-        Document.id.in_(addressed), Document.id.in_(in_inbox), Document.id.in_(in_bosses_inbox),
-        Document.owner_id == user.id,
-    )
+    in_bosses_inbox = sa.exists().where(
+        assistants.c.assistant_id == user_id, InboxItem.user_id == assistants.c.executive_id,
+        InboxItem.document_id == document_id)
+    return addressed, in_inbox, in_bosses_inbox
+
+
+def visible_documents(user: User):
+    """A WHERE clause on documents: addressed to the user's units, or in which the user takes part."""
+    return sa.or_(Document.owner_id == user.id, *_visible(user.id, Document.id))
+
+
+def may_see(user: User, document_id: int) -> bool:
+    """Whether the user may see the document (which must exist), in one indexed query."""
+    addressed, in_inbox, in_bosses_inbox = _visible(user.id, document_id)
+    return bool(db.session.scalar(sa.select(sa.or_(
+        sa.exists().where(Document.id == document_id, Document.owner_id == user.id),
+        in_inbox, addressed, in_bosses_inbox))))
 
 
 def get_document(user: User, document_id: int | None) -> Document:
     """The document if this user may see it, else 404 (never 403: that would confirm it exists)."""
     if document_id is None:
         raise not_found("document")
-    doc = db.session.scalar(sa.select(Document).where(Document.id == document_id, visible_documents(user)))
-    if doc is None:
+    doc = db.session.get(Document, document_id)
+    if doc is None or (doc.owner_id != user.id and not may_see(user, document_id)):
         raise not_found("document")
     return doc
 
@@ -76,9 +90,7 @@ def get_resolution(user: User, resolution_id: int | None, lock: bool = False) ->
     if res.status == "issued" and any(e.id == user.id for e in res.executors):
         return res
     # Anyone who may see the document sees its issued resolutions.
-    if res.status == "issued" and db.session.scalar(
-        sa.select(Document.id).where(Document.id == res.document_id, visible_documents(user))
-    ):
+    if res.status == "issued" and may_see(user, res.document_id):
         return res
     raise not_found("resolution")
 

@@ -10,7 +10,7 @@ from models import AuthSession, User, db
 from models.blobstore import BlobStore
 
 from . import config, errors
-from .extensions import Api, limiter, migrate
+from .extensions import Api, compress, limiter, migrate
 from .fields import parse_id
 
 
@@ -60,6 +60,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         JSON_SORT_KEYS=False,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        COMPRESS_MIMETYPES=["application/json", "application/problem+json"],
+        COMPRESS_ALGORITHM=["gzip", "br"],
+        COMPRESS_LEVEL=5,
+        COMPRESS_MIN_SIZE=500,
     )
     if test_config:
         app.config.update(test_config)
@@ -73,6 +77,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     limiter.init_app(app)
+    compress.init_app(app)
     api = Api(app)
     api.register_converter(IdConverter, lambda _: {"type": "string", "pattern": "^[0-9]{1,19}$"})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
