@@ -30,12 +30,11 @@ def register(app: Flask) -> None:
     @app.cli.command("seed")
     @click.option("--users", default=22000, show_default=True)
     @click.option("--documents", default=2_200_000, show_default=True)
-    @click.option("--heavy-inbox", default=5000, show_default=True, help="inbox size of one executive")
-    def seed_cmd(users, documents, heavy_inbox):
-        """Bulk-insert synthetic data at scale for benchmarks."""
+    def seed_cmd(users, documents):
+        """The region, synthesised at scale (users sign in with DEMO_PASSWORD); progress bar."""
         from .seed import seed
         started = time.perf_counter()
-        made = seed(users, documents, heavy_inbox)
+        made = seed(users, documents, password=current_app.config["DEMO_PASSWORD"])
         click.echo(f"Seeded {made} in {time.perf_counter() - started:.1f} s")
 
     audit_group = AppGroup("audit", help="The hash-chained audit trail.")

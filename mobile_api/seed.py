@@ -1,148 +1,296 @@
-"""Synthetic data at regional scale for benchmarks: bulk inserts with a progress bar."""
+"""The region, synthesised: `flask seed --users 22000 --documents 2200000`.
+
+Ministries and municipalities of realistic sizes (a few large, many small), each with its tree of
+units: the leadership (head, deputies and their assistants), the general office (clerks and the
+administrator), departments with divisions (a head and employees each) and, in the largest
+ministry, the heads of its subordinate institutions (a unit of up to 550 executives). Documents
+are addressed to units and reach inboxes as registration would put them there: a "resolution" line
+for each executive of the unit, an "info" line for an employee; some carry an issued resolution
+with tasks (open, done, overdue), some an approval in progress. Registration counters end at the
+numbers given, every user signs in with DEMO_PASSWORD, and statistics are analysed at the end.
+
+Rows are made here and streamed with COPY on PostgreSQL (batched inserts on SQLite), with ids
+given by the seed and the tables' sequences moved past them afterwards.
+"""
 import random
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from tqdm import tqdm
 from werkzeug.security import generate_password_hash
 
-from models import (
-    Document,
-    InboxItem,
-    Organization,
-    Unit,
-    User,
-    db,
-    document_addressees,
-    unit_members,
-    utcnow,
-)
-from models.changes import ChangeCounter
+from domain.inbox import line_texts
+from models import db
+from models.changes import change_number
 
-BATCH = 5000
-WORDS = ("О", "предоставлении", "информации", "по", "вопросу", "реализации", "программы", "цифровой",
+CHUNK = 50_000  # documents per transaction
+MINISTRIES = [
+    ("Министерство здравоохранения", "Минздрав", "МЗ"), ("Министерство образования и науки", "Минобрнауки", "МОН"),
+    ("Министерство финансов", "Минфин", "МФ"), ("Министерство экономики", "Минэкономики", "МЭ"),
+    ("Министерство строительства и ЖКХ", "Минстрой", "МС"), ("Министерство транспорта и дорожного хозяйства",
+                                                             "Минтранс", "МТ"),
+    ("Министерство сельского хозяйства и продовольствия", "Минсельхоз", "МСХ"),
+    ("Министерство культуры", "Минкультуры", "МК"), ("Министерство труда и социальной защиты", "Минтруд", "МТСЗ"),
+    ("Министерство природных ресурсов и экологии", "Минприроды", "МПР"),
+    ("Министерство по делам молодёжи", "Минмолодёжи", "ММ"), ("Министерство спорта", "Минспорт", "МСП"),
+    ("Министерство юстиции", "Минюст", "МЮ"), ("Министерство промышленности и торговли", "Минпромторг", "МПТ"),
+    ("Министерство земельных и имущественных отношений", "Минземимущество", "МЗИО"),
+]
+DISTRICTS = ["Заинский", "Алексеевский", "Арский", "Бугульминский", "Елабужский", "Лаишевский", "Мамадышский",
+             "Менделеевский", "Нурлатский", "Сабинский", "Тетюшский", "Чистопольский", "Ютазинский", "Агрызский",
+             "Балтасинский", "Буинский", "Дрожжановский", "Кайбицкий", "Кукморский", "Мензелинский",
+             "Новошешминский", "Рыбно-Слободский", "Спасский", "Тюлячинский", "Черемшанский"]
+SURNAMES = ["Иванов", "Петров", "Сидоров", "Галиев", "Хабибуллин", "Смирнов", "Зарипов", "Волков", "Сафин",
+            "Кузнецов", "Миннуллин", "Попов", "Гарипов", "Соколов", "Лебедев", "Шарипов", "Козлов", "Новиков"]
+FIRST = ["Ильдар", "Марат", "Ольга", "Анна", "Рустем", "Алсу", "Екатерина", "Айрат", "Сергей", "Гульнара"]
+WORDS = ("о", "предоставлении", "информации", "по", "вопросу", "реализации", "программы", "цифровой",
          "трансформации", "государственного", "управления", "в", "муниципальных", "образованиях", "Республики",
          "и", "согласовании", "проекта", "постановления", "мониторинге", "исполнения", "поручений")
+SENDERS = ["Минфин России", "Аппарат Президента", "Прокуратура Республики", "Госсовет", "Минэкономразвития России",
+           "Гражданин", "ФНС России", "Счётная палата", "Росстат", "Кабинет Министров"]
 
 
-def _title(rng: random.Random) -> str:
-    # Typical titles run 50 to 90 letters; the inbox cuts anything over 120.
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 9))).capitalize()[:90]
+@dataclass
+class Org:
+    id: int
+    code: str
+    size: int
+    units: list = field(default_factory=list)          # working units: (unit id, [executives], [employees])
+    root: tuple | None = None
+    big_unit: tuple | None = None
+    clerks: list = field(default_factory=list)
+    assistant_of: dict = field(default_factory=dict)
 
 
-def _insert(table, rows: list[dict]) -> None:
-    if rows:
-        db.session.execute(sa.insert(table), rows)
+class Loader:
+    """Bulk rows into tables: COPY on PostgreSQL, executemany on SQLite; ids given by the seed."""
+
+    def __init__(self):
+        self.pg = db.session.get_bind().dialect.name == "postgresql"
+        self.next = {}
+
+    def ids(self, table: str, n: int) -> int:
+        """Reserve n ids of a table; returns the first."""
+        if table not in self.next:
+            self.next[table] = (db.session.execute(sa.text(f"SELECT max(id) FROM {table}")).scalar() or 0) + 1
+        first = self.next[table]
+        self.next[table] += n
+        return first
+
+    def put(self, table: str, columns: tuple, rows) -> None:
+        raw = db.session.connection().connection.driver_connection
+        if self.pg:
+            with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                            [tuple(v.isoformat(" ") if isinstance(v, datetime) else v for v in r) for r in rows])
+
+    def finish(self) -> None:
+        if self.pg:
+            for table, nxt in self.next.items():
+                db.session.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :v)"),
+                                   {"v": nxt - 1})
 
 
-def seed(users: int, documents: int, heavy_inbox: int, seed_value: int = 1) -> dict:
-    """Insert `users` users in 40 organizations, `documents` documents with one inbox item each,
-    and give one executive `heavy_inbox` of them. Returns what was made."""
+def _sizes(users: int, n: int) -> list[int]:
+    """A few large organizations and many small ones (Zipf-like), summing to `users`."""
+    weights = [1 / (i + 1) ** 1.05 for i in range(n)]
+    sizes = [max(8, int(users * w / sum(weights))) for w in weights]
+    sizes[0] += users - sum(sizes)
+    return sizes
+
+
+def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo", seed_value: int = 1) -> dict:
+    """Make the region; returns what was made (counts, a few logins worth trying, seconds taken)."""
     rng = random.Random(seed_value)
-    pw = generate_password_hash("seed")  # one hash for all: scrypt per user would take hours
-    n_orgs = max(1, min(40, users // 50))
-    base = db.session.scalar(sa.select(sa.func.count()).select_from(Organization)) or 0
-    orgs = [{"name": f"Организация {base + i}", "short_name": f"Орг-{base + i}", "code": f"S{base + i}"}
-            for i in range(n_orgs)]
-    org_ids = list(db.session.scalars(sa.insert(Organization).returning(Organization.id), orgs))
-    unit_ids = list(db.session.scalars(sa.insert(Unit).returning(Unit.id),
-                                       [{"organization_id": o, "name": "Аппарат", "short_name": "Аппарат"}
-                                        for o in org_ids]))
-    user_ids: list[int] = []
-    with tqdm(total=users, desc="users", unit="row") as bar:
-        for start in range(0, users, BATCH):
-            chunk = [{"organization_id": org_ids[i % n_orgs], "username": f"u{base}-{i}", "password_hash": pw,
-                      "name": f"Пользователь {i}", "short_name": f"Польз. {i}",
-                      "role_list": "executive" if i % 20 == 0 else "employee"}
-                     for i in range(start, min(users, start + BATCH))]
-            ids = list(db.session.scalars(sa.insert(User).returning(User.id), chunk))
-            _insert(unit_members, [{"unit_id": unit_ids[(i - ids[0] + start) % n_orgs], "user_id": uid}
-                                   for i, uid in enumerate(ids)])
-            user_ids += ids
-            bar.update(len(chunk))
+    load = Loader()
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    pw = generate_password_hash(password)  # one hash for all: scrypt per user would take hours
+    taken = set(db.session.execute(sa.text("SELECT code FROM organizations")).scalars())
+    start_org = (db.session.execute(sa.text("SELECT max(id) FROM users")).scalar() or 0)
+    n_orgs = max(2, min(40, users // 300))
+    names = [(n, s, c) for n, s, c in MINISTRIES] + [
+        (f"Исполнительный комитет {d} муниципального района", f"Исполком {d[:-3]}ого р-на", f"{d[:3].upper()}")
+        for d in DISTRICTS]
+    orgs: list[Org] = []
+    org_rows = []
+    first_org = load.ids("organizations", n_orgs)
+    for i, size in enumerate(_sizes(users, n_orgs)):
+        name, short, code = names[i % len(names)]
+        while code in taken:
+            code = f"{code}{start_org % 97 + 1}"
+        taken.add(code)
+        orgs.append(Org(first_org + i, code, size))
+        org_rows.append((first_org + i, name, short, code, False, now))
+    load.put("organizations", ("id", "name", "short_name", "code", "push_shows_document", "created_at"), org_rows)
+
+    unit_rows, user_rows, member_rows, assistant_rows = [], [], [], []
+    counter = {"user": load.ids("users", users)}
+    first_user = counter["user"]
+
+    def person(org: Org, role: str, unit_id: int) -> int:
+        uid = counter["user"]
+        counter["user"] += 1
+        surname, first = SURNAMES[uid % len(SURNAMES)], FIRST[uid % len(FIRST)]
+        user_rows.append((uid, org.id, f"{org.code.lower()}{uid}", pw, f"{surname} {first} {uid}",
+                          f"{surname} {first[0]}.{uid % 1000}", role, True, "ru", "Europe/Moscow", now))
+        member_rows.append((unit_id, uid))
+        return uid
+
+    def unit(org: Org, name: str, short: str, parent: int | None) -> int:
+        uid = load.ids("units", 1)
+        unit_rows.append((uid, org.id, parent, name, short))
+        return uid
+
+    for org in orgs:
+        before = counter["user"]
+        root = unit(org, "Руководство", "Руководство", None)
+        head = person(org, "executive", root)
+        deputies = [person(org, "executive", root) for _ in range(max(1, org.size // 400))]
+        org.root = (root, [head, *deputies], [])
+        for boss in [head, *deputies[:3]]:
+            helper = person(org, "assistant", root)
+            org.assistant_of[boss] = helper
+            assistant_rows.append((helper, boss))
+        office = unit(org, "Общий отдел", "Общий отдел", root)
+        org.clerks = [person(org, "clerk", office) for _ in range(max(1, org.size // 250))]
+        person(org, "admin", office)
+        if org is orgs[0] and org.size >= 1000:
+            big = unit(org, "Руководители подведомственных учреждений", "Подведомственные", root)
+            org.big_unit = (big, [person(org, "executive", big) for _ in range(min(550, org.size // 5))], [])
+        left = org.size - (counter["user"] - before)
+        n_units = max(1, left // 25)
+        depts = max(1, n_units // 3)
+        working = []
+        for d in range(depts):
+            dept = unit(org, f"Департамент {d + 1}", f"Деп. {d + 1}", root)
+            working.append(dept)
+            for k in range(2 if n_units > depts else 0):
+                working.append(unit(org, f"Отдел {d + 1}.{k + 1}", f"Отд. {d + 1}.{k + 1}", dept))
+        members = {u: ([], []) for u in working}
+        for j in range(left):
+            u = working[j % len(working)]
+            execs, emps = members[u]
+            (execs if not execs else emps).append(person(org, "executive" if not execs else "employee", u))
+        org.units = [(u, *members[u]) for u in working if members[u][0]]
+    load.put("units", ("id", "organization_id", "parent_id", "name", "short_name"), unit_rows)
+    load.put("users", ("id", "organization_id", "username", "password_hash", "name", "short_name", "roles",
+                       "is_active", "locale", "timezone", "created_at"), user_rows)
+    load.put("unit_members", ("unit_id", "user_id"), member_rows)
+    load.put("assistants", ("assistant_id", "executive_id"), assistant_rows)
     db.session.commit()
-    executives = user_ids[::20]
-    heavy = executives[0]
-    seq = db.session.scalar(sa.select(ChangeCounter.value).where(ChangeCounter.id == 1)) or 0
-    fill = _documents_sql if db.session.get_bind().dialect.name == "postgresql" else _documents_rows
-    seq = fill(rng, documents, heavy_inbox, org_ids, unit_ids, executives, seq)
-    counter = db.session.get(ChangeCounter, 1)
-    if counter is None:
-        db.session.add(ChangeCounter(id=1, value=seq))
-    else:
-        counter.value = seq
+
+    titles = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 11))).capitalize()[:110] for _ in range(3000)]
+    year = now.year
+    days = max(1, (now.date() - date(year, 1, 1)).days)
+    made = {"documents": 0, "inbox_items": 0, "resolutions": 0, "tasks": 0, "approvals": 0}
+    with tqdm(total=documents, desc="documents", unit="doc") as bar:
+        for org in orgs:
+            n_docs = round(documents * org.size / users) if org is not orgs[-1] else documents - made["documents"]
+            for start in range(0, n_docs, CHUNK):
+                count = min(CHUNK, n_docs - start)
+                _documents(load, org, start, count, n_docs, titles, now, year, days, made)
+                db.session.commit()
+                bar.update(count)
+            db.session.execute(sa.text(
+                "INSERT INTO registration_counters (organization_id, year, value) VALUES (:o, :y, :v)"),
+                {"o": org.id, "y": year, "v": n_docs})
+    load.finish()
     db.session.commit()
-    return {"organizations": n_orgs, "users": users, "documents": documents,
-            "heavy_executive": db.session.get(User, heavy).username}
+    db.session.execute(sa.text("ANALYZE"))
+    db.session.commit()
+    heavy = orgs[0].units[0][1][0] if orgs[0].units else orgs[0].root[1][0]
+    return {**made, "organizations": n_orgs, "users": users, "first_user": first_user,
+            "executive": f"{orgs[0].code.lower()}{orgs[0].root[1][0]}",
+            "unit_executive": f"{orgs[0].code.lower()}{heavy}",
+            "big_unit": orgs[0].big_unit[0] if orgs[0].big_unit else None,
+            "clerk": f"{orgs[0].code.lower()}{orgs[0].clerks[0]}"}
 
 
-def _documents_rows(rng, documents, heavy_inbox, org_ids, unit_ids, executives, seq) -> int:
-    """Portable path (SQLite): rows built in Python, inserted in batches."""
-    n_orgs, heavy, now = len(org_ids), executives[0], utcnow()
-    with tqdm(total=documents, desc="documents", unit="row") as bar:
-        for start in range(0, documents, BATCH):
-            count = min(BATCH, documents - start)
-            docs = [{"organization_id": org_ids[i % n_orgs], "reg_number": f"S{i % n_orgs}-{i + 1}/26",
-                     "reg_year": 2026, "reg_date": date(2026, 1, 1) + timedelta(days=i % 320),
-                     "title": _title(rng), "summary": "", "correspondent": "Министерство финансов",
-                     "owner_id": executives[(i % n_orgs) % len(executives)], "urgent": i % 17 == 0}
-                    for i in range(start, start + count)]
-            ids = list(db.session.scalars(
-                sa.insert(Document).returning(Document.id, sort_by_parameter_order=True), docs))
-            _insert(document_addressees, [{"document_id": d, "unit_id": unit_ids[(start + k) % n_orgs]}
-                                          for k, d in enumerate(ids)])
-            items = []
-            for k, (doc_id, doc) in enumerate(zip(ids, docs)):
-                i = start + k
-                seq += 1
-                items.append({"user_id": heavy if i < heavy_inbox else executives[rng.randrange(len(executives))],
-                              "document_id": doc_id, "kind": ("resolution", "info", "task")[i % 3],
-                              "reg_number": doc["reg_number"], "title": doc["title"][:120], "sender": "Минфин",
-                              "received_at": now - timedelta(seconds=documents - i),
-                              "due_at": now + timedelta(days=(i % 30) - 10) if i % 4 == 0 else None,
-                              "unread": i % 2 == 0, "urgent": doc["urgent"], "removed": False, "seq": seq})
-            _insert(InboxItem, items)
-            db.session.commit()
-            bar.update(count)
-    return seq
-
-
-def _documents_sql(rng, documents, heavy_inbox, org_ids, unit_ids, executives, seq) -> int:
-    """PostgreSQL path: the rows are generated by the server (INSERT ... SELECT generate_series),
-    about fifty times faster than sending them; chunks keep transactions short and feed the bar."""
-    chunk = 100_000
-    params = {"orgs": org_ids, "units": unit_ids, "execs": executives, "heavy": executives[0],
-              "heavy_n": heavy_inbox, "titles": [_title(rng) for _ in range(2000)], "total": documents}
-    with tqdm(total=documents, desc="documents", unit="row") as bar:
-        for start in range(0, documents, chunk):
-            count = min(chunk, documents - start)
-            first_id = db.session.execute(sa.text("""
-                WITH made AS (
-                  INSERT INTO documents (organization_id, reg_number, reg_year, reg_date, title, summary,
-                                         correspondent, owner_id, urgent, created_at)
-                  SELECT (CAST(:orgs AS bigint[]))[1 + i % cardinality(CAST(:orgs AS bigint[]))], 'S' || (i % cardinality(CAST(:orgs AS bigint[]))) || '-' || (i + 1) || '/26',
-                         2026, date '2026-01-01' + (i % 320)::int, (CAST(:titles AS text[]))[1 + (i * 7919) % cardinality(CAST(:titles AS text[]))], '',
-                         'Министерство финансов', (CAST(:execs AS bigint[]))[1 + i % cardinality(CAST(:execs AS bigint[]))], i % 17 = 0, now()
-                  FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) AS i
-                  RETURNING id)
-                SELECT min(id) FROM made"""), {**params, "a": start, "b": start + count - 1}).scalar()
-            db.session.execute(sa.text("""
-                INSERT INTO document_addressees (document_id, unit_id)
-                SELECT d.id, (CAST(:units AS bigint[]))[array_position(CAST(:orgs AS bigint[]), d.organization_id)]
-                FROM documents d WHERE d.id >= :first AND d.id < :first + :n"""),
-                {**params, "first": first_id, "n": count})
-            db.session.execute(sa.text("""
-                INSERT INTO inbox_items (user_id, document_id, kind, reg_number, title, sender, received_at,
-                                         due_at, unread, urgent, removed, seq)
-                SELECT CASE WHEN k < :heavy_n THEN :heavy
-                            ELSE (CAST(:execs AS bigint[]))[1 + (k * 104729) % cardinality(CAST(:execs AS bigint[]))] END,
-                       d.id, (ARRAY['resolution','info','task'])[1 + k % 3], d.reg_number, left(d.title, 120),
-                       'Минфин', (now() at time zone 'utc') - make_interval(secs => (:total - k)::float8),
-                       CASE WHEN k % 4 = 0 THEN (now() at time zone 'utc') + make_interval(days => (k % 30 - 10)::int) END,
-                       k % 2 = 0, d.urgent, false, :seq + k + 1
-                FROM (SELECT d.*, CAST(:start AS bigint) + (d.id - :first) AS k FROM documents d
-                      WHERE d.id >= :first AND d.id < :first + :n) d"""),
-                {**params, "first": first_id, "n": count, "start": start, "seq": seq})
-            db.session.commit()
-            bar.update(count)
-    return seq + documents
+def _documents(load: Loader, org: Org, start: int, count: int, n_docs: int, titles, now, year, days, made) -> None:
+    """One transaction's worth of an organization's documents, with their lines, resolutions and tasks."""
+    seq = change_number(db.session)
+    first = load.ids("documents", count)
+    docs, addressed, lines, resolutions, executors, tasks = [], [], [], [], [], []
+    approvals, stages, approvers = [], [], []
+    span = days * 86400 / max(1, n_docs)
+    for j in range(count):
+        k = start + j
+        doc_id = first + j
+        received = now - timedelta(seconds=int((n_docs - k) * span) + 60)
+        reg_date = received.date()
+        if k % 25 == 0:
+            target = org.root
+        elif org.big_unit and k % 1000 == 1:
+            target = org.big_unit
+        else:
+            target = org.units[(k * 7919) % len(org.units)] if org.units else org.root
+        unit_id, execs, emps = target
+        title = titles[(k * 104729) % len(titles)]
+        sender = SENDERS[k % len(SENDERS)]
+        due = now + timedelta(days=(k % 30) - 10) if k % 4 == 0 else None
+        urgent = k % 17 == 0
+        reg_number = f"{org.code}-{k + 1}/{year % 100:02d}"
+        owner = org.clerks[k % len(org.clerks)]
+        docs.append((doc_id, org.id, reg_number, year, reg_date, title, "", sender, owner, urgent, due, received))
+        addressed.append((doc_id, unit_id))
+        reg, short_title, short_sender = line_texts(reg_number, title, sender)
+        unread = (now - received).days < 20 or k % 5 == 0
+        resolved = k % 7 == 0 and emps and target is not org.big_unit
+        for e in execs:
+            # An executive who issued a resolution has the line withdrawn: a tombstone for sync.
+            lines.append((e, doc_id, "resolution", reg, short_title, short_sender, received, due, unread, urgent,
+                          bool(resolved and e == execs[0]), seq))
+        if emps and k % 10 < 7:
+            lines.append((emps[k % len(emps)], doc_id, "info", reg, short_title, short_sender, received, due,
+                          unread, urgent, False, seq))
+        if target is org.root and (k // 25) % 20 == 0 and execs[0] in org.assistant_of:
+            lines.append((org.assistant_of[execs[0]], doc_id, "info", reg, short_title, short_sender, received,
+                          due, unread, urgent, False, seq))
+        if resolved:
+            author = execs[0]
+            res_id = load.ids("resolutions", 1)
+            issued = received + timedelta(hours=2)
+            deadline = issued + timedelta(days=(k % 20) - 12 if k % 10 >= 8 else 10 + k % 20)
+            text = "Подготовить ответ в установленный срок"
+            resolutions.append((res_id, doc_id, author, "issued", text, deadline, issued, issued, issued))
+            people = [emps[k % len(emps)]] + ([emps[(k + 1) % len(emps)]] if k % 3 == 0 and len(emps) > 1 else [])
+            _, _, author_short = line_texts("", "", "Руководитель")
+            for pos, person_id in enumerate(people):
+                executors.append((res_id, person_id, pos))
+                done = k % 10 in (6, 7)
+                task_id = load.ids("tasks", 1)
+                tasks.append((task_id, res_id, doc_id, person_id, text, deadline, "done" if done else "open",
+                              "Исполнено" if done else None, issued, issued + timedelta(days=3) if done else None,
+                              False, seq))
+                lines.append((person_id, doc_id, "task", reg, short_title, author_short, issued, deadline,
+                              unread and not done, urgent, done, seq))
+        elif k % 101 == 0 and target is not org.big_unit:
+            approval_id, stage_id = load.ids("approvals", 1), load.ids("approval_stages", 1)
+            approvals.append((approval_id, doc_id, 1, "in_progress", owner, received))
+            stages.append((stage_id, approval_id, 1, "sequential"))
+            approvers.append((stage_id, execs[0], 0))
+            lines.append((execs[0], doc_id, "approval", reg, short_title, short_sender, received, due, unread,
+                          urgent, False, seq))
+    first_line = load.ids("inbox_items", len(lines))
+    load.put("documents", ("id", "organization_id", "reg_number", "reg_year", "reg_date", "title", "summary",
+                           "correspondent", "owner_id", "urgent", "due_at", "created_at"), docs)
+    load.put("document_addressees", ("document_id", "unit_id"), addressed)
+    load.put("inbox_items", ("id", "user_id", "document_id", "kind", "reg_number", "title", "sender", "received_at",
+                             "due_at", "unread", "urgent", "removed", "seq"),
+             ((first_line + n, *line) for n, line in enumerate(lines)))
+    load.put("resolutions", ("id", "document_id", "author_id", "status", "text", "deadline", "created_at",
+                             "updated_at", "issued_at"), resolutions)
+    load.put("resolution_executors", ("resolution_id", "user_id", "position"), executors)
+    load.put("tasks", ("id", "resolution_id", "document_id", "executor_id", "text", "deadline", "status", "report",
+                       "created_at", "completed_at", "removed", "seq"), tasks)
+    load.put("approvals", ("id", "document_id", "round", "status", "created_by", "created_at"), approvals)
+    load.put("approval_stages", ("id", "approval_id", "position", "mode"), stages)
+    load.put("approval_stage_approvers", ("stage_id", "user_id", "position"), approvers)
+    for key, rows in (("documents", docs), ("inbox_items", lines), ("resolutions", resolutions), ("tasks", tasks),
+                      ("approvals", approvals)):
+        made[key] += len(rows)
