@@ -1,0 +1,140 @@
+"""Reads that cost a page: the 304 answered before the page is built, compressed JSON, inbox lines
+within 400 bytes whatever the texts, and the document access check (each on SQLite and PostgreSQL)."""
+import gzip
+import io
+import json
+import random
+
+import sqlalchemy as sa
+from werkzeug.datastructures import FileStorage
+
+from domain import documents, inbox
+from models import Document, InboxItem, db
+
+
+class Statements:
+    """The SQL statements the app sends while in the block."""
+
+    def __enter__(self):
+        self.seen = []
+        sa.event.listen(db.engine, "before_cursor_execute", self._record)
+        return self
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany):
+        self.seen.append(" ".join(statement.split()))
+
+    def __exit__(self, *exc):
+        sa.event.remove(db.engine, "before_cursor_execute", self._record)
+
+
+def _page_reads(statements, table):
+    return [s for s in statements if f"FROM {table}" in s and "ORDER BY" in s and "max(" not in s]
+
+
+def test_an_unchanged_inbox_answers_304_without_building_the_page(login, demo):
+    api = login("exec1")
+    for view in ("all", "unread", "action", "overdue"):
+        first = api.get(f"/inbox?view={view}&limit=3")
+        assert first.status_code == 200 and first.headers["ETag"].startswith('W/"')
+        with Statements() as sql:
+            again = api.get(f"/inbox?view={view}&limit=3", headers={"If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304 and again.data == b"", view
+        assert again.headers["ETag"] == first.headers["ETag"]
+        assert _page_reads(sql.seen, "inbox_items") == [], sql.seen
+        # The session check, the horizon, the version: a handful of indexed lookups.
+        assert len(sql.seen) <= 5, sql.seen
+    # Another page of the same view is another tag.
+    assert api.get("/inbox?view=all&limit=2").headers["ETag"] != api.get("/inbox?view=all&limit=3").headers["ETag"]
+
+
+def test_any_change_to_the_users_inbox_or_tasks_gives_a_new_tag(login, demo):
+    api = login("exec1")
+    page = api.get("/inbox?view=unread")
+    tasks = api.get("/tasks")
+    line = page.get_json()["items"][0]
+    assert api.post(f"/inbox/{line['id']}/read").status_code == 204
+    fresh = api.get("/inbox?view=unread", headers={"If-None-Match": page.headers["ETag"]})
+    assert fresh.status_code == 200 and line["id"] not in [i["id"] for i in fresh.get_json()["items"]]
+    # Tasks: completing one changes the list.
+    task = tasks.get_json()["items"][0]
+    assert api.post(f"/tasks/{task['id']}/complete", json={"report": "Готово"}).status_code == 200
+    after = api.get("/tasks", headers={"If-None-Match": tasks.headers["ETag"]})
+    assert after.status_code == 200 and task["id"] not in [t["id"] for t in after.get_json()["items"]]
+    # Someone else's change does not disturb this user's tag.
+    tag = api.get("/inbox").headers["ETag"]
+    other = login("exec2")
+    other.post(f"/inbox/{other.get('/inbox').get_json()['items'][0]['id']}/read")
+    assert api.get("/inbox", headers={"If-None-Match": tag}).status_code == 304
+
+
+def test_json_is_compressed_when_the_client_asks(login, demo):
+    api = login("exec1")
+    plain = api.get("/inbox?limit=100")
+    assert "Content-Encoding" not in plain.headers
+    packed = api.get("/inbox?limit=100", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
+    assert len(packed.data) < len(plain.data)
+    # The conditional GET works on the compressed answer too.
+    again = api.get("/inbox?limit=100", headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def _worst_line(reg_number, title, sender):
+    reg_number, title, sender = inbox.line_texts(reg_number, title, sender)
+    line = {"id": "9" * 19, "document_id": "9" * 19, "kind": "resolution", "reg_number": reg_number,
+            "title": title, "from": sender, "received_at": "2026-11-25T09:30:00Z", "due_at": "2026-11-25T09:30:00Z",
+            "unread": False, "urgent": False}
+    return len(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode()), title
+
+
+def test_an_inbox_line_stays_under_400_bytes_whatever_its_texts():
+    rng = random.Random(7)
+    alphabets = ["Жалоба ", '"\\', "😀", "\u0001\t", "ab ", "Ё中"]
+    for _ in range(2000):
+        texts = ["".join(rng.choice(rng.choice(alphabets)) for _ in range(rng.randint(0, n))) for n in (40, 1000, 300)]
+        size, title = _worst_line(*texts)
+        assert size < 400, texts
+        assert len(title) <= 120
+    # A typical Russian title of 60-80 letters is kept whole.
+    typical = "О предоставлении информации о ходе реализации программы цифровой трансформации"
+    assert _worst_line("МЦР-12345/26", typical, "Минфин")[1] == typical
+
+
+def test_registered_documents_land_in_inboxes_as_lines_under_400_bytes(login, demo):
+    title = "«Срочно» — " + "😀" * 30 + " о предоставлении \"сведений\" " * 20
+    meta = {"title": title[:1000], "summary": "", "correspondent": "Министерство " * 20,
+            "addressees": [demo["exec1"].units[0].id], "for_information": [demo["employee2"].id], "urgent": True}
+    documents.register(demo["clerk1"], meta, [FileStorage(io.BytesIO(b"x"), filename="a.txt")])
+    db.session.commit()
+    for user in ("exec1", "minister", "employee2"):
+        line = login(user).get("/inbox?limit=1").get_json()["items"][0]
+        assert line["title"].startswith("«Срочно»") and line["title"].endswith("…")
+        assert len(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode()) < 400
+
+
+def test_the_document_access_check_follows_the_rules_in_one_lookup(login, demo):
+    office = demo["exec1"].units[0].id
+    meta = {"title": "Проверка доступа", "summary": "", "correspondent": "Минфин", "addressees": [office],
+            "for_information": [demo["employee2"].id], "urgent": False}
+    doc = documents.register(demo["clerk1"], meta, [FileStorage(io.BytesIO(b"x"), filename="a.txt")])
+    db.session.commit()
+    # Addressed unit's members, the owner, an informed reader, the assistant of an executive who has it.
+    for user in ("exec1", "minister", "clerk1", "employee2", "assistant1"):
+        api = login(user)
+        with Statements() as sql:
+            resp = api.get(f"/documents/{doc.id}")
+        assert resp.status_code == 200, user
+        checks = [s for s in sql.seen if "EXISTS" in s.upper()]
+        assert len(checks) <= 1 and not any("document_id IN" in s for s in sql.seen), sql.seen
+    # Not addressed, not informed, another organization: as if it did not exist.
+    for user in ("employee1", "exec2"):
+        resp = login(user).get(f"/documents/{doc.id}")
+        assert resp.status_code == 404 and resp.get_json()["code"] == "not_found"
+    missing = db.session.scalar(sa.select(sa.func.max(Document.id))) + 1000
+    assert login("exec1").get(f"/documents/{missing}").status_code == 404
+    # The executives got their line; the reader an info line.
+    kinds = dict(db.session.execute(sa.select(InboxItem.user_id, InboxItem.kind)
+                                    .where(InboxItem.document_id == doc.id)).tuples().all())
+    assert kinds == {demo["exec1"].id: "resolution", demo["minister"].id: "resolution", demo["employee2"].id: "info"}
