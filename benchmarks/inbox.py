@@ -1,153 +1,348 @@
-"""Inbox throughput at regional scale, against a bare Flask JSON endpoint on the same server settings.
+"""The region on one PostgreSQL: reads, writes and plans, against a bare Flask JSON endpoint.
 
-    .venv/bin/python -m benchmarks.inbox [--users 22000 --documents 2200000] [--reuse]
+    .venv/bin/python -m benchmarks.inbox [--users 22000 --documents 2200000] [--reuse DB] [--keep]
 
-Creates (or with --reuse keeps) the PostgreSQL database `bench_inbox`, seeds it with `flask seed`,
-serves the API and the bare endpoint with gunicorn (same settings), and prints requests/s and
-p50/p99 latency of the first and of a deep inbox page, bytes per item, and PostgreSQL's plans.
+Seeds its own PostgreSQL database with `flask seed` (or reuses one), serves the API and a bare
+Flask endpoint with the same gunicorn settings, and drives them with wrk (installed from Debian's
+packages when missing). Server CPU per request is read from /proc for the gunicorn process tree,
+beside requests/s, because wrk shares the machine. Each read is measured in rounds against the
+bare endpoint and reported as the median of the per-round ratios. Then writes: resolutions issued
+to two executors, registrations to the unit of up to 550 executives, read marks while such
+registrations run. Last, EXPLAIN ANALYZE of each query. The seeded database is dropped at the end
+unless --keep.
 """
 import argparse
 import json
 import os
+import re
+import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
+import uuid
+from datetime import timezone
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks import loadgen
-
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DB = "bench_inbox"
-URL = ADMIN.rsplit("/", 1)[0] + f"/{DB}"
 BIN = Path(sys.executable).parent
+PASSWORD = "bench-pass"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def sh(*args, **env):
-    return subprocess.run(args, cwd=ROOT, env={**os.environ, "DATABASE_URL": URL, **env}, check=True)
+def need_wrk() -> str:
+    if not shutil.which("wrk"):
+        print("installing wrk (Debian package)...", flush=True)
+        if subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True).returncode:
+            subprocess.run(["apt-get", "update"], capture_output=True)
+            subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
+    return shutil.which("wrk")
 
 
-def serve(app: str, port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": URL, "PORT": str(port), "WEB_CONCURRENCY": str(workers),
-           "ACCESS_LOG": "0", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz" if "wsgi" in app else
-                                   f"http://127.0.0.1:{port}/bare", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{app} did not start")
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def post_json(port, path, body, token=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
-    return json.load(urllib.request.urlopen(req))
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process, its live children, and the children it has reaped (restarted workers)."""
+    def stat(p):
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    total = 0.0
+    fields = stat(pid)
+    total += sum(int(x) for x in fields[11:15]) / TICK  # utime stime cutime cstime
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                child = stat(entry)
+            except OSError:
+                continue
+            if int(child[1]) == pid:
+                total += (int(child[11]) + int(child[12])) / TICK
+    return total
 
 
-def get_json(port, path, token):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
-    return json.load(urllib.request.urlopen(req))
+class Server:
+    def __init__(self, app: str, url: str, workers: int):
+        self.port = free_port()
+        env = {**os.environ, "DATABASE_URL": url, "PORT": str(self.port), "BIND": f"127.0.0.1:{self.port}",
+               "WEB_CONCURRENCY": str(workers), "ACCESS_LOG": "0", "PYTHONPATH": str(ROOT),
+               "DEMO_PASSWORD": PASSWORD, "RATELIMIT_STORAGE_URI": "memory://"}
+        self.proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        probe = "/healthz" if "wsgi" in app else "/bare"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}{probe}", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{app} did not start")
+
+    def stop(self):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait()
+
+
+def call(port, method, path, token=None, body=None, headers=None, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    hdrs = {**({"Content-Type": "application/json"} if body is not None else {}),
+            **({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=hdrs)
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        text = resp.read()
+        return resp.status, (json.loads(text) if text else None), resp.headers
+
+
+def wrk(port, path, seconds, headers=None, script=None, connections=4) -> dict:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", f"{k}: {v}"]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(f"http://127.0.0.1:{port}{path}")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    def ms(label):
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"requests": total, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": ms("50"), "p99": ms("99"), "bad": int(bad.group(1)) if bad else 0}
+
+
+def measure(server: Server, path, seconds, headers=None, script=None, connections=4) -> dict:
+    before = tree_cpu(server.proc.pid)
+    result = wrk(server.port, path, seconds, headers, script, connections)
+    result["cpu_ms"] = (tree_cpu(server.proc.pid) - before) * 1000 / max(1, result["requests"])
+    return result
 
 
 def explain(engine, sql: str, **params) -> str:
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + sql), params).scalars().all()
-    return "\n".join(rows)
+        return "\n".join(conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + sql), params).scalars())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=22000)
     parser.add_argument("--documents", type=int, default=2_200_000)
-    parser.add_argument("--heavy-inbox", type=int, default=5000)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
+    parser.add_argument("--reuse", help="an already seeded database (kept)")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded database")
     args = parser.parse_args()
+    need_wrk()
 
+    name = args.reuse or f"bench_region_{uuid.uuid4().hex[:8]}"
+    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
     admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    env = {**os.environ, "DATABASE_URL": url, "DEMO_PASSWORD": PASSWORD}
     if not args.reuse:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{DB}"'))
-        sh(str(BIN / "flask"), "--app", "wsgi", "db", "upgrade", "heads")
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)
+        print(f"seeding {args.users} users, {args.documents} documents into {name}...", flush=True)
         started = time.perf_counter()
-        sh(str(BIN / "flask"), "--app", "wsgi", "seed", "--users", str(args.users),
-           "--documents", str(args.documents), "--heavy-inbox", str(args.heavy_inbox))
-        print(f"seeding took {time.perf_counter() - started:.0f} s", flush=True)
-        sh(str(BIN / "psql") if (BIN / "psql").exists() else "psql", "-q", "-h", "127.0.0.1", "-U", "postgres",
-           "-d", DB, "-c", "VACUUM ANALYZE")
-    engine = sa.create_engine(URL)
-    with engine.connect() as conn:
-        heavy = conn.execute(sa.text(
-            "SELECT u.username, u.id FROM users u JOIN inbox_items i ON i.user_id = u.id "
-            "GROUP BY u.id ORDER BY count(*) DESC LIMIT 1")).one()
-        conn.execute(sa.text("UPDATE users SET password_hash = (SELECT password_hash FROM users LIMIT 1)"))
-        conn.commit()
-
-    api = serve("wsgi:app", 8801, args.workers)
-    bare = serve("benchmarks.bare_app:app", 8802, args.workers)
+        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "seed", "--users", str(args.users),
+                        "--documents", str(args.documents)], cwd=ROOT, env=env, check=True)
+        print(f"seed time: {time.perf_counter() - started:.0f} s", flush=True)
+    engine = sa.create_engine(url)
     try:
-        token = post_json(8801, "/api/v1/auth/login", {"username": heavy.username, "password": "seed"})["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        # Walk to a page near the end of the 5,000-item inbox for the deep-page cursor.
-        cursor, pages = None, 0
-        while pages < args.heavy_inbox // 100 - 1:
-            page = get_json(8801, "/api/v1/inbox?limit=100" + (f"&cursor={cursor}" if cursor else ""), token)
-            cursor, pages = page["next_cursor"], pages + 1
-        first = get_json(8801, "/api/v1/inbox", token)["items"]
-        per_item = sum(len(json.dumps(i, ensure_ascii=False, separators=(",", ":")).encode()) for i in first) / len(first)
-
-        results = {}
-        for name, port, path, headers in (
-            ("bare flask JSON", 8802, "/bare", {}),
-            ("inbox first page", 8801, "/api/v1/inbox", auth),
-            ("inbox deep page", 8801, f"/api/v1/inbox?cursor={cursor}", auth),
-        ):
-            print(f"measuring {name} for {args.seconds:.0f} s with {args.clients} clients...", flush=True)
-            results[name] = loadgen.run(port, path, headers, args.seconds, args.clients)
+        run(args, url, engine)
     finally:
-        for proc in (api, bare):
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait()
+        engine.dispose()
+        if not args.reuse and not args.keep:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            print(f"dropped {name}")
 
-    print(f"\n{'endpoint':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'bytes':>8}")
-    for name, r in results.items():
-        print(f"{name:<20}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}{r['body_bytes']:>8}")
-    base = results["bare flask JSON"]["rps"]
-    print(f"\ninbox first page / bare: {results['inbox first page']['rps'] / base:.2f} (target >= 0.50)")
-    print(f"inbox deep page / first page: {results['inbox deep page']['rps'] / results['inbox first page']['rps']:.2f}")
-    print(f"bytes per inbox item (JSON): {per_item:.0f} (target < 400)")
 
-    uid = heavy.id
+def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bottom
+    from domain.paging import encode
+
     with engine.connect() as conn:
-        at, item_id = conn.execute(sa.text(
-            "SELECT received_at, id FROM inbox_items WHERE user_id = :u AND NOT removed "
-            "ORDER BY received_at DESC, id DESC OFFSET 4900 LIMIT 1"), {"u": uid}).one()
+        size = conn.execute(sa.text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
+        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
+                  for t in ("users", "documents", "inbox_items", "tasks")}
+        # The busiest executive, the busiest executor, a clerk and the unit with the most executives.
+        heavy = conn.execute(sa.text(
+            "SELECT u.id, u.username FROM users u JOIN (SELECT user_id, count(*) n FROM inbox_items "
+            "GROUP BY user_id ORDER BY n DESC LIMIT 1) t ON t.user_id = u.id")).one()
+        worker = conn.execute(sa.text(
+            "SELECT u.id, u.username FROM users u JOIN (SELECT executor_id, count(*) n FROM tasks "
+            "GROUP BY executor_id ORDER BY n DESC LIMIT 1) t ON t.executor_id = u.id")).one()
+        big = conn.execute(sa.text(
+            "SELECT um.unit_id, count(*) n FROM unit_members um JOIN users u ON u.id = um.user_id "
+            "WHERE u.roles LIKE '%executive%' GROUP BY um.unit_id ORDER BY n DESC LIMIT 1")).one()
+        org = conn.execute(sa.text("SELECT organization_id FROM units WHERE id = :u"), {"u": big.unit_id}).scalar()
+        clerk = conn.execute(sa.text(
+            "SELECT username FROM users WHERE organization_id = :o AND roles LIKE '%clerk%' LIMIT 1"), {"o": org}
+        ).scalar()
+        member = conn.execute(sa.text(
+            "SELECT u.id, u.username FROM users u JOIN unit_members um ON um.user_id = u.id "
+            "WHERE um.unit_id = :u AND u.roles LIKE '%executive%' LIMIT 1"), {"u": big.unit_id}).one()
+        executor_ids = conn.execute(sa.text(
+            "SELECT id FROM users WHERE organization_id = (SELECT organization_id FROM users WHERE id = :h) "
+            "AND roles = 'employee' LIMIT 2"), {"h": heavy.id}).scalars().all()
+        doc_id = conn.execute(sa.text("SELECT document_id FROM inbox_items WHERE user_id = :u LIMIT 1"),
+                              {"u": heavy.id}).scalar()
+        views = {"all": "NOT removed", "unread": "unread AND NOT removed",
+                 "action": "kind IN ('review', 'resolution', 'approval', 'task') AND NOT removed",
+                 "overdue": "due_at IS NOT NULL AND NOT removed AND due_at < now() at time zone 'utc'"}
+        deep = {}
+        for view, where in views.items():
+            row = conn.execute(sa.text(
+                f"SELECT received_at, id, count(*) OVER () FROM inbox_items WHERE user_id = :u AND {where} "
+                "ORDER BY received_at DESC, id DESC OFFSET :o LIMIT 1"), {"u": heavy.id, "o": 199 * 25 - 1}).first()
+            if row is None:  # a view shorter than 200 pages: its last page
+                row = conn.execute(sa.text(
+                    f"SELECT received_at, id, 0 FROM inbox_items WHERE user_id = :u AND {where} "
+                    "ORDER BY received_at ASC, id ASC OFFSET 25 LIMIT 1"), {"u": heavy.id}).first()
+            deep[view] = encode(row[0].replace(tzinfo=timezone.utc), row[1]) if row else None
+    print(f"database: {size}; rows: {counts}", flush=True)
+    print(f"reader: {heavy.username} (largest inbox); executor: {worker.username}; unit {big.unit_id} "
+          f"with {big.n} executives; clerk {clerk}", flush=True)
+
+    api = Server("wsgi:app", url, args.workers)
+    bare = Server("benchmarks.bare_app:app", url, args.workers)
+    try:
+        def login(username):
+            return call(api.port, "POST", "/api/v1/auth/login", body={"username": username,
+                                                                       "password": PASSWORD})[1]["access_token"]
+        token, wtoken = login(heavy.username), login(worker.username)
+        auth, wauth = {"Authorization": f"Bearer {token}"}, {"Authorization": f"Bearer {wtoken}"}
+        _, first_page, headers = call(api.port, "GET", "/api/v1/inbox", token)
+        etag = headers["ETag"]
+        _, synced, _ = call(api.port, "GET", "/api/v1/sync?limit=100", token)
+        while synced["has_more"]:
+            _, synced, _ = call(api.port, "GET", f"/api/v1/sync?limit=500&since={synced['next']}", token)
+        line_bytes = max(len(json.dumps(i, ensure_ascii=False, separators=(",", ":")).encode())
+                         for i in first_page["items"])
+        reads = {"bare flask JSON": (bare, "/bare", {})}
+        for view in views:
+            reads[f"inbox {view} p1"] = (api, f"/api/v1/inbox?view={view}", auth)
+            if deep[view]:
+                reads[f"inbox {view} p200"] = (api, f"/api/v1/inbox?view={view}&cursor={deep[view]}", auth)
+        for view in ("open", "overdue", "done"):
+            reads[f"tasks {view} p1"] = (api, f"/api/v1/tasks?view={view}", wauth)
+        reads["sync from zero"] = (api, "/api/v1/sync?limit=100", auth)
+        reads["sync incremental"] = (api, f"/api/v1/sync?since={synced['next']}", auth)
+        reads["inbox 304"] = (api, "/api/v1/inbox", {**auth, "If-None-Match": etag})
+        reads["inbox p1 gzip"] = (api, "/api/v1/inbox?limit=100", {**auth, "Accept-Encoding": "gzip"})
+        reads["document detail"] = (api, f"/api/v1/documents/{doc_id}", auth)
+        results = {name: [] for name in reads}
+        for r in range(args.rounds):
+            for name, (server, path, hdrs) in reads.items():
+                print(f"round {r + 1}/{args.rounds}: {name}...", flush=True)
+                results[name].append(measure(server, path, args.seconds, hdrs))
+        print(f"\n{'read':<22}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/req':>11}{'x bare CPU':>11}{'bad':>6}")
+        base = results["bare flask JSON"]
+        for name, runs in results.items():
+            ratio = statistics.median(b["cpu_ms"] / x["cpu_ms"] for b, x in zip(base, runs))
+            med = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "cpu_ms")}
+            print(f"{name:<22}{med['rps']:>8.0f}{med['p50']:>8.2f}{med['p99']:>8.2f}{med['cpu_ms']:>11.2f}"
+                  f"{ratio:>11.2f}{sum(x['bad'] for x in runs):>6}")
+        print("(x bare CPU: bare's CPU per request / this one's, median of paired rounds; target >= 0.5)")
+        for view in views:
+            if f"inbox {view} p200" in results:
+                d = statistics.median(a["cpu_ms"] / b["cpu_ms"] for a, b in
+                                      zip(results[f"inbox {view} p200"], results[f"inbox {view} p1"]))
+                print(f"inbox {view}: page 200 costs {d:.2f}x page 1 in CPU (target <= 1.10)")
+        print(f"largest inbox line: {line_bytes} bytes of JSON (limit < 400)", flush=True)
+
+        # Writes. Resolutions issued to two executors, 4 connections.
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            body = json.dumps({"text": "Рассмотреть и доложить", "executors": [str(i) for i in executor_ids],
+                               "issue": True})
+            lua.write(f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "application/json"\n')
+        print("\nmeasuring POST /documents/{id}/resolutions (issued, 2 executors)...", flush=True)
+        issued = measure(api, f"/api/v1/documents/{doc_id}/resolutions", args.seconds * 2, auth, lua.name)
+        print(f"resolutions issued: {issued['rps']:.0f}/s (target 200), p50 {issued['p50']:.1f} ms, "
+              f"p99 {issued['p99']:.1f} ms, CPU {issued['cpu_ms']:.2f} ms each, non-2xx {issued['bad']}")
+
+        # Registrations to the big unit, alone and under read marks.
+        ctoken = login(clerk)
+        boundary = "----bench"
+        meta = json.dumps({"title": "Циркуляр о порядке подготовки годового отчёта", "correspondent": "Минфин",
+                           "addressees": [str(big.unit_id)]}, ensure_ascii=False)
+        form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{meta}\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.txt\"\r\n"
+                f"Content-Type: text/plain\r\n\r\nциркуляр\r\n--{boundary}--\r\n").encode()
+
+        def register():
+            started = time.perf_counter()
+            status, _, _ = call(api.port, "POST", "/api/v1/documents", ctoken, raw=form,
+                                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            assert status == 201
+            return (time.perf_counter() - started) * 1000
+
+        alone = [register() for _ in range(8)]
+        print(f"registration to a unit of {big.n} executives: p50 {statistics.median(alone):.0f} ms, "
+              f"max {max(alone):.0f} ms (target < 300 ms)", flush=True)
+        mtoken = login(member.username)
+        _, page, _ = call(api.port, "GET", "/api/v1/inbox", mtoken)
+        item = page["items"][-1]["id"]
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua2:
+            lua2.write('wrk.method = "POST"\n')
+        stop, during = threading.Event(), []
+
+        def keep_registering():
+            while not stop.is_set():
+                during.append(register())
+        writer = threading.Thread(target=keep_registering)
+        writer.start()
+        marks = measure(api, f"/api/v1/inbox/{item}/read", args.seconds * 2,
+                        {"Authorization": f"Bearer {mtoken}"}, lua2.name, connections=2)
+        stop.set()
+        writer.join()
+        print(f"read marks by one of those executives while {len(during)} registrations ran: "
+              f"p50 {marks['p50']:.1f} ms, p99 {marks['p99']:.1f} ms (target < 50 ms), {marks['rps']:.0f}/s; "
+              f"registrations meanwhile p50 {statistics.median(during):.0f} ms", flush=True)
+    finally:
+        api.stop()
+        bare.stop()
+
+    # Plans of the queries the reads run.
+    now = "now() at time zone 'utc'"
     plans = {
-        "inbox first page": explain(engine, "SELECT * FROM inbox_items WHERE user_id = :u AND removed = false "
-                                    "ORDER BY received_at DESC, id DESC LIMIT 26", u=uid),
-        "inbox deep page": explain(engine, "SELECT * FROM inbox_items WHERE user_id = :u AND removed = false AND "
-                                   "(received_at, id) < (:at, :id) ORDER BY received_at DESC, id DESC LIMIT 26",
-                                   u=uid, at=at, id=item_id),
-        "sync inbox": explain(engine, "SELECT * FROM inbox_items WHERE user_id = :u AND seq > 0 ORDER BY seq "
-                              "LIMIT 101", u=uid),
-        "sync tasks": explain(engine, "SELECT * FROM tasks WHERE executor_id = :u AND seq > 0 ORDER BY seq LIMIT 101",
-                              u=uid),
+        "inbox all p1": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND NOT removed "
+                        "ORDER BY received_at DESC, id DESC LIMIT 26",
+        "inbox unread p1": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND unread AND NOT removed "
+                           "ORDER BY received_at DESC, id DESC LIMIT 26",
+        "inbox overdue p1": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND due_at IS NOT NULL AND NOT "
+                            f"removed AND due_at < {now} ORDER BY received_at DESC, id DESC LIMIT 26",
+        "inbox overdue (executor)": f"SELECT * FROM inbox_items WHERE user_id = {worker.id} AND due_at IS NOT NULL "
+                                    f"AND NOT removed AND due_at < {now} ORDER BY received_at DESC, id DESC LIMIT 26",
+        "tasks open p1": f"SELECT * FROM tasks WHERE executor_id = {worker.id} AND status = 'open' AND NOT removed "
+                         "ORDER BY created_at DESC, id DESC LIMIT 26",
+        "tasks overdue p1": f"SELECT * FROM tasks WHERE executor_id = {worker.id} AND status = 'open' AND "
+                            f"deadline IS NOT NULL AND NOT removed AND deadline < {now} "
+                            "ORDER BY created_at DESC, id DESC LIMIT 26",
+        "sync": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND (seq, id) > (0, 0) ORDER BY seq, id "
+                "LIMIT 101",
+        "version (304)": f"SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = {heavy.id})",
+        "access check": f"SELECT EXISTS (SELECT 1 FROM document_addressees da JOIN unit_members um ON "
+                        f"um.unit_id = da.unit_id WHERE da.document_id = {doc_id} AND um.user_id = {heavy.id}) OR "
+                        f"EXISTS (SELECT 1 FROM inbox_items WHERE user_id = {heavy.id} AND document_id = {doc_id})",
     }
-    for name, plan in plans.items():
-        verdict = "uses an index" if "Index" in plan and "Seq Scan" not in plan else "SCANS"
-        print(f"\nEXPLAIN {name}: {verdict}\n{plan}")
+    for name, sql in plans.items():
+        plan = explain(engine, sql)
+        verdict = "SCANS A TABLE" if "Seq Scan" in plan else "index only"
+        print(f"\nEXPLAIN ANALYZE {name}: {verdict}\n{plan}")
 
 
 if __name__ == "__main__":
