@@ -247,6 +247,9 @@ def _all_documents(load, orgs, users, documents, titles, now, year, days, made) 
                 {"o": org.id, "y": year, "v": n_docs})
 
 
+_cut: dict = {}
+
+
 def _documents(load: Loader, org: Org, start: int, count: int, n_docs: int, titles, now, year, days, made) -> None:
     """One transaction's worth of an organization's documents, with their lines, resolutions and tasks."""
     seq = change_number(db.session)
@@ -274,7 +277,10 @@ def _documents(load: Loader, org: Org, start: int, count: int, n_docs: int, titl
         owner = org.clerks[k % len(org.clerks)]
         docs.append((doc_id, org.id, reg_number, year, reg_date, title, "", sender, owner, urgent, due, received))
         addressed.append((doc_id, unit_id))
-        reg, short_title, short_sender = line_texts(reg_number, title, sender)
+        key = (len(reg_number.encode()), title, sender)  # the cut depends on the number's size only
+        if key not in _cut:
+            _cut[key] = line_texts(reg_number, title, sender)[1:]
+        reg, (short_title, short_sender) = reg_number, _cut[key]
         unread = (now - received).days < 20 or k % 5 == 0
         resolved = k % 7 == 0 and emps and target is not org.big_unit
         for e in execs:
