@@ -34,7 +34,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BIN = Path(sys.executable).parent
-PASSWORD = "bench-pass"
+PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")
 TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from models import Document, InboxItem, Resolution, Task, User, db, utcnow
-from models.changes import change_number_sql, horizon
+from models.changes import change_number_sql, horizon, settled_below_sql
 
 from .paging import decode, encode
 
@@ -211,7 +211,13 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list, st
 
 # --- versions for conditional GETs ------------------------------------------------------------------
 
-def _version(last_change: int | None, settled_below: int, next_due: datetime | None) -> str | None:
+def _version(columns: list) -> str | None:
+    """One statement: the bound below which everything has settled, the user's last change number and,
+    for overdue views, when the next item falls due. The version is valid only when the last change lies
+    below the bound: then anything committing later is numbered above it, and changes the version."""
+    row = db.session.execute(sa.select(sa.func.coalesce(settled_below_sql(db.session), 1), *columns)).one()
+    settled_below, last_change = row[0], row[1]
+    next_due = row[2] if len(row) > 2 else None
     if last_change is not None and last_change >= settled_below:
         return None  # a transaction below the user's last change may still commit: no promise
     due = f".{int(next_due.timestamp())}" if next_due is not None else ""
@@ -222,27 +228,21 @@ def inbox_version(user_id: int, view: str) -> str | None:
     """A string that changes whenever any page of the user's inbox view could: the number of the
     user's last change (every change gets a new one, and anything committing later a larger one),
     and for the overdue view also when the next line falls due. None when it cannot promise that."""
-    settled_below = horizon(db.session)
     items = InboxItem.__table__.c
-    last = sa.select(sa.func.max(items.seq)).where(items.user_id == user_id).scalar_subquery()
-    due = sa.null()
+    columns = [sa.select(sa.func.max(items.seq)).where(items.user_id == user_id).scalar_subquery()]
     if view == "overdue":
-        due = sa.select(sa.func.min(items.due_at)).where(
+        columns.append(sa.select(sa.func.min(items.due_at)).where(
             items.user_id == user_id, items.due_at.is_not(None), sa.not_(items.removed),
-            items.due_at >= utcnow()).scalar_subquery()
-    row = db.session.execute(sa.select(last, due)).one()
-    return _version(row[0], settled_below, row[1])
+            items.due_at >= utcnow()).scalar_subquery())
+    return _version(columns)
 
 
 def tasks_version(user_id: int, view: str) -> str | None:
     """Like inbox_version, for the user's tasks (open, overdue, done)."""
-    settled_below = horizon(db.session)
     tasks = Task.__table__.c
-    last = sa.select(sa.func.max(tasks.seq)).where(tasks.executor_id == user_id).scalar_subquery()
-    due = sa.null()
+    columns = [sa.select(sa.func.max(tasks.seq)).where(tasks.executor_id == user_id).scalar_subquery()]
     if view == "overdue":
-        due = sa.select(sa.func.min(tasks.deadline)).where(
+        columns.append(sa.select(sa.func.min(tasks.deadline)).where(
             tasks.executor_id == user_id, sa.text("tasks.status = 'open'"), tasks.deadline.is_not(None),
-            sa.not_(tasks.removed), tasks.deadline >= utcnow()).scalar_subquery()
-    row = db.session.execute(sa.select(last, due)).one()
-    return _version(row[0], settled_below, row[1])
+            sa.not_(tasks.removed), tasks.deadline >= utcnow()).scalar_subquery())
+    return _version(columns)
