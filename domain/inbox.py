@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from models import Document, InboxItem, Resolution, Task, User, db, utcnow
-from models.changes import change_number_sql, horizon, settled_below_sql
+from models.changes import change_number_sql, horizon
 
 from .paging import decode, encode
 
@@ -146,6 +146,20 @@ def mark_read(user: User, item_id: int | None) -> bool:
     return found is not None
 
 
+def any_overdue(user_id: int, now: datetime) -> bool:
+    """Whether any of the user's lines is overdue: the first entry of the due-date index, at most."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(
+        InboxItem.user_id == user_id, InboxItem.due_at.is_not(None), sa.not_(InboxItem.removed),
+        InboxItem.due_at < now))))
+
+
+def any_overdue_task(user_id: int, now: datetime) -> bool:
+    """Whether any of the user's open tasks is overdue: the first entry of the deadline index, at most."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(
+        Task.executor_id == user_id, sa.text("tasks.status = 'open'"), Task.deadline.is_not(None),
+        sa.not_(Task.removed), Task.deadline < now))))
+
+
 def unread_count(user_id: int) -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(InboxItem)
@@ -212,12 +226,14 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list, st
 # --- versions for conditional GETs ------------------------------------------------------------------
 
 def _version(columns: list) -> str | None:
-    """One statement: the bound below which everything has settled, the user's last change number and,
-    for overdue views, when the next item falls due. The version is valid only when the last change lies
-    below the bound: then anything committing later is numbered above it, and changes the version."""
-    row = db.session.execute(sa.select(sa.func.coalesce(settled_below_sql(db.session), 1), *columns)).one()
-    settled_below, last_change = row[0], row[1]
-    next_due = row[2] if len(row) > 2 else None
+    """The horizon, then (in a later statement, so that everything below the horizon is visible) the
+    user's last change number and, for overdue views, when the next item falls due. The version is
+    valid only when the last change lies below the horizon: then anything committing later is
+    numbered above it, and changes the version."""
+    settled_below = horizon(db.session)
+    row = db.session.execute(sa.select(*columns)).one()
+    last_change = row[0]
+    next_due = row[1] if len(row) > 1 else None
     if last_change is not None and last_change >= settled_below:
         return None  # a transaction below the user's last change may still commit: no promise
     due = f".{int(next_due.timestamp())}" if next_due is not None else ""

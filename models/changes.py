@@ -100,31 +100,20 @@ def horizon(session) -> int:
     visible to any statement run after this call) and every later change is numbered H or above."""
     if _dialect(session) == "postgresql":
         # Transaction ids are shared by the whole cluster: a long transaction in another database
-        # (a dump, another application) must not hold back this one's phones. The snapshot lists the
-        # transactions running anywhere; those of this database are read from pg_stat_activity
-        # *afterwards*, so one of ours that was running then is either still listed or has ended.
-        snap = session.execute(sa.text("SELECT pg_current_snapshot()::text")).scalar_one()
+        # (a dump, another application) must not hold back this one's phones. The statement's snapshot
+        # (taken when it starts) lists the transactions running anywhere; those of this database are
+        # read from pg_stat_activity while it runs, *after* the snapshot, so one of ours that was
+        # running then is either still listed or has ended. The activity is re-read, not the copy
+        # cached for the transaction (the columns are computed in order, the sub-select on first use).
+        _, snap, ours = session.execute(sa.text(
+            "SELECT pg_stat_clear_snapshot(), pg_current_snapshot()::text, ARRAY(SELECT backend_xid::text::bigint "
+            "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL)")).one()
         xmin, xmax, xip = snap.split(":")
-        if not xip:
-            return int(xmax)
-        session.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
-        ours = set(session.execute(sa.text(
-            "SELECT backend_xid::text::bigint FROM pg_stat_activity "
-            "WHERE datname = current_database() AND backend_xid IS NOT NULL")).scalars())
-        running = [int(x) for x in xip.split(",") if int(x) % 2**32 in ours]
+        mine = set(ours)
+        running = [int(x) for x in xip.split(",") if int(x) % 2**32 in mine] if xip else []
         return min(running, default=int(xmax))
     committed = session.execute(sa.select(ChangeCounter.value).where(ChangeCounter.id == 1)).scalar()
     return (committed or 0) + 1
-
-
-def settled_below_sql(session):
-    """A SQL expression, for the same statement as a read: every change numbered below its value had
-    committed (or failed) before that statement's snapshot, and every later change is numbered at or
-    above it. Cheaper than `horizon` (no look at other sessions) but held back by long transactions
-    anywhere in the cluster: use it where falling back costs only speed, not correctness."""
-    if _dialect(session) == "postgresql":
-        return sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-    return sa.select(sa.func.coalesce(ChangeCounter.value, 0) + 1).where(ChangeCounter.id == 1).scalar_subquery()
 
 
 @event.listens_for(Session, "after_transaction_end")
