@@ -29,21 +29,16 @@ def json_bytes(text: str) -> int:
     return len(json.dumps(text, ensure_ascii=False).encode()) - 2
 
 
-def _char_bytes(ch: str) -> int:
-    return json_bytes(ch)
-
-
 def shorten(text: str, limit: int = TITLE_MAX, max_bytes: int | None = None) -> str:
     """At most `limit` characters and `max_bytes` bytes of JSON, cut at a word where possible,
     with an ellipsis."""
     text = " ".join(text.split())
     if len(text) <= limit and (max_bytes is None or json_bytes(text) <= max_bytes):
         return text
-    budget = max_bytes if max_bytes is not None else 4 * limit * 6
-    budget -= json_bytes(ELLIPSIS)
+    budget = (max_bytes if max_bytes is not None else float("inf")) - json_bytes(ELLIPSIS)
     cut, used = [], 0
     for ch in text[: limit - 1]:
-        used += _char_bytes(ch)
+        used += json_bytes(ch)
         if used > budget:
             break
         cut.append(ch)
