@@ -7,6 +7,7 @@ the registration is open must not move past it: once it commits, the next sync b
 import io
 import threading
 
+import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 from werkzeug.datastructures import FileStorage
@@ -18,6 +19,7 @@ from models import InboxItem, User, db
 from tests.conftest import DEMO_PASSWORD, _pg_database
 
 
+@pytest.mark.slow
 def test_a_read_mark_and_a_sync_do_not_wait_for_an_open_registration(tmp_path):
     url, drop = _pg_database()
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": str(tmp_path),

@@ -3,6 +3,7 @@ tasks in every state, approvals in progress, and registration carrying on from t
 import io
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from mobile_api.seed import seed
@@ -11,6 +12,7 @@ from models.org import Unit
 from tests.conftest import DEMO_PASSWORD
 
 
+@pytest.mark.slow
 def test_a_small_region_is_seeded_consistently_and_works_through_the_api(app, client):
     made = seed(users=400, documents=3000, password=DEMO_PASSWORD)
     assert made["documents"] == 3000 and made["users"] == 400
