@@ -22,13 +22,17 @@ FCM_HOST = "https://fcm.googleapis.com"
 MAX_BATCH = 500  # the most messaging.send_each accepts in one call
 DEFAULT_TIMEOUT = 15.0
 
-# Connection failures are retried once inside the SDK, nothing else. The SDK's default policy
-# retries 500/503 four times and sleeps out any Retry-After on 429/503 while the dispatcher holds
-# its lease; the outbox retries with backoff instead, so every FCM error must come straight back.
+# No retries inside the SDK at all. Its default policy retries 500/503 four times and sleeps out
+# any Retry-After while the dispatcher holds its lease, and a read retry resends a message FCM may
+# already have accepted, behind the dispatcher's back. The dispatcher owns retries: every failure
+# comes straight back as a result, is recorded, and is retried with backoff under the same event id.
 _TRANSPORT_RETRY = Retry(
-    connect=1,
-    read=1,
+    total=0,
+    connect=0,
+    read=0,
     status=0,
+    other=0,
+    redirect=0,
     allowed_methods=None,
     respect_retry_after_header=False,
     raise_on_status=False,

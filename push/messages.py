@@ -27,7 +27,7 @@ HIGH_PRIORITY = frozenset(
 )
 
 DEFAULT_LANGUAGE = "en"
-_RESERVED_KEYS = frozenset({"event", "from", "notification", "message_type"})
+_RESERVED_KEYS = frozenset({"event", "event_id", "from", "notification", "message_type"})
 SHORT_TITLE_MAX = 60
 
 # (title, body) per event and language. No document text here: it is added only on request.
@@ -133,18 +133,27 @@ def build_message(
     short_title: str | None = None,
     *,
     urgent: bool = False,
+    event_id: str | None = None,
 ) -> messaging.Message:
-    """One FCM message for one device; document text only if the caller passes it."""
+    """One FCM message for one device; document text only if the caller passes it.
+
+    `event_id` names the event (the same for every device and every resend of it): it travels as
+    data `event_id`, for the app to drop a copy it has seen, and as the collapse tag, so a resend
+    replaces the notification already shown instead of adding a second one.
+    """
     event = Event(event)
     reserved = [key for key in ids if key in _RESERVED_KEYS or key.startswith(("google.", "gcm."))]
     if reserved:
         raise ValueError(f"FCM reserves data keys {reserved}")
     title, body = localized_text(event, locale, reg_number, short_title)
     data = {"event": event.value, **{key: str(value) for key, value in ids.items()}}
+    if event_id is not None:
+        data["event_id"] = str(event_id)
     high = urgent or event in HIGH_PRIORITY
-    # One slot per document: a newer push about the same document replaces the older one.
+    # One slot per event: a resend of it replaces the copy already shown. Threads group by document.
+    collapse = f"event-{event_id}" if event_id is not None else None
     document_id = ids.get("document_id")
-    collapse = f"doc-{document_id}" if document_id else None
+    thread = f"doc-{document_id}" if document_id else None
     notification = messaging.Notification(title=title, body=body)
     message = messaging.Message(data=data, notification=notification)
     # firebase-admin 7.7 deprecates `token` for `fid`, but the apps register FCM registration
@@ -167,7 +176,7 @@ def build_message(
             headers=headers,
             payload=messaging.APNSPayload(
                 aps=messaging.Aps(
-                    badge=badge, sound="default" if urgent else None, thread_id=collapse
+                    badge=badge, sound="default" if urgent else None, thread_id=thread
                 )
             ),
         )

@@ -64,6 +64,9 @@ class FakeFcm:
         self.requests: list[RecordedRequest] = []
         self.issued_tokens: list[str] = []
         self.failures: dict[str, Failure] = {}
+        # Tokens whose sends are read and recorded, then the connection is dropped unanswered: the
+        # message may have been accepted, and the sender cannot tell (a timeout, a reset).
+        self.hang_up: set[str] = set()
         self.token_error: tuple[int, str] | None = None
         self.in_flight = 0
         self.max_in_flight = 0
@@ -181,6 +184,9 @@ def _handler_for(fake: FakeFcm) -> type[BaseHTTPRequestHandler]:
                 return
             body = json.loads(raw or b"{}")
             fake._record(RecordedRequest("POST", self.path, headers, body))
+            if body.get("message", {}).get("token") in fake.hang_up:
+                self.close_connection = True
+                return
             match = SEND_PATH.match(self.path)
             if not match:
                 self._reply(*_error(Failure(404, None, f"no route {self.path}")))

@@ -33,7 +33,7 @@ def outgoing(
     **kwargs,
 ) -> OutgoingMessage:
     ids = {"document_id": "doc-42", "task_id": "task-7"}
-    message = build_message(token, platform, locale, event, ids, 3, **kwargs)
+    message = build_message(token, platform, locale, event, ids, 3, **{"event_id": "77", **kwargs})
     return OutgoingMessage(device_id=f"device-{token}", message=message, ref="outbox-1")
 
 
@@ -49,12 +49,12 @@ def test_android_message_on_the_wire(sender, fake_fcm):
     assert request.body == {
         "message": {
             "token": "android-token",
-            "data": {"event": "task_assigned", "document_id": "doc-42", "task_id": "task-7"},
+            "data": {"event": "task_assigned", "document_id": "doc-42", "task_id": "task-7", "event_id": "77"},
             "notification": {"title": "Новое поручение", "body": "Вам назначено поручение."},
             "android": {
                 "priority": "high",
-                "collapse_key": "doc-doc-42",
-                "notification": {"tag": "doc-doc-42", "notification_count": 3},
+                "collapse_key": "event-77",
+                "notification": {"tag": "event-77", "notification_count": 3},
             },
         }
     }
@@ -69,7 +69,7 @@ def test_ios_message_on_the_wire(sender, fake_fcm):
         "body": "A document awaits your approval.",
     }
     assert message["apns"] == {
-        "headers": {"apns-priority": "10", "apns-collapse-id": "doc-doc-42"},
+        "headers": {"apns-priority": "10", "apns-collapse-id": "event-77"},
         "payload": {"aps": {"badge": 3, "sound": "default", "thread-id": "doc-doc-42"}},
     }
     assert "android" not in message
@@ -158,6 +158,17 @@ def test_server_errors_come_back_without_sdk_retries(sender, fake_fcm, status):
     assert time.monotonic() - started < 5
     assert result.outcome is Outcome.RETRY
     assert result.retry_after == 30
+
+
+def test_a_dropped_connection_is_not_resent_behind_the_dispatchers_back(sender, fake_fcm):
+    # FCM read the request and the answer never came: the message may be on the phone already.
+    fake_fcm.hang_up.add("t")
+
+    [result] = sender.send([outgoing("t")])
+
+    # Exactly one request on the wire: a resend is the dispatcher's decision, under the same event id.
+    assert [r.body["message"]["token"] for r in fake_fcm.sends()] == ["t"]
+    assert result.outcome is Outcome.RETRY
 
 
 def test_retry_after_is_honoured(sender, fake_fcm):

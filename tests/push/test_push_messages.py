@@ -40,18 +40,34 @@ def test_reserved_data_keys_are_refused():
         build_message("t", "android", "en", Event.TASK_ASSIGNED, {"from": "x"}, 0)
 
 
-def test_web_gets_urgency_and_tag():
-    message = build_message("t", "web", "ru", Event.TASK_ASSIGNED, IDS, 0)
+def test_web_gets_urgency_and_a_tag_per_event():
+    message = build_message("t", "web", "ru", Event.TASK_ASSIGNED, IDS, 0, event_id="9")
 
     assert message.webpush.headers == {"Urgency": "high"}
-    assert message.webpush.notification.tag == "doc-d1"
+    assert message.webpush.notification.tag == "event-9"
+    assert message.data["event_id"] == "9"
 
 
-def test_without_a_document_there_is_no_collapse():
+def test_two_events_on_one_document_do_not_replace_each_other():
+    first = build_message("t", "android", "ru", Event.TASK_ASSIGNED, IDS, 0, event_id="1")
+    second = build_message("t", "android", "ru", Event.DEADLINE_SOON, IDS, 0, event_id="2")
+    again = build_message("t", "android", "ru", Event.TASK_ASSIGNED, IDS, 0, event_id="1")
+
+    assert first.android.collapse_key != second.android.collapse_key
+    assert (first.android.collapse_key, first.android.notification.tag) == (again.android.collapse_key,
+                                                                           again.android.notification.tag)
+
+
+def test_without_an_event_id_there_is_no_collapse():
     message = build_message("t", "ios", "ru", Event.TASK_ASSIGNED, {"task_id": "t1"}, 1)
 
     assert "apns-collapse-id" not in message.apns.headers
     assert message.apns.payload.aps.badge == 1
+
+
+def test_the_event_id_key_is_the_senders_own():
+    with pytest.raises(ValueError, match="reserves"):
+        build_message("t", "android", "en", Event.TASK_ASSIGNED, {"event_id": "x"}, 0)
 
 
 def test_unknown_platform_is_refused():
