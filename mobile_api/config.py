@@ -45,6 +45,8 @@ def _voice() -> dict:
         "TRANSCRIPTION_MAX_ATTEMPTS": _int("TRANSCRIPTION_MAX_ATTEMPTS", 3),
         "TRANSCRIPTION_BACKOFF_S": _float("TRANSCRIPTION_BACKOFF_S", 15.0),
         "TRANSCRIPTION_POLL_S": _float("TRANSCRIPTION_POLL_S", 1.0),
+        # A job still running after this long counts as a stalled loop in /readyz (0: decode timeout + max length).
+        "TRANSCRIPTION_STALL_S": _float("TRANSCRIPTION_STALL_S", 0.0),
     }
 
 
@@ -74,12 +76,18 @@ def from_env() -> dict:
         "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 64 * 1024),
         "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "demo"),
         "READY_MAX_SILENCE_S": _int("READY_MAX_SILENCE_S", 120),
+        # A worker or dispatcher loop silent this long past its promised check-in makes /readyz 503.
+        "READY_LOOP_SILENCE_S": _float("READY_LOOP_SILENCE_S", 15.0),
+        # Seconds a phone is asked to wait (Retry-After) while the database is unreachable.
+        "DATABASE_RETRY_AFTER_S": _int("DATABASE_RETRY_AFTER_S", 5),
         # Push: a service-account JSON; without it the dispatcher logs messages instead (not in production).
         "FIREBASE_CREDENTIALS": os.environ.get("FIREBASE_CREDENTIALS") or None,
         "FCM_ENDPOINT": os.environ.get("FCM_ENDPOINT") or None,
         "PUSH_BATCH_SIZE": _int("PUSH_BATCH_SIZE", 500),
         "PUSH_LEASE_S": _int("PUSH_LEASE_S", 60),
         "PUSH_POLL_MS": _int("PUSH_POLL_MS", 1000),
+        # A dispatcher pass (or one batch of it) taking longer than this counts as a stalled loop.
+        "PUSH_STALL_S": _float("PUSH_STALL_S", 120.0),
         # Encrypts each organization's CA key at rest; the default is for the embedded run only.
         "CA_PASSPHRASE": os.environ.get("CA_PASSPHRASE", "dev-only-ca-passphrase"),
         "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
