@@ -1,4 +1,4 @@
-"""The push dispatcher: outbox rows in, one FCM message per device out, no device told twice.
+"""The push dispatcher: outbox rows in, one FCM message per device out, duplicates the user never sees.
 
 Delivery state lives in `push_deliveries`, one row per (outbox message, device):
 
@@ -9,19 +9,24 @@ Delivery state lives in `push_deliveries`, one row per (outbox message, device):
 4. the outbox row is done when every device has a final outcome, else it is given back to the
    queue with a backoff.
 
-A dispatcher killed between 2 and 3 leaves `sending` rows behind. When the lease runs out and
-the row is taken again, those devices are not sent to again but marked `unknown`: the request may
-or may not have reached FCM, and FCM v1 has no idempotency key to make a resend harmless. We
-choose at most once for that window (one HTTP round trip per batch): a push is only a nudge, the
-inbox and its badge remain the truth on the next sync, while a repeated "new task" alert on a
-minister's phone is the failure people notice and stop trusting. Everything outside the window
-(devices not yet in a batch, and answered ones marked retry) is sent exactly once.
+Delivery is at least once per device. A dispatcher killed between 2 and 3 leaves `sending` rows
+behind; when its lease runs out the row is taken again and those devices are sent to again. FCM
+v1 has no idempotency key, so a resend may reach a phone that already has the first copy: every
+message carries its event id (data `event_id`, the outbox row's id) and a collapse tag per event
+(Android collapse_key and notification tag, APNs apns-collapse-id, web push tag), so the second
+copy replaces the first on the lock screen and the app drops an event id it has seen. Retries
+are the dispatcher's alone: the FCM session makes no hidden resends (push/fcm.py).
+
+The dispatcher rides out a database outage: its loop backs off and reconnects, never ends but on
+SIGTERM; a supervisor thread keeps a heartbeat for the process and for the loop, so /readyz sees
+a dispatcher whose loop died or hangs.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from domain.inbox import unread_counts
@@ -45,9 +51,20 @@ from models import (
     db,
     utcnow,
 )
-from models.push import DELIVERED, FAILED, FINAL, RETRY, SENDING, UNKNOWN
+from models.push import DELIVERED, FAILED, FINAL, RETRY, SENDING
 from models.queue import FAILED as ROW_FAILED
-from models.queue import beat, claim, finish, finish_many, renew_many, retry_later
+from models.queue import (
+    beat_many,
+    claim,
+    database_down,
+    finish,
+    finish_many,
+    forget,
+    forget_long_gone,
+    renew_many,
+    retry_later,
+    take_exhausted,
+)
 from push import deadlines
 from push.backoff import backoff_delay
 from push.fcm import MAX_BATCH
@@ -68,12 +85,16 @@ class Settings:
     poll: float = 1.0  # seconds to wait when nothing is due
     scan_every: float = 60.0  # seconds between deadline scans
     max_attempts: int = 10  # then the row ends failed, with the last error
+    stall_s: float = 120.0  # a pass (or one batch) running longer than this is a stalled loop
+    silence_s: float = 15.0  # a loop silent past its promise this long is reported stalled
+    beat_s: float = 1.0  # heartbeat period
 
     @classmethod
     def from_config(cls, config) -> Settings:
         """Settings from the Flask config."""
         return cls(batch_size=config["PUSH_BATCH_SIZE"], lease=timedelta(seconds=config["PUSH_LEASE_S"]),
-                   poll=config["PUSH_POLL_MS"] / 1000)
+                   poll=config["PUSH_POLL_MS"] / 1000, stall_s=config.get("PUSH_STALL_S", 120.0),
+                   silence_s=config.get("READY_LOOP_SILENCE_S", 15.0))
 
 
 @dataclass(slots=True)
@@ -82,7 +103,7 @@ class _Item:
 
     row_id: int
     device_id: int
-    retried: bool  # a delivery row (status retry) exists already
+    retried: bool  # a delivery row (status retry, or sending from a dead dispatcher) exists already
     outgoing: OutgoingMessage
 
 
@@ -126,19 +147,112 @@ class Dispatcher:
         self.name = name or f"push@{socket.gethostname()}:{os.getpid()}"
         self.stop = threading.Event()
         self._next_scan = 0.0
+        self._loop_key = f"{self.name}/dispatch"
+        self._loop_thread: threading.Thread | None = None
+        self._due = time.monotonic() + settings.silence_s  # by when the loop promised to check in again
+        self._state = "starting"
+        self._next_reap = 0.0
+
+    def _check_in(self, promise_s: float, state: str) -> None:
+        self._due, self._state = time.monotonic() + promise_s, state
 
     def run(self, once: bool = False) -> None:
-        """Dispatch until `stop` is set; with `once`, until nothing is due."""
+        """Dispatch until `stop` is set; with `once`, until nothing is due. Only `stop` ends it."""
         log.info("push dispatcher %s started (batch %d, lease %s)", self.name, self.settings.batch_size,
                  self.settings.lease)
-        while not self.stop.is_set():
-            beat(self.name, "push")
-            self.scan_deadlines()
-            if self.dispatch().rows == 0:
-                if once:
-                    break
-                self.stop.wait(self.settings.poll)
+        self._loop_thread = threading.current_thread()
+        app = current_app._get_current_object()  # the supervisor needs an app context (a session) of its own
+        supervisor = threading.Thread(target=self._supervise, args=(app,), name="push-heartbeat", daemon=True)
+        supervisor.start()
+        failures = 0
+        try:
+            while not self.stop.is_set():
+                self._check_in(self.settings.stall_s, "dispatching")
+                try:
+                    self.scan_deadlines()
+                    self._reap_exhausted()
+                    rows = self.dispatch().rows
+                    failures = 0
+                except Exception as error:  # noqa: BLE001 - no outage or bug ends the dispatcher
+                    self._rollback()
+                    if once:
+                        raise
+                    failures += 1
+                    delay = min(5.0, 0.25 * 2 ** min(failures, 10)) * random.uniform(0.5, 1.0)
+                    down = database_down(error)
+                    (log.warning if down else log.exception)(
+                        "push: pass failed (%s: %s); trying again in %.1f s",
+                        "database unavailable" if down else type(error).__name__, error, delay)
+                    self._check_in(delay, "database unavailable; retrying" if down else "pass failed; retrying")
+                    self.stop.wait(delay)
+                    continue
+                if rows == 0:
+                    if once:
+                        break
+                    self._check_in(self.settings.poll, "idle")
+                    self.stop.wait(self.settings.poll)
+        finally:
+            self.stop.set()
+            supervisor.join(5)
         log.info("push dispatcher %s stopped", self.name)
+
+    @staticmethod
+    def _rollback() -> None:
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - a dead connection is discarded by the pool on its next checkout
+            log.debug("rollback failed", exc_info=True)
+
+    def _reap_exhausted(self) -> None:
+        """Outbox rows whose dispatcher died on each of their attempts end failed, with the reason."""
+        now = time.monotonic()
+        if now < self._next_reap:
+            return
+        self._next_reap = now + max(1.0, self.settings.lease.total_seconds() / 2)
+        ids = take_exhausted(OutboxMessage, self.name, self.settings.lease, self.settings.max_attempts)
+        for row in db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id.in_(ids))):
+            reason = f"the dispatcher stopped during each of {row.attempts} attempts"
+            log.error("push: outbox %s (%s) given up: %s", row.id, row.event, reason)
+            finish(row, ROW_FAILED, reason)
+            db.session.execute(sa.update(PushDelivery).where(PushDelivery.outbox_id == row.id,
+                                                              PushDelivery.status == SENDING)
+                               .values(status=FAILED, error=reason, updated_at=utcnow()))
+        db.session.commit()
+
+    def _beats(self) -> list[dict]:
+        silence = int(max(2, self.settings.silence_s))
+        alive = self._loop_thread is None or self._loop_thread.is_alive()
+        late = max(0.0, time.monotonic() - self._due)
+        return [dict(name=self.name, kind="push", silence_s=max(silence, int(5 * self.settings.beat_s)),
+                     state="running"),
+                dict(name=self._loop_key, kind="push", process=self.name, silence_s=silence,
+                     state=self._state if alive else f"thread ended ({self._state})",
+                     late_s=late if alive else max(late, silence + 1.0))]
+
+    def _supervise(self, app) -> None:
+        """Beat for the process and its loop every beat_s, from a thread of its own (the loop may hang)."""
+        next_cleanup, down = 0.0, False
+        with app.app_context():
+            while True:
+                try:
+                    beat_many(self._beats())
+                    if time.monotonic() >= next_cleanup:
+                        forget_long_gone()
+                        next_cleanup = time.monotonic() + 600
+                    down = False
+                except Exception as error:  # noqa: BLE001 - the supervisor outlives any outage
+                    self._rollback()
+                    if not down:
+                        (log.warning if database_down(error) else log.exception)(
+                            "push: heartbeat failed (%s); trying again", error)
+                    down = True
+                if self.stop.wait(self.settings.beat_s):
+                    break
+            try:  # a clean stop is not a stalled loop
+                forget(self.name)
+            except Exception:  # noqa: BLE001
+                self._rollback()
+                log.warning("push: could not remove its heartbeats; they age out")
 
     def scan_deadlines(self, force: bool = False) -> int:
         """Owe deadline reminders that fell due, at most every `scan_every` seconds."""
@@ -159,7 +273,8 @@ class Dispatcher:
     def dispatch(self) -> PassStats:
         """One pass: claim due rows, send what they owe, settle each row."""
         stats = PassStats()
-        ids = claim(OutboxMessage, self.name, self.settings.lease, limit=self.settings.claim_limit)
+        ids = claim(OutboxMessage, self.name, self.settings.lease, limit=self.settings.claim_limit,
+                    max_attempts=self.settings.max_attempts)
         if not ids:
             return stats
         stats.rows = len(ids)
@@ -192,10 +307,11 @@ class Dispatcher:
         # One batch in flight at a time, as in a plain send_each loop; only the database work moves
         # off the critical path. A batch is marked `sending` just before it leaves, so a crash
         # leaves at most the batch in flight and the one answered but not yet recorded as
-        # `sending`: the same at-most-once window, nothing marked that never left.
+        # `sending`; both are sent again after the lease, nothing marked that never left.
         pending: tuple[list[_Item], Future[list[SendResult]]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as pool:
             for chunk in _chunks(plan, self.settings.batch_size):
+                self._check_in(self.settings.stall_s, f"sending a batch of {len(chunk)}")
                 if self.stop.is_set():
                     break  # rows left with unsent devices go back to the queue at once
                 if time.monotonic() - renewed > self.settings.lease.total_seconds() / 4:
@@ -233,7 +349,7 @@ class Dispatcher:
         shown = [row.document_id for row in rows if row.document_id and users[row.user_id].push_shows_document]
         documents = {i: (reg, title) for i, reg, title in db.session.execute(
             sa.select(Document.id, Document.reg_number, Document.title).where(Document.id.in_(shown)))}
-        plan, stale, broken = [], [], []
+        plan, broken, resent = [], [], 0
         for row in rows:
             user = users[row.user_id]
             if not user.is_active:
@@ -242,27 +358,27 @@ class Dispatcher:
             ids = {k: v for k, v in row.payload.items() if k != "event"}
             for device in devices[row.user_id]:
                 status = known.get((row.id, device.id))
-                if status == SENDING:
-                    stale.append({"o": row.id, "d": device.id})
-                    continue
                 if status in FINAL:
                     continue
+                # `sending` here means a dispatcher died with this batch in flight (we hold the lease
+                # now): it may or may not have reached the phone, so it goes again under the same
+                # event id and collapse tag, and the phone shows it once.
+                resent += status == SENDING
                 try:
                     message = build_message(device.token, device.platform, device.locale or user.locale,
                                             Event(row.event), ids, badges.get(user.id, 0), reg_number, title,
-                                            urgent=row.urgent)
+                                            urgent=row.urgent, event_id=str(row.id))
                 except ValueError as error:
                     log.error("push: cannot build %s for device %s: %s", row.event, device.id, error)
                     broken.append({"outbox_id": row.id, "device_id": device.id, "status": FAILED,
                                    "error": str(error)[:500], "updated_at": utcnow()})
                     continue
                 outgoing = OutgoingMessage(device_id=str(device.id), message=message, ref=str(row.id))
-                plan.append(_Item(row.id, device.id, status == RETRY, outgoing))
+                plan.append(_Item(row.id, device.id, status is not None, outgoing))
                 tallies[row.id].unsent += 1
-        if stale:
-            log.warning("push: %d deliveries were in flight when a dispatcher died; not resent (at most once)",
-                        len(stale))
-            self._set_status(stale, UNKNOWN, "in flight when the dispatcher stopped; maybe delivered")
+        if resent:
+            log.warning("push: %d deliveries were in flight when a dispatcher stopped; sending them again "
+                        "(same event id: the phone shows each once)", resent)
         if broken:
             db.session.execute(sa.insert(PushDelivery), broken)
         db.session.commit()

@@ -70,8 +70,10 @@ def test_issued_resolution_reaches_both_devices_in_their_languages(login, demo, 
 
     by_token = {m["token"]: m for m in sent(fake_fcm, "phone-ru", "phone-en")}
     assert sorted(by_token) == ["phone-en", "phone-ru"]
+    [row] = outbox(employee.id, "task_assigned")
+    # The same event id on every device: the phones' copy of one event, whatever resends happen.
     ids = {"event": "task_assigned", "document_id": document_id, "task_id": str(task.id),
-           "resolution_id": resolution["id"]}
+           "resolution_id": resolution["id"], "event_id": str(row.id)}
     ru, en = by_token["phone-ru"], by_token["phone-en"]
     assert ru["notification"] == {"title": "Новое поручение", "body": "Вам назначено поручение."}
     assert en["notification"] == {"title": "New task", "body": "You have been assigned a task."}
@@ -81,11 +83,14 @@ def test_issued_resolution_reaches_both_devices_in_their_languages(login, demo, 
     assert ru["android"]["priority"] == "high"
     assert ru["android"]["notification"]["notification_count"] == badge
     assert en["apns"]["payload"]["aps"]["badge"] == badge
+    # One collapse slot per event, so a resend replaces the notification already shown.
+    assert ru["android"]["collapse_key"] == ru["android"]["notification"]["tag"] == f"event-{row.id}"
+    assert en["apns"]["headers"]["apns-collapse-id"] == f"event-{row.id}"
     # No document content leaves unless the organization allows it.
     wire = json.dumps([ru, en], ensure_ascii=False)
     document = task.document
     assert document.reg_number not in wire and document.title[:20] not in wire
-    [row] = outbox(employee.id, "task_assigned")
+    db.session.refresh(row)
     assert row.status == "done"
     deliveries = db.session.scalars(sa.select(PushDelivery).where(PushDelivery.outbox_id == row.id)).all()
     assert {d.status for d in deliveries} == {"delivered"} and len(deliveries) == 2
@@ -280,4 +285,6 @@ def test_transcription_failed_has_texts_and_the_event_lists_agree(demo, executor
 
     [ru] = sent(fake_fcm, "phone-ru")
     assert ru["notification"]["title"] == "Запись не распознана"
-    assert ru["data"] == {"event": "transcription_failed", "resolution_id": "5", "voice_note_id": "6"}
+    [row] = outbox(employee.id, "transcription_failed")
+    assert ru["data"] == {"event": "transcription_failed", "resolution_id": "5", "voice_note_id": "6",
+                          "event_id": str(row.id)}
