@@ -9,6 +9,7 @@ from domain.errors import (  # noqa: F401  (re-exported for the routes)
     not_found,
 )
 from models import db
+from models.queue import DATABASE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,22 @@ def register(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         db.session.rollback()
         return http_exception_response(exc)
+
+    def _database_unavailable(exc: Exception):
+        # The pool's dead connections are dropped here; pool_pre_ping tests the rest on checkout,
+        # so the first request after the database is back simply works.
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection is already gone
+            pass
+        log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        retry_after = str(app.config.get("DATABASE_RETRY_AFTER_S", 5))
+        return problem(503, "database_unavailable",
+                       "The database cannot be reached at the moment. Try again shortly.",
+                       headers={"Retry-After": retry_after})
+
+    for error_class in DATABASE_DOWN:
+        app.register_error_handler(error_class, _database_unavailable)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

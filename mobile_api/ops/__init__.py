@@ -1,6 +1,5 @@
 """Health, readiness and Prometheus metrics for operators."""
 import time
-from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
@@ -8,7 +7,8 @@ from flask_smorest import Blueprint
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from models import Job, OutboxMessage, ProcessHeartbeat, db, utcnow
+from models import Job, OutboxMessage, ProcessHeartbeat, db
+from models.queue import read_db_now
 
 from ..errors import problem
 
@@ -28,23 +28,40 @@ def healthz():
 @blp.response(200)
 @blp.alt_response(503, description="not ready")
 def readyz():
-    """Ready when the database answers and a transcription worker and a push dispatcher were seen lately."""
+    """Ready when the database answers, a transcription worker and a push dispatcher are alive, and none
+    of their loops is dead or stalled (each loop keeps its own heartbeat in the database)."""
     checks = {}
     try:
-        db.session.execute(sa.text("SELECT 1"))
-        checks["database"] = "ok"
-        since = utcnow() - timedelta(seconds=current_app.config["READY_MAX_SILENCE_S"])
-        for kind in ("worker", "push"):
-            seen = db.session.scalar(
-                sa.select(sa.func.max(ProcessHeartbeat.seen_at)).where(ProcessHeartbeat.kind == kind))
-            checks[kind] = "ok" if seen is not None and seen >= since else "not seen recently"
+        checks.update(_background_checks())
+        checks = {"database": "ok", **checks}
     except sa.exc.SQLAlchemyError:
         db.session.rollback()
         checks["database"] = "unreachable"
     if all(v == "ok" for v in checks.values()):
         return {"status": "ready", "checks": checks}
-    resp = problem(503, "not_ready", "Not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok"))
-    return resp
+    reason = "Not ready: " + "; ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")
+    return problem(503, "not_ready", reason, headers={"Retry-After": "5"})
+
+
+def _background_checks() -> dict[str, str]:
+    """Per kind of background process: 'ok', or why not, judged by the database's clock."""
+    now = read_db_now()
+    cap = current_app.config["READY_MAX_SILENCE_S"]
+    rows = db.session.scalars(sa.select(ProcessHeartbeat).order_by(ProcessHeartbeat.name)).all()
+
+    def silent(row) -> float:
+        return (now - row.seen_at).total_seconds()
+
+    live = {r.name for r in rows if r.process in (None, r.name) and silent(r) <= min(r.silence_s, cap)}
+    checks = {}
+    for kind in ("worker", "push"):
+        if not any(r.kind == kind and r.name in live for r in rows):
+            checks[kind] = "not seen recently (no live process)"
+            continue
+        stalled = [f"{r.name} silent for {silent(r):.0f} s ({r.state or 'no state'})" for r in rows
+                   if r.kind == kind and r.process in live and r.name != r.process and silent(r) > r.silence_s]
+        checks[kind] = "ok" if not stalled else "loop stalled or dead: " + ", ".join(stalled)
+    return checks
 
 
 class _QueueCollector:
