@@ -62,7 +62,8 @@ def slow_fcm(service_key, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_dispatcher_killed_mid_batch_resends_that_batch_under_the_same_event(app, demo, slow_fcm, service_key, tmp_path):
+def test_dispatcher_killed_mid_batch_resends_that_batch_under_the_same_event(app, demo, slow_fcm, service_key,
+                                                                             tmp_path):
     from tests.fakes.fcm_server import write_service_account
 
     employee = demo["employee1"]

@@ -1,0 +1,42 @@
+"""While PostgreSQL is down the API answers 503 database_unavailable with Retry-After, and recovers alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import DEMO_PASSWORD
+
+pytestmark = pytest.mark.slow
+
+
+def _login(client, username="exec1"):
+    resp = client.post("/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+
+
+def test_the_api_says_database_unavailable_while_postgresql_is_down_and_recovers(outage_app, private_pg):
+    client = outage_app.test_client()
+    auth = _login(client)
+    assert client.get("/api/v1/inbox", headers=auth).status_code == 200  # the pool holds a live connection
+
+    private_pg.stop()
+    try:
+        for method, path, kwargs in (("get", "/api/v1/inbox", {"headers": auth}),
+                                     ("post", "/api/v1/auth/login",
+                                      {"json": {"username": "exec1", "password": DEMO_PASSWORD}}),
+                                     ("get", "/api/v1/me", {"headers": auth})):
+            resp = getattr(client, method)(path, **kwargs)
+            assert resp.status_code == 503, (path, resp.get_data(as_text=True))
+            assert resp.mimetype == "application/problem+json"
+            assert resp.get_json()["code"] == "database_unavailable"
+            assert int(resp.headers["Retry-After"]) > 0
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "database unreachable" in ready.get_json()["detail"]
+    finally:
+        private_pg.start()
+
+    # Nobody restarts the web process: its pool drops the dead connections and the next request works.
+    assert client.get("/api/v1/inbox", headers=auth).status_code == 200
+    me = client.get("/api/v1/me", headers=_login(client, "employee1"))
+    assert me.status_code == 200 and me.get_json()["id"]
