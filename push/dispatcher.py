@@ -182,7 +182,8 @@ class Dispatcher:
                     down = database_down(error)
                     (log.warning if down else log.exception)(
                         "push: pass failed (%s: %s); trying again in %.1f s",
-                        "database unavailable" if down else type(error).__name__, error, delay)
+                        "database unavailable" if down else type(error).__name__,
+                        (str(error).splitlines() or [""])[0], delay)
                     self._check_in(delay, "database unavailable; retrying" if down else "pass failed; retrying")
                     self.stop.wait(delay)
                     continue
@@ -244,7 +245,7 @@ class Dispatcher:
                     self._rollback()
                     if not down:
                         (log.warning if database_down(error) else log.exception)(
-                            "push: heartbeat failed (%s); trying again", error)
+                            "push: heartbeat failed (%s); trying again", (str(error).splitlines() or [""])[0])
                     down = True
                 if self.stop.wait(self.settings.beat_s):
                     break

@@ -112,6 +112,10 @@ def outage_delay(failures: int, cap: float = 5.0) -> float:
     return random.uniform(0.5, 1.0) * min(cap, 0.25 * 2 ** min(failures, 10))
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
 class LeaseLost(Exception):
     """Another worker holds the job now (ours ran out): our result must not be recorded."""
 
@@ -211,7 +215,8 @@ class Worker:
                     delay = outage_delay(failures)
                     what = "database unavailable" if database_down(exc) else f"{type(exc).__name__}"
                     (log.warning if database_down(exc) else log.exception)(
-                        "%s: claiming a job failed (%s: %s); trying again in %.1f s", key, what, exc, delay)
+                        "%s: claiming a job failed (%s: %s); trying again in %.1f s", key, what, _first_line(exc),
+                        delay)
                     self._check_in(key, delay, f"{what}; retrying")
                     self.stopping.wait(delay)
                     continue
@@ -254,7 +259,8 @@ class Worker:
                     raise Stopping(job_id) from exc
                 failures += 1
                 delay = outage_delay(failures)
-                log.warning("job %s: database unavailable (%s); trying again in %.1f s", job_id, exc, delay)
+                log.warning("job %s: database unavailable (%s); trying again in %.1f s", job_id, _first_line(exc),
+                            delay)
                 self._check_in(key, delay, f"job {job_id}: database unavailable; retrying")
                 self.stopping.wait(delay)
                 self._check_in(key, self.settings.stall_s, f"job {job_id}")
@@ -368,8 +374,8 @@ class Worker:
                         with self._lock:
                             held = dict(self._held)
                         for job_id, owner in held.items():
-                            if not renew(Job, job_id, owner, self.settings.lease):
-                                log.warning("job %s: lease lost", job_id)
+                            if not renew(Job, job_id, owner, self.settings.lease) and job_id in self._held:
+                                log.warning("job %s: lease lost", job_id)  # (not merely finished meanwhile)
                         next_renew = now + renew_every
                     beat_many(self._beats())
                     if now >= next_cleanup:
@@ -382,7 +388,7 @@ class Worker:
                     self._rollback()
                     if not down:
                         (log.warning if database_down(exc) else log.exception)(
-                            "%s: heartbeat failed (%s); trying again", self.name, exc)
+                            "%s: heartbeat failed (%s); trying again", self.name, _first_line(exc))
                     down = True
                 if self.stopping.wait(min(self.settings.beat_s, renew_every)):
                     break
