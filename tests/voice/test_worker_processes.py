@@ -1,4 +1,5 @@
-"""The worker as real processes on PostgreSQL: SIGKILL mid-job loses nothing, workers never share a job."""
+"""The worker as real processes on PostgreSQL: SIGKILL mid-job loses nothing, workers never share a job,
+and a recording whose worker dies on every attempt ends failed instead of being retried forever."""
 from __future__ import annotations
 
 import os
@@ -22,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PHRASES = __import__("json").dumps(MANIFEST["phrase_list"], ensure_ascii=False)
 
 
-def _worker_process(app, *args: str) -> subprocess.Popen:
+def _worker_process(app, *args: str, **settings: str) -> subprocess.Popen:
     """`flask --app wsgi transcription-worker` on the test database, with a short lease."""
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": app.config["DATA_DIR"],
            "TRANSCRIPTION_LEASE_S": "2", "TRANSCRIPTION_POLL_S": "0.2", "TRANSCRIPTION_THREADS": "1",
-           "VOICE_SPLIT_THREADS": "1"}  # one slow single pass: plenty of time to kill it mid-job
+           "VOICE_SPLIT_THREADS": "1", **settings}  # one slow single pass: plenty of time to kill it mid-job
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "transcription-worker", *args],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -97,3 +98,39 @@ def test_two_workers_never_take_the_same_job(login, app, models):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
                              .where(OutboxMessage.event == "review_requested")) == count
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(Job.lease_owner.is_not(None))) == 0
+
+
+def test_a_recording_whose_worker_dies_every_time_ends_failed_with_a_reason(login, app, demo):
+    exec1 = login("exec1")
+    body = upload(exec1, document_of(exec1), AUDIO / "dictation_long.wav").get_json()
+    db.session.commit()
+    for attempt in (1, 2):  # TRANSCRIPTION_MAX_ATTEMPTS=2: the worker dies on both
+        doomed = _worker_process(app, TRANSCRIPTION_MAX_ATTEMPTS="2")
+        try:
+            _wait_for(lambda: jobs()[0].attempts == attempt and note_of(body["resolution_id"]).status == "processing",
+                      60, f"attempt {attempt} to start")
+            time.sleep(0.3)
+        finally:
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(10)
+    assert (jobs()[0].status, jobs()[0].attempts) == ("running", 2)
+
+    survivor = _worker_process(app, TRANSCRIPTION_MAX_ATTEMPTS="2")
+    try:
+        # Its lease runs out (by the database's clock) and the job is not tried a third time.
+        _wait_for(lambda: note_of(body["resolution_id"]).status == "failed", 60, "the job to be given up")
+        survivor.send_signal(signal.SIGTERM)
+        out, _ = survivor.communicate(timeout=30)
+        assert survivor.returncode == 0, out
+    finally:
+        survivor.kill()
+    job = jobs()[0]
+    assert (job.status, job.attempts, job.lease_owner) == ("failed", 2, None)
+    note = note_of(body["resolution_id"])
+    assert "stopped while working on it 2 times" in note.error and not note.words
+    assert db.session.get(Resolution, int(body["resolution_id"])).status == "failed"
+    # Its author is told, once, and sees the reason on the voice note.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.event == "transcription_failed")) == 1
+    shown = exec1.get(f"/voice-notes/{note.id}").get_json()
+    assert "record it again" in str(shown)

@@ -1,0 +1,106 @@
+"""Leases are timed by the database's clock: a worker whose machine clock is wrong neither steals a
+live lease nor sits on due work. The worker runs as a real process under libfaketime."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from models import Job, ProcessHeartbeat, db
+from models.queue import claim
+from tests.voice.conftest import AUDIO, MANIFEST, document_of, jobs, note_of, upload
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
+ROOT = Path(__file__).resolve().parents[2]
+PHRASES = json.dumps(MANIFEST["phrase_list"], ensure_ascii=False)
+
+
+def _libfaketime() -> str | None:
+    found = glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1")
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def faketime() -> str:
+    """libfaketime (preloaded: the `faketime` wrapper would not pass SIGTERM on); installed when missing."""
+    if _libfaketime() is None:
+        subprocess.run(["apt-get", "install", "-y", "-q", "faketime"], check=False, capture_output=True)
+    if _libfaketime() is None:
+        subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "faketime"], check=True, capture_output=True)
+    return _libfaketime()
+
+
+def skewed_worker(app, faketime: str, offset: str) -> subprocess.Popen:
+    """The worker whose machine's wall clock is off by `offset` (its monotonic clock, for waits, is not)."""
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": app.config["DATA_DIR"],
+           "TRANSCRIPTION_POLL_S": "0.2", "TRANSCRIPTION_THREADS": "1", "VOICE_SPLIT_THREADS": "1",
+           "LD_PRELOAD": faketime, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "transcription-worker"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.rollback()
+        db.session.expire_all()
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def stop(worker: subprocess.Popen) -> str:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        out, _ = worker.communicate(timeout=60)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, out
+    assert "INFO" in out and "Traceback" not in out
+    return out
+
+
+def test_a_worker_an_hour_ahead_does_not_steal_a_live_lease(login, app, faketime):
+    exec1 = login("exec1")
+    body = upload(exec1, document_of(exec1), AUDIO / "confirmed.wav", phrases=PHRASES).get_json()
+    db.session.commit()
+    [job_id] = claim(Job, "a-healthy-worker", timedelta(seconds=60))  # a worker elsewhere holds it for a minute
+
+    ahead = skewed_worker(app, faketime, "+1h")
+    try:
+        # It runs and polls (its loop beats), yet by the database's clock the lease has 50-odd seconds left.
+        wait_for(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(ProcessHeartbeat)
+                                           .where(ProcessHeartbeat.kind == "worker")) > 1, 90, "the worker to run")
+        time.sleep(3)
+        db.session.rollback()
+        job = db.session.get(Job, job_id)
+        assert (job.lease_owner, job.attempts, job.status) == ("a-healthy-worker", 1, "running")
+        assert note_of(body["resolution_id"]).status == "queued"
+    finally:
+        stop(ahead)
+
+
+def test_a_worker_an_hour_behind_takes_due_work_at_once(login, app, faketime):
+    exec1 = login("exec1")
+    body = upload(exec1, document_of(exec1), AUDIO / "confirmed.wav", phrases=PHRASES).get_json()
+    db.session.commit()
+
+    behind = skewed_worker(app, faketime, "-1h")
+    try:
+        # The job is due now by the database's clock; the worker's own clock would say in an hour.
+        wait_for(lambda: note_of(body["resolution_id"]).status == "transcribed", 90, "the job to be done")
+    finally:
+        stop(behind)
+    assert [(j.status, j.attempts) for j in jobs()] == [("done", 1)]
