@@ -207,6 +207,15 @@ def wait_until(condition, timeout: float, what: str) -> float:
 def run(plan: Plan, keep: bool = False) -> dict:
     random.seed(plan.seed)
     figures: dict = {"plan": plan.__dict__}
+    phases: dict[str, float] = {}
+    figures["phases_s"] = phases
+    mark = [time.monotonic()]
+
+    def phase(name: str) -> None:
+        now = time.monotonic()
+        phases[name] = round(now - mark[0], 1)
+        mark[0] = now
+
     workdir = Path(tempfile.mkdtemp(prefix="fault-injection-"))
     key = generate_key()
     fcm = FakeFcm(key.public_key()).start()
@@ -223,13 +232,16 @@ def run(plan: Plan, keep: bool = False) -> dict:
                "VOICE_SPLIT_THREADS": "1", "PUSH_LEASE_S": "4", "PUSH_POLL_MS": "300", "PUSH_BATCH_SIZE": "50",
                "TRANSCRIPTION_MAX_ATTEMPTS": "10"}
         say("migrating and loading the demo government")
+        phase("initdb")
         _prepare(cluster.url, workdir / "data")
+        phase("migrate_and_demo")
         processes = Processes(env, workdir, web_port, plan.web_processes)
         processes.start_all()
         base = f"http://127.0.0.1:{web_port}"
         say(f"web, worker and push started; web on {base}")
         wait_until(lambda: _ready(base), 120, "/readyz to say ready")
         say("ready: worker and dispatcher beating")
+        phase("processes_ready")
 
         tally = Tally()
         exec1 = Client(base, "exec1", tally)
@@ -296,6 +308,7 @@ def run(plan: Plan, keep: bool = False) -> dict:
             say(f"load: {len(uploaded)}/{plan.uploads} uploads, {len(issued)}/{plan.issues} issues; responses "
                 f"{dict(sorted(tally.statuses.items()))}, kills {dict(processes.kills)}")
         figures["load_s"] = round(time.monotonic() - load_started, 1)
+        phase("setup_and_load")
 
         from mobile_api import create_app
         from models import db
@@ -304,6 +317,7 @@ def run(plan: Plan, keep: bool = False) -> dict:
             drained = wait_until(lambda: _drained(db), 300, "every job and notification to be settled")
             figures["drain_after_load_s"] = round(drained, 1)
             say(f"queues drained {drained:.1f} s after the load ended")
+            phase("drain")
             figures.update(_check(db, uploaded, issued, phones, fcm))
         figures["errors_4xx"] = errors
         figures["requests"] = dict(sorted(tally.statuses.items()))
@@ -317,7 +331,9 @@ def run(plan: Plan, keep: bool = False) -> dict:
         return figures
     finally:
         if processes is not None:
+            mark[0] = time.monotonic()
             figures["exit_codes_on_sigterm"] = processes.stop_all()
+            phase("sigterm_stop")
         fcm.stop()
         cluster.remove()
         if not keep:
@@ -443,6 +459,7 @@ def main() -> int:
     parser.add_argument("--short", action="store_true", help="the small version make test runs")
     parser.add_argument("--seed", type=int, help="random seed for the kill moments (default: the plan's)")
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     plan = SHORT if args.short else FULL
     if args.seed is not None:
@@ -454,6 +471,8 @@ def main() -> int:
     failed = verdict(figures)
     figures.pop("postgres_started_at", None)
     print(json.dumps(figures, ensure_ascii=False, indent=1, default=str))
+    if args.json:
+        args.json.write_text(json.dumps({**figures, "failed": failed}, ensure_ascii=False, default=str), "utf-8")
     if failed:
         say("FAILED: " + "; ".join(failed))
         return 1
