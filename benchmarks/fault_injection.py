@@ -166,6 +166,17 @@ class Processes:
         with self._lock:
             self.start(name)
 
+    STARTED = {"worker": "thread(s), models", "push": "push dispatcher", "web": "Booting worker"}
+
+    def wait_started(self, name: str, timeout: float) -> None:
+        """Until the current incarnation says it is at work (its log's start line)."""
+        deadline = time.monotonic() + timeout
+        path = self.logs / f"{name}.{self.starts[name]}.log"
+        while time.monotonic() < deadline:
+            if self.STARTED[name] in path.read_text("utf-8", errors="replace"):
+                return
+            time.sleep(0.2)
+
     def _watcher(self) -> None:
         while not self._stop.wait(0.2):
             with self._lock:
@@ -279,28 +290,32 @@ def run(plan: Plan, keep: bool = False) -> dict:
                 (issued if resp.status_code == 201 else errors).append(resp.json() if resp.ok else resp.text)
                 time.sleep(plan.load_s / plan.issues * random.uniform(0.5, 1.5))
 
-        def chaos():
-            outage_at = plan.load_s * 0.2
+        outage_at = plan.load_s * 0.2
+
+        def outage():
+            time.sleep(outage_at)
+            say(f"PostgreSQL stopped under load for {plan.outage_s:.0f} s")
+            cluster.stop()
+            time.sleep(plan.outage_s)
+            cluster.start()
+            say("PostgreSQL started again")
+
+        def kills():
             first = outage_at + plan.outage_s + 1 if plan.kills_after_outage else 1.0
             moments = sorted([("worker", random.uniform(first, plan.load_s)) for _ in range(plan.worker_kills)]
-                             + [("push", random.uniform(first, plan.load_s)) for _ in range(plan.push_kills)]
-                             + [("postgres", outage_at)], key=lambda m: m[1])
+                             + [("push", random.uniform(first, plan.load_s)) for _ in range(plan.push_kills)],
+                             key=lambda m: m[1])
             started = time.monotonic()
             for what, at in moments:
                 time.sleep(max(0.0, at - (time.monotonic() - started)))
-                if what == "postgres":
-                    say(f"PostgreSQL stopped under load for {plan.outage_s:.0f} s")
-                    cluster.stop()
-                    time.sleep(plan.outage_s)
-                    cluster.start()
-                    figures["postgres_started_at"] = time.monotonic()
-                    say("PostgreSQL started again")
-                else:
-                    say(f"kill -9 {what}")
-                    processes.kill(what)
+                # Kill a process at work, not one still loading its models after the last kill.
+                processes.wait_started(what, 120)
+                time.sleep(random.uniform(0.0, 2.0))
+                say(f"kill -9 {what}" + (" (PostgreSQL is down)" if not cluster.running() else ""))
+                processes.kill(what)
 
         load_started = time.monotonic()
-        threads = [threading.Thread(target=t, name=t.__name__) for t in (upload_load, issue_load, chaos)]
+        threads = [threading.Thread(target=t, name=t.__name__) for t in (upload_load, issue_load, outage, kills)]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):

@@ -374,8 +374,9 @@ class Worker:
                         with self._lock:
                             held = dict(self._held)
                         for job_id, owner in held.items():
-                            if not renew(Job, job_id, owner, self.settings.lease) and job_id in self._held:
-                                log.warning("job %s: lease lost", job_id)  # (not merely finished meanwhile)
+                            if not renew(Job, job_id, owner, self.settings.lease):
+                                # Finished a moment ago, or taken over (then its result is dropped at settling).
+                                log.info("job %s: lease not renewed (finished or taken over)", job_id)
                         next_renew = now + renew_every
                     beat_many(self._beats())
                     if now >= next_cleanup:
