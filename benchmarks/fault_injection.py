@@ -75,6 +75,7 @@ class Tally:
 
     statuses: Counter = field(default_factory=Counter)
     retry_after_missing: int = 0
+    in_progress: int = 0
     connection_errors: int = 0
     five_hundreds: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,8 +102,9 @@ class Client:
         self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
 
     def call(self, method: str, path: str, *, auth: bool = True, files=None, **kwargs) -> requests.Response:
-        """Send until the answer is not 503 or a connection error; same Idempotency-Key every time."""
-        deadline = time.monotonic() + 180
+        """Send until the answer is neither 503, nor 409 idempotency_in_progress, nor a connection error;
+        the same Idempotency-Key every time, as the apps do."""
+        deadline = time.monotonic() + 300
         while True:
             if files:
                 for f in files.values():
@@ -112,10 +114,15 @@ class Client:
             except requests.RequestException:
                 resp = None
             self.tally.saw(f"{method.upper()} {path}", resp)
-            if resp is not None and resp.status_code != 503:
+            # A request cut off by the outage may leave its key claimed until the claim counts as abandoned.
+            in_progress = resp is not None and resp.status_code == 409 and "idempotency_in_progress" in resp.text
+            if in_progress:
+                with self.tally.lock:
+                    self.tally.in_progress += 1
+            if resp is not None and resp.status_code != 503 and not in_progress:
                 return resp
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{method.upper()} {path}: still unavailable after 180 s")
+                raise RuntimeError(f"{method.upper()} {path}: still unavailable after 300 s")
             wait = float(resp.headers.get("Retry-After", 1)) if resp is not None else 1.0
             time.sleep(min(wait, 1.0) * random.uniform(0.5, 1.0))  # a phone on screen tries sooner
 
@@ -337,6 +344,7 @@ def run(plan: Plan, keep: bool = False) -> dict:
         figures["errors_4xx"] = errors
         figures["requests"] = dict(sorted(tally.statuses.items()))
         figures["connection_errors"] = tally.connection_errors
+        figures["409_idempotency_in_progress_retried"] = tally.in_progress
         figures["http_500"] = tally.five_hundreds
         figures["503_without_retry_after"] = tally.retry_after_missing
         figures["kills"] = dict(processes.kills)
