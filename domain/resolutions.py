@@ -117,7 +117,9 @@ def edit(user: User, res: Resolution, changes: dict) -> Resolution:
 
 def mark_reviewed(user: User, res: Resolution) -> Resolution:
     """An assistant hands the corrected draft back to its author."""
-    if not access.serves(user, res.author_id) and res.author_id != user.id:
+    if res.author_id == user.id:  # a review is a second pair of eyes: never the author's own
+        raise ApiError(403, "self_review", "The author of a draft cannot mark it reviewed; issue or edit it.")
+    if not access.serves(user, res.author_id):
         raise not_found("resolution")
     move(res, "reviewed")
     for reviewer in access.reviewers_of(res.author_id):  # the draft leaves every reviewer's inbox

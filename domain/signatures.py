@@ -117,6 +117,20 @@ def signature_required(user: User) -> bool:
     return any(_usable(key, now) for key in keys)
 
 
+def check_issue_signed(user: User, signed: bool) -> None:
+    """Where the organization asks for it, an author with an active key signs what they issue (as decisions)."""
+    if not signed and user.organization.issue_requires_signature and signature_required(user):
+        raise ApiError(422, "signature_required",
+                       "Your organization has resolutions signed: sign the issue with your enrolled key.",
+                       {"signing_session_id": ["Required: your organization has issued resolutions signed."]})
+
+
+def keys_of(user: User) -> list[SigningKey]:
+    """The user's enrolled keys, newest first, revoked ones included (they still back old signatures)."""
+    return list(db.session.scalars(sa.select(SigningKey).where(SigningKey.user_id == user.id)
+                                   .order_by(SigningKey.id.desc())))
+
+
 def _check_usable(key: SigningKey, now: datetime) -> None:
     if key.revoked_at is not None:
         raise ApiError(409, "key_revoked", "This key was revoked; enrol the device again.")

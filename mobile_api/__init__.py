@@ -97,11 +97,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         documents,
         inbox,
         ops,
+        organization,
         resolutions,
         tasks,
         voice,
     )
-    for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice, directory):
+    for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice, directory, organization):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
     ops.init_metrics(app)

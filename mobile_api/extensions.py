@@ -1,11 +1,11 @@
 """Flask extensions, created unbound and bound in the app factory with init_app."""
-from flask import request
+from flask import current_app, json, request
 from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_smorest import Api as _Api
 
-from . import errors
+from . import errors, openapi
 
 
 class Api(_Api):
@@ -13,6 +13,18 @@ class Api(_Api):
 
     def handle_http_exception(self, error):
         return errors.http_exception_response(error)
+
+    def init_app(self, app, *args, **kwargs):
+        super().init_app(app, *args, **kwargs)
+        self.ma_plugin.converter.add_attribute_function(openapi.id_field_schema)
+
+    def _openapi_json(self):
+        """Serve the contract as made true by mobile_api/openapi.py (built once per process)."""
+        cached = current_app.extensions.get("openapi_json")
+        if cached is None:
+            document = openapi.document(current_app, self.spec.to_dict())
+            cached = current_app.extensions["openapi_json"] = json.dumps(document, indent=2, sort_keys=False)
+        return current_app.response_class(cached, mimetype="application/json")
 
 
 def _client_ip() -> str:

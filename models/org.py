@@ -43,6 +43,8 @@ class Organization(db.Model):
     timezone: Mapped[str] = mapped_column(sa.String(64), default="Europe/Moscow", server_default="Europe/Moscow")
     # A deadline that falls on a day off moves to the working day before (the usual rule), after, or stays.
     deadline_day_off: Mapped[str] = mapped_column(sa.String(8), default="before", server_default="before")
+    # Issuing a resolution must be signed by an author with an enrolled key, as approval decisions are.
+    issue_requires_signature: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

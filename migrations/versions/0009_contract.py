@@ -15,8 +15,12 @@ Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade():
-    pass
+    # The organization decides whether issuing a resolution must be signed (as approval decisions are).
+    with op.batch_alter_table("organizations") as batch:
+        batch.add_column(sa.Column("issue_requires_signature", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table("organizations") as batch:
+        batch.drop_column("issue_requires_signature")

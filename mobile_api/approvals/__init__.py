@@ -17,6 +17,7 @@ from .schemas import (
     DecisionIn,
     KeyIn,
     KeyOut,
+    KeyPage,
     RouteIn,
     SessionIn,
     SessionOut,
@@ -67,6 +68,13 @@ def decide(body, approval_id):
 def enrol(body):
     """Enrol a device key: a P-256 PKCS#10 request in, a certificate from the organization's CA out."""
     return signatures.enrol(g.user, body["csr"]), 201
+
+
+@blp.route("/keys", methods=["GET"])
+@blp.response(200, KeyPage)
+def keys():
+    """The caller's enrolled keys, newest first; revoked ones stay listed with `revoked_at`."""
+    return {"items": signatures.keys_of(g.user)}
 
 
 @blp.route("/keys/<id:key_id>", methods=["DELETE"])

@@ -101,6 +101,10 @@ class KeyOut(Schema):
     revoked_at = UtcTime(allow_none=True)
 
 
+class KeyPage(Schema):
+    items = fields.List(fields.Nested(KeyOut))
+
+
 class SubjectIn(Schema):
     type = fields.String(required=True, validate=validate.OneOf(["approval", "resolution"]))
     id = Id(required=True)

@@ -25,6 +25,7 @@ def create(body, document_id):
     res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"))
     if body["issue"]:
         rules.issue(g.user, res)
+        signatures.check_issue_signed(g.user, signed=False)
     return res, 201, {"Location": url_for("resolutions.get", resolution_id=res.id)}
 
 
@@ -63,4 +64,5 @@ def issue(body, resolution_id):
     if body.get("signing_session_id"):
         signatures.sign_resolution_issue(g.user, res, body["signing_session_id"])
     rules.issue(g.user, res)
+    signatures.check_issue_signed(g.user, signed=bool(body.get("signing_session_id")))
     return res

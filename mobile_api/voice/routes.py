@@ -12,6 +12,7 @@ from ..schemas import ResolutionSchema
 from . import blp
 from . import upload as recording
 from .schemas import (
+    LanguagePage,
     PageArgs,
     ReviewQueuePage,
     VoiceNoteSchema,
@@ -56,6 +57,7 @@ def upload(document_id):
         raise ApiError(422, "validation_failed", "The request did not pass validation.",
                        {"language": [f"One of: {', '.join(recording.languages())}."]})
     phrases = voice.phrases_for(g.user, voice.parse_phrases(request.form.get("phrases")), language)
+    recording.check_vocabulary(language, phrases)
     sha, size, decoded = recording.store_recording(audio.stream)
     res = voice.dictate(g.user, doc, sha, size, decoded.format, decoded.duration_s, language, phrases)
     body = {"resolution_id": res.id, "voice_note_id": res.voice_note_id, "status": "queued"}
@@ -109,3 +111,11 @@ def put_settings(body):
     voice.set_phrase_mode(g.user, body["phrase_mode"])
     db.session.commit()
     return {"phrase_mode": body["phrase_mode"], "templates": voice.templates(g.user.organization_id)}
+
+
+@blp.route("/voice/languages", methods=["GET"])
+@blp.response(200, LanguagePage)
+def languages():
+    """The recognition languages configured on this server; `default` is used when an upload names none."""
+    default = current_app.config["VOICE_LANGUAGE"]
+    return {"items": [{"code": code, "default": code == default} for code in recording.languages()]}

@@ -47,4 +47,13 @@ class VoiceSettings(Schema):
     templates = fields.List(fields.String(), dump_only=True)
 
 
-__all__ = ["PageArgs", "ReviewQueuePage", "VoiceNoteSchema", "VoiceQueued", "VoiceSettings", "WordSchema"]
+class LanguageSchema(Schema):
+    code = fields.String(required=True, metadata={"example": "ko", "description": "language code of the model"})
+    default = fields.Boolean(required=True, metadata={"description": "used when an upload names no language"})
+
+
+class LanguagePage(Schema):
+    items = fields.List(fields.Nested(LanguageSchema), required=True)
+
+
+__all__ = ["LanguagePage", "PageArgs", "ReviewQueuePage", "VoiceNoteSchema", "VoiceQueued", "VoiceSettings", "WordSchema"]

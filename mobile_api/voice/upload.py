@@ -13,6 +13,7 @@ from models.blobstore import blobs
 from transcription.audio import Audio, AudioError, decode
 from transcription.registry import model_paths
 from transcription.speech import check_speech
+from transcription.vocabulary import VocabularyError, unknown_words
 
 _STATUS = {"unsupported_audio": 415, "audio_too_long": 422, "no_speech": 422}
 
@@ -20,6 +21,21 @@ _STATUS = {"unsupported_audio": 415, "audio_too_long": 422, "no_speech": 422}
 def languages() -> list[str]:
     """Languages a speech model is configured for (read from configuration; nothing is loaded)."""
     return sorted(model_paths(current_app.config["VOSK_MODELS"]))
+
+
+def check_vocabulary(language: str, phrases: list[str] | None, field: str = "phrases") -> None:
+    """Refuse phrases the language's model cannot recognise (Vosk would silently drop those words)."""
+    if not phrases:
+        return
+    try:
+        missing = unknown_words(model_paths(current_app.config["VOSK_MODELS"])[language], phrases)
+    except (KeyError, VocabularyError, OSError):
+        return  # a model without a readable word list: the worker still drops unknown words, as before
+    if missing:
+        shown = ", ".join(missing[:20]) + (", ..." if len(missing) > 20 else "")
+        raise ApiError(422, "out_of_vocabulary",
+                       f"The {language} speech model does not know these words, so the phrases cannot be "
+                       f"recognised: {shown}.", {field: [f"Unknown to the {language} model: {shown}."]})
 
 
 def store_recording(stream: BinaryIO) -> tuple[str, int, Audio]:

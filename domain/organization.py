@@ -1,0 +1,98 @@
+"""An organization's own settings and its stock resolution phrases (templates).
+
+Who manages the templates: a clerk or an admin of the organization. Templates are the office's stock
+wording ("Review and report", "Prepare the meeting"), kept like the registration journal and the
+letterheads, which is records work (clerks); executives and assistants only use them. The signing
+policy of the organization is an admin's decision alone.
+"""
+import sqlalchemy as sa
+
+from models import User, audit, db
+from models.voice import ResolutionTemplate
+
+from .errors import ApiError, not_found
+
+MAX_TEMPLATES, MAX_TEMPLATE_CHARS = 500, 200
+TEMPLATE_MANAGERS = ("clerk", "admin")
+
+
+def _may_manage_templates(user: User) -> None:
+    if not any(user.has_role(role) for role in TEMPLATE_MANAGERS):
+        raise ApiError(403, "forbidden", "Only a clerk or an admin of the organization manages its templates.")
+
+
+def clean_text(text: str) -> str:
+    """One space between words: the phrase list compares words, not spacing."""
+    return " ".join(text.split())
+
+
+def list_templates(user: User) -> list[ResolutionTemplate]:
+    """The organization's templates in their order."""
+    return list(db.session.scalars(
+        sa.select(ResolutionTemplate).where(ResolutionTemplate.organization_id == user.organization_id)
+        .order_by(ResolutionTemplate.position, ResolutionTemplate.id)))
+
+
+def _duplicate(user: User, text: str, exclude: int | None = None) -> None:
+    query = sa.select(ResolutionTemplate.id).where(ResolutionTemplate.organization_id == user.organization_id,
+                                                   ResolutionTemplate.text == text)
+    if exclude is not None:
+        query = query.where(ResolutionTemplate.id != exclude)
+    if db.session.scalar(query.limit(1)) is not None:
+        raise ApiError(409, "template_exists", "The organization already has this template.")
+
+
+def get_template(user: User, template_id: int | None) -> ResolutionTemplate:
+    """A template of the user's organization, else 404."""
+    template = db.session.get(ResolutionTemplate, template_id) if template_id else None
+    if template is None or template.organization_id != user.organization_id:
+        raise not_found("template")
+    return template
+
+
+def add_template(user: User, text: str, position: int | None) -> ResolutionTemplate:
+    """A new template; without a position it goes last."""
+    _may_manage_templates(user)
+    text = clean_text(text)
+    _duplicate(user, text)
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(ResolutionTemplate)
+                              .where(ResolutionTemplate.organization_id == user.organization_id))
+    if count >= MAX_TEMPLATES:
+        raise ApiError(409, "too_many_templates", f"An organization keeps at most {MAX_TEMPLATES} templates.")
+    if position is None:
+        position = (db.session.scalar(sa.select(sa.func.max(ResolutionTemplate.position))
+                                      .where(ResolutionTemplate.organization_id == user.organization_id)) or 0) + 1
+    template = ResolutionTemplate(organization_id=user.organization_id, text=text, position=position)
+    db.session.add(template)
+    db.session.flush()
+    audit.record(user.organization_id, user.id, "template.created", "resolution_template", template.id)
+    return template
+
+
+def change_template(user: User, template: ResolutionTemplate, text: str | None, position: int | None):
+    _may_manage_templates(user)
+    if text is not None:
+        text = clean_text(text)
+        _duplicate(user, text, exclude=template.id)
+        template.text = text
+    if position is not None:
+        template.position = position
+    audit.record(user.organization_id, user.id, "template.changed", "resolution_template", template.id)
+    return template
+
+
+def delete_template(user: User, template: ResolutionTemplate) -> None:
+    _may_manage_templates(user)
+    db.session.delete(template)
+    audit.record(user.organization_id, user.id, "template.deleted", "resolution_template", template.id)
+
+
+def set_issue_requires_signature(user: User, value: bool) -> None:
+    """An admin decides whether authors with an enrolled key must sign what they issue."""
+    if not user.has_role("admin"):
+        raise ApiError(403, "forbidden", "Only an admin of the organization changes its signing policy.")
+    org = user.organization
+    if org.issue_requires_signature != value:
+        org.issue_requires_signature = value
+        audit.record(user.organization_id, user.id, "organization.signing_policy", "organization", org.id,
+                     issue_requires_signature=value)

@@ -1,0 +1,339 @@
+"""The published contract: one place that makes `GET /api/v1/openapi.json` say what the server really does.
+
+flask-smorest describes the bodies from the marshmallow schemas that serialise them; this module adds
+what only the whole app knows: the bearer scheme on every protected operation, every error as the
+problem+json the server sends with the `code` values each operation can answer, the headers the
+contract relies on (Idempotency-Key, If-None-Match/ETag/304, Range/206/416, Retry-After, Location),
+binary media types, ids, and links between operations. Per-route facts that no decorator reveals live
+in the tables below, keyed by endpoint name, so handlers stay untouched.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+
+from flask import Flask
+
+from .conditional import etagged
+from .fields import Id
+from .idempotency import idempotent
+
+PROBLEM_TYPE = "application/problem+json"
+ID_SCHEMA = {"type": "string", "pattern": "^[1-9][0-9]{0,18}$", "example": "42",
+             "description": "an opaque id (digits; compare as strings)"}
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details. `code` is the stable machine word to branch on; "
+                   "`detail` is for people.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "example": "about:blank"},
+        "title": {"type": "string", "example": "Not found"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599, "example": 404},
+        "detail": {"type": "string", "example": "No such document."},
+        "code": {"type": "string", "example": "not_found"},
+        "errors": {"type": "object", "description": "validation messages by field",
+                   "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                   "example": {"text": ["Missing data for required field."]}},
+    },
+}
+
+# Codes any operation of a kind may answer, added from what the operation is.
+AUTH_CODES = ["unauthorized", "invalid_token", "token_expired", "account_disabled"]
+DESCRIPTIONS = {
+    304: "Not modified: the ETag sent in If-None-Match still matches (no body)",
+    400: "Bad request", 401: "Missing, expired or revoked access token", 403: "Not allowed",
+    404: "Not found, or not visible to this user (never 403 for that)", 409: "Conflict with the current state",
+    410: "Gone", 413: "Payload too large", 415: "Unsupported media type", 416: "Range not satisfiable",
+    422: "Validation failed", 429: "Too many requests", 503: "The database is unreachable; retry after a while",
+}
+
+# Per-endpoint codes the rules may answer, beyond those the shape of the operation implies.
+ROUTE_CODES: dict[str, dict[int, list[str]]] = {
+    "auth.login": {401: ["invalid_credentials"], 429: ["rate_limited"]},
+    "auth.refresh": {401: ["invalid_token", "token_reused", "token_expired"]},
+    "documents.register": {403: ["forbidden"], 413: ["payload_too_large"], 415: ["unsupported_media_type"],
+                           400: ["malformed_json"], 422: ["validation_failed"]},
+    "resolutions.create": {403: ["forbidden"], 422: ["validation_failed", "signature_required"]},
+    "resolutions.edit": {409: ["invalid_state"]},
+    "resolutions.reviewed": {403: ["self_review"], 409: ["invalid_state"]},
+    "resolutions.issue": {403: ["forbidden"], 409: ["invalid_state", "signature_missing", "signature_mismatch"],
+                          422: ["validation_failed", "signing_session_mismatch", "signature_required"]},
+    "tasks.complete": {409: ["invalid_state"]},
+    "approvals.put_route": {403: ["forbidden"], 409: ["approval_in_progress"]},
+    "approvals.decide": {409: ["approval_closed", "not_due", "session_used", "stale_version", "signature_mismatch",
+                               "signature_missing"],
+                         422: ["comment_required", "signature_required", "signing_session_mismatch"]},
+    "approvals.enrol": {409: ["no_certificate_authority"],
+                        422: ["csr_malformed", "csr_bad_signature", "csr_unsupported_key"]},
+    "approvals.open_session": {409: ["invalid_state", "key_revoked", "key_expired", "approval_closed", "not_due",
+                                     "no_certificate_authority"],
+                               422: ["comment_required"]},
+    "approvals.sign": {409: ["session_used", "key_revoked", "key_expired", "no_certificate_authority"],
+                       410: ["session_expired"],
+                       422: ["digest_mismatch", "bad_signature", "untrusted_issuer", "certificate_expired",
+                             "certificate_revoked", "wrong_key_usage", "malformed"]},
+    "approvals.report": {409: ["no_certificate_authority"]},
+    "approvals.evidence": {409: ["no_certificate_authority"]},
+    "approvals.add_attachment": {403: ["forbidden"], 413: ["payload_too_large"]},
+    "voice.upload": {403: ["forbidden"], 413: ["payload_too_large"], 415: ["unsupported_audio"],
+                     422: ["audio_too_long", "no_speech", "out_of_vocabulary"]},
+    "voice.retry": {409: ["invalid_state"]},
+    "voice.create_template": {403: ["forbidden"]},
+    "voice.update_template": {403: ["forbidden"]},
+    "voice.delete_template": {403: ["forbidden"]},
+}
+
+# POSTs that act on something (not only those that create): they honour Idempotency-Key too, and of two
+# racing duplicates without a key one wins and the other answers 409 with the current state.
+ACTING = {"resolutions.reviewed", "resolutions.issue", "tasks.complete", "approvals.decide", "approvals.sign",
+          "voice.retry"}
+# Routes that stream a stored file: ETag, Range (206/416), and the media type of the bytes.
+FILES = {"documents.download": "*/*", "voice.audio": "audio/*"}
+# OpenAPI links: where the answer of one operation leads (schemathesis follows them statefully).
+LINKS = {
+    ("documents.register", 201): {
+        "GetDocument": {"operationId": "documents_get_document",
+                        "parameters": {"document_id": "$response.body#/id"}},
+    },
+    ("resolutions.create", 201): {
+        "GetResolution": {"operationId": "resolutions_get", "parameters": {"resolution_id": "$response.body#/id"}},
+        "EditResolution": {"operationId": "resolutions_edit", "parameters": {"resolution_id": "$response.body#/id"}},
+        "IssueResolution": {"operationId": "resolutions_issue",
+                            "parameters": {"resolution_id": "$response.body#/id"}},
+    },
+    ("voice.upload", 202): {
+        "GetVoiceNote": {"operationId": "voice_get_note",
+                         "parameters": {"note_id": "$response.body#/voice_note_id"}},
+        "GetDictatedResolution": {"operationId": "resolutions_get",
+                                  "parameters": {"resolution_id": "$response.body#/resolution_id"}},
+    },
+    ("devices.register", 201): {
+        "DeleteDevice": {"operationId": "devices_unregister", "parameters": {"device_id": "$response.body#/id"}},
+    },
+    ("approvals.enrol", 201): {
+        "RevokeKey": {"operationId": "approvals_revoke", "parameters": {"key_id": "$response.body#/id"}},
+    },
+    ("voice.create_template", 201): {
+        "UpdateTemplate": {"operationId": "voice_update_template",
+                           "parameters": {"template_id": "$response.body#/id"}},
+        "DeleteTemplate": {"operationId": "voice_delete_template",
+                           "parameters": {"template_id": "$response.body#/id"}},
+    },
+}
+
+HEADERS = {
+    "ETag": {"description": "strong validator of this answer; send it back in If-None-Match",
+             "schema": {"type": "string"}},
+    "Location": {"description": "where the created resource is read", "schema": {"type": "string"}},
+    "Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}},
+    "Content-Range": {"description": "`bytes first-last/size` (206) or `bytes */size` (416)",
+                      "schema": {"type": "string"}},
+    "WWW-Authenticate": {"description": "the bearer challenge", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` when this is the remembered answer to a retried request",
+                            "schema": {"type": "string"}},
+}
+PARAMETERS = {
+    "IdempotencyKey": {
+        "in": "header", "name": "Idempotency-Key", "required": False,
+        "description": "Any string of 1-255 printable characters. The same key from the same user with the same "
+                       "body replays the first answer and changes nothing; with another body it is "
+                       "`409 idempotency_conflict`.",
+        "schema": {"type": "string", "pattern": "^[!-~]([ -~]{0,253}[!-~])?$", "example": "8b1f0c4e-retry-1"},
+    },
+    "IfNoneMatch": {
+        "in": "header", "name": "If-None-Match", "required": False,
+        "description": "the ETag of the copy the app holds: an unchanged answer is `304` with no body",
+        "schema": {"type": "string", "example": '"5d41402abc4b2a76b9719d911017c592"'},
+    },
+    "Range": {
+        "in": "header", "name": "Range", "required": False,
+        "description": "`bytes=first-last`: `206` with that part; outside the file `416` with "
+                       "`Content-Range: bytes */size`; a malformed value is ignored (`200`, the whole file)",
+        "schema": {"type": "string", "example": "bytes=0-1023"},
+    },
+}
+
+_RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def _code_of(decorator: Callable) -> object:
+    """The code object of the wrapper a decorator makes: how a view is recognised as wrapped by it."""
+    return decorator(lambda: None).__code__
+
+
+def _wrapped_by(view: Callable, decorator_code: object) -> bool:
+    while view is not None:
+        if getattr(view, "__code__", None) is decorator_code:
+            return True
+        view = getattr(view, "__wrapped__", None)
+    return False
+
+
+def _problem_response(status: int, codes: list[str], extra_headers: dict | None = None) -> dict:
+    schema = {"allOf": [{"$ref": "#/components/schemas/Problem"},
+                        {"type": "object", "properties": {"code": {"type": "string", "enum": codes}}}]}
+    response = {"description": f"{DESCRIPTIONS.get(status, 'Error')}: " + ", ".join(f"`{c}`" for c in codes),
+                "content": {PROBLEM_TYPE: {"schema": schema, "example": {
+                    "type": "about:blank", "title": DESCRIPTIONS.get(status, "Error"), "status": status,
+                    "detail": "...", "code": codes[0]}}}}
+    headers = dict(extra_headers or {})
+    if status in (429, 503):
+        headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+    if status == 401:
+        headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWW-Authenticate"}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _add(codes: dict[int, list[str]], status: int, *words: str) -> None:
+    bucket = codes.setdefault(status, [])
+    for word in words:
+        if word not in bucket:
+            bucket.append(word)
+
+
+def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, public: bool, path: str) -> None:
+    blueprint, _, name = endpoint.partition(".")
+    op["operationId"] = endpoint.replace(".", "_")
+    responses = op.setdefault("responses", {})
+    responses.pop("default", None)
+    responses.pop("422", None)  # flask-smorest's, with its own error shape: rebuilt below
+    codes: dict[int, list[str]] = {}
+    if not public:
+        op["security"] = [{"bearerAuth": []}]
+        _add(codes, 401, *AUTH_CODES)
+    else:
+        op["security"] = []
+    if "{" in path:
+        _add(codes, 404, "not_found")
+    params = op.setdefault("parameters", [])
+    has_query = any(p.get("in") == "query" for p in params)
+    json_body = "application/json" in op.get("requestBody", {}).get("content", {})
+    if has_query or json_body:
+        _add(codes, 422, "validation_failed")
+    if any(p.get("name") in ("cursor", "since") for p in params):
+        _add(codes, 400, "invalid_cursor")
+    if json_body:
+        _add(codes, 400, "malformed_json")
+        _add(codes, 413, "payload_too_large")
+    if method == "post" and (endpoint in ACTING or _wrapped_by(view, _IDEMPOTENT)):
+        params.append({"$ref": "#/components/parameters/IdempotencyKey"})
+        _add(codes, 400, "invalid_idempotency_key")
+        _add(codes, 409, "idempotency_conflict")
+        if endpoint in ACTING:
+            _add(codes, 409, "conflict")
+    for status, words in ROUTE_CODES.get(endpoint, {}).items():
+        _add(codes, status, *words)
+    if not public or blueprint != "ops":
+        _add(codes, 503, "database_unavailable")
+
+    ok = next((s for s in ("200", "201", "202", "204") if s in responses), None)
+    conditional = method == "get" and (_wrapped_by(view, _ETAGGED) or endpoint in FILES)
+    if conditional:
+        params.append({"$ref": "#/components/parameters/IfNoneMatch"})
+        responses["304"] = {"description": DESCRIPTIONS[304], "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}
+        responses[ok].setdefault("headers", {})["ETag"] = {"$ref": "#/components/headers/ETag"}
+    if endpoint in FILES:
+        media = {"schema": {"type": "string", "format": "binary"}}
+        responses[ok]["content"] = {FILES[endpoint]: media}
+        params.append({"$ref": "#/components/parameters/Range"})
+        responses["206"] = {"description": "The requested part of the file",
+                            "headers": {"Content-Range": {"$ref": "#/components/headers/Content-Range"},
+                                        "ETag": {"$ref": "#/components/headers/ETag"}},
+                            "content": {FILES[endpoint]: copy.deepcopy(media)}}
+        codes[416] = ["range_not_satisfiable"]
+    if ok in ("201", "202") and endpoint not in ("approvals.enrol", "approvals.open_session"):
+        responses[ok].setdefault("headers", {})["Location"] = {"$ref": "#/components/headers/Location"}
+    if method == "post" and any(p.get("$ref", "").endswith("IdempotencyKey") for p in params):
+        responses[ok].setdefault("headers", {})["Idempotent-Replayed"] = {
+            "$ref": "#/components/headers/Idempotent-Replayed"}
+    if ok and (links := LINKS.get((endpoint, int(ok)))):
+        responses[ok]["links"] = links
+    for status in sorted(codes):
+        extra = {"Content-Range": {"$ref": "#/components/headers/Content-Range"}} if status == 416 else None
+        responses[str(status)] = _problem_response(status, codes[status], extra)
+    responses["default"] = {"$ref": "#/components/responses/Problem"}
+
+
+def _response_schemas(spec: dict) -> tuple[set[str], set[str]]:
+    """Names of component schemas reachable from responses and from requests."""
+    schemas = spec["components"]["schemas"]
+
+    def refs(node, out: set[str]) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in out:
+                    out.add(name)
+                    refs(schemas.get(name), out)
+            for value in node.values():
+                refs(value, out)
+        elif isinstance(node, list):
+            for value in node:
+                refs(value, out)
+
+    out_names: set[str] = set()
+    in_names: set[str] = set()
+    for ops in spec["paths"].values():
+        for op in ops.values():
+            if not isinstance(op, dict):
+                continue
+            refs(op.get("responses"), out_names)
+            refs(op.get("requestBody"), in_names)
+            refs(op.get("parameters"), in_names)
+    return out_names - in_names, in_names
+
+
+def document(app: Flask, spec: dict) -> dict:
+    """The served OpenAPI document: flask-smorest's, made true in one pass."""
+    spec = copy.deepcopy(spec)
+    spec["info"]["description"] = (
+        "The contract the phone and tablet apps are built against. Every operation but sign-in, refresh and "
+        "the operators' probes needs `Authorization: Bearer <access_token>`. Errors are "
+        "`application/problem+json` (RFC 9457) with a stable string `code`; each response lists the codes "
+        "that operation answers. Times are RFC 3339 in UTC; ids are opaque strings of digits.")
+    components = spec.setdefault("components", {})
+    components.get("schemas", {}).pop("Error", None)
+    components.get("schemas", {}).pop("PaginationMetadata", None)
+    components["schemas"]["Problem"] = PROBLEM_SCHEMA
+    components["responses"] = {"Problem": {
+        "description": "Any other error, as problem+json",
+        "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+    components["headers"] = copy.deepcopy(HEADERS)
+    components["parameters"] = copy.deepcopy(PARAMETERS)
+    spec["security"] = [{"bearerAuth": []}]
+
+    views = {}
+    for rule in app.url_map.iter_rules():
+        path = _RULE_ARG.sub(r"{\1}", rule.rule)
+        for method in rule.methods or ():
+            views[(path, method.lower())] = rule.endpoint
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if method == "parameters" or not isinstance(op, dict):
+                continue
+            endpoint = views.get((path, method))
+            if endpoint is None:
+                continue
+            public = op.get("security") == []
+            _finish_operation(op, endpoint, method, app.view_functions[endpoint], public, path)
+    required_out, _ = _response_schemas(spec)
+    for name in required_out:
+        schema = components["schemas"][name]
+        if schema.get("type") == "object" and schema.get("properties"):
+            schema["required"] = list(schema["properties"])
+    return spec
+
+
+def id_field_schema(converter, field, **kwargs) -> dict:
+    """apispec attribute function: every Id field is a string of digits."""
+    return dict(ID_SCHEMA) if isinstance(field, Id) else {}
+
+
+_IDEMPOTENT = _code_of(idempotent)
+_ETAGGED = _code_of(etagged)

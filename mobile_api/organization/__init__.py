@@ -1,0 +1,74 @@
+"""The caller's organization: its signing policy and its resolution templates (the phrase list of dictation)."""
+from flask import current_app, g, url_for
+from flask_smorest import Blueprint
+
+from domain import organization as rules
+from models import db
+
+from ..auth.tokens import authenticate
+from ..idempotency import idempotent
+from ..voice.upload import check_vocabulary
+from .schemas import OrganizationOut, OrganizationPatch, TemplateIn, TemplateOut, TemplatePage, TemplatePatch
+
+blp = Blueprint("organization", __name__, description="The organization's settings and resolution templates")
+blp.before_request(authenticate)
+
+
+@blp.route("/organization", methods=["GET"])
+@blp.response(200, OrganizationOut)
+def get():
+    """The caller's organization and the policies it decided."""
+    return g.user.organization
+
+
+@blp.route("/organization", methods=["PATCH"])
+@blp.arguments(OrganizationPatch)
+@blp.response(200, OrganizationOut)
+def edit(body):
+    """Admin: whether authors with an enrolled key must sign the resolutions they issue."""
+    rules.set_issue_requires_signature(g.user, body["issue_requires_signature"])
+    db.session.commit()
+    return g.user.organization
+
+
+@blp.route("/organization/resolution-templates", methods=["GET"])
+@blp.response(200, TemplatePage)
+def list_templates():
+    """The organization's resolution templates in order: the phrase list of `templates` dictation mode."""
+    return {"items": rules.list_templates(g.user)}
+
+
+def _checked(text: str) -> str:
+    text = rules.clean_text(text)
+    check_vocabulary(current_app.config["VOICE_LANGUAGE"], [text], field="text")
+    return text
+
+
+@blp.route("/organization/resolution-templates", methods=["POST"])
+@idempotent
+@blp.arguments(TemplateIn)
+@blp.response(201, TemplateOut)
+def create_template(body):
+    """Clerk or admin: add a template; every word must be known to the default language's model."""
+    template = rules.add_template(g.user, _checked(body["text"]), body.get("position"))
+    return template, 201, {"Location": url_for("organization.list_templates")}
+
+
+@blp.route("/organization/resolution-templates/<id:template_id>", methods=["PATCH"])
+@blp.arguments(TemplatePatch)
+@blp.response(200, TemplateOut)
+def update_template(body, template_id):
+    """Clerk or admin: reword or move a template."""
+    template = rules.get_template(g.user, template_id)
+    text = _checked(body["text"]) if "text" in body else None
+    rules.change_template(g.user, template, text, body.get("position"))
+    db.session.commit()
+    return template
+
+
+@blp.route("/organization/resolution-templates/<id:template_id>", methods=["DELETE"])
+@blp.response(204)
+def delete_template(template_id):
+    """Clerk or admin: remove a template."""
+    rules.delete_template(g.user, rules.get_template(g.user, template_id))
+    db.session.commit()
