@@ -1,4 +1,4 @@
-"""ETag and If-None-Match for reads that phones poll: an unchanged answer costs a 304.
+"""ETag and If-None-Match for reads that phones poll: an unchanged answer costs a 304; Range for files.
 
 Two kinds of tag:
 - `etagged`: a strong tag of the body. The page is built, then compared: it saves the network only.
@@ -10,7 +10,8 @@ import zlib
 from functools import wraps
 from typing import Callable
 
-from flask import g, make_response, request
+from flask import Response, g, make_response, request, send_file
+from werkzeug.http import parse_range_header
 
 # Bump when the representation of a versioned page changes, so old tags stop matching.
 FORMAT = 1
@@ -63,3 +64,15 @@ def versioned(version: Callable[[], str | None]):
         return wrapper
 
     return decorate
+
+
+def send_stored(path, mimetype: str, etag: str, **kwargs) -> Response:
+    """A stored file with ETag/304 and a single byte Range (206); a Range outside the file is 416 with
+    `Content-Range: bytes */size`. A malformed Range, another unit or several ranges are ignored and
+    the whole file is sent (RFC 9110 §14.2 lets a server ignore what it does not serve)."""
+    raw = request.environ.get("HTTP_RANGE")
+    if raw is not None:
+        parsed = parse_range_header(raw)
+        if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+            del request.environ["HTTP_RANGE"]  # werkzeug would answer 416 to these
+    return send_file(path, mimetype=mimetype, etag=etag, conditional=True, max_age=0, **kwargs)

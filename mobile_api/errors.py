@@ -72,6 +72,8 @@ def http_exception_response(exc: HTTPException) -> Response:
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     headers = dict(data.get("headers") or {})
+    if status == 416 and getattr(exc, "length", None) is not None:
+        headers["Content-Range"] = f"{exc.units} */{exc.length}"  # RFC 9110: the size, so the client can retry
     if status == 405 and exc.valid_methods:
         headers["Allow"] = ", ".join(exc.valid_methods)
     messages = data.get("messages")

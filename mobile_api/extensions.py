@@ -16,13 +16,13 @@ class Api(_Api):
 
     def init_app(self, app, *args, **kwargs):
         super().init_app(app, *args, **kwargs)
-        self.ma_plugin.converter.add_attribute_function(openapi.id_field_schema)
+        self.ma_plugin.converter.add_attribute_function(openapi.field_schema)
 
     def _openapi_json(self):
         """Serve the contract as made true by mobile_api/openapi.py (built once per process)."""
         cached = current_app.extensions.get("openapi_json")
         if cached is None:
-            document = openapi.document(current_app, self.spec.to_dict())
+            document = openapi.document(current_app, self.spec)
             cached = current_app.extensions["openapi_json"] = json.dumps(document, indent=2, sort_keys=False)
         return current_app.response_class(cached, mimetype="application/json")
 

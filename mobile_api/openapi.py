@@ -16,12 +16,23 @@ from collections.abc import Callable
 from flask import Flask
 
 from .conditional import etagged
-from .fields import Id
+from .fields import Id, Text, UtcTime
 from .idempotency import idempotent
 
 PROBLEM_TYPE = "application/problem+json"
-ID_SCHEMA = {"type": "string", "pattern": "^[1-9][0-9]{0,18}$", "example": "42",
+# Ids are positive 64-bit keys spelt in digits (the pattern stops a little short of 2^63, which no key reaches).
+ID_SCHEMA = {"type": "string", "pattern": "^([1-9][0-9]{0,17}|[1-8][0-9]{18})$", "example": "42",
              "description": "an opaque id (digits; compare as strings)"}
+# User text: no control characters but newline and tab, no line or paragraph separators (and, unsaid here
+# because JSON Schema regexes cannot name them, no lone surrogates).
+_TEXT_CHAR = "[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u2028\\u2029]"
+_TEXT_WORD_CHAR = "[^\\s\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u2028\\u2029]"
+TEXT_PATTERN = f"^{_TEXT_CHAR}*$"
+NONBLANK_TEXT_PATTERN = f"^{_TEXT_CHAR}*{_TEXT_WORD_CHAR}{_TEXT_CHAR}*$"
+# RFC 3339 as the server reads it: an offset is required, years 2000-2200.
+TIME_PATTERN = ("^(2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+                "(\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+BASE64_PATTERN = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -81,9 +92,12 @@ ROUTE_CODES: dict[str, dict[int, list[str]]] = {
     "voice.upload": {403: ["forbidden"], 413: ["payload_too_large"], 415: ["unsupported_audio"],
                      422: ["audio_too_long", "no_speech", "out_of_vocabulary"]},
     "voice.retry": {409: ["invalid_state"]},
-    "voice.create_template": {403: ["forbidden"]},
-    "voice.update_template": {403: ["forbidden"]},
-    "voice.delete_template": {403: ["forbidden"]},
+    "ops.readyz": {503: ["not_ready"]},
+    "organization.edit": {403: ["forbidden"]},
+    "organization.create_template": {403: ["forbidden"], 409: ["template_exists", "too_many_templates"],
+                                     422: ["out_of_vocabulary"]},
+    "organization.update_template": {403: ["forbidden"], 409: ["template_exists"], 422: ["out_of_vocabulary"]},
+    "organization.delete_template": {403: ["forbidden"]},
 }
 
 # POSTs that act on something (not only those that create): they honour Idempotency-Key too, and of two
@@ -116,13 +130,43 @@ LINKS = {
     ("approvals.enrol", 201): {
         "RevokeKey": {"operationId": "approvals_revoke", "parameters": {"key_id": "$response.body#/id"}},
     },
-    ("voice.create_template", 201): {
-        "UpdateTemplate": {"operationId": "voice_update_template",
+    ("organization.create_template", 201): {
+        "UpdateTemplate": {"operationId": "organization_update_template",
                            "parameters": {"template_id": "$response.body#/id"}},
-        "DeleteTemplate": {"operationId": "voice_delete_template",
+        "DeleteTemplate": {"operationId": "organization_delete_template",
                            "parameters": {"template_id": "$response.body#/id"}},
     },
 }
+
+def _request_bodies(app: Flask) -> dict[str, dict]:
+    """Multipart bodies, described part by part (JSON parts with their schema and encoding)."""
+    from domain.documents import MAX_FILES
+    from domain.voice import MAX_PHRASE_CHARS, MAX_PHRASES
+    from transcription.registry import model_paths
+
+    binary = {"type": "string", "format": "binary"}
+    phrase = {"type": "string", "minLength": 1, "maxLength": MAX_PHRASE_CHARS, "pattern": NONBLANK_TEXT_PATTERN}
+    return {
+        "documents.register": {"required": True, "content": {"multipart/form-data": {
+            "schema": {"type": "object", "required": ["metadata", "file"], "properties": {
+                "metadata": {"$ref": "#/components/schemas/DocumentMetadataIn"},
+                "file": {"type": "array", "items": binary, "minItems": 1, "maxItems": MAX_FILES,
+                         "description": "the letter's files; one part per file"}}},
+            "encoding": {"metadata": {"contentType": "application/json"}}}}},
+        "voice.upload": {"required": True, "content": {"multipart/form-data": {
+            "schema": {"type": "object", "required": ["audio"], "properties": {
+                "audio": {**binary, "description": "m4a/AAC, Ogg/Opus, WebM/Opus, MP3, WAV, FLAC, AMR...: "
+                                                   "recognised from its bytes"},
+                "language": {"type": "string", "enum": sorted(model_paths(app.config["VOSK_MODELS"])),
+                             "description": "a configured model (GET /voice/languages); default VOICE_LANGUAGE"},
+                "phrases": {"type": "array", "items": phrase, "minItems": 1, "maxItems": MAX_PHRASES,
+                            "description": "recognise only these phrases; every word must be in the model's "
+                                           "vocabulary (else 422 out_of_vocabulary)"}}},
+            "encoding": {"phrases": {"contentType": "application/json"}}}}},
+        "approvals.add_attachment": {"required": True, "content": {"multipart/form-data": {
+            "schema": {"type": "object", "required": ["file"], "properties": {"file": binary}}}}},
+    }
+
 
 HEADERS = {
     "ETag": {"description": "strong validator of this answer; send it back in If-None-Match",
@@ -213,7 +257,7 @@ def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, publ
     params = op.setdefault("parameters", [])
     has_query = any(p.get("in") == "query" for p in params)
     json_body = "application/json" in op.get("requestBody", {}).get("content", {})
-    if has_query or json_body:
+    if has_query or "requestBody" in op:
         _add(codes, 422, "validation_failed")
     if any(p.get("name") in ("cursor", "since") for p in params):
         _add(codes, 400, "invalid_cursor")
@@ -235,7 +279,8 @@ def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, publ
     conditional = method == "get" and (_wrapped_by(view, _ETAGGED) or endpoint in FILES)
     if conditional:
         params.append({"$ref": "#/components/parameters/IfNoneMatch"})
-        responses["304"] = {"description": DESCRIPTIONS[304], "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}
+        responses["304"] = {"description": DESCRIPTIONS[304],
+                            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}
         responses[ok].setdefault("headers", {})["ETag"] = {"$ref": "#/components/headers/ETag"}
     if endpoint in FILES:
         media = {"schema": {"type": "string", "format": "binary"}}
@@ -289,9 +334,13 @@ def _response_schemas(spec: dict) -> tuple[set[str], set[str]]:
     return out_names - in_names, in_names
 
 
-def document(app: Flask, spec: dict) -> dict:
+def document(app: Flask, apispec) -> dict:
     """The served OpenAPI document: flask-smorest's, made true in one pass."""
-    spec = copy.deepcopy(spec)
+    from .schemas import DocumentMetadataIn
+
+    if "DocumentMetadataIn" not in apispec.components.schemas:
+        apispec.components.schema("DocumentMetadataIn", schema=DocumentMetadataIn)
+    spec = copy.deepcopy(apispec.to_dict())
     spec["info"]["description"] = (
         "The contract the phone and tablet apps are built against. Every operation but sign-in, refresh and "
         "the operators' probes needs `Authorization: Bearer <access_token>`. Errors are "
@@ -308,6 +357,7 @@ def document(app: Flask, spec: dict) -> dict:
     components["parameters"] = copy.deepcopy(PARAMETERS)
     spec["security"] = [{"bearerAuth": []}]
 
+    bodies = _request_bodies(app)
     views = {}
     for rule in app.url_map.iter_rules():
         path = _RULE_ARG.sub(r"{\1}", rule.rule)
@@ -321,18 +371,33 @@ def document(app: Flask, spec: dict) -> dict:
             if endpoint is None:
                 continue
             public = op.get("security") == []
+            if endpoint in bodies:
+                op["requestBody"] = bodies[endpoint]
             _finish_operation(op, endpoint, method, app.view_functions[endpoint], public, path)
+        for param in ops.get("parameters", []):
+            if param.get("in") == "path" and param["schema"].get("pattern") == "^[0-9]{1,19}$":
+                param["schema"] = dict(ID_SCHEMA)
     required_out, _ = _response_schemas(spec)
-    for name in required_out:
+    for name in required_out - {"Problem"}:
         schema = components["schemas"][name]
         if schema.get("type") == "object" and schema.get("properties"):
             schema["required"] = list(schema["properties"])
     return spec
 
 
-def id_field_schema(converter, field, **kwargs) -> dict:
-    """apispec attribute function: every Id field is a string of digits."""
-    return dict(ID_SCHEMA) if isinstance(field, Id) else {}
+def field_schema(converter, field, **kwargs) -> dict:
+    """apispec attribute function: ids are strings of digits; user text says which characters it refuses."""
+    from .approvals.schemas import Base64  # the schemas import the app's blueprints: not at import time
+
+    if isinstance(field, Id):
+        return dict(ID_SCHEMA)
+    if isinstance(field, Text) and "pattern" not in field.metadata:
+        return {"pattern": TEXT_PATTERN}
+    if isinstance(field, UtcTime):
+        return {"pattern": TIME_PATTERN, "example": "2026-11-25T09:30:00Z"}
+    if isinstance(field, Base64):
+        return {"format": "byte", "pattern": BASE64_PATTERN}
+    return {}
 
 
 _IDEMPOTENT = _code_of(idempotent)

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 from domain.organization import MAX_TEMPLATE_CHARS
 
 from ..fields import Id, Text
+from ..openapi import NONBLANK_TEXT_PATTERN
 
 
 class OrganizationOut(Schema):
@@ -23,12 +24,13 @@ class OrganizationPatch(Schema):
 class TemplateIn(Schema):
     text = Text(required=True, validate=[validate.Length(1, MAX_TEMPLATE_CHARS),
                                          validate.Regexp(r"\S", error="Say something.")],
-                metadata={"example": "검토 후 보고 하세요"})
+                metadata={"example": "검토 후 보고 하세요", "pattern": NONBLANK_TEXT_PATTERN})
     position = fields.Integer(validate=validate.Range(0, 100000), metadata={"description": "order; default last"})
 
 
 class TemplatePatch(Schema):
-    text = Text(validate=[validate.Length(1, MAX_TEMPLATE_CHARS), validate.Regexp(r"\S", error="Say something.")])
+    text = Text(validate=[validate.Length(1, MAX_TEMPLATE_CHARS), validate.Regexp(r"\S", error="Say something.")],
+                metadata={"pattern": NONBLANK_TEXT_PATTERN})
     position = fields.Integer(validate=validate.Range(0, 100000))
 
 

@@ -1,11 +1,11 @@
 """HTTP routes of voice resolutions; the rules live in domain/voice.py."""
-from flask import current_app, g, request, send_file, url_for
+from flask import current_app, g, request, url_for
 
 from domain import access, voice
 from models import db
 from models.blobstore import blobs
 
-from ..conditional import etagged
+from ..conditional import etagged, send_stored
 from ..errors import ApiError
 from ..idempotency import idempotent
 from ..schemas import ResolutionSchema
@@ -77,7 +77,7 @@ def get_note(note_id):
 def audio(note_id):
     """The original recording, with ETag and Range."""
     note = voice.get_note(g.user, note_id)
-    return send_file(blobs().path(note.sha256), mimetype=note.mime, etag=note.sha256, conditional=True, max_age=0)
+    return send_stored(blobs().path(note.sha256), mimetype=note.mime, etag=note.sha256)
 
 
 @blp.route("/resolutions/<id:resolution_id>/retry", methods=["POST"])

@@ -56,4 +56,5 @@ class LanguagePage(Schema):
     items = fields.List(fields.Nested(LanguageSchema), required=True)
 
 
-__all__ = ["LanguagePage", "PageArgs", "ReviewQueuePage", "VoiceNoteSchema", "VoiceQueued", "VoiceSettings", "WordSchema"]
+__all__ = ["LanguagePage", "PageArgs", "ReviewQueuePage", "VoiceNoteSchema", "VoiceQueued", "VoiceSettings",
+           "WordSchema"]
