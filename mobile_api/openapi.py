@@ -30,8 +30,8 @@ _TEXT_WORD_CHAR = "[^\\s\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u2028\\u2029]"
 TEXT_PATTERN = f"^{_TEXT_CHAR}*$"
 NONBLANK_TEXT_PATTERN = f"^{_TEXT_CHAR}*{_TEXT_WORD_CHAR}{_TEXT_CHAR}*$"
 # RFC 3339 as the server reads it: an offset is required, years 2000-2200.
-TIME_PATTERN = ("^(2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-                "(\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+TIME_PATTERN = ("^(2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+                "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
 BASE64_PATTERN = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 PROBLEM_SCHEMA = {
@@ -105,36 +105,72 @@ ROUTE_CODES: dict[str, dict[int, list[str]]] = {
 ACTING = {"resolutions.reviewed", "resolutions.issue", "tasks.complete", "approvals.decide", "approvals.sign",
           "voice.retry"}
 # Routes that stream a stored file: ETag, Range (206/416), and the media type of the bytes.
-FILES = {"documents.download": "*/*", "voice.audio": "audio/*"}
+# Generators want concrete media types, so the usual ones are named before the catch-all.
+FILES = {"documents.download": ["application/octet-stream", "application/pdf", "text/plain", "*/*"],
+         "voice.audio": ["audio/mp4", "audio/ogg", "audio/webm", "audio/mpeg", "audio/wav", "audio/aac", "audio/flac",
+                         "audio/amr", "audio/3gpp", "application/octet-stream", "audio/*"]}
 # OpenAPI links: where the answer of one operation leads (schemathesis follows them statefully).
+def _link(operation_id: str, **parameters: str) -> dict:
+    return {"operationId": operation_id, "parameters": parameters}
+
+
 LINKS = {
+    ("inbox.list_inbox", 200): {
+        "GetDocument": _link("documents_get_document", document_id="$response.body#/items/0/document_id"),
+        "MarkRead": _link("inbox_mark_read", item_id="$response.body#/items/0/id"),
+        "Resolve": _link("resolutions_create", document_id="$response.body#/items/0/document_id"),
+        "Dictate": _link("voice_upload", document_id="$response.body#/items/0/document_id"),
+    },
+    ("tasks.list_tasks", 200): {
+        "CompleteTask": _link("tasks_complete", task_id="$response.body#/items/0/id"),
+        "GetDocument": _link("documents_get_document", document_id="$response.body#/items/0/document_id"),
+    },
+    ("approvals.waiting", 200): {
+        "Decide": _link("approvals_decide", approval_id="$response.body#/items/0/id"),
+    },
+    ("voice.review_queue", 200): {
+        "GetResolution": _link("resolutions_get", resolution_id="$response.body#/items/0/id"),
+        "MarkReviewed": _link("resolutions_reviewed", resolution_id="$response.body#/items/0/id"),
+    },
+    ("documents.get_document", 200): {
+        "Download": _link("documents_download", document_id="$response.body#/id",
+                          attachment_id="$response.body#/attachments/0/id"),
+        "Signatures": _link("approvals_report", document_id="$response.body#/id"),
+        "Evidence": _link("approvals_evidence", document_id="$response.body#/id"),
+    },
     ("documents.register", 201): {
-        "GetDocument": {"operationId": "documents_get_document",
-                        "parameters": {"document_id": "$response.body#/id"}},
+        "GetDocument": _link("documents_get_document", document_id="$response.body#/id"),
+        "AddAttachment": _link("approvals_add_attachment", document_id="$response.body#/id"),
+        "PutRoute": _link("approvals_put_route", document_id="$response.body#/id"),
+    },
+    ("approvals.put_route", 200): {
+        "Decide": _link("approvals_decide", approval_id="$response.body#/id"),
     },
     ("resolutions.create", 201): {
-        "GetResolution": {"operationId": "resolutions_get", "parameters": {"resolution_id": "$response.body#/id"}},
-        "EditResolution": {"operationId": "resolutions_edit", "parameters": {"resolution_id": "$response.body#/id"}},
-        "IssueResolution": {"operationId": "resolutions_issue",
-                            "parameters": {"resolution_id": "$response.body#/id"}},
+        "GetResolution": _link("resolutions_get", resolution_id="$response.body#/id"),
+        "EditResolution": _link("resolutions_edit", resolution_id="$response.body#/id"),
+        "IssueResolution": _link("resolutions_issue", resolution_id="$response.body#/id"),
     },
     ("voice.upload", 202): {
-        "GetVoiceNote": {"operationId": "voice_get_note",
-                         "parameters": {"note_id": "$response.body#/voice_note_id"}},
-        "GetDictatedResolution": {"operationId": "resolutions_get",
-                                  "parameters": {"resolution_id": "$response.body#/resolution_id"}},
+        "GetVoiceNote": _link("voice_get_note", note_id="$response.body#/voice_note_id"),
+        "GetAudio": _link("voice_audio", note_id="$response.body#/voice_note_id"),
+        "GetDictatedResolution": _link("resolutions_get", resolution_id="$response.body#/resolution_id"),
+    },
+    ("voice.get_note", 200): {
+        "GetAudio": _link("voice_audio", note_id="$response.body#/id"),
     },
     ("devices.register", 201): {
-        "DeleteDevice": {"operationId": "devices_unregister", "parameters": {"device_id": "$response.body#/id"}},
+        "DeleteDevice": _link("devices_unregister", device_id="$response.body#/id"),
     },
     ("approvals.enrol", 201): {
-        "RevokeKey": {"operationId": "approvals_revoke", "parameters": {"key_id": "$response.body#/id"}},
+        "RevokeKey": _link("approvals_revoke", key_id="$response.body#/id"),
+    },
+    ("approvals.open_session", 201): {
+        "Sign": _link("approvals_sign", session_id="$response.body#/id"),
     },
     ("organization.create_template", 201): {
-        "UpdateTemplate": {"operationId": "organization_update_template",
-                           "parameters": {"template_id": "$response.body#/id"}},
-        "DeleteTemplate": {"operationId": "organization_delete_template",
-                           "parameters": {"template_id": "$response.body#/id"}},
+        "UpdateTemplate": _link("organization_update_template", template_id="$response.body#/id"),
+        "DeleteTemplate": _link("organization_delete_template", template_id="$response.body#/id"),
     },
 }
 
@@ -160,9 +196,9 @@ def _request_bodies(app: Flask) -> dict[str, dict]:
                 "language": {"type": "string", "enum": sorted(model_paths(app.config["VOSK_MODELS"])),
                              "description": "a configured model (GET /voice/languages); default VOICE_LANGUAGE"},
                 "phrases": {"type": "array", "items": phrase, "minItems": 1, "maxItems": MAX_PHRASES,
-                            "description": "recognise only these phrases; every word must be in the model's "
-                                           "vocabulary (else 422 out_of_vocabulary)"}}},
-            "encoding": {"phrases": {"contentType": "application/json"}}}}},
+                            "description": "recognise only these phrases, one part per phrase (a single part "
+                                           "holding a JSON array is read too); every word must be in the "
+                                           "model's vocabulary, else 422 out_of_vocabulary"}}}}}},
         "approvals.add_attachment": {"required": True, "content": {"multipart/form-data": {
             "schema": {"type": "object", "required": ["file"], "properties": {"file": binary}}}}},
     }
@@ -240,7 +276,15 @@ def _add(codes: dict[int, list[str]], status: int, *words: str) -> None:
             bucket.append(word)
 
 
-def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, public: bool, path: str) -> None:
+def _required_fields(schema: dict, schemas: dict) -> list[str]:
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        schema = schemas.get(ref.rsplit("/", 1)[1], {})
+    return schema.get("required", [])
+
+
+def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, public: bool, path: str,
+                      spec_schemas: dict) -> None:
     blueprint, _, name = endpoint.partition(".")
     op["operationId"] = endpoint.replace(".", "_")
     responses = op.setdefault("responses", {})
@@ -254,6 +298,9 @@ def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, publ
         op["security"] = []
     if "{" in path:
         _add(codes, 404, "not_found")
+    body_schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    if body_schema and not _required_fields(body_schema, spec_schemas):
+        op["requestBody"]["required"] = False  # nothing in it is required: an absent body is an empty one
     params = op.setdefault("parameters", [])
     has_query = any(p.get("in") == "query" for p in params)
     json_body = "application/json" in op.get("requestBody", {}).get("content", {})
@@ -284,12 +331,12 @@ def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, publ
         responses[ok].setdefault("headers", {})["ETag"] = {"$ref": "#/components/headers/ETag"}
     if endpoint in FILES:
         media = {"schema": {"type": "string", "format": "binary"}}
-        responses[ok]["content"] = {FILES[endpoint]: media}
+        responses[ok]["content"] = {kind: copy.deepcopy(media) for kind in FILES[endpoint]}
         params.append({"$ref": "#/components/parameters/Range"})
         responses["206"] = {"description": "The requested part of the file",
                             "headers": {"Content-Range": {"$ref": "#/components/headers/Content-Range"},
                                         "ETag": {"$ref": "#/components/headers/ETag"}},
-                            "content": {FILES[endpoint]: copy.deepcopy(media)}}
+                            "content": {kind: copy.deepcopy(media) for kind in FILES[endpoint]}}
         codes[416] = ["range_not_satisfiable"]
     if ok in ("201", "202") and endpoint not in ("approvals.enrol", "approvals.open_session"):
         responses[ok].setdefault("headers", {})["Location"] = {"$ref": "#/components/headers/Location"}
@@ -373,7 +420,8 @@ def document(app: Flask, apispec) -> dict:
             public = op.get("security") == []
             if endpoint in bodies:
                 op["requestBody"] = bodies[endpoint]
-            _finish_operation(op, endpoint, method, app.view_functions[endpoint], public, path)
+            _finish_operation(op, endpoint, method, app.view_functions[endpoint], public, path,
+                              components["schemas"])
         for param in ops.get("parameters", []):
             if param.get("in") == "path" and param["schema"].get("pattern") == "^[0-9]{1,19}$":
                 param["schema"] = dict(ID_SCHEMA)

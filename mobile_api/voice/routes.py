@@ -56,7 +56,8 @@ def upload(document_id):
     if language not in recording.languages():
         raise ApiError(422, "validation_failed", "The request did not pass validation.",
                        {"language": [f"One of: {', '.join(recording.languages())}."]})
-    phrases = voice.phrases_for(g.user, voice.parse_phrases(request.form.get("phrases")), language)
+    given = voice.parse_phrases(recording.phrases_field(request.form.getlist("phrases")))
+    phrases = voice.phrases_for(g.user, given, language)
     recording.check_vocabulary(language, phrases)
     sha, size, decoded = recording.store_recording(audio.stream)
     res = voice.dictate(g.user, doc, sha, size, decoded.format, decoded.duration_s, language, phrases)

@@ -28,7 +28,8 @@ class VoiceNoteSchema(Schema):
     id = Id()
     status = fields.String()
     duration_s = fields.Float(allow_none=True)
-    transcript = fields.String(allow_none=True, metadata={"description": "the recogniser's original text, never edited"})
+    transcript = fields.String(allow_none=True,
+                               metadata={"description": "the recogniser's original text, never edited"})
     words = fields.List(fields.Nested(WordSchema), allow_none=True)
     error = fields.String(allow_none=True)
     language = fields.String()

@@ -3,6 +3,7 @@
 The web process never loads a speech model: it decodes the upload once with ffmpeg to refuse what
 cannot be transcribed (not audio, damaged, too long, silent) before anything is written.
 """
+import json
 import tempfile
 from typing import BinaryIO
 
@@ -21,6 +22,16 @@ _STATUS = {"unsupported_audio": 415, "audio_too_long": 422, "no_speech": 422}
 def languages() -> list[str]:
     """Languages a speech model is configured for (read from configuration; nothing is loaded)."""
     return sorted(model_paths(current_app.config["VOSK_MODELS"]))
+
+
+def phrases_field(parts: list[str]) -> str | None:
+    """The `phrases` form field as one JSON array: sent as such, or one phrase per repeated part (the
+    OpenAPI default for an array in multipart, which generated clients use)."""
+    if not parts:
+        return None
+    if len(parts) == 1 and parts[0].lstrip().startswith("["):
+        return parts[0]
+    return json.dumps(parts, ensure_ascii=False)
 
 
 def check_vocabulary(language: str, phrases: list[str] | None, field: str = "phrases") -> None:
