@@ -40,6 +40,7 @@ class LiveServer:
     """gunicorn serving wsgi:app on 127.0.0.1; stopped with SIGTERM, killed if it lingers."""
 
     def __init__(self, database_url: str, data_dir: Path, password: str, **env: str) -> None:
+        self.database_url, self.data_dir, self.password = database_url, data_dir, password
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(data_dir / "server.log", "w")  # noqa: SIM115 (closed in stop)
@@ -61,11 +62,16 @@ class LiveServer:
         self.stop()
         raise RuntimeError("the server did not start within 60 s")
 
-    def login(self, username: str, password: str) -> str:
-        resp = requests.post(f"{self.url}/api/v1/auth/login", json={"username": username, "password": password},
-                             timeout=10)
+    def login(self, username: str) -> str:
+        """An access token of a demo user."""
+        resp = requests.post(f"{self.url}/api/v1/auth/login",
+                             json={"username": username, "password": self.password}, timeout=30)
         resp.raise_for_status()
         return resp.json()["access_token"]
+
+    def env(self) -> dict[str, str]:
+        """The environment of this server, for a CLI command (a worker) on the same database and blobs."""
+        return {**os.environ, "DATABASE_URL": self.database_url, "DATA_DIR": str(self.data_dir), "SECRET_KEY": SECRET}
 
     def stop(self) -> None:
         self.process.terminate()
