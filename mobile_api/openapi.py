@@ -204,6 +204,30 @@ def _request_bodies(app: Flask) -> dict[str, dict]:
     }
 
 
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+# Properties whose marshmallow field (a function, a dict, a pre-dumped value) cannot say what it holds.
+PROPERTY_PATCHES = {
+    ("SessionOut", "subject"): _ref("SubjectOut"),
+    ("SignatureOut", "subject"): _ref("SubjectOut"),
+    ("SignatureReportItem", "subject"): _ref("SubjectOut"),
+    ("DocumentDetail", "approval"): {"allOf": [_ref("Approval")], "nullable": True,
+                                     "description": "the current approval round, if the document has one"},
+    ("SyncOut", "inbox"): _ref("SyncInbox"),
+    ("SyncOut", "tasks"): _ref("SyncTasks"),
+}
+EXTRA_SCHEMAS = {
+    "SyncInbox": {"type": "object", "required": ["upserted", "removed"], "properties": {
+        "upserted": {"type": "array", "items": _ref("InboxItem")},
+        "removed": {"type": "array", "items": {"type": "string"}, "description": "ids of lines to drop"}}},
+    "SyncTasks": {"type": "object", "required": ["upserted", "removed"], "properties": {
+        "upserted": {"type": "array", "items": _ref("Task")},
+        "removed": {"type": "array", "items": {"type": "string"}, "description": "ids of tasks to drop"}}},
+}
+
+
 HEADERS = {
     "ETag": {"description": "strong validator of this answer; send it back in If-None-Match",
              "schema": {"type": "string"}},
@@ -383,10 +407,12 @@ def _response_schemas(spec: dict) -> tuple[set[str], set[str]]:
 
 def document(app: Flask, apispec) -> dict:
     """The served OpenAPI document: flask-smorest's, made true in one pass."""
+    from .approvals.schemas import SubjectOut
     from .schemas import DocumentMetadataIn
 
-    if "DocumentMetadataIn" not in apispec.components.schemas:
-        apispec.components.schema("DocumentMetadataIn", schema=DocumentMetadataIn)
+    for name, schema in (("DocumentMetadataIn", DocumentMetadataIn), ("SubjectOut", SubjectOut)):
+        if name not in apispec.components.schemas:
+            apispec.components.schema(name, schema=schema)
     spec = copy.deepcopy(apispec.to_dict())
     spec["info"]["description"] = (
         "The contract the phone and tablet apps are built against. Every operation but sign-in, refresh and "
@@ -397,6 +423,11 @@ def document(app: Flask, apispec) -> dict:
     components.get("schemas", {}).pop("Error", None)
     components.get("schemas", {}).pop("PaginationMetadata", None)
     components["schemas"]["Problem"] = PROBLEM_SCHEMA
+    components["schemas"].update(copy.deepcopy(EXTRA_SCHEMAS))
+    for (schema, prop), value in PROPERTY_PATCHES.items():
+        if prop in components["schemas"].get(schema, {}).get("properties", {}):
+            components["schemas"][schema]["properties"][prop] = copy.deepcopy(value)
+    components["schemas"].pop("SyncPart", None)
     components["responses"] = {"Problem": {
         "description": "Any other error, as problem+json",
         "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}

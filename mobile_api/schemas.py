@@ -1,7 +1,13 @@
 """Response and request schemas of the core contract; trimmed mobile views live here."""
 from marshmallow import Schema, fields, validate
 
+from models.documents import INBOX_KINDS
+from models.org import ROLES
+from models.resolutions import RESOLUTION_STATES, TASK_STATES
+
 from .fields import Id, Text, UtcTime
+
+ACTIONS = ["resolve", "complete", "route", "approve", "sign"]
 
 
 class OrganizationRef(Schema):
@@ -18,7 +24,7 @@ class UserSchema(Schema):
     id = Id()
     name = fields.String()
     short_name = fields.String()
-    roles = fields.List(fields.String())
+    roles = fields.List(fields.String(metadata={"enum": list(ROLES)}))
     organization = fields.Nested(OrganizationRef)
 
 
@@ -37,8 +43,8 @@ class RefreshIn(Schema):
 class TokenPair(Schema):
     access_token = fields.String()
     refresh_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
+    token_type = fields.String(metadata={"enum": ["Bearer"]})
+    expires_in = fields.Integer(metadata={"description": "seconds the access token lives", "example": 900})
     user = fields.Nested(UserSchema)
 
 
@@ -51,7 +57,7 @@ class DeviceIn(Schema):
 
 class DeviceOut(Schema):
     id = Id()
-    platform = fields.String()
+    platform = fields.String(metadata={"enum": ["android", "ios", "web"]})
     locale = fields.String(allow_none=True)
     app_version = fields.String(allow_none=True)
     created_at = UtcTime()
@@ -81,9 +87,9 @@ class InboxItemSchema(Schema):
 
     id = Id()
     document_id = Id()
-    kind = fields.String()
+    kind = fields.String(metadata={"enum": list(INBOX_KINDS)})
     reg_number = fields.String()
-    title = fields.String()
+    title = fields.String(metadata={"maxLength": 120})
     sender = fields.String(data_key="from")
     received_at = UtcTime()
     due_at = UtcTime(allow_none=True)
@@ -104,7 +110,7 @@ class TaskSchema(Schema):
     text = fields.String()
     author = fields.Nested(UserRef, attribute="resolution.author")
     deadline = UtcTime(allow_none=True)
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(TASK_STATES)})
     report = fields.String(allow_none=True)
     created_at = UtcTime()
     completed_at = UtcTime(allow_none=True)
@@ -143,13 +149,14 @@ class ResolutionSchema(Schema):
     id = Id()
     document_id = Id()
     author = fields.Nested(UserRef)
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(RESOLUTION_STATES)})
     text = fields.String()
     executors = fields.List(fields.Nested(UserRef))
     deadline = UtcTime(allow_none=True)
     voice_note_id = Id(allow_none=True)
     parent_task_id = Id(allow_none=True)
-    revisions = fields.Function(lambda r: len(r.revisions))
+    revisions = fields.Function(lambda r: len(r.revisions), metadata={"type": "integer",
+                                                                      "description": "how many edits were kept"})
     created_at = UtcTime()
     issued_at = UtcTime(allow_none=True)
 
@@ -179,8 +186,9 @@ class DocumentDetailSchema(Schema):
     addressees = fields.List(fields.Nested(UserRef))
     attachments = fields.List(fields.Nested(AttachmentSchema))
     resolutions = fields.List(fields.Nested(ResolutionSchema))
-    approval = fields.Raw(allow_none=True)
-    actions = fields.List(fields.String())
+    approval = fields.Raw(allow_none=True)  # dumped by ApprovalSchema; the document says so (mobile_api/openapi.py)
+    actions = fields.List(fields.String(metadata={"enum": ACTIONS}),
+                          metadata={"description": "what this user may do with the document now"})
 
 
 class DocumentMetadataIn(Schema):

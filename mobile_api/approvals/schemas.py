@@ -4,6 +4,9 @@ import binascii
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from models.signing import DECISIONS, STAGE_MODES, SUBJECT_TYPES
+from signing.cms import Reason
+
 from ..fields import Id, Text, UtcTime
 from ..schemas import UserRef
 
@@ -46,7 +49,7 @@ class DocumentRef(Schema):
 class ApproverView(Schema):
     user = fields.Nested(UserRef)
     due = fields.Boolean()
-    decision = fields.String(allow_none=True)
+    decision = fields.String(allow_none=True, metadata={"enum": [*DECISIONS, None]})
     comment = fields.String(allow_none=True)
     decided_at = UtcTime(allow_none=True)
     signature_id = Id(allow_none=True)
@@ -54,7 +57,7 @@ class ApproverView(Schema):
 
 class StageView(Schema):
     position = fields.Integer()
-    mode = fields.String()
+    mode = fields.String(metadata={"enum": list(STAGE_MODES)})
     status = fields.String(metadata={"enum": ["done", "current", "waiting", "rejected"]})
     approvers = fields.List(fields.Nested(ApproverView))
 
@@ -63,7 +66,7 @@ class DecisionView(Schema):
     id = Id()
     approver = fields.Nested(UserRef)
     stage = fields.Integer()
-    decision = fields.String()
+    decision = fields.String(metadata={"enum": list(DECISIONS)})
     comment = fields.String(allow_none=True)
     decided_at = UtcTime()
     signature_id = Id(allow_none=True)
@@ -119,7 +122,7 @@ class SessionIn(Schema):
 
 
 class SubjectOut(Schema):
-    type = fields.String(attribute="subject_type")
+    type = fields.String(attribute="subject_type", metadata={"enum": list(SUBJECT_TYPES)})
     id = Id(attribute="subject_id")
 
 
@@ -127,10 +130,11 @@ class SessionOut(Schema):
     id = Id()
     subject = fields.Function(lambda s: SubjectOut().dump(s))
     key_id = Id()
-    data_to_sign = Base64()
-    algorithm = fields.Constant("ecdsa-with-SHA256")
+    data_to_sign = Base64(metadata={"description": "DER signed attributes: sign these bytes (ECDSA P-256, SHA-256)"})
+    algorithm = fields.Constant("ecdsa-with-SHA256", metadata={"type": "string", "enum": ["ecdsa-with-SHA256"]})
     # The canonical JSON being signed, so the tablet can show the signer what they sign.
-    content = fields.Function(lambda s: s.content.decode("utf-8"))
+    content = fields.Function(lambda s: s.content.decode("utf-8"),
+                              metadata={"type": "string", "description": "the canonical JSON being signed"})
     expires_at = UtcTime()
 
 
@@ -166,7 +170,7 @@ class SignatureReportItem(Schema):
     version_hash = fields.String()
     key_revoked_at = UtcTime(allow_none=True)
     valid = fields.Boolean()
-    reason = fields.String()
+    reason = fields.String(metadata={"enum": [r.value for r in Reason]})
     detail = fields.String()
     note = fields.String(allow_none=True)
 

@@ -1,7 +1,7 @@
 """Request and response schemas of voice resolutions."""
 from marshmallow import Schema, fields, validate
 
-from models.voice import PHRASE_MODES
+from models.voice import PHRASE_MODES, VOICE_STATES
 
 from ..fields import Id, UtcTime
 from ..schemas import PageArgs, ResolutionSchema
@@ -10,7 +10,7 @@ from ..schemas import PageArgs, ResolutionSchema
 class VoiceQueued(Schema):
     resolution_id = Id()
     voice_note_id = Id()
-    status = fields.String()
+    status = fields.String(metadata={"enum": ["queued"]})
 
 
 class WordSchema(Schema):
@@ -26,7 +26,7 @@ class WordSchema(Schema):
 
 class VoiceNoteSchema(Schema):
     id = Id()
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(VOICE_STATES)})
     duration_s = fields.Float(allow_none=True)
     transcript = fields.String(allow_none=True,
                                metadata={"description": "the recogniser's original text, never edited"})
