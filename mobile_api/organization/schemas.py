@@ -23,13 +23,13 @@ class OrganizationPatch(Schema):
 
 class TemplateIn(Schema):
     text = Text(required=True, validate=[validate.Length(1, MAX_TEMPLATE_CHARS),
-                                         validate.Regexp(r"\S", error="Say something.")],
+                                         validate.Regexp(r"\s*\S", error="Say something.")],
                 metadata={"example": "검토 후 보고 하세요", "pattern": NONBLANK_TEXT_PATTERN})
     position = fields.Integer(validate=validate.Range(0, 100000), metadata={"description": "order; default last"})
 
 
 class TemplatePatch(Schema):
-    text = Text(validate=[validate.Length(1, MAX_TEMPLATE_CHARS), validate.Regexp(r"\S", error="Say something.")],
+    text = Text(validate=[validate.Length(1, MAX_TEMPLATE_CHARS), validate.Regexp(r"\s*\S", error="Say something.")],
                 metadata={"pattern": NONBLANK_TEXT_PATTERN})
     position = fields.Integer(validate=validate.Range(0, 100000))
 
