@@ -109,6 +109,17 @@ ACTING = {"resolutions.reviewed", "resolutions.issue", "tasks.complete", "approv
 FILES = {"documents.download": ["application/octet-stream", "application/pdf", "text/plain", "*/*"],
          "voice.audio": ["audio/mp4", "audio/ogg", "audio/webm", "audio/mpeg", "audio/wav", "audio/aac", "audio/flac",
                          "audio/amr", "audio/3gpp", "application/octet-stream", "audio/*"]}
+# Answers whose body no marshmallow schema describes.
+RESPONSE_CONTENT = {
+    ("approvals.evidence", "200"): {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+    ("ops.metrics", "200"): {"text/plain": {"schema": {"type": "string"}}},
+    ("ops.healthz", "200"): {"application/json": {"schema": {
+        "type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}}},
+    ("ops.readyz", "200"): {"application/json": {"schema": {
+        "type": "object", "required": ["status", "checks"], "properties": {
+            "status": {"type": "string", "enum": ["ready"]},
+            "checks": {"type": "object", "additionalProperties": {"type": "string", "enum": ["ok"]}}}}}},
+}
 # OpenAPI links: where the answer of one operation leads (schemathesis follows them statefully).
 def _link(operation_id: str, **parameters: str) -> dict:
     return {"operationId": operation_id, "parameters": parameters}
@@ -353,6 +364,9 @@ def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, publ
         responses["304"] = {"description": DESCRIPTIONS[304],
                             "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}
         responses[ok].setdefault("headers", {})["ETag"] = {"$ref": "#/components/headers/ETag"}
+    for (name, status), content in RESPONSE_CONTENT.items():
+        if name == endpoint and status in responses:
+            responses[status]["content"] = copy.deepcopy(content)
     if endpoint in FILES:
         media = {"schema": {"type": "string", "format": "binary"}}
         responses[ok]["content"] = {kind: copy.deepcopy(media) for kind in FILES[endpoint]}

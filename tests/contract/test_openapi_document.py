@@ -1,0 +1,118 @@
+"""The served document describes every route as the server answers it (what a generator relies on)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mobile_api import create_app
+
+PUBLIC = {"auth_login", "auth_refresh", "ops_healthz", "ops_readyz", "ops_metrics"}
+ACTING = {"resolutions_reviewed", "resolutions_issue", "tasks_complete", "approvals_decide", "approvals_sign",
+          "voice_retry"}
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    resp = app.test_client().get("/api/v1/openapi.json")
+    assert resp.status_code == 200
+    return app, resp.get_json()
+
+
+def _operations(spec):
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method != "parameters":
+                yield path, method, op
+
+
+def _deref(spec, node):
+    while "$ref" in node:
+        kind, name = node["$ref"].split("/")[-2:]
+        node = spec["components"][kind][name]
+    return node
+
+
+def test_every_route_of_the_app_is_documented(document):
+    app, spec = document
+    documented = {(path, method) for path, method, _ in _operations(spec)}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static", "api-docs.openapi_json"):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method.lower()) in documented, (path, method)
+
+
+def test_protected_operations_need_the_bearer_token_and_public_ones_do_not(document):
+    _, spec = document
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer",
+                                                                   "bearerFormat": "JWT"}
+    for path, method, op in _operations(spec):
+        if op["operationId"] in PUBLIC:
+            assert op["security"] == [], op["operationId"]
+        else:
+            assert op["security"] == [{"bearerAuth": []}], op["operationId"]
+            codes = _deref(spec, op["responses"]["401"])["content"]["application/problem+json"]["schema"]
+            assert "invalid_token" in codes["allOf"][1]["properties"]["code"]["enum"]
+
+
+def test_every_error_is_the_problem_the_server_sends_with_its_codes(document):
+    _, spec = document
+    problem = spec["components"]["schemas"]["Problem"]
+    assert problem["properties"]["code"]["type"] == "string" and "Error" not in spec["components"]["schemas"]
+    for path, method, op in _operations(spec):
+        for status, response in op["responses"].items():
+            if status == "default" or int(status) < 400:
+                continue
+            schema = _deref(spec, response)["content"]["application/problem+json"]["schema"]
+            assert schema["allOf"][0] == {"$ref": "#/components/schemas/Problem"}, (op["operationId"], status)
+            assert schema["allOf"][1]["properties"]["code"]["enum"], (op["operationId"], status)
+    issue = next(op for _, _, op in _operations(spec) if op["operationId"] == "resolutions_issue")
+    conflict = issue["responses"]["409"]["content"]["application/problem+json"]["schema"]["allOf"][1]
+    wanted = {"invalid_state", "idempotency_conflict", "signature_mismatch"}
+    assert wanted <= set(conflict["properties"]["code"]["enum"])
+
+
+def test_the_headers_the_contract_relies_on_are_declared(document):
+    _, spec = document
+    ops = {op["operationId"]: op for _, _, op in _operations(spec)}
+
+    def params(op):
+        return {_deref(spec, p)["name"] for p in op.get("parameters", [])}
+
+    for name, op in ops.items():
+        if name.split("_")[0] != "ops" and any(s in op["responses"] for s in ("201", "202")) or name in ACTING:
+            assert "Idempotency-Key" in params(op), name
+            assert "idempotency_conflict" in str(op["responses"]["409"]), name
+    for name in ("inbox_list_inbox", "tasks_list_tasks", "documents_get_document", "voice_get_note"):
+        assert "If-None-Match" in params(ops[name]) and "304" in ops[name]["responses"], name
+        assert "ETag" in ops[name]["responses"]["200"]["headers"], name
+    for name in ("documents_download", "voice_audio"):
+        op = ops[name]
+        assert {"Range", "If-None-Match"} <= params(op)
+        assert {"200", "206", "304", "416"} <= set(op["responses"])
+        assert "Content-Range" in op["responses"]["206"]["headers"]
+        assert "Content-Range" in op["responses"]["416"]["headers"]
+        assert all(schema["schema"]["format"] == "binary" for schema in op["responses"]["200"]["content"].values())
+    assert "Retry-After" in ops["auth_login"]["responses"]["429"]["headers"]
+    assert "Retry-After" in ops["inbox_list_inbox"]["responses"]["503"]["headers"]
+    assert "Location" in ops["voice_upload"]["responses"]["202"]["headers"]
+    assert ops["approvals_evidence"]["responses"]["200"]["content"].keys() == {"application/zip"}
+
+
+def test_request_schemas_ids_and_enums_are_spelt_out(document):
+    _, spec = document
+    ops = {op["operationId"]: op for _, _, op in _operations(spec)}
+    register = ops["documents_register"]["requestBody"]["content"]["multipart/form-data"]
+    assert register["schema"]["properties"]["metadata"] == {"$ref": "#/components/schemas/DocumentMetadataIn"}
+    assert register["encoding"]["metadata"]["contentType"] == "application/json"
+    schemas = spec["components"]["schemas"]
+    assert schemas["DocumentMetadataIn"]["required"] == ["addressees", "correspondent", "title"]
+    assert re.fullmatch(schemas["Resolution"]["properties"]["id"]["pattern"], "9007199254740993")
+    assert schemas["Resolution"]["properties"]["status"]["enum"][:2] == ["transcribing", "awaiting_review"]
+    assert schemas["InboxItem"]["properties"]["kind"]["enum"] == ["review", "resolution", "approval", "task", "info"]
+    assert set(schemas["Resolution"]["required"]) >= {"id", "status", "text", "executors", "voice_note_id"}
+    path_ids = [p for item in spec["paths"].values() for p in item.get("parameters", []) if p["in"] == "path"]
+    assert path_ids and all(p["schema"]["pattern"].startswith("^([1-9]") for p in path_ids)
