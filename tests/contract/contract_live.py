@@ -50,7 +50,7 @@ class LiveServer:
                  "DEMO_PASSWORD": password, "BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1",
                  "WEB_THREADS": "4", "ACCESS_LOG": "0", "LOGIN_RATE_LIMIT": "1000 per minute", **env},
             stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
@@ -60,7 +60,7 @@ class LiveServer:
             except requests.RequestException:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("the server did not start within 60 s")
+        raise RuntimeError("the server did not start within 180 s")
 
     def login(self, username: str) -> str:
         """An access token of a demo user."""

@@ -21,7 +21,8 @@ import requests
 
 from tests.signing.signing_tablet import Tablet
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("live", ["postgresql"], indirect=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
+              pytest.mark.parametrize("live", ["postgresql"], indirect=True)]
 ROOT = Path(__file__).resolve().parents[2]
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
 MANIFEST = json.loads((AUDIO / "manifest.json").read_text("utf-8"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # a shared, busy machine runs it slowly
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Fixed, so a red run replays; CONTRACT_SEED explores other cases, CONTRACT_EXAMPLES more of them.
 SEED = os.environ.get("CONTRACT_SEED", "20261125")
