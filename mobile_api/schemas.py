@@ -29,9 +29,9 @@ class UserSchema(Schema):
 
 
 class LoginIn(Schema):
-    username = Text(required=True, validate=validate.Length(1, 80))
-    password = fields.String(required=True, validate=validate.Length(1, 256))
-    device_name = Text(validate=validate.Length(max=120))
+    username = Text(required=True, validate=validate.Length(1, 80), metadata={"example": "exec1"})
+    password = fields.String(required=True, validate=validate.Length(1, 256), metadata={"example": "demo"})
+    device_name = Text(validate=validate.Length(max=120), metadata={"example": "Galaxy Tab S9"})
 
 
 class RefreshIn(Schema):
@@ -122,7 +122,7 @@ class TaskPage(Schema):
 
 
 class TaskCompleteIn(Schema):
-    report = Text(required=True, validate=validate.Length(1, 4000))
+    report = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Исполнено, отчёт направлен."})
 
 
 class SyncPart(Schema):
@@ -162,10 +162,11 @@ class ResolutionSchema(Schema):
 
 
 class ResolutionIn(Schema):
-    text = Text(required=True, validate=validate.Length(1, 4000))
+    text = Text(required=True, validate=validate.Length(1, 4000),
+                metadata={"example": "Подготовить предложения к совещанию."})
     executors = fields.List(Id(), required=True, validate=validate.Length(1, 1000))
     deadline = UtcTime(allow_none=True)
-    issue = fields.Boolean(load_default=False)
+    issue = fields.Boolean(load_default=False, metadata={"description": "issue at once instead of a draft"})
 
 
 class ResolutionPatch(Schema):
