@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import struct
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable
 from pathlib import Path
 
 FST_MAGIC = 2125659606
@@ -24,13 +27,36 @@ class VocabularyError(RuntimeError):
     """The model directory holds no readable word list."""
 
 
+class Vocabulary:
+    """A model's words as a sorted array of their 64-bit hashes, searched by bisection.
+
+    Half a million words keep 4 MB this way instead of 37 MB as a frozenset of bytes objects, in
+    every web process; building costs about 1 s of CPU once per process instead of 0.15 s, and a
+    lookup 1 µs instead of 0.1 µs (benchmarks/vocabulary.py). Sorting the words themselves instead
+    of their hashes was several times slower to build. An unknown word taking the 64-bit hash of a
+    known one is a chance of about 3 in 10^14 per word; its cost would only be a phrase accepted at
+    upload that the recogniser then cannot produce.
+    """
+
+    def __init__(self, words: Iterable[bytes]) -> None:
+        self._hashes = array("q", sorted({hash(word) for word in words if word not in NON_WORDS}))
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def __contains__(self, word: bytes) -> bool:
+        key = hash(word)
+        i = bisect_left(self._hashes, key)
+        return i < len(self._hashes) and self._hashes[i] == key
+
+
 def _string(data: bytes, at: int) -> tuple[bytes, int]:
     (length,) = struct.unpack_from("<i", data, at)
     at += 4
     return data[at:at + length], at + length
 
 
-def _fst_words(path: Path) -> frozenset[bytes]:
+def _fst_words(path: Path) -> list[bytes]:
     """The input symbol table in an OpenFst binary header (magic, type, arc type, version, flags, ...)."""
     with open(path, "rb") as f:
         data = f.read(32 * 1024 * 1024)  # the table comes first: ~11 MB for half a million words
@@ -57,22 +83,22 @@ def _fst_words(path: Path) -> frozenset[bytes]:
         (length,) = length_at(data, at)
         words.append(data[at + 4:at + 4 + length])
         at += 4 + length + 8  # the word, then its 64-bit key
-    return frozenset(words) - NON_WORDS
+    return words
 
 
-def _text_words(path: Path) -> frozenset[bytes]:
+def _text_words(path: Path) -> list[bytes]:
     with open(path, "rb") as f:
-        return frozenset(line.split()[0] for line in f if line.strip()) - NON_WORDS
+        return [line.split()[0] for line in f if line.strip()]
 
 
 @functools.lru_cache(maxsize=8)
-def words(model_dir: Path) -> frozenset[bytes]:
-    """Every word the model at `model_dir` knows, UTF-8 encoded (cached per process)."""
+def words(model_dir: Path) -> Vocabulary:
+    """Every word the model at `model_dir` knows, UTF-8 encoded (read once per process)."""
     graph = Path(model_dir) / "graph"
     if (graph / "words.txt").is_file():
-        return _text_words(graph / "words.txt")
+        return Vocabulary(_text_words(graph / "words.txt"))
     if (graph / "Gr.fst").is_file():
-        return _fst_words(graph / "Gr.fst")
+        return Vocabulary(_fst_words(graph / "Gr.fst"))
     raise VocabularyError(f"no word list in {Path(model_dir).name}/graph (words.txt or Gr.fst)")
 
 
