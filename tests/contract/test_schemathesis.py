@@ -33,7 +33,7 @@ def test_the_live_server_keeps_its_published_contract(live, tmp_path):
         "--exclude-operation-id", "auth_logout",
         "--report", "junit", "--report-junit-path", str(tmp_path / "schemathesis.xml"),
     ]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     report = run.stdout + run.stderr
     (tmp_path / "schemathesis.txt").write_text(report)
     summary = re.search(r"(\d+) generated, (\d+) passed", report)
