@@ -109,6 +109,9 @@ ACTING = {"resolutions.reviewed", "resolutions.issue", "tasks.complete", "approv
 FILES = {"documents.download": ["application/octet-stream", "application/pdf", "text/plain", "*/*"],
          "voice.audio": ["audio/mp4", "audio/ogg", "audio/webm", "audio/mpeg", "audio/wav", "audio/aac", "audio/flac",
                          "audio/amr", "audio/3gpp", "application/octet-stream", "audio/*"]}
+# Creating answers that say where the new resource is read.
+LOCATED = {"documents.register", "resolutions.create", "voice.upload", "approvals.add_attachment",
+           "organization.create_template"}
 # Answers whose body no marshmallow schema describes.
 RESPONSE_CONTENT = {
     ("approvals.evidence", "200"): {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
@@ -180,6 +183,7 @@ LINKS = {
         "Sign": _link("approvals_sign", session_id="$response.body#/id"),
     },
     ("organization.create_template", 201): {
+        "GetTemplate": _link("organization_get_template", template_id="$response.body#/id"),
         "UpdateTemplate": _link("organization_update_template", template_id="$response.body#/id"),
         "DeleteTemplate": _link("organization_delete_template", template_id="$response.body#/id"),
     },
@@ -320,7 +324,7 @@ def _required_fields(schema: dict, schemas: dict) -> list[str]:
 
 def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, public: bool, path: str,
                       spec_schemas: dict) -> None:
-    blueprint, _, name = endpoint.partition(".")
+    blueprint = endpoint.partition(".")[0]
     op["operationId"] = endpoint.replace(".", "_")
     responses = op.setdefault("responses", {})
     responses.pop("default", None)
@@ -376,7 +380,7 @@ def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, publ
                                         "ETag": {"$ref": "#/components/headers/ETag"}},
                             "content": {kind: copy.deepcopy(media) for kind in FILES[endpoint]}}
         codes[416] = ["range_not_satisfiable"]
-    if ok in ("201", "202") and endpoint not in ("approvals.enrol", "approvals.open_session"):
+    if endpoint in LOCATED:
         responses[ok].setdefault("headers", {})["Location"] = {"$ref": "#/components/headers/Location"}
     if method == "post" and any(p.get("$ref", "").endswith("IdempotencyKey") for p in params):
         responses[ok].setdefault("headers", {})["Idempotent-Replayed"] = {

@@ -51,7 +51,14 @@ def _checked(text: str) -> str:
 def create_template(body):
     """Clerk or admin: add a template; every word must be known to the default language's model."""
     template = rules.add_template(g.user, _checked(body["text"]), body.get("position"))
-    return template, 201, {"Location": url_for("organization.list_templates")}
+    return template, 201, {"Location": url_for("organization.get_template", template_id=template.id)}
+
+
+@blp.route("/organization/resolution-templates/<id:template_id>", methods=["GET"])
+@blp.response(200, TemplateOut)
+def get_template(template_id):
+    """One template of the organization."""
+    return rules.get_template(g.user, template_id)
 
 
 @blp.route("/organization/resolution-templates/<id:template_id>", methods=["PATCH"])

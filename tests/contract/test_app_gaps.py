@@ -57,6 +57,7 @@ def test_clerks_manage_the_organizations_templates_and_dictation_uses_them(login
     made = [clerk.post("/organization/resolution-templates", json={"text": text}) for text in PHRASES[:3]]
     assert [r.status_code for r in made] == [201, 201, 201]
     ids = [r.get_json()["id"] for r in made]
+    assert exec1.get(made[0].headers["Location"]).get_json() == made[0].get_json()
     # Anyone of the organization reads them, in order; the other organization sees none of them.
     listed = exec1.get("/organization/resolution-templates").get_json()["items"]
     assert [t["text"] for t in listed] == PHRASES[:3]
