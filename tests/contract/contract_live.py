@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -74,7 +75,8 @@ class LiveServer:
         return {**os.environ, "DATABASE_URL": self.database_url, "DATA_DIR": str(self.data_dir), "SECRET_KEY": SECRET}
 
     def stop(self) -> None:
-        self.process.terminate()
+        # SIGINT is gunicorn's quick shutdown: SIGTERM would wait out idle keep-alive connections.
+        self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(20)
         except subprocess.TimeoutExpired:
