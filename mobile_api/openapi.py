@@ -45,6 +45,8 @@ PROBLEM_SCHEMA = {
         "status": {"type": "integer", "minimum": 400, "maximum": 599, "example": 404},
         "detail": {"type": "string", "example": "No such document."},
         "code": {"type": "string", "example": "not_found"},
+        "state": {"type": "string", "example": "issued",
+                  "description": "on a 409 that lost a race or came too late: what the thing is now"},
         "errors": {"type": "object", "description": "validation messages by field",
                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
                    "example": {"text": ["Missing data for required field."]}},
@@ -101,7 +103,7 @@ ROUTE_CODES: dict[str, dict[int, list[str]]] = {
 }
 
 # POSTs that act on something (not only those that create): they honour Idempotency-Key too, and of two
-# racing duplicates without a key one wins and the other answers 409 with the current state.
+# racing duplicates without a key one wins and the other answers 409 with the current `state`.
 ACTING = {"resolutions.reviewed", "resolutions.issue", "tasks.complete", "approvals.decide", "approvals.sign",
           "voice.retry"}
 # Routes that stream a stored file: ETag, Range (206/416), and the media type of the bytes.
@@ -353,9 +355,7 @@ def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, publ
     if method == "post" and (endpoint in ACTING or _wrapped_by(view, _IDEMPOTENT)):
         params.append({"$ref": "#/components/parameters/IdempotencyKey"})
         _add(codes, 400, "invalid_idempotency_key")
-        _add(codes, 409, "idempotency_conflict")
-        if endpoint in ACTING:
-            _add(codes, 409, "conflict")
+        _add(codes, 409, "idempotency_conflict", "idempotency_in_progress")
     for status, words in ROUTE_CODES.get(endpoint, {}).items():
         _add(codes, status, *words)
     if not public or blueprint != "ops":
