@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from .conditional import etagged
+from .conditional import etagged, versioned
 from .fields import Id, Text, UtcTime
 from .idempotency import idempotent
 
@@ -362,7 +362,8 @@ def _finish_operation(op: dict, endpoint: str, method: str, view: Callable, publ
         _add(codes, 503, "database_unavailable")
 
     ok = next((s for s in ("200", "201", "202", "204") if s in responses), None)
-    conditional = method == "get" and (_wrapped_by(view, _ETAGGED) or endpoint in FILES)
+    conditional = method == "get" and (_wrapped_by(view, _ETAGGED) or _wrapped_by(view, _VERSIONED)
+                                       or endpoint in FILES)
     if conditional:
         params.append({"$ref": "#/components/parameters/IfNoneMatch"})
         responses["304"] = {"description": DESCRIPTIONS[304],
@@ -499,3 +500,4 @@ def field_schema(converter, field, **kwargs) -> dict:
 
 _IDEMPOTENT = _code_of(idempotent)
 _ETAGGED = _code_of(etagged)
+_VERSIONED = _code_of(versioned(lambda: None))
