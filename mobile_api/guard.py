@@ -1,0 +1,80 @@
+"""Refuse bad requests before any handler sees them: oversized, endlessly nested or NUL-carrying bodies.
+
+Runs first on every request. Each check is cheap on the common path (a few C-level byte scans);
+the full walk of a JSON document only happens when a cheap scan says it could be needed.
+"""
+import json
+
+from flask import Flask, request
+
+from .errors import ApiError
+
+# Deeper than any body of the contract needs; also far below Python's recursion limit.
+MAX_JSON_DEPTH = 32
+_NUL_ESCAPE = b"\\u0000"
+_JSON_TYPES = ("application/json",)
+
+
+def _is_json() -> bool:
+    mimetype = request.mimetype
+    return mimetype in _JSON_TYPES or mimetype.endswith("+json")
+
+
+def _nul_refused(where: str) -> ApiError:
+    return ApiError(422, "validation_failed", "The request did not pass validation.",
+                    {where: ["NUL characters are not allowed in text."]})
+
+
+def _walk(document) -> str | None:
+    """Check depth and NUL in one pass without recursion; return the offending path or None."""
+    stack = [(document, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, "json_too_deep", f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.")
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path or "_schema"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return f"{path}{key!r}"
+                stack.append((item, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}.{i}" if path else str(i), depth + 1) for i, item in enumerate(value))
+    return None
+
+
+def _check_json_body(limit: int) -> None:
+    # A chunked body has no Content-Length: the limit is enforced while reading (413 past it),
+    # so an endless or oversized body is never read whole into memory.
+    request.max_content_length = limit
+    body = request.get_data(cache=True)
+    if not body:
+        return
+    could_nest = body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
+    if not could_nest and _NUL_ESCAPE not in body:
+        return
+    try:
+        document = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "json_too_deep", f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.") from None
+    except ValueError:
+        return  # malformed JSON: the argument parser answers 400 malformed_json
+    bad = _walk(document)
+    if bad is not None:
+        raise _nul_refused(bad)
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def _guard_request():
+        if _is_json():
+            _check_json_body(app.config["MAX_JSON_BYTES"])
+        for name, value in request.args.items(multi=True):
+            if "\x00" in value or "\x00" in name:
+                raise _nul_refused(name.replace("\x00", "") or "_query")
+        if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            for name, value in request.form.items(multi=True):
+                if "\x00" in value or "\x00" in name:
+                    raise _nul_refused(name.replace("\x00", "") or "_form")
