@@ -7,8 +7,7 @@ from flask.ctx import _AppCtxGlobals
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter, ValidationError
 
-from models import AuthSession, User, db
-from models.blobstore import BlobStore
+from models import AuthSession, User, blobstore, db
 
 from . import config, errors, guard
 from .extensions import Api, compress, migrate
@@ -77,7 +76,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
     app.url_map.converters["id"] = IdConverter
-    app.extensions["blobstore"] = BlobStore(f"{app.config['DATA_DIR']}/blobs")
+    app.extensions["blobstore"] = blobstore.from_config(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     compress.init_app(app)

@@ -94,6 +94,11 @@ def from_env() -> dict:
         "PUSH_STALL_S": _float("PUSH_STALL_S", 120.0),
         # Encrypts each organization's CA key at rest; the default is for the embedded run only.
         "CA_PASSPHRASE": os.environ.get("CA_PASSPHRASE") or None,
+        # Attachments and recordings: DATA_DIR/blobs, or s3://bucket/prefix on an S3-compatible store
+        # (credentials from the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the machine's role).
+        "BLOB_STORE": _blob_store(os.environ.get("BLOB_STORE", "")),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or None,
+        "S3_REGION": os.environ.get("S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
         # Seals the audit trail (models/audit.py); derived from SECRET_KEY unless set. Keep it when rotating that.
         "AUDIT_KEY": os.environ.get("AUDIT_KEY") or None,
         "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
@@ -106,6 +111,12 @@ def from_env() -> dict:
         if len(cfg["SECRET_KEY"]) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
     return cfg
+
+
+def _blob_store(url: str) -> str:
+    if url and not (url.startswith("s3://") and len(url) > len("s3://") and not url.startswith("s3:///")):
+        raise ConfigError(f"BLOB_STORE must be empty (DATA_DIR/blobs) or s3://bucket[/prefix], got {url!r}")
+    return url
 
 
 DEV_SECRETS = {"SECRET_KEY": "secret_key", "CA_PASSPHRASE": "ca_passphrase"}

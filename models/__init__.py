@@ -22,7 +22,8 @@ from .voice import VoiceNote
 
 __all__ = [
     "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document", "IdempotentResponse",
-    "InboxItem", "Job", "LoginFailure", "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
+    "InboxItem", "Job", "LoginFailure",
+    "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
     "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
     "resolution_executors", "unit_members", "utcnow",
 ]

@@ -2,18 +2,18 @@
 import json
 
 import sqlalchemy as sa
-from flask import g, request, send_file, url_for
+from flask import g, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from domain import access, approvals, documents
 from models import Attachment, Resolution, db
-from models.blobstore import blobs
 
 from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
 from ..conditional import etagged
 from ..errors import ApiError, not_found
+from ..files import send_blob
 from ..idempotency import idempotent
 from ..schemas import DocumentDetailSchema, DocumentMetadataIn
 
@@ -53,8 +53,7 @@ def download(document_id, attachment_id):
     att = db.session.get(Attachment, attachment_id)
     if att is None or att.document_id != doc.id:
         raise not_found("attachment")
-    return send_file(blobs().path(att.sha256), mimetype=att.mime, download_name=att.name, etag=att.sha256,
-                     conditional=True, max_age=0)
+    return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
 
 
 REGISTER_BODY = {

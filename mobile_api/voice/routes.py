@@ -1,12 +1,12 @@
 """HTTP routes of voice resolutions; the rules live in domain/voice.py."""
-from flask import current_app, g, request, send_file, url_for
+from flask import current_app, g, request, url_for
 
 from domain import access, voice
 from models import db
-from models.blobstore import blobs
 
 from ..conditional import etagged
 from ..errors import ApiError
+from ..files import send_blob
 from ..idempotency import idempotent
 from ..schemas import ResolutionSchema
 from . import blp
@@ -75,7 +75,7 @@ def get_note(note_id):
 def audio(note_id):
     """The original recording, with ETag and Range."""
     note = voice.get_note(g.user, note_id)
-    return send_file(blobs().path(note.sha256), mimetype=note.mime, etag=note.sha256, conditional=True, max_age=0)
+    return send_blob(note.sha256, note.mime, what="recording")
 
 
 @blp.route("/resolutions/<id:resolution_id>/retry", methods=["POST"])
