@@ -48,8 +48,12 @@ def _walk(document) -> str | None:
 def _check_json_body(limit: int) -> None:
     # A chunked body has no Content-Length: the limit is enforced while reading (413 past it),
     # so an endless or oversized body is never read whole into memory.
-    request.max_content_length = limit
+    # One byte more than the limit is let through the stream, because reading stops quietly at the
+    # stream's limit: a body that reached limit + 1 is known to be over it.
+    request.max_content_length = limit + 1
     body = request.get_data(cache=True)
+    if len(body) > limit:
+        raise ApiError(413, "payload_too_large", f"JSON bodies are limited to {limit} bytes.")
     if not body:
         return
     could_nest = body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
