@@ -25,23 +25,41 @@ def _nul_refused(where: str) -> ApiError:
                     {where: ["NUL characters are not allowed in text."]})
 
 
-def _walk(document) -> str | None:
-    """Check depth and NUL in one pass without recursion; return the offending path or None."""
-    stack = [(document, "", 0)]
+def _walk(document) -> bool:
+    """Check depth and look for NUL in one pass without recursion; True when a NUL is found."""
+    stack = [(document, 0)]
+    pop, push = stack.pop, stack.append
     while stack:
-        value, path, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise ApiError(400, "json_too_deep", f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.")
+        value, depth = pop()
         if isinstance(value, str):
             if "\x00" in value:
-                return path or "_schema"
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if "\x00" in key:
-                    return f"{path}{key!r}"
-                stack.append((item, f"{path}.{key}" if path else key, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, f"{path}.{i}" if path else str(i), depth + 1) for i, item in enumerate(value))
+                return True
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise ApiError(400, "json_too_deep", f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if "\x00" in key:
+                        return True
+                    push((item, depth + 1))
+            else:
+                for item in value:
+                    push((item, depth + 1))
+    return False
+
+
+def _nul_path(value, path: str = "") -> str | None:
+    """Where the NUL is, for the error message (only called once one was found; depth is bounded)."""
+    if isinstance(value, str):
+        return (path or "_schema") if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        name = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return name.replace("\x00", "")
+        found = _nul_path(item, name)
+        if found:
+            return found
     return None
 
 
@@ -65,9 +83,8 @@ def _check_json_body(limit: int) -> None:
         raise ApiError(400, "json_too_deep", f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.") from None
     except ValueError:
         return  # malformed JSON: the argument parser answers 400 malformed_json
-    bad = _walk(document)
-    if bad is not None:
-        raise _nul_refused(bad)
+    if _walk(document):
+        raise _nul_refused(_nul_path(document))
 
 
 def install(app: Flask) -> None:
