@@ -159,7 +159,7 @@ def test_fuzzed_requests_never_get_a_500(login, demo):
     ids = world.build(login, demo)
     api = ids["exec1"]
 
-    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(_requests())
     def check(request):
         path, body, query = request
