@@ -102,6 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice, directory):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
+    guard.install_form_check(app)
     ops.init_metrics(app)
 
     from . import cli

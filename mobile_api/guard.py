@@ -87,7 +87,16 @@ def _check_json_body(limit: int) -> None:
         raise _nul_refused(_nul_path(document))
 
 
+def _check_form() -> None:
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        for name, value in request.form.items(multi=True):
+            if "\x00" in value or "\x00" in name:
+                raise _nul_refused(name.replace("\x00", "") or "_form")
+
+
 def install(app: Flask) -> None:
+    """Checks of the body and query, first on every request."""
+
     @app.before_request
     def _guard_request():
         if _is_json():
@@ -95,7 +104,10 @@ def install(app: Flask) -> None:
         for name, value in request.args.items(multi=True):
             if "\x00" in value or "\x00" in name:
                 raise _nul_refused(name.replace("\x00", "") or "_query")
-        if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            for name, value in request.form.items(multi=True):
-                if "\x00" in value or "\x00" in name:
-                    raise _nul_refused(name.replace("\x00", "") or "_form")
+
+
+def install_form_check(app: Flask) -> None:
+    """Form fields are checked after each blueprint's own checks (authentication): parsing a form
+    reads the whole upload, which a caller who is not signed in must not be able to make us do."""
+    for name in app.blueprints:
+        app.before_request_funcs.setdefault(name, []).append(_check_form)

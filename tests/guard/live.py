@@ -36,17 +36,20 @@ class Gunicorn:
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.process = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT, env=self.env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"gunicorn exited: {self.process.stdout.read()}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=10).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.2)
-        self.__exit__()
-        pytest.fail("gunicorn did not come up in 60 s")
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    pytest.fail(f"gunicorn exited: {self.process.stdout.read()}")
+                try:
+                    if requests.get(f"{self.url}/healthz", timeout=10).status_code == 200:
+                        return self
+                except requests.RequestException:
+                    time.sleep(0.2)
+            pytest.fail("gunicorn did not come up in 90 s")
+        except BaseException:
+            self.__exit__()
+            raise
 
     def __exit__(self, *exc) -> None:
         if self.process and self.process.poll() is None:

@@ -64,6 +64,10 @@ def test_nul_is_refused_in_every_kind_of_text(login, demo):
                       data={"metadata": json.dumps(metadata), "file": (io.BytesIO(b"%PDF-1.4"), "a.pdf")})
     assert resp.status_code == 422
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Document)) == docs
+    # Whoever is not signed in is turned away before the upload is even parsed.
+    anonymous = api.client.post("/api/v1/documents", content_type="multipart/form-data",
+                                data={"metadata": json.dumps(metadata), "file": (io.BytesIO(b"%PDF"), "a.pdf")})
+    assert anonymous.status_code == 401
     assert (db.session.scalar(sa.select(sa.func.count()).select_from(Resolution)), _devices(api)) == before
 
 
