@@ -103,7 +103,8 @@ def downgrade():
         op.alter_column("devices", "token", type_=sa.String(length=4096), existing_type=sa.String(length=1024),
                         existing_nullable=False)
     else:
-        op.execute("DROP TRIGGER users_disable_ends_sessions")
+        # IF EXISTS: a later migration that rebuilt the users table on SQLite (batch mode) took it along.
+        op.execute("DROP TRIGGER IF EXISTS users_disable_ends_sessions")
         _sqlite_retype("devices", "token", "VARCHAR(1024)", "VARCHAR(4096)")
     with op.batch_alter_table("audit_heads") as batch:
         batch.drop_column("seal")
