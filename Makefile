@@ -19,7 +19,7 @@ run: $(BIN)/.installed
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo-data
 	@PORT=$(PORT) sh scripts/try-it
-	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/honcho start -p $(PORT) -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" BIND=127.0.0.1:$(PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/honcho start -p $(PORT) -f Procfile
 
 ## test: the whole test suite, on SQLite and PostgreSQL (PostgreSQL must be running)
 test: $(BIN)/.installed

@@ -1,8 +1,11 @@
 """gunicorn settings; each can be overridden from the environment."""
 import multiprocessing
 import os
+import shutil
+import tempfile
 
-bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+# Loopback unless told otherwise: a web node behind a load balancer sets BIND=0.0.0.0:8000.
+bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("WEB_THREADS", "2"))
 timeout = 60
@@ -12,3 +15,32 @@ keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
 max_requests = 5000
 max_requests_jitter = 500
+
+# Prometheus counters of all workers are summed at /metrics (prometheus_client's multiprocess
+# mode): each worker writes its values to files in this directory. It must be set before any
+# worker imports prometheus_client, hence here, in the master.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mobile-metrics-")
+    _own_metrics_dir = True
+else:
+    _own_metrics_dir = False
+
+
+def on_starting(server):
+    """Start from empty counters: files left by an earlier master would be summed in."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    """A worker that exits (max_requests, a crash) keeps its counts, but its live gauges go."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -151,10 +151,11 @@ def begin(note_id: int) -> VoiceNote:
 
 
 def recording_path(note: VoiceNote) -> str:
-    path = blobs().path(note.sha256)
-    if not path.is_file():
-        raise FileNotFoundError("the recording is missing from the blob store")
-    return str(path)
+    """A file on this machine with the recording (a cached download when blobs live in an object store)."""
+    try:
+        return str(blobs().local_path(note.sha256))
+    except FileNotFoundError:
+        raise FileNotFoundError("the recording is missing from the blob store") from None
 
 
 def record_transcript(note_id: int, text: str, words: list[dict], duration_s: float) -> None:

@@ -2,15 +2,15 @@
 import logging
 import os
 
-from flask import Flask, request
+from flask import Flask
 from flask.ctx import _AppCtxGlobals
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter, ValidationError
 
-from models import AuthSession, User, db
-from models.blobstore import BlobStore
+from models import AuthSession, User, blobstore, db
 
-from . import config, errors
-from .extensions import Api, compress, limiter, migrate
+from . import config, errors, guard
+from .extensions import Api, compress, migrate
 from .fields import parse_id
 
 
@@ -67,27 +67,25 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    config.fill_dev_secrets(app.config)
+    if app.config["TRUSTED_PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
     app.url_map.converters["id"] = IdConverter
-    app.extensions["blobstore"] = BlobStore(f"{app.config['DATA_DIR']}/blobs")
+    app.extensions["blobstore"] = blobstore.from_config(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
-    limiter.init_app(app)
     compress.init_app(app)
     api = Api(app)
     api.register_converter(IdConverter, lambda _: {"type": "string", "pattern": "^[0-9]{1,19}$"})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     errors.register(app)
 
-    @app.before_request
-    def _limit_json_size():
-        limit = app.config["MAX_JSON_BYTES"]
-        if request.mimetype == "application/json" and (request.content_length or 0) > limit:
-            raise errors.ApiError(413, "payload_too_large", f"JSON bodies are limited to {limit} bytes.")
+    guard.install(app)
 
     from . import (
         approvals,
@@ -105,6 +103,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice, directory, organization):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
+    guard.install_form_check(app)
     ops.init_metrics(app)
 
     from . import cli

@@ -54,8 +54,20 @@ def register(app: Flask) -> None:
             else:
                 broken = True
                 click.echo(f"organization {org_id}: BROKEN at entry #{bad.seq} ({bad.action} {bad.object_type} "
-                           f"{bad.object_id})", err=True)
+                           f"{bad.object_id}): {bad.problem}", err=True)
         raise SystemExit(1 if broken else 0)
+
+    @audit_group.command("seal")
+    def audit_seal():
+        """Seal entries written before seals existed (once, after upgrading), if their chains are intact."""
+        from models import Organization, audit
+        for org_id in db.session.scalars(sa.select(Organization.id)).all():
+            bad = audit.verify_chain(org_id, allow_unsealed=True)
+            if bad is not None:
+                raise click.ClickException(f"organization {org_id}: chain broken at entry #{bad.seq} "
+                                           f"({bad.problem}); not sealing")
+            click.echo(f"organization {org_id}: sealed {audit.seal_unsealed(org_id)} entries")
+        db.session.commit()
 
     ca_group = AppGroup("ca", help="The organizations' signing certificate authorities.")
     app.cli.add_command(ca_group)

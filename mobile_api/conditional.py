@@ -10,8 +10,7 @@ import zlib
 from functools import wraps
 from typing import Callable
 
-from flask import Response, g, make_response, request, send_file
-from werkzeug.http import parse_range_header
+from flask import g, make_response, request
 
 # Bump when the representation of a versioned page changes, so old tags stop matching.
 FORMAT = 1
@@ -64,15 +63,3 @@ def versioned(version: Callable[[], str | None]):
         return wrapper
 
     return decorate
-
-
-def send_stored(path, mimetype: str, etag: str, **kwargs) -> Response:
-    """A stored file with ETag/304 and a single byte Range (206); a Range outside the file is 416 with
-    `Content-Range: bytes */size`. A malformed Range, another unit or several ranges are ignored and
-    the whole file is sent (RFC 9110 §14.2 lets a server ignore what it does not serve)."""
-    raw = request.environ.get("HTTP_RANGE")
-    if raw is not None:
-        parsed = parse_range_header(raw)
-        if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
-            del request.environ["HTTP_RANGE"]  # werkzeug would answer 416 to these
-    return send_file(path, mimetype=mimetype, etag=etag, conditional=True, max_age=0, **kwargs)

@@ -1,13 +1,13 @@
 """Settings from environment variables, with safe defaults for the embedded run."""
 import os
+import secrets
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 from domain.errors import (
     ConfigError,  # noqa: F401  (raised here, caught by the process commands)
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _int(name: str, default: int) -> int:
@@ -57,7 +57,8 @@ def from_env() -> dict:
     cfg = {
         "APP_ENV": env,
         "DATA_DIR": str(data_dir),
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-key-never-use-in-production"),
+        # Without SECRET_KEY / CA_PASSPHRASE (development only) each is generated once per DATA_DIR.
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": _database_url(os.environ.get("DATABASE_URL"), data_dir),
         "ACCESS_TOKEN_TTL": _int("ACCESS_TOKEN_TTL", 900),
         "REFRESH_TOKEN_TTL": _int("REFRESH_TOKEN_TTL", 30 * 24 * 3600),
@@ -67,10 +68,13 @@ def from_env() -> dict:
         # A request with the Idempotency-Key of one still running waits this long for its answer to
         # replay, then gets 409 idempotency_in_progress.
         "IDEMPOTENCY_WAIT_S": _float("IDEMPOTENCY_WAIT_S", 10.0),
+        # Failed sign-ins, counted in the database over moving windows (shared by every process and node):
+        # per address and username, per username from anywhere, per address over all usernames.
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;30 per hour"),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
-        # A moving window: failures just before and after a minute boundary still add up.
-        "RATELIMIT_STRATEGY": "moving-window",
+        "LOGIN_USERNAME_LIMIT": os.environ.get("LOGIN_USERNAME_LIMIT", "20 per minute;100 per hour"),
+        "LOGIN_ADDRESS_LIMIT": os.environ.get("LOGIN_ADDRESS_LIMIT", "30 per minute;200 per hour"),
+        # How many reverse proxies in front of the web nodes append to X-Forwarded-For (0: none).
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         # Uploads (documents, recordings) may be large; JSON bodies never need to be.
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
         "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 64 * 1024),
@@ -89,7 +93,14 @@ def from_env() -> dict:
         # A dispatcher pass (or one batch of it) taking longer than this counts as a stalled loop.
         "PUSH_STALL_S": _float("PUSH_STALL_S", 120.0),
         # Encrypts each organization's CA key at rest; the default is for the embedded run only.
-        "CA_PASSPHRASE": os.environ.get("CA_PASSPHRASE", "dev-only-ca-passphrase"),
+        "CA_PASSPHRASE": os.environ.get("CA_PASSPHRASE") or None,
+        # Attachments and recordings: DATA_DIR/blobs, or s3://bucket/prefix on an S3-compatible store
+        # (credentials from the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the machine's role).
+        "BLOB_STORE": _blob_store(os.environ.get("BLOB_STORE", "")),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or None,
+        "S3_REGION": os.environ.get("S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+        # Seals the audit trail (models/audit.py); derived from SECRET_KEY unless set. Keep it when rotating that.
+        "AUDIT_KEY": os.environ.get("AUDIT_KEY") or None,
         "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
         **_voice(),
     }
@@ -100,6 +111,56 @@ def from_env() -> dict:
         if len(cfg["SECRET_KEY"]) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
     return cfg
+
+
+def _blob_store(url: str) -> str:
+    if url and not (url.startswith("s3://") and len(url) > len("s3://") and not url.startswith("s3:///")):
+        raise ConfigError(f"BLOB_STORE must be empty (DATA_DIR/blobs) or s3://bucket[/prefix], got {url!r}")
+    return url
+
+
+DEV_SECRETS = {"SECRET_KEY": "secret_key", "CA_PASSPHRASE": "ca_passphrase"}
+
+
+def fill_dev_secrets(cfg: dict) -> None:
+    """Outside production, give each unset secret a random value kept in DATA_DIR (mode 0600).
+
+    Generated once per data directory and then reused by every process that shares it (web,
+    worker, dispatcher), so tokens and the CA keys stay valid across restarts; nothing secret is
+    written in the source. Production never gets here without its secrets (from_env refuses).
+    """
+    for name, filename in DEV_SECRETS.items():
+        if not cfg.get(name):
+            cfg[name] = _secret_file(Path(cfg["DATA_DIR"]) / filename)
+
+
+def _secret_file(path: Path) -> str:
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a key another process made first
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    value = path.read_text().strip()
+    if len(value) < 32:
+        raise ConfigError(f"{path} holds no usable secret; delete it to have a new one generated")
+    return value
 
 
 def _database_url(url: str | None, data_dir: Path) -> str:

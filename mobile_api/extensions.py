@@ -1,7 +1,6 @@
 """Flask extensions, created unbound and bound in the app factory with init_app."""
-from flask import current_app, json, request
+from flask import current_app, json
 from flask_compress import Compress
-from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_smorest import Api as _Api
 
@@ -27,11 +26,6 @@ class Api(_Api):
         return current_app.response_class(cached, mimetype="application/json")
 
 
-def _client_ip() -> str:
-    return request.remote_addr or "unknown"
-
-
 migrate = Migrate()
 # JSON answers compressed when the client asks (Accept-Encoding), e.g. a 100-line inbox page ~5x smaller.
 compress = Compress()
-limiter = Limiter(key_func=_client_ip, default_limits=[], headers_enabled=True)

@@ -2,7 +2,7 @@
 import unicodedata
 from datetime import datetime, timezone
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 MAX_ID = 2**63 - 1
 
@@ -62,3 +62,15 @@ class Text(fields.String):
             if (unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS) or ch in "\u2028\u2029":
                 raise ValidationError("Contains characters that are not allowed (control or broken Unicode).")
         return unicodedata.normalize("NFC", text)
+
+
+def fits(column, min: int | None = None) -> validate.Length:
+    """A length validator taken from a model column, so that the limit lives in one place: the schema.
+
+    `fits(Device.locale)` refuses what the column cannot hold with a 422 instead of letting the
+    database refuse it with a 500 (PostgreSQL) or silently keep it whole (SQLite).
+    """
+    length = column.property.columns[0].type.length if hasattr(column, "property") else column.type.length
+    if length is None:
+        raise TypeError(f"{column} has no length to derive a limit from")
+    return validate.Length(min=min, max=length)

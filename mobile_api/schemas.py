@@ -1,11 +1,16 @@
 """Response and request schemas of the core contract; trimmed mobile views live here."""
 from marshmallow import Schema, fields, validate
 
+from models import AuthSession, Device, Document, User
 from models.documents import INBOX_KINDS
 from models.org import ROLES
 from models.resolutions import RESOLUTION_STATES, TASK_STATES
 
-from .fields import Id, Text, UtcTime
+from .fields import Id, Text, UtcTime, fits
+
+# Push tokens (FCM registration tokens, APNs and web-push ids) are printable ASCII, so the column's
+# length in characters is also its length in bytes and the unique index never meets an oversized key.
+PUSH_TOKEN = r"^[\x21-\x7e]+$"
 
 ACTIONS = ["resolve", "complete", "route", "approve", "sign"]
 
@@ -29,9 +34,9 @@ class UserSchema(Schema):
 
 
 class LoginIn(Schema):
-    username = Text(required=True, validate=validate.Length(1, 80), metadata={"example": "exec1"})
+    username = Text(required=True, validate=fits(User.username, min=1), metadata={"example": "exec1"})
     password = fields.String(required=True, validate=validate.Length(1, 256), metadata={"example": "demo"})
-    device_name = Text(validate=validate.Length(max=120), metadata={"example": "Galaxy Tab S9"})
+    device_name = Text(validate=fits(AuthSession.device_name), metadata={"example": "Galaxy Tab S9"})
 
 
 class RefreshIn(Schema):
@@ -49,10 +54,12 @@ class TokenPair(Schema):
 
 
 class DeviceIn(Schema):
-    token = fields.String(required=True, validate=validate.Length(1, 4096))
+    token = fields.String(required=True, validate=[
+        fits(Device.token, min=1), validate.Regexp(PUSH_TOKEN, error="Not a push token.")])
     platform = fields.String(required=True, validate=validate.OneOf(["android", "ios", "web"]))
-    locale = fields.String(validate=validate.Regexp(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"))
-    app_version = Text(validate=validate.Length(max=40))
+    locale = fields.String(validate=[
+        fits(Device.locale), validate.Regexp(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", error="Not a locale.")])
+    app_version = Text(validate=fits(Device.app_version))
 
 
 class DeviceOut(Schema):
@@ -193,9 +200,9 @@ class DocumentDetailSchema(Schema):
 
 
 class DocumentMetadataIn(Schema):
-    title = Text(required=True, validate=validate.Length(1, 1000))
+    title = Text(required=True, validate=fits(Document.title, min=1))
     summary = Text(load_default="", validate=validate.Length(max=20000))
-    correspondent = Text(required=True, validate=validate.Length(1, 300))
+    correspondent = Text(required=True, validate=fits(Document.correspondent, min=1))
     addressees = fields.List(Id(), required=True, validate=validate.Length(1, 100))
     for_information = fields.List(Id(), load_default=list, validate=validate.Length(max=500))
     reg_date = fields.Date()

@@ -4,7 +4,7 @@ from . import (
     signing,  # noqa: F401  (approvals and signatures: import their models from models.signing)
 )
 from .audit import AuditEvent, AuditHead
-from .auth import AuthSession, Device
+from .auth import AuthSession, Device, LoginFailure
 from .base import BigId, db, utcnow
 from .documents import (
     Attachment,
@@ -22,7 +22,8 @@ from .voice import VoiceNote
 
 __all__ = [
     "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document", "IdempotentResponse",
-    "InboxItem", "Job", "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
+    "InboxItem", "Job", "LoginFailure",
+    "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
     "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
     "resolution_executors", "unit_members", "utcnow",
 ]

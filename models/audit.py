@@ -1,9 +1,19 @@
-"""An append-only audit trail, hash-chained per organization so that tampering shows."""
+"""An append-only audit trail, hash-chained per organization so that tampering shows.
+
+The chain alone shows a changed row only to someone who does not recompute it: whoever can write
+to the database can rewrite a row and every hash after it. So each entry and each chain head is
+also *sealed*: an HMAC over (organization, seq, hash) keyed with AUDIT_KEY (by default derived
+from SECRET_KEY), which lives in the processes' environment and never in the database. A rewrite
+with the chain recomputed still breaks the seal of the first rewritten entry; cutting entries off
+the end breaks the head's seal. On PostgreSQL a trigger also refuses UPDATE and DELETE of entries.
+"""
 import hashlib
+import hmac
 import json
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import BigId, db, utcnow
@@ -19,6 +29,7 @@ class AuditHead(db.Model):
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     hash: Mapped[str] = mapped_column(sa.String(64), default=GENESIS)
+    seal: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class AuditEvent(db.Model):
@@ -36,6 +47,8 @@ class AuditEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+    # HMAC of the link under a key the database does not hold; NULL only for entries written before seals.
+    seal: Mapped[str | None] = mapped_column(sa.String(64))
 
     def compute_hash(self) -> str:
         """SHA-256 over the previous link and this entry's canonical JSON."""
@@ -73,25 +86,84 @@ def record(organization_id: int, actor_id: int | None, action: str, obj_type: st
         prev_hash=head.hash,
     )
     event.hash = event.compute_hash()
+    event.seal = _seal("event", organization_id, event.seq, event.hash)
     head.seq, head.hash = event.seq, event.hash
+    head.seal = _seal("head", organization_id, head.seq, head.hash)
     db.session.add(event)
     return event
 
 
-def verify_chain(organization_id: int) -> AuditEvent | None:
-    """Walk the chain in order; return the first entry whose link is broken, or None."""
-    prev = GENESIS
+def _key() -> bytes:
+    cfg = current_app.config
+    if cfg.get("AUDIT_KEY"):
+        return cfg["AUDIT_KEY"].encode()
+    return hmac.new(cfg["SECRET_KEY"].encode(), b"audit-seal", hashlib.sha256).digest()
+
+
+def _seal(kind: str, organization_id: int, seq: int, link: str, key: bytes | None = None) -> str:
+    message = f"{kind}|{organization_id}|{seq}|{link}".encode()
+    return hmac.new(key or _key(), message, hashlib.sha256).hexdigest()
+
+
+def _sealed(kind: str, organization_id: int, seq: int, link: str, seal: str | None, key: bytes) -> bool:
+    return seal is not None and hmac.compare_digest(seal, _seal(kind, organization_id, seq, link, key))
+
+
+def seal_unsealed(organization_id: int) -> int:
+    """Seal the entries written before seals existed, after `verify_chain` found their chain intact.
+
+    Run once after upgrading (`flask audit seal`): it vouches for the trail as it stands now.
+    """
+    key, count = _key(), 0
+    for event in db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.organization_id == organization_id, AuditEvent.seal.is_(None)).order_by(AuditEvent.seq)):
+        event.seal = _seal("event", organization_id, event.seq, event.hash, key)
+        count += 1
+    head = db.session.get(AuditHead, organization_id)
+    if head is not None and head.seal is None:
+        head.seal = _seal("head", organization_id, head.seq, head.hash, key)
+    return count
+
+
+def verify_chain(organization_id: int, allow_unsealed: bool = False) -> AuditEvent | None:
+    """Walk the chain in order; return the first entry whose link or seal is broken, or None.
+
+    The entry returned carries `problem`, a short reason. `allow_unsealed` accepts entries written
+    before seals existed (used by `flask audit seal` before it seals them).
+    """
+    key, prev, expected_seq = _key(), GENESIS, 1
     rows = db.session.scalars(
         sa.select(AuditEvent).where(AuditEvent.organization_id == organization_id).order_by(AuditEvent.seq)
     )
-    expected_seq = 1
     for event in rows:
-        if event.seq != expected_seq or event.prev_hash != prev or event.compute_hash() != event.hash:
+        problem = None
+        if event.seq != expected_seq:
+            problem = "an entry is missing before it"
+        elif event.prev_hash != prev or event.compute_hash() != event.hash:
+            problem = "its content or link was changed"
+        elif event.seal is None and not allow_unsealed:
+            problem = "it is not sealed"
+        elif event.seal is not None and not _sealed("event", organization_id, event.seq, event.hash, event.seal,
+                                                    key):
+            problem = "its seal does not match: rewritten with the chain recomputed, or AUDIT_KEY changed"
+        if problem:
+            event.problem = problem
             return event
         prev, expected_seq = event.hash, expected_seq + 1
     head = db.session.get(AuditHead, organization_id)
-    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
-        # Entries were cut off the end: report the head that points past the last entry.
-        return AuditEvent(organization_id=organization_id, seq=head.seq, hash=head.hash, prev_hash=prev,
-                          action="(missing)", object_type="", object_id="")
+    if head is None:
+        return None
+    problem = None
+    if head.seq != expected_seq - 1 or head.hash != prev:
+        problem = "the chain head points past the last entry (entries were removed)"
+    elif head.seal is None and not allow_unsealed:
+        problem = "the chain head is not sealed"
+    elif head.seal is not None and not _sealed("head", organization_id, head.seq, head.hash, head.seal, key):
+        problem = "the chain head's seal does not match (entries cut off the end?)"
+    if problem:
+        # Report the head as an entry of its own, so that the caller can name it.
+        missing = AuditEvent(organization_id=organization_id, seq=head.seq, hash=head.hash, prev_hash=prev,
+                             action="(head)", object_type="", object_id="")
+        missing.problem = problem
+        return missing
     return None

@@ -38,9 +38,24 @@ class Device(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    token: Mapped[str] = mapped_column(sa.String(4096), unique=True)
+    token: Mapped[str] = mapped_column(sa.String(1024), unique=True)
     platform: Mapped[str] = mapped_column(sa.String(10))
     locale: Mapped[str | None] = mapped_column(sa.String(16))
     app_version: Mapped[str | None] = mapped_column(sa.String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LoginFailure(db.Model):
+    """One failed sign-in. Counted per address, per username and per both, by every web process alike."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        sa.Index("ix_login_failures_address_at", "address", "at"),
+        sa.Index("ix_login_failures_username_at", "username", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    address: Mapped[str] = mapped_column(sa.String(64))
+    username: Mapped[str] = mapped_column(sa.String(80))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -1,15 +1,14 @@
 """POST /auth/login, /auth/refresh, /auth/logout and GET /me."""
 import sqlalchemy as sa
-from flask import current_app, g, request
+from flask import g, request
 from flask_smorest import Blueprint
 from werkzeug.security import check_password_hash
 
 from models import User, db, utcnow
 
 from ..errors import ApiError
-from ..extensions import limiter
 from ..schemas import LoginIn, RefreshIn, TokenPair, UserSchema
-from . import tokens
+from . import limits, tokens
 
 blp = Blueprint("auth", __name__, description="Sign-in and sessions")
 PUBLIC = {"auth.login", "auth.refresh"}
@@ -23,31 +22,25 @@ def _authenticate():
         tokens.authenticate()
 
 
-def _login_key() -> str:
-    """Failed logins are counted per address and username, so one user cannot lock out another."""
-    body = request.get_json(silent=True)
-    name = body.get("username") if isinstance(body, dict) and isinstance(body.get("username"), str) else ""
-    return f"{request.remote_addr}|{name.strip().lower()[:80]}"
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @blp.route("/auth/login", methods=["POST"])
-@limiter.limit(_login_limit, key_func=_login_key, deduct_when=lambda resp: resp.status_code == 401)
 @blp.doc(security=[])
 @blp.arguments(LoginIn)
 @blp.response(200, TokenPair)
 @blp.alt_response(401, description="invalid_credentials")
 @blp.alt_response(429, description="rate_limited")
 def login(body):
-    """Exchange a username and password for an access and a refresh token."""
+    """Exchange a username and password for an access and a refresh token.
+
+    Failed sign-ins are limited per address and username, per username and per address, across all
+    web processes (see auth/limits.py); while a limit holds even the right password gets 429.
+    """
+    attempt = limits.begin(body["username"])
     user = db.session.scalar(sa.select(User).where(User.username == body["username"].strip()))
     password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, body["password"])
     if user is None or not password_ok or not user.is_active:
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
     session, refresh = tokens.start_session(user, body.get("device_name"))
+    limits.succeeded(attempt)
     db.session.commit()
     return tokens.token_pair(session, refresh)
 

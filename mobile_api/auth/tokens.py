@@ -113,8 +113,10 @@ def authenticate() -> None:
         .join_from(AuthSession.__table__, User.__table__, users.id == sessions.user_id)
         .where(sessions.id == session_id, sessions.user_id == user_id)
     ).first() if session_id and user_id else None
+    if row is not None and not row.is_active:
+        raise _unauthorized("account_disabled", "This account is disabled.")
+    # Disabling a user ends its sessions for good (a database trigger), so enabling it again
+    # does not bring them back: the user signs in anew.
     if row is None or row.revoked_at is not None:
         raise _unauthorized("invalid_token", "The session has ended; sign in again.")
-    if not row.is_active:
-        raise _unauthorized("account_disabled", "This account is disabled.")
     g.sign_in(user_id, session_id)

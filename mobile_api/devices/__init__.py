@@ -31,6 +31,10 @@ def register(body):
 
 def _device_with_token(token: str, platform: str) -> Device:
     """The device row of `token`, created if new; a concurrent twin registration is not an error."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        # Take SQLite's write lock before reading: a transaction that read first and then must wait
+        # for another writer fails with "database is locked" instead of waiting (its snapshot is stale).
+        db.session.execute(sa.update(Device).where(sa.false()).values(token=Device.token))
     device = db.session.scalar(sa.select(Device).where(Device.token == token))
     if device is not None:
         return device

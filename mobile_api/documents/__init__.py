@@ -8,12 +8,12 @@ from marshmallow import ValidationError
 
 from domain import access, approvals, documents
 from models import Attachment, Resolution, db
-from models.blobstore import blobs
 
 from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
-from ..conditional import etagged, send_stored
+from ..conditional import etagged
 from ..errors import ApiError, not_found
+from ..files import send_blob
 from ..idempotency import idempotent
 from ..schemas import DocumentDetailSchema, DocumentMetadataIn
 
@@ -53,7 +53,7 @@ def download(document_id, attachment_id):
     att = db.session.get(Attachment, attachment_id)
     if att is None or att.document_id != doc.id:
         raise not_found("attachment")
-    return send_stored(blobs().path(att.sha256), mimetype=att.mime, etag=att.sha256, download_name=att.name)
+    return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
 
 
 REGISTER_BODY = {

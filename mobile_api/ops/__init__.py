@@ -1,10 +1,11 @@
 """Health, readiness and Prometheus metrics for operators."""
+import os
 import time
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
 from models import Job, OutboxMessage, ProcessHeartbeat, db
@@ -81,12 +82,16 @@ class _QueueCollector:
 
 
 def init_metrics(app) -> None:
-    """Count requests and their latency per endpoint; expose queue depths."""
+    """Count requests and their latency per endpoint; expose queue depths.
+
+    Under gunicorn (PROMETHEUS_MULTIPROC_DIR set by gunicorn.conf.py) every worker writes its
+    counts to files in that directory and /metrics sums all workers, whichever one answers.
+    """
     registry = CollectorRegistry()
     requests_total = Counter("mobile_http_requests_total", "HTTP requests", ["endpoint", "status"], registry=registry)
     latency = Histogram("mobile_http_request_seconds", "HTTP request latency", ["endpoint"], registry=registry)
-    registry.register(_QueueCollector(app))
     app.extensions["metrics_registry"] = registry
+    app.extensions["metrics_queues"] = _QueueCollector(app)
 
     @app.before_request
     def _start_timer():
@@ -101,10 +106,28 @@ def init_metrics(app) -> None:
         return resp
 
 
+def _scrape_registry():
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = current_app.extensions["metrics_registry"]
+    return registry
+
+
+class _Both:
+    def __init__(self, *collectors):
+        self.collectors = collectors
+
+    def collect(self):
+        for collector in self.collectors:
+            yield from collector.collect()
+
+
 @blp.route("/metrics", methods=["GET"])
 @blp.doc(security=[])
 @blp.response(200, description="Prometheus text format")
 def metrics():
     """Prometheus metrics."""
-    return Response(generate_latest(current_app.extensions["metrics_registry"]),
+    return Response(generate_latest(_Both(_scrape_registry(), current_app.extensions["metrics_queues"])),
                     mimetype="text/plain; version=0.0.4")

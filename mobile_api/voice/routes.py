@@ -3,10 +3,10 @@ from flask import current_app, g, request, url_for
 
 from domain import access, voice
 from models import db
-from models.blobstore import blobs
 
-from ..conditional import etagged, send_stored
+from ..conditional import etagged
 from ..errors import ApiError
+from ..files import send_blob
 from ..idempotency import idempotent
 from ..schemas import ResolutionSchema
 from . import blp
@@ -78,7 +78,7 @@ def get_note(note_id):
 def audio(note_id):
     """The original recording, with ETag and Range."""
     note = voice.get_note(g.user, note_id)
-    return send_stored(blobs().path(note.sha256), mimetype=note.mime, etag=note.sha256)
+    return send_blob(note.sha256, note.mime, what="recording")
 
 
 @blp.route("/resolutions/<id:resolution_id>/retry", methods=["POST"])

@@ -172,7 +172,13 @@ def test_audit_verify_names_a_changed_row(enrol, route, users, app):
     intact = runner.invoke(args=["audit", "verify"])
     assert intact.exit_code == 0 and "BROKEN" not in intact.output
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "approval.decided"))
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    if postgresql:  # PostgreSQL refuses the change unless the database owner switches the guard off
+        db.session.execute(sa.text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
     event.details = {**event.details, "decision": "reject"}
+    db.session.flush()
+    if postgresql:
+        db.session.execute(sa.text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
     db.session.commit()
 
     broken = runner.invoke(args=["audit", "verify"])

@@ -1,0 +1,113 @@
+"""Refuse bad requests before any handler sees them: oversized, endlessly nested or NUL-carrying bodies.
+
+Runs first on every request. Each check is cheap on the common path (a few C-level byte scans);
+the full walk of a JSON document only happens when a cheap scan says it could be needed.
+"""
+import json
+
+from flask import Flask, request
+
+from .errors import ApiError
+
+# Deeper than any body of the contract needs; also far below Python's recursion limit.
+MAX_JSON_DEPTH = 32
+_NUL_ESCAPE = b"\\u0000"
+_JSON_TYPES = ("application/json",)
+
+
+def _is_json() -> bool:
+    mimetype = request.mimetype
+    return mimetype in _JSON_TYPES or mimetype.endswith("+json")
+
+
+def _nul_refused(where: str) -> ApiError:
+    return ApiError(422, "validation_failed", "The request did not pass validation.",
+                    {where: ["NUL characters are not allowed in text."]})
+
+
+def _walk(document) -> bool:
+    """Check depth and look for NUL in one pass without recursion; True when a NUL is found."""
+    stack = [(document, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, depth = pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise ApiError(400, "json_too_deep", f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if "\x00" in key:
+                        return True
+                    push((item, depth + 1))
+            else:
+                for item in value:
+                    push((item, depth + 1))
+    return False
+
+
+def _nul_path(value, path: str = "") -> str | None:
+    """Where the NUL is, for the error message (only called once one was found; depth is bounded)."""
+    if isinstance(value, str):
+        return (path or "_schema") if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        name = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return name.replace("\x00", "")
+        found = _nul_path(item, name)
+        if found:
+            return found
+    return None
+
+
+def _check_json_body(limit: int) -> None:
+    # A chunked body has no Content-Length: the limit is enforced while reading (413 past it),
+    # so an endless or oversized body is never read whole into memory.
+    # One byte more than the limit is let through the stream, because reading stops quietly at the
+    # stream's limit: a body that reached limit + 1 is known to be over it.
+    request.max_content_length = limit + 1
+    body = request.get_data(cache=True)
+    if len(body) > limit:
+        raise ApiError(413, "payload_too_large", f"JSON bodies are limited to {limit} bytes.")
+    if not body:
+        return
+    could_nest = body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
+    if not could_nest and _NUL_ESCAPE not in body:
+        return
+    try:
+        document = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "json_too_deep", f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep.") from None
+    except ValueError:
+        return  # malformed JSON: the argument parser answers 400 malformed_json
+    if _walk(document):
+        raise _nul_refused(_nul_path(document))
+
+
+def _check_form() -> None:
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        for name, value in request.form.items(multi=True):
+            if "\x00" in value or "\x00" in name:
+                raise _nul_refused(name.replace("\x00", "") or "_form")
+
+
+def install(app: Flask) -> None:
+    """Checks of the body and query, first on every request."""
+
+    @app.before_request
+    def _guard_request():
+        if _is_json():
+            _check_json_body(app.config["MAX_JSON_BYTES"])
+        for name, value in request.args.items(multi=True):
+            if "\x00" in value or "\x00" in name:
+                raise _nul_refused(name.replace("\x00", "") or "_query")
+
+
+def install_form_check(app: Flask) -> None:
+    """Form fields are checked after each blueprint's own checks (authentication): parsing a form
+    reads the whole upload, which a caller who is not signed in must not be able to make us do."""
+    for name in app.blueprints:
+        app.before_request_funcs.setdefault(name, []).append(_check_form)
