@@ -15,6 +15,7 @@ from werkzeug.datastructures import FileStorage
 
 from models import Attachment, Document, User, audit, db, utcnow
 from models.base import lock as lock_row
+from models.base import store_order
 from models.signing import (
     Approval,
     ApprovalDecision,
@@ -103,6 +104,8 @@ def put_route(owner: User, doc: Document, stages: list[dict]) -> Approval:
                                              approvers=[users[user_id] for user_id in stage["approvers"]]))
     db.session.add(approval)
     db.session.flush()
+    for stage in approval.stages:
+        store_order(approval_stage_approvers, "stage_id", stage.id, stage.approvers)
     inbox.withdraw(owner.id, doc.id, "approval")  # a returned document is off the owner's desk again
     _summon(approval, doc, due(approval), owner.short_name)
     audit.record(owner.organization_id, owner.id, "approval.routed", "approval", approval.id,

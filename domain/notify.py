@@ -28,7 +28,8 @@ def _values(event: str, user_id: int, document_id: int | None, dedup_key: str | 
                 dedup_key=dedup_key, urgent=event in URGENT)
 
 
-def notify(event: str, user_id: int, document_id: int | None = None, dedup_key: str | None = None, **ids) -> OutboxMessage:
+def notify(event: str, user_id: int, document_id: int | None = None, dedup_key: str | None = None,
+           **ids) -> OutboxMessage:
     """Owe `user_id` a notification of `event`; ids travel in the data payload."""
     msg = OutboxMessage(**_values(event, user_id, document_id, dedup_key, ids))
     db.session.add(msg)

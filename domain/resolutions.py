@@ -14,6 +14,7 @@ from models import (
     resolution_executors,
     utcnow,
 )
+from models.base import store_order
 
 from . import access, inbox
 from .errors import ApiError, conflict, not_found
@@ -76,13 +77,8 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
 
 
 def keep_executor_order(res: Resolution) -> None:
-    """Store the executors' order as given: the first is the responsible executor. (The relationship
-    writes the link rows but not their `position`, so the order read back was the database's.)"""
-    db.session.flush()
-    table = resolution_executors
-    for position, user in enumerate(res.executors):
-        db.session.execute(sa.update(table).where(table.c.resolution_id == res.id, table.c.user_id == user.id)
-                           .values(position=position))
+    """Store the executors' order as given: the first is the responsible executor."""
+    store_order(resolution_executors, "resolution_id", res.id, res.executors)
 
 
 def _render(value):

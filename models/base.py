@@ -92,3 +92,16 @@ def lock(model, row_id: int):
         db.session.expire(known)  # collections too, which populate_existing would leave as they were
     return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update(of=model)
                              .execution_options(populate_existing=True))
+
+
+def store_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None:
+    """Write the order of an ordered user list into its link table's `position`.
+
+    A secondary relationship writes its link rows but not their position, so without this the order
+    read back is whatever the database returns (PostgreSQL returns it reversed at times): the first
+    executor of a resolution and the order of a sequential approval stage depend on it.
+    """
+    db.session.flush()
+    for position, user in enumerate(users):
+        db.session.execute(sa.update(link).where(link.c[owner_column] == owner_id, link.c.user_id == user.id)
+                           .values(position=position))
