@@ -26,6 +26,8 @@ class VoiceNote(db.Model):
     # The recogniser's original output; edits go to the resolution, never here.
     transcript: Mapped[str | None] = mapped_column(sa.Text)
     words: Mapped[list | None] = mapped_column(sa.JSON)
+    # The words with the executive's learned corrections applied (domain/corrections.py); None if none applied.
+    corrected_words: Mapped[list | None] = mapped_column(sa.JSON)
     error: Mapped[str | None] = mapped_column(sa.String(500))
     # What the transcript says (domain/parsing): executors, deadline and text, each with its word span.
     suggestions: Mapped[dict | None] = mapped_column(sa.JSON)
