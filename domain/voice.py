@@ -14,7 +14,7 @@ from models.base import lock as lock_row
 from models.blobstore import blobs
 from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
 
-from . import access, directory, inbox, paging, parsing
+from . import access, corrections, directory, inbox, paging, parsing
 from . import resolutions as rules
 from .errors import ApiError, not_found
 from .notify import notify
@@ -164,11 +164,14 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
     note = db.session.get(VoiceNote, note_id)
     note.status, note.error, note.transcript, note.duration_s = "transcribed", None, text, round(duration_s, 3)
     note.words = [_with_review(w, review_below) for w in words]
+    corrections.apply(note)  # the author's earlier corrections, applied beside the original words
     res = _resolution_of(note)
     if res is None or res.status != "transcribing":
         return
     res.text = text
     directory.fill_draft(res, note)  # suggested text, executors and deadline; names to check marked
+    if note.corrected_words:
+        res.text = corrections.draft_text(note)
     rules.move(res, "awaiting_review")
     for reviewer in access.reviewers_of(res.author_id):
         inbox.deliver(reviewer, res.document, "review", res.author.short_name)

@@ -37,6 +37,8 @@ def _voice() -> dict:
         "VOICE_DECODE_TIMEOUT_S": _int("VOICE_DECODE_TIMEOUT_S", 120),
         # Words the recogniser is less sure of than this are marked for the assistant's attention.
         "VOICE_REVIEW_CONFIDENCE": _float("VOICE_REVIEW_CONFIDENCE", 0.6),
+        # A word corrected from the author's earlier corrections stays marked until confirmed this often.
+        "CORRECTIONS_CONFIRMATIONS": _int("CORRECTIONS_CONFIRMATIONS", 3),
         # Longer recordings are cut at pauses and decoded by VOICE_SPLIT_THREADS threads at once.
         "VOICE_SPLIT_SECONDS": _float("VOICE_SPLIT_SECONDS", 12.0),
         "VOICE_SPLIT_THREADS": _int("VOICE_SPLIT_THREADS", 2),

@@ -34,6 +34,11 @@ class VoiceNote(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    @property
+    def words_shown(self) -> list | None:
+        """The words as a reviewer sees them: with learned corrections applied, when any were."""
+        return self.corrected_words or self.words
+
 
 PHRASE_MODES = ("free", "templates")
 
