@@ -141,6 +141,14 @@ def review_queue(user: User, limit: int, cursor: str | None = None) -> dict:
     return {"items": rows, "next_cursor": next_cursor}
 
 
+def drafts_to_issue(user: User, limit: int, cursor: str | None = None) -> dict:
+    """An executive's own drafts not yet issued (reviewed by their assistant, or still waiting), newest first."""
+    query = sa.select(Resolution).where(Resolution.author_id == user.id,
+                                        Resolution.status.in_(("awaiting_review", "reviewed")))
+    rows, next_cursor = paging.newest_first(query, Resolution.created_at, Resolution.id, limit, cursor)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
 # The worker's side: plain ids in, rows changed in the caller's transaction.
 
 def begin(note_id: int) -> VoiceNote:

@@ -104,6 +104,9 @@ def from_env() -> dict:
         # Seals the audit trail (models/audit.py); derived from SECRET_KEY unless set. Keep it when rotating that.
         "AUDIT_KEY": os.environ.get("AUDIT_KEY") or None,
         "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
+        # The review console's cookie: Secure (HTTPS only) by default in production; 0/1 to override.
+        "CONSOLE_SECURE_COOKIE": _int("CONSOLE_SECURE_COOKIE", 1 if env == "production" else 0) == 1,
+        "CONSOLE_SESSION_TTL": _int("CONSOLE_SESSION_TTL", 8 * 3600),
         **_voice(),
     }
     if env == "production":
