@@ -239,4 +239,5 @@
       text.readOnly = true;
     }).catch(function (e) { say(messages.failed + e.message, true); });
   });
+  root.dataset.ready = String(performance.now());  // interactive: every handler is in place
 })();
