@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.voice.conftest import models, worker  # noqa: F401  (the real Vosk model and worker)
+from tests.voice.conftest import models, reseed, worker  # noqa: F401  (the real Vosk model and worker)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

@@ -18,9 +18,11 @@ SCREENSHOT = ROOT / "docs" / "review-screen.png"
 FIXED = "다음 주 까지 검토 하세요"
 
 
-def _dictated(login, worker, clip: str = "review_next_week") -> dict:
+def _dictated(login, worker, clip: str = "review_next_week", reseed=None) -> dict:
     exec1 = login("exec1")
     body = upload(exec1, document_of(exec1), AUDIO / f"{clip}.wav").get_json()
+    if reseed:
+        reseed()  # the same dither, so the same words, on both dictations
     assert worker() == 1
     return body
 
@@ -111,12 +113,25 @@ def _assistant_of_the_minister(demo) -> None:
     db.session.commit()
 
 
-def test_csrf_refused_cookies_locked_and_strangers_see_nothing(app, login, worker, live_server, page, demo):
-    body = _dictated(login, worker, "review")
+def test_csrf_refused_cookies_locked_and_strangers_see_nothing(app, login, worker, reseed, live_server, page, demo):
+    # The assistant corrected this executive's first dictation of the sentence; the second comes corrected.
+    first = _dictated(login, worker, "review", reseed)
+    assistant = login("assistant1")
+    heard = assistant.get(f"/resolutions/{first['resolution_id']}").get_json()["text"]
+    assistant.patch(f"/resolutions/{first['resolution_id']}", json={"text": "검토 하세요"})
+    assert assistant.post(f"/resolutions/{first['resolution_id']}/reviewed").status_code == 200
+    body = _dictated(login, worker, "review", reseed)
     res_id = body["resolution_id"]
     _assistant_of_the_minister(demo)
     sign_in(page, live_server, "assistant1", DEMO_PASSWORD)
     response = page.goto(f"{live_server}/console/resolutions/{res_id}")
+    corrected = page.locator("[data-testid=word][data-corrected=true]")
+    expect(corrected).to_have_count(1)
+    assert corrected.get_attribute("data-review") == "true" and heard in corrected.get_attribute("title")
+    expect(page.get_by_test_id("text-editor")).to_have_value("검토 하세요")
+    corrected.get_by_test_id("undo-correction").click()  # one click puts back what was heard
+    expect(page.get_by_test_id("text-editor")).to_have_value(heard)
+    expect(page.locator("[data-testid=word][data-corrected=true]")).to_have_count(0)
     headers = response.headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert "script-src 'self'" in headers["content-security-policy"]
