@@ -140,36 +140,59 @@ def _best(executive_id: int, heard: list[str]) -> dict[str, tuple[str, int]]:
     return best
 
 
-def apply(note: VoiceNote) -> None:
-    """Apply the author's learned corrections to a fresh transcript, beside the original words."""
+def apply(note: VoiceNote, res: Resolution | None = None) -> None:
+    """Apply the author's learned corrections to a fresh transcript, beside the original words, and to the draft.
+
+    The draft's text is corrected where the same heard words appear in it, so this works whatever
+    filled the draft from the transcript before (the transcript itself, or what was read out of it).
+    """
     words = note.words or []
     heard = [normalise(w["word"]) for w in words]
     best = _best(note.author_id, heard)
+    note.corrected_words = None
     if not best:
-        note.corrected_words = None
         return
     confirmations = current_app.config["CORRECTIONS_CONFIRMATIONS"]
-    out, i, applied = [], 0, False
-    while i < len(words):
-        for n in range(min(MAX_WORDS, len(words) - i), 0, -1):
-            key = " ".join(heard[i:i + n])
-            if key in best:
-                meant, times = best[key]
-                span = words[i:i + n]
-                out.append({**span[0], "word": meant, "end": span[-1]["end"],
-                            "conf": min(w["conf"] for w in span),
-                            "review": times < confirmations,
-                            "corrected_from": " ".join(w["word"] for w in span)})
-                i, applied = i + n, True
+    out, applied = [], False
+    for start, n, meant, times in _matches(heard, best):
+        if n == 0:
+            out.append(words[start])
+            continue
+        span = words[start:start + n]
+        out.append({**span[0], "word": meant, "end": span[-1]["end"], "conf": min(w["conf"] for w in span),
+                    "review": times < confirmations, "corrected_from": " ".join(w["word"] for w in span)})
+        applied = True
+    if applied:
+        note.corrected_words = out
+        if res is not None:
+            res.text = correct_text(res.text, best)
+
+
+def _matches(keys: list[str], best: dict[str, tuple[str, int]]):
+    """Walk the words left to right, longest heard run first: (start, n, meant, times), n=0 for a word kept."""
+    i = 0
+    while i < len(keys):
+        for n in range(min(MAX_WORDS, len(keys) - i), 0, -1):
+            key = " ".join(keys[i:i + n])
+            if key in best and all(keys[i:i + n]):
+                yield i, n, *best[key]
+                i += n
                 break
         else:
-            out.append(words[i])
+            yield i, 0, None, 0
             i += 1
-    note.corrected_words = out if applied else None
 
 
-def draft_text(note: VoiceNote) -> str:
-    """The text a new draft starts from: the corrected words where any were applied, else the transcript."""
-    if note.corrected_words:
-        return " ".join(w["word"] for w in note.corrected_words if w["word"])
-    return note.transcript or ""
+def correct_text(text: str, best: dict[str, tuple[str, int]]) -> str:
+    """The text with each learned heard run replaced by what was meant, punctuation around it kept."""
+    raw = text.split()
+    out = []
+    for start, n, meant, _ in _matches([normalise(t) for t in raw], best):
+        if n == 0:
+            out.append(raw[start])
+            continue
+        first, last = raw[start], raw[start + n - 1]
+        lead = first[:len(first) - len(first.lstrip(_PUNCTUATION))]
+        trail = last[len(last.rstrip(_PUNCTUATION)):]
+        out.append(f"{lead}{meant}{trail}")
+    return " ".join(t for t in out if t)

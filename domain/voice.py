@@ -172,14 +172,12 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
     note = db.session.get(VoiceNote, note_id)
     note.status, note.error, note.transcript, note.duration_s = "transcribed", None, text, round(duration_s, 3)
     note.words = [_with_review(w, review_below) for w in words]
-    corrections.apply(note)  # the author's earlier corrections, applied beside the original words
     res = _resolution_of(note)
     if res is None or res.status != "transcribing":
         return
     res.text = text
     directory.fill_draft(res, note)  # suggested text, executors and deadline; names to check marked
-    if note.corrected_words:
-        res.text = corrections.draft_text(note)
+    corrections.apply(note, res)  # the author's earlier corrections: beside the original words, and in the draft
     rules.move(res, "awaiting_review")
     for reviewer in access.reviewers_of(res.author_id):
         inbox.deliver(reviewer, res.document, "review", res.author.short_name)

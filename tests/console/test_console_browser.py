@@ -13,7 +13,8 @@ from tests.voice.conftest import AUDIO, document_of, upload
 
 from .conftest import ROOT, sign_in
 
-pytestmark = pytest.mark.slow
+# Dictations through the real model, gunicorn and a browser: minutes on a busy two-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SCREENSHOT = ROOT / "docs" / "review-screen.png"
 FIXED = "다음 주 까지 검토 하세요"
 
