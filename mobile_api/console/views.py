@@ -79,10 +79,6 @@ def _local(user: User, when: datetime | None) -> str:
     return when.astimezone(ZoneInfo(user.timezone or "Europe/Moscow")).strftime("%d.%m.%Y %H:%M")
 
 
-def _flagged(words: list | None) -> int:
-    return sum(1 for w in words or () if w.get("review"))
-
-
 def _rows(items: list[Resolution]) -> list[dict]:
     """Queue lines with their document, author and voice note, loaded in three queries whatever the page size."""
     if not items:
@@ -91,19 +87,14 @@ def _rows(items: list[Resolution]) -> list[dict]:
         sa.select(Document).where(Document.id.in_({r.document_id for r in items})))}
     authors = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_({r.author_id for r in items})))}
     note_ids = {r.voice_note_id for r in items if r.voice_note_id}
-    notes = {n.id: n for n in db.session.execute(
-        sa.select(VoiceNote.id, VoiceNote.duration_s, VoiceNote.words, VoiceNote.corrected_words)
-        .where(VoiceNote.id.in_(note_ids)))} if note_ids else {}
-    rows = []
-    for res in items:
-        note = notes.get(res.voice_note_id)
-        rows.append({
-            "res": res, "doc": docs[res.document_id], "author": authors[res.author_id],
-            "duration": f"{note.duration_s:.1f} s" if note and note.duration_s else "",
-            "flagged": _flagged(note.corrected_words or note.words) if note else 0,
-            "since": _local(g.user, res.created_at),
-        })
-    return rows
+    durations = dict(db.session.execute(
+        sa.select(VoiceNote.id, VoiceNote.duration_s).where(VoiceNote.id.in_(note_ids))).all()) if note_ids else {}
+    flagged = voice.flagged_counts(note_ids)
+    return [{
+        "res": res, "doc": docs[res.document_id], "author": authors[res.author_id],
+        "duration": f"{durations[res.voice_note_id]:.1f} s" if durations.get(res.voice_note_id) else "",
+        "flagged": flagged.get(res.voice_note_id, 0), "since": _local(g.user, res.created_at),
+    } for res in items]
 
 
 @bp.route("/", methods=["GET"])
