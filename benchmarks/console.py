@@ -163,7 +163,8 @@ def queue_figures(base: str) -> None:
     print(f"\nQueue, {WAITING + 1} drafts waiting ({rows} rows on the first page, {len(first.content)} bytes):")
     print(f"  GET /console/               median {statistics.median(page_ms):7.1f} ms   "
           f"p95 {sorted(page_ms)[int(len(page_ms) * 0.95) - 1]:7.1f} ms   (target < 1000 ms)")
-    print(f"  GET /api/v1/review-queue    median {statistics.median(api_ms):7.1f} ms   (baseline: the same rows as JSON)")
+    print(f"  GET /api/v1/review-queue    median {statistics.median(api_ms):7.1f} ms   "
+          "(baseline: the same rows as JSON)")
     print(f"  page / API: median of paired ratios {statistics.median(ratios):.2f}")
     print(f"  every page of the queue ({pages} pages): median {statistics.median(walk):.0f} ms")
 
