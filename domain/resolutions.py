@@ -53,20 +53,6 @@ def _executors(author: User, ids: list[int]) -> list[User]:
     return [by_id[i] for i in unique]
 
 
-def executor_candidates(author: User, query: str, limit: int = 10) -> list[User]:
-    """Who may be named an executor of `author`'s resolution, whose name or username contains `query`."""
-    query = " ".join(query.split())[:80]
-    if not query:
-        return []
-    # SQLite folds only ASCII case: match the words as typed, capitalised and lower-cased as well.
-    forms = {query, query.lower(), query[:1].upper() + query[1:].lower()}
-    return list(db.session.scalars(
-        sa.select(User).where(User.organization_id == author.organization_id, User.is_active.is_(True),
-                              sa.or_(*[User.name.contains(f, autoescape=True) for f in forms],
-                                     User.username.startswith(query.lower(), autoescape=True)))
-        .order_by(User.name, User.id).limit(limit)))
-
-
 def resolver_task(user: User, doc: Document) -> Task | None:
     """The task a resolution by this user would delegate (None for an executive's own); 403 if they may not."""
     task = access.open_task(user, doc)

@@ -8,7 +8,7 @@ from flask import current_app, g, jsonify, redirect, render_template, request, s
 from marshmallow import ValidationError
 from werkzeug.security import check_password_hash
 
-from domain import access, signatures, voice
+from domain import access, directory, signatures, voice
 from domain import resolutions as rules
 from domain.errors import ApiError, not_found
 from models import Attachment, Document, Resolution, User, VoiceNote, db, utcnow
@@ -195,11 +195,15 @@ def attachment(document_id, attachment_id):
 
 @bp.route("/api/people", methods=["GET"])
 def people():
-    """Autocomplete of executors: the people of the resolution author's organization whose name matches."""
+    """Autocomplete of executors: the directory's search over the resolution author's organization."""
     res = _editable(int(request.args["resolution"])) if request.args.get("resolution", "").isdigit() else None
-    author = res.author if res else g.user
-    found = rules.executor_candidates(author, request.args.get("q", ""))
-    return jsonify([{"id": str(u.id), "name": u.name, "short_name": u.short_name} for u in found])
+    query = request.args.get("q", "").strip()[:80]
+    if not query:
+        return jsonify([])
+    found = directory.search(res.author if res else g.user, query, None, 10, None)["items"]
+    return jsonify([{"id": str(p["id"]), "name": p["name"], "short_name": p["short_name"],
+                     "position": p["position"] or "", "unit": p["unit"].short_name if p["unit"] else ""}
+                    for p in found])
 
 
 def _state(res: Resolution) -> dict:

@@ -156,6 +156,11 @@
       li.setAttribute("data-testid", "executor-option");
       li.tabIndex = 0;
       li.textContent = p.name;
+      if (p.position || p.unit) {
+        const small = document.createElement("small");
+        small.textContent = " " + [p.position, p.unit].filter(Boolean).join(", ");
+        li.appendChild(small);
+      }
       li.addEventListener("mousedown", function (ev) {
         ev.preventDefault();
         addChip(p.id, p.name);
