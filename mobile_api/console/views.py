@@ -14,9 +14,8 @@ from domain.errors import ApiError, not_found
 from models import Attachment, Document, Resolution, User, VoiceNote, db, utcnow
 from models.blobstore import blobs
 
-from ..auth import tokens
+from ..auth import limits, tokens
 from ..auth.routes import _DUMMY_HASH
-from ..extensions import limiter
 from ..schemas import ResolutionPatch
 from . import bp, lang, safe_next, t
 from .i18n import LANGUAGES
@@ -24,27 +23,19 @@ from .i18n import LANGUAGES
 PAGE = 100
 
 
-def _login_key() -> str:
-    name = request.form.get("username", "") if request.method == "POST" else ""
-    return f"console|{request.remote_addr}|{name.strip().lower()[:80]}"
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_login_key, methods=["POST"], deduct_when=lambda r: r.status_code == 401)
 def login():
     """Sign in with the same account as the apps; the browser gets a cookie, never a token."""
     if request.method == "GET":
         return render_template("console/login.html", next=request.args.get("next"), failed=False)
     username = request.form.get("username", "").strip()[:80]
+    attempt = limits.begin(username)  # the apps' limits on failed sign-ins, shared with them (429)
     user = db.session.scalar(sa.select(User).where(User.username == username)) if username else None
     password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, request.form.get("password", ""))
     if user is None or not password_ok or not user.is_active:
         return render_template("console/login.html", next=request.form.get("next"), failed=True), 401
     row, _ = tokens.start_session(user, "console (browser)")
+    limits.succeeded(attempt)
     db.session.commit()
     chosen = lang()
     session.clear()  # a fresh session and CSRF token after sign-in: nothing planted before it survives
