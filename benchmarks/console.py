@@ -196,8 +196,8 @@ def review_figures(base: str, res_id: int) -> None:
 
             pg.on("requestfinished", count)
             pg.goto(url)
-            pg.wait_for_function(ready)
-            interactive = pg.evaluate(ready)
+            pg.wait_for_function(f"() => {ready}")  # a function: the page's CSP forbids eval
+            interactive = pg.evaluate(f"() => {ready}")
             pg.wait_for_load_state("networkidle")
             ctx.close()
             return sizes, float(interactive)

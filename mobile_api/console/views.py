@@ -4,7 +4,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app, g, jsonify, redirect, render_template, request, send_file, session, url_for
+from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError
 from werkzeug.security import check_password_hash
 
@@ -12,9 +12,9 @@ from domain import access, directory, signatures, voice
 from domain import resolutions as rules
 from domain.errors import ApiError, not_found
 from models import Attachment, Document, Resolution, User, VoiceNote, db, utcnow
-from models.blobstore import blobs
 
 from ..auth import limits, tokens
+from ..files import send_blob
 from ..auth.routes import _DUMMY_HASH
 from ..schemas import ResolutionPatch
 from . import bp, lang, safe_next, t
@@ -170,7 +170,7 @@ def review(resolution_id):
 def audio(note_id):
     """The recording for the page's player (Range requests, so the player can seek)."""
     note = voice.get_note(g.user, note_id)
-    return send_file(blobs().path(note.sha256), mimetype=note.mime, etag=note.sha256, conditional=True, max_age=0)
+    return send_blob(note.sha256, note.mime, what="recording")
 
 
 @bp.route("/documents/<id:document_id>/attachments/<id:attachment_id>", methods=["GET"])
@@ -180,8 +180,7 @@ def attachment(document_id, attachment_id):
     att = db.session.get(Attachment, attachment_id)
     if att is None or att.document_id != doc.id:
         raise not_found("attachment")
-    return send_file(blobs().path(att.sha256), mimetype=att.mime, download_name=att.name, etag=att.sha256,
-                     conditional=True, max_age=0)
+    return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
 
 
 @bp.route("/api/people", methods=["GET"])
