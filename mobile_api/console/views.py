@@ -14,8 +14,8 @@ from domain.errors import ApiError, not_found
 from models import Attachment, Document, Resolution, User, VoiceNote, db, utcnow
 
 from ..auth import limits, tokens
-from ..files import send_blob
 from ..auth.routes import _DUMMY_HASH
+from ..files import send_blob
 from ..schemas import ResolutionPatch
 from . import bp, lang, safe_next, t
 from .i18n import LANGUAGES
