@@ -16,7 +16,7 @@ from models import (
 )
 from models.base import store_order
 
-from . import access, inbox
+from . import access, corrections, inbox
 from .errors import ApiError, conflict, not_found
 from .notify import notify
 
@@ -118,6 +118,7 @@ def mark_reviewed(user: User, res: Resolution) -> Resolution:
     if not access.serves(user, res.author_id):
         raise not_found("resolution")
     move(res, "reviewed")
+    corrections.learn(res)  # what the assistant changed in the transcript corrects the author's next ones
     for reviewer in access.reviewers_of(res.author_id):  # the draft leaves every reviewer's inbox
         inbox.withdraw(reviewer, res.document_id, "review")
     inbox.deliver(res.author_id, res.document, "resolution", user.short_name)

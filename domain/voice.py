@@ -14,7 +14,7 @@ from models.base import lock as lock_row
 from models.blobstore import blobs
 from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
 
-from . import access, directory, inbox, paging, parsing
+from . import access, corrections, directory, inbox, paging, parsing
 from . import resolutions as rules
 from .errors import ApiError, not_found
 from .notify import notify
@@ -141,6 +141,40 @@ def review_queue(user: User, limit: int, cursor: str | None = None) -> dict:
     return {"items": rows, "next_cursor": next_cursor}
 
 
+def drafts_to_issue(user: User, limit: int, cursor: str | None = None) -> dict:
+    """An executive's own drafts not yet issued (reviewed by their assistant, or still waiting), newest first."""
+    query = sa.select(Resolution).where(Resolution.author_id == user.id,
+                                        Resolution.status.in_(("awaiting_review", "reviewed")))
+    rows, next_cursor = paging.newest_first(query, Resolution.created_at, Resolution.id, limit, cursor)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+# Words marked for review in the words a reviewer sees (the corrected ones where any were applied), counted
+# by the database: a queue page never decodes the words of every draft on it.
+_FLAGGED_SQL = {
+    "postgresql": """SELECT n.id, (SELECT count(*) FROM json_array_elements(CASE
+        WHEN json_typeof(n.corrected_words) = 'array' THEN n.corrected_words
+        WHEN json_typeof(n.words) = 'array' THEN n.words ELSE '[]'::json END) AS e
+        WHERE e->>'review' = 'true') FROM voice_notes AS n WHERE n.id = ANY(:ids)""",
+    "sqlite": """SELECT n.id, (SELECT count(*) FROM json_each(CASE
+        WHEN json_type(n.corrected_words) = 'array' THEN n.corrected_words
+        WHEN json_type(n.words) = 'array' THEN n.words ELSE '[]' END)
+        WHERE json_extract(value, '$.review') = 1)
+        FROM voice_notes AS n WHERE n.id IN (SELECT value FROM json_each(:ids))""",
+}
+
+
+def flagged_counts(note_ids: set[int]) -> dict[int, int]:
+    """How many words of each voice note are marked for review."""
+    if not note_ids:
+        return {}
+    dialect = db.session.get_bind().dialect.name
+    ids = sorted(note_ids)
+    rows = db.session.execute(sa.text(_FLAGGED_SQL[dialect]),
+                              {"ids": ids if dialect == "postgresql" else json.dumps(ids)})
+    return dict(rows.all())
+
+
 # The worker's side: plain ids in, rows changed in the caller's transaction.
 
 def begin(note_id: int) -> VoiceNote:
@@ -169,6 +203,7 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
         return
     res.text = text
     directory.fill_draft(res, note)  # suggested text, executors and deadline; names to check marked
+    corrections.apply(note, res)  # the author's earlier corrections: beside the original words, and in the draft
     rules.move(res, "awaiting_review")
     for reviewer in access.reviewers_of(res.author_id):
         inbox.deliver(reviewer, res.document, "review", res.author.short_name)

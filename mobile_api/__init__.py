@@ -103,7 +103,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice, directory, organization):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
-    guard.install_form_check(app)
+    from . import console
+    console.init_app(app)
+    guard.install_form_check(app)  # after every blueprint, the console's too
     ops.init_metrics(app)
 
     from . import cli

@@ -37,6 +37,8 @@ def _voice() -> dict:
         "VOICE_DECODE_TIMEOUT_S": _int("VOICE_DECODE_TIMEOUT_S", 120),
         # Words the recogniser is less sure of than this are marked for the assistant's attention.
         "VOICE_REVIEW_CONFIDENCE": _float("VOICE_REVIEW_CONFIDENCE", 0.6),
+        # A word corrected from the author's earlier corrections stays marked until confirmed this often.
+        "CORRECTIONS_CONFIRMATIONS": _int("CORRECTIONS_CONFIRMATIONS", 3),
         # Longer recordings are cut at pauses and decoded by VOICE_SPLIT_THREADS threads at once.
         "VOICE_SPLIT_SECONDS": _float("VOICE_SPLIT_SECONDS", 12.0),
         "VOICE_SPLIT_THREADS": _int("VOICE_SPLIT_THREADS", 2),
@@ -102,6 +104,9 @@ def from_env() -> dict:
         # Seals the audit trail (models/audit.py); derived from SECRET_KEY unless set. Keep it when rotating that.
         "AUDIT_KEY": os.environ.get("AUDIT_KEY") or None,
         "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
+        # The review console's cookie: Secure (HTTPS only) by default in production; 0/1 to override.
+        "CONSOLE_SECURE_COOKIE": _int("CONSOLE_SECURE_COOKIE", 1 if env == "production" else 0) == 1,
+        "CONSOLE_SESSION_TTL": _int("CONSOLE_SESSION_TTL", 8 * 3600),
         **_voice(),
     }
     if env == "production":

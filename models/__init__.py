@@ -6,6 +6,7 @@ from . import (
 from .audit import AuditEvent, AuditHead
 from .auth import AuthSession, Device, LoginFailure
 from .base import BigId, db, utcnow
+from .corrections import CorrectionSource, LearnedCorrection  # noqa: F401
 from .documents import (
     Attachment,
     Document,

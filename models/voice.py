@@ -26,11 +26,18 @@ class VoiceNote(db.Model):
     # The recogniser's original output; edits go to the resolution, never here.
     transcript: Mapped[str | None] = mapped_column(sa.Text)
     words: Mapped[list | None] = mapped_column(sa.JSON)
+    # The words with the executive's learned corrections applied (domain/corrections.py); None if none applied.
+    corrected_words: Mapped[list | None] = mapped_column(sa.JSON)
     error: Mapped[str | None] = mapped_column(sa.String(500))
     # What the transcript says (domain/parsing): executors, deadline and text, each with its word span.
     suggestions: Mapped[dict | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def words_shown(self) -> list | None:
+        """The words as a reviewer sees them: with learned corrections applied, when any were."""
+        return self.corrected_words or self.words
 
 
 PHRASE_MODES = ("free", "templates")

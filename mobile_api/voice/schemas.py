@@ -22,6 +22,9 @@ class WordSchema(Schema):
     reason = fields.String(allow_none=True, metadata={
         "description": "why it is marked: phrase (fits no phrase of the list), alternatives (the recogniser's "
                        "alternatives disagree), confidence (under VOICE_REVIEW_CONFIDENCE)"})
+    corrected_from = fields.String(metadata={
+        "description": "present when the word was corrected automatically from the author's earlier corrections: "
+                       "what the recogniser heard (`transcript` keeps it)"})
 
 
 class VoiceNoteSchema(Schema):
@@ -30,7 +33,8 @@ class VoiceNoteSchema(Schema):
     duration_s = fields.Float(allow_none=True)
     transcript = fields.String(allow_none=True,
                                metadata={"description": "the recogniser's original text, never edited"})
-    words = fields.List(fields.Nested(WordSchema), allow_none=True)
+    words = fields.List(fields.Nested(WordSchema), attribute="words_shown", allow_none=True, metadata={
+        "description": "the words with the author's learned corrections applied (see `corrected_from`)"})
     error = fields.String(allow_none=True)
     language = fields.String()
     mime = fields.String()

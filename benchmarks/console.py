@@ -1,0 +1,244 @@
+"""The review console's weight and speed: the review screen of the 27.7 s dictation in headless Chromium,
+and the queue page with 500 drafts waiting, each against a baseline measured in the same run.
+
+- Review screen: bytes transferred (page, script, style, recording) and time to interactive (navigation
+  start until review.js has every handler in place), each load in a fresh browser context (cold cache),
+  paired with a load of the sign-in page (the lightest page the console serves) as the baseline.
+- Queue: GET /console/ (its first page of 100 of 500 waiting drafts, rendered) against GET
+  /api/v1/review-queue?limit=100 (the same rows as JSON), alternated, median of paired ratios; and
+  walking every page of the queue. Target: under one second.
+
+Runs gunicorn on a scratch PostgreSQL database (BENCH_POSTGRES_URL, default the tests' server):
+
+    python benchmarks/console.py            # BENCH_REPEATS=15 by default
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
+
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from tests.console.conftest import CHROMIUM_ARGS, ensure_chromium  # noqa: E402
+
+AUDIO = ROOT / "tests" / "fixtures" / "audio"
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REPEATS = int(os.environ.get("BENCH_REPEATS", "15"))
+WAITING = 500
+PASSWORD = "bench-pass"
+SECRET = "bench-secret-key-long-enough-for-the-checks"
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def scratch_database() -> tuple[str, object]:
+    name = f"bench_console_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def prepare(url: str, data_dir: str) -> int:
+    """Demo data, the long dictation transcribed by the real worker, and 500 more drafts waiting; its id."""
+    import vosk
+    from flask_migrate import upgrade
+
+    from mobile_api import create_app
+    from mobile_api.demo import load
+    from models import Document, Resolution, User, VoiceNote, db
+    from transcription.worker import Settings, Worker, load_models
+
+    vosk.SetLogLevel(-1)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": data_dir, "SECRET_KEY": SECRET})
+    with app.app_context():
+        upgrade()
+        load(PASSWORD)
+        client = app.test_client()
+        login = client.post("/api/v1/auth/login", json={"username": "exec1", "password": PASSWORD}).get_json()
+        auth = {"Authorization": f"Bearer {login['access_token']}"}
+        doc = next(i["document_id"] for i in client.get("/api/v1/inbox", headers=auth).get_json()["items"]
+                   if i["kind"] == "resolution")
+        with open(AUDIO / "dictation_long.m4a", "rb") as f:  # as an iPhone records it
+            body = client.post(f"/api/v1/documents/{doc}/voice-resolutions", headers=auth,
+                               data={"audio": (f, "dictation_long.m4a")}, content_type="multipart/form-data").get_json()
+        db.session.commit()
+        Worker(app, load_models("", "ko"), Settings.from_config(app.config, 2)).run(once=True)
+        note = db.session.get(VoiceNote, int(body["voice_note_id"]))
+        exec1 = db.session.scalar(sa.select(User).where(User.username == "exec1"))
+        docs = list(db.session.scalars(sa.select(Document.id)))
+        for i in range(WAITING):  # more drafts of the same length, waiting since earlier
+            copy = VoiceNote(document_id=docs[i % len(docs)], author_id=exec1.id, sha256=note.sha256, mime=note.mime,
+                             size=note.size, language=note.language, status="transcribed", duration_s=note.duration_s,
+                             transcript=note.transcript, words=note.words)
+            db.session.add(copy)
+            db.session.flush()
+            db.session.add(Resolution(document_id=copy.document_id, author_id=exec1.id, status="awaiting_review",
+                                      text=note.transcript, voice_note_id=copy.id,
+                                      created_at=note.created_at.replace(microsecond=0) - __import__("datetime")
+                                      .timedelta(minutes=i + 1)))
+        db.session.commit()
+        print(f"the long dictation: {note.duration_s} s, {len(note.words)} words, "
+              f"{sum(w['review'] for w in note.words)} flagged; {WAITING} more drafts waiting")
+        return int(body["resolution_id"])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(url: str, data_dir: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": data_dir, "SECRET_KEY": SECRET, "BIND": f"127.0.0.1:{port}",
+           "WEB_CONCURRENCY": "1", "WEB_THREADS": "4", "ACCESS_LOG": "0"}
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "--no-control-socket", "wsgi:app"], cwd=ROOT,
+                            env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(f"{base}/healthz", timeout=10).ok:
+                return proc, base
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def console_session(base: str, username: str) -> requests.Session:
+    s = requests.Session()
+    token = TOKEN.search(s.get(f"{base}/console/login").text).group(1)
+    s.post(f"{base}/console/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
+    return s
+
+
+def timed(call) -> float:
+    start = time.perf_counter()
+    resp = call()
+    assert resp.status_code == 200, resp.status_code
+    return (time.perf_counter() - start) * 1000
+
+
+def queue_figures(base: str) -> None:
+    browser_like = console_session(base, "assistant1")
+    token = requests.post(f"{base}/api/v1/auth/login", json={"username": "assistant1", "password": PASSWORD}).json()
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token['access_token']}"
+    first = browser_like.get(f"{base}/console/")
+    rows = first.text.count('data-testid="queue-item"')
+    page_ms, api_ms, ratios = [], [], []
+    for _ in tqdm(range(REPEATS * 2), desc="queue page", unit="req"):
+        a = timed(lambda: browser_like.get(f"{base}/console/"))
+        b = timed(lambda: api.get(f"{base}/api/v1/review-queue", params={"limit": 100}))
+        page_ms.append(a)
+        api_ms.append(b)
+        ratios.append(a / b)
+    walk = []
+    for _ in range(3):
+        start, url, pages = time.perf_counter(), f"{base}/console/", 0
+        while url:
+            html = browser_like.get(url).text
+            pages += 1
+            more = re.search(r'href="(/console/\?cursor=[^"]+)"', html)
+            url = f"{base}{more.group(1).replace('&amp;', '&')}" if more else None
+        walk.append((time.perf_counter() - start) * 1000)
+    print(f"\nQueue, {WAITING + 1} drafts waiting ({rows} rows on the first page, {len(first.content)} bytes):")
+    print(f"  GET /console/               median {statistics.median(page_ms):7.1f} ms   "
+          f"p95 {sorted(page_ms)[int(len(page_ms) * 0.95) - 1]:7.1f} ms   (target < 1000 ms)")
+    print(f"  GET /api/v1/review-queue    median {statistics.median(api_ms):7.1f} ms   "
+          "(baseline: the same rows as JSON)")
+    print(f"  page / API: median of paired ratios {statistics.median(ratios):.2f}")
+    print(f"  every page of the queue ({pages} pages): median {statistics.median(walk):.0f} ms")
+
+
+def review_figures(base: str, res_id: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=ensure_chromium(), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{base}/console/login")
+        page.fill("[data-testid=login-username]", "assistant1")
+        page.fill("[data-testid=login-password]", PASSWORD)
+        page.click("[data-testid=login-submit]")
+        page.wait_for_url(f"{base}/console/")
+        state = context.storage_state()
+        context.close()
+
+        def load(url: str, ready: str) -> tuple[dict, float]:
+            ctx = browser.new_context(storage_state=state)  # a cold cache every time
+            pg = ctx.new_page()
+            sizes: dict[str, int] = {}
+
+            def count(request):
+                s = request.sizes()
+                kind = request.resource_type
+                sizes[kind] = sizes.get(kind, 0) + s["responseBodySize"] + s["responseHeadersSize"]
+
+            pg.on("requestfinished", count)
+            pg.goto(url)
+            pg.wait_for_function(f"() => {ready}")  # a function: the page's CSP forbids eval
+            interactive = pg.evaluate(f"() => {ready}")
+            pg.wait_for_load_state("networkidle")
+            ctx.close()
+            return sizes, float(interactive)
+
+        review_url = f"{base}/console/resolutions/{res_id}"
+        tti, base_tti, ratios, weights = [], [], [], []
+        for _ in tqdm(range(REPEATS), desc="review screen", unit="load"):
+            sizes, t = load(review_url, "document.getElementById('review') && "
+                                        "document.getElementById('review').dataset.ready")
+            _, b = load(f"{base}/console/login", "document.readyState !== 'loading' && performance.now()")
+            tti.append(t)
+            base_tti.append(b)
+            ratios.append(t / b)
+            weights.append(sizes)
+        browser.close()
+    kinds = sorted({k for w in weights for k in w})
+    print(f"\nReview screen of the 27.7 s dictation, headless Chromium, cold cache, {REPEATS} loads:")
+    for kind in kinds:
+        print(f"  {kind:10} {statistics.median(w.get(kind, 0) for w in weights) / 1024:8.1f} KiB")
+    total = statistics.median(sum(w.values()) for w in weights)
+    without_audio = statistics.median(sum(v for k, v in w.items() if k != "media") for w in weights)
+    print(f"  total      {total / 1024:8.1f} KiB ({without_audio / 1024:.1f} KiB without the recording)")
+    print(f"  time to interactive: median {statistics.median(tti):.0f} ms (sign-in page: "
+          f"{statistics.median(base_tti):.0f} ms; median of paired ratios {statistics.median(ratios):.2f})")
+
+
+def main() -> None:
+    url, drop = scratch_database()
+    data_dir = tempfile.mkdtemp(prefix="bench_console_")
+    proc = None
+    try:
+        res_id = prepare(url, data_dir)
+        proc, base = serve(url, data_dir)
+        queue_figures(base)
+        review_figures(base, res_id)
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
+        drop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""The console's pages and the few JSON calls its review screen makes; every rule is domain/'s."""
+import secrets
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
+from marshmallow import ValidationError
+from werkzeug.security import check_password_hash
+
+from domain import access, directory, signatures, voice
+from domain import resolutions as rules
+from domain.errors import ApiError, not_found
+from models import Attachment, Document, Resolution, User, VoiceNote, db, utcnow
+
+from ..auth import limits, tokens
+from ..auth.routes import _DUMMY_HASH
+from ..files import send_blob
+from ..schemas import ResolutionPatch
+from . import bp, lang, safe_next, t
+from .i18n import LANGUAGES
+
+PAGE = 100
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with the same account as the apps; the browser gets a cookie, never a token."""
+    if request.method == "GET":
+        return render_template("console/login.html", next=request.args.get("next"), failed=False)
+    username = request.form.get("username", "").strip()[:80]
+    attempt = limits.begin(username)  # the apps' limits on failed sign-ins, shared with them (429)
+    user = db.session.scalar(sa.select(User).where(User.username == username)) if username else None
+    password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, request.form.get("password", ""))
+    if user is None or not password_ok or not user.is_active:
+        return render_template("console/login.html", next=request.form.get("next"), failed=True), 401
+    row, _ = tokens.start_session(user, "console (browser)")
+    limits.succeeded(attempt)
+    db.session.commit()
+    chosen = lang()
+    session.clear()  # a fresh session and CSRF token after sign-in: nothing planted before it survives
+    session.permanent = True
+    session.update(sid=row.id, uid=user.id, csrf=secrets.token_urlsafe(32), lang=chosen)
+    return redirect(safe_next(request.form.get("next")))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """End the console session here and on the server."""
+    row = g.auth_session
+    row.revoked_at, row.revoked_reason = utcnow(), "logout"
+    db.session.commit()
+    chosen = lang()
+    session.clear()
+    session["lang"] = chosen
+    return redirect(url_for("console.login"))
+
+
+@bp.route("/language", methods=["POST"])
+def language():
+    """Switch between Russian and English."""
+    if request.form.get("lang") in LANGUAGES:
+        session["lang"] = request.form["lang"]
+    return redirect(safe_next(request.form.get("next")))
+
+
+def _local(user: User, when: datetime | None) -> str:
+    if when is None:
+        return ""
+    return when.astimezone(ZoneInfo(user.timezone or "Europe/Moscow")).strftime("%d.%m.%Y %H:%M")
+
+
+def _rows(items: list[Resolution]) -> list[dict]:
+    """Queue lines with their document, author and voice note, loaded in three queries whatever the page size."""
+    if not items:
+        return []
+    docs = {d.id: d for d in db.session.scalars(
+        sa.select(Document).where(Document.id.in_({r.document_id for r in items})))}
+    authors = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_({r.author_id for r in items})))}
+    note_ids = {r.voice_note_id for r in items if r.voice_note_id}
+    durations = dict(db.session.execute(
+        sa.select(VoiceNote.id, VoiceNote.duration_s).where(VoiceNote.id.in_(note_ids))).all()) if note_ids else {}
+    flagged = voice.flagged_counts(note_ids)
+    return [{
+        "res": res, "doc": docs[res.document_id], "author": authors[res.author_id],
+        "duration": f"{durations[res.voice_note_id]:.1f} s" if durations.get(res.voice_note_id) else "",
+        "flagged": flagged.get(res.voice_note_id, 0), "since": _local(g.user, res.created_at),
+    } for res in items]
+
+
+@bp.route("/", methods=["GET"])
+def queue():
+    """The drafts waiting for this assistant's review, and this executive's drafts to issue."""
+    user = g.user
+    review = voice.review_queue(user, PAGE, request.args.get("cursor")) if user.executives else None
+    own = voice.drafts_to_issue(user, PAGE, request.args.get("own")) if user.has_role("executive") else None
+    return render_template("console/queue.html",
+                           review=review and {**review, "rows": _rows(review["items"])},
+                           own=own and {**own, "rows": _rows(own["items"])})
+
+
+def _editable(resolution_id: int) -> Resolution:
+    """A resolution this user may work on in the console (its author or their assistant); else 404."""
+    res = access.get_resolution(g.user, resolution_id)
+    if not access.may_edit_resolution(g.user, res):
+        raise not_found("resolution")
+    return res
+
+
+def _word_class(word: dict, review_below: float) -> str:
+    conf = word.get("conf", 1.0)
+    return "hi" if conf >= 0.9 else "mid" if conf >= review_below else "lo"
+
+
+def word_diff(original: str, text: str) -> list[tuple[str, str]]:
+    """The text against the original transcript, word by word: ("=", "-" or "+", words)."""
+    from difflib import SequenceMatcher
+
+    a, b = original.split(), text.split()
+    out = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.append(("=", " ".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(("-", " ".join(a[i1:i2])))
+        if j2 > j1:
+            out.append(("+", " ".join(b[j1:j2])))
+    return out
+
+
+def _revisions(res: Resolution, note: VoiceNote | None) -> list[dict]:
+    original = note.transcript if note and note.transcript is not None else None
+    editors = {u.id: u for u in db.session.scalars(
+        sa.select(User).where(User.id.in_({r.editor_id for r in res.revisions})))} if res.revisions else {}
+    out = []
+    first_text = next((r.changes["text"][0] for r in res.revisions if "text" in r.changes), res.text)
+    for rev in reversed(res.revisions):
+        text = rev.changes.get("text")
+        out.append({
+            "editor": editors[rev.editor_id].short_name, "at": _local(g.user, rev.created_at),
+            "fields": sorted(rev.changes),
+            "diff": word_diff(original if original is not None else first_text, text[1]) if text else None,
+        })
+    return out
+
+
+def _deadline_value(res: Resolution) -> str:
+    if res.deadline is None:
+        return ""
+    return res.deadline.astimezone(ZoneInfo(g.user.timezone or "Europe/Moscow")).strftime("%Y-%m-%d")
+
+
+@bp.route("/resolutions/<id:resolution_id>", methods=["GET"])
+def review(resolution_id):
+    """The review screen: the document, the recording, the words, the text, executors, deadline, revisions."""
+    res = _editable(resolution_id)
+    note = voice.get_note(g.user, res.voice_note_id) if res.voice_note_id else None
+    review_below = current_app.config["VOICE_REVIEW_CONFIDENCE"]
+    words = [{**w, "cls": _word_class(w, review_below)} for w in (note.words_shown or [])] if note else []
+    return render_template(
+        "console/review.html", res=res, doc=res.document, note=note, words=words,
+        revisions=_revisions(res, note), deadline=_deadline_value(res),
+        may_issue=res.author_id == g.user.id and res.status in rules.EDITABLE,
+        editable=res.status in rules.EDITABLE,
+        signed_on_tablet=res.author_id == g.user.id and signatures.signature_required(g.user))
+
+
+@bp.route("/voice-notes/<id:note_id>/audio", methods=["GET"])
+def audio(note_id):
+    """The recording for the page's player (Range requests, so the player can seek)."""
+    note = voice.get_note(g.user, note_id)
+    return send_blob(note.sha256, note.mime, what="recording")
+
+
+@bp.route("/documents/<id:document_id>/attachments/<id:attachment_id>", methods=["GET"])
+def attachment(document_id, attachment_id):
+    """A file of the document under review."""
+    doc = access.get_document(g.user, document_id)
+    att = db.session.get(Attachment, attachment_id)
+    if att is None or att.document_id != doc.id:
+        raise not_found("attachment")
+    return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
+
+
+@bp.route("/api/people", methods=["GET"])
+def people():
+    """Autocomplete of executors: the directory's search over the resolution author's organization."""
+    res = _editable(int(request.args["resolution"])) if request.args.get("resolution", "").isdigit() else None
+    query = request.args.get("q", "").strip()[:80]
+    if not query:
+        return jsonify([])
+    found = directory.search(res.author if res else g.user, query, None, 10, None)["items"]
+    return jsonify([{"id": str(p["id"]), "name": p["name"], "short_name": p["short_name"],
+                     "position": p["position"] or "", "unit": p["unit"].short_name if p["unit"] else ""}
+                    for p in found])
+
+
+def _state(res: Resolution) -> dict:
+    note = db.session.get(VoiceNote, res.voice_note_id) if res.voice_note_id else None
+    return {"id": str(res.id), "status": res.status, "status_label": t(f"st_{res.status}"), "text": res.text,
+            "executors": [{"id": str(u.id), "name": u.name} for u in res.executors],
+            "revisions_html": render_template("console/_revisions.html", revisions=_revisions(res, note))}
+
+
+@bp.route("/api/resolutions/<id:resolution_id>", methods=["POST"])
+def save(resolution_id):
+    """Save the edits (text, executors, deadline) as one revision, exactly as PATCH does."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.")
+    try:
+        changes = ResolutionPatch().load(body)
+    except ValidationError as exc:
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in exc.messages.items()}
+                       ) from None
+    res = rules.edit(g.user, _editable(resolution_id), changes)
+    db.session.commit()
+    return jsonify(_state(res))
+
+
+@bp.route("/api/resolutions/<id:resolution_id>/reviewed", methods=["POST"])
+def reviewed(resolution_id):
+    """Hand the corrected draft back to its author (what was corrected is learned for their next drafts)."""
+    res = rules.mark_reviewed(g.user, _editable(resolution_id))
+    db.session.commit()
+    return jsonify(_state(res))
+
+
+@bp.route("/api/resolutions/<id:resolution_id>/issue", methods=["POST"])
+def issue(resolution_id):
+    """The author issues the resolution (unsigned: a signed issue is made on the tablet)."""
+    res = _editable(resolution_id)
+    rules.issue(g.user, res)
+    db.session.commit()
+    return jsonify(_state(res))

@@ -1,0 +1,102 @@
+"""Browser tests of the review console: Debian's Chromium driven by Playwright, against a live gunicorn.
+
+Playwright's own browser downloads cannot be fetched on these machines, so the set-up installs
+Debian's `chromium` package when it is missing and points Playwright at /usr/bin/chromium.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.voice.conftest import models, reseed, worker  # noqa: F401  (the real Vosk model and worker)
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+# Debian packages the browser tests need, each with a file that shows it is installed. The voice fixtures
+# are Korean: without a Hangul font the words on the screenshot would be empty boxes.
+PACKAGES = {"chromium": CHROMIUM, "fonts-nanum": "/usr/share/fonts/truetype/nanum"}
+
+
+def ensure_chromium() -> str:
+    """Debian's Chromium (and a Hangul font), installed with apt-get when they are not there yet."""
+    missing = [name for name, path in PACKAGES.items() if not os.path.exists(path)]
+    if missing:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(["apt-get", "install", "-y", *missing], env=env).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, check=True)
+            subprocess.run(["apt-get", "install", "-y", *missing], env=env, check=True)
+    assert os.path.exists(CHROMIUM), "chromium could not be installed"
+    return CHROMIUM
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    path = ensure_chromium()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app):
+    """gunicorn serving the test's database and data directory on a free port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": app.config["DATA_DIR"],
+           "SECRET_KEY": app.config["SECRET_KEY"], "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
+           "WEB_THREADS": "4", "ACCESS_LOG": "0"}
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "--no-control-socket", "wsgi:app"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=10).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None, "gunicorn exited at start-up"
+            assert time.monotonic() < deadline, "gunicorn did not start in 60 s"
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="ru-RU", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def sign_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/console/login")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(f"{base}/console/")
