@@ -57,10 +57,11 @@ def test_lists_hold_only_the_users_own_items(login, demo, user):
 
 
 def test_every_route_is_in_the_openapi_document(app, client):
+    """Every route of the apps' API; the review console's pages are for browsers, not generated clients."""
     spec = client.get("/api/v1/openapi.json").get_json()
     documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in ("static", "api-docs.openapi_json"):
+        if rule.endpoint in ("static", "api-docs.openapi_json") or rule.endpoint.startswith("console."):
             continue
         path = rule.rule
         for arg in rule.arguments:
