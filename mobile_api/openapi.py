@@ -201,13 +201,13 @@ def _request_bodies(app: Flask) -> dict[str, dict]:
     phrase = {"type": "string", "minLength": 1, "maxLength": MAX_PHRASE_CHARS, "pattern": NONBLANK_TEXT_PATTERN}
     return {
         "documents.register": {"required": True, "content": {"multipart/form-data": {
-            "schema": {"type": "object", "required": ["metadata", "file"], "properties": {
+            "schema": {"type": "object", "required": ["metadata", "file"], "additionalProperties": False, "properties": {
                 "metadata": {"$ref": "#/components/schemas/DocumentMetadataIn"},
                 "file": {"type": "array", "items": binary, "minItems": 1, "maxItems": MAX_FILES,
                          "description": "the letter's files; one part per file"}}},
             "encoding": {"metadata": {"contentType": "application/json"}}}}},
         "voice.upload": {"required": True, "content": {"multipart/form-data": {
-            "schema": {"type": "object", "required": ["audio"], "properties": {
+            "schema": {"type": "object", "required": ["audio"], "additionalProperties": False, "properties": {
                 "audio": {**binary, "description": "m4a/AAC, Ogg/Opus, WebM/Opus, MP3, WAV, FLAC, AMR...: "
                                                    "recognised from its bytes"},
                 "language": {"type": "string", "enum": sorted(model_paths(app.config["VOSK_MODELS"])),
@@ -217,7 +217,8 @@ def _request_bodies(app: Flask) -> dict[str, dict]:
                                            "holding a JSON array is read too); every word must be in the "
                                            "model's vocabulary, else 422 out_of_vocabulary"}}}}}},
         "approvals.add_attachment": {"required": True, "content": {"multipart/form-data": {
-            "schema": {"type": "object", "required": ["file"], "properties": {"file": binary}}}}},
+            "schema": {"type": "object", "required": ["file"], "additionalProperties": False,
+                       "properties": {"file": binary}}}}},
     }
 
 

@@ -47,8 +47,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's sync API runs an event loop in this thread until it stops, and a
+    # loop left running would break every later test that calls asyncio.run().
     from playwright.sync_api import sync_playwright
 
     path = ensure_chromium()

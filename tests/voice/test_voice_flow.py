@@ -13,8 +13,11 @@ from .conftest import AUDIO, MANIFEST, bare_words, document_of, jobs, note_of, u
 
 pytestmark = pytest.mark.slow
 PHRASES = json.dumps(MANIFEST["phrase_list"], ensure_ascii=False)
+# Exact in phrase-list mode: every .wav, and the lossy files of the clips the engine hears exactly in all
+# five formats. (Borderline lossy files, e.g. reject.webm, flip between runs: Kaldi dithers its input.)
+ROBUST = {clip["id"] for clip in MANIFEST["clips"] if all(f["phrase_list_exact"] for f in clip["files"].values())}
 EXACT = [(clip, ext) for clip in MANIFEST["clips"] for ext, f in clip["files"].items()
-         if ext == "wav" or f["phrase_list_exact"]]
+         if ext == "wav" or (clip["id"] in ROBUST and f["phrase_list_exact"])]
 
 
 def test_phrase_list_mode_is_exact_through_http_and_worker(login, worker):
