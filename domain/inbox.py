@@ -3,14 +3,11 @@ import json
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from models import Document, InboxItem, Resolution, Task, User, db, utcnow
-from models.changes import change_number_sql, horizon
-
-from .paging import decode, encode
+from models import Document, InboxItem, User, db, utcnow
+from models.changes import change_number_sql
 
 TITLE_MAX = 120
 # A line must stay under 400 bytes of JSON, guaranteed, not only for typical titles. With the longest
@@ -141,20 +138,6 @@ def mark_read(user: User, item_id: int | None) -> bool:
     return found is not None
 
 
-def any_overdue(user_id: int, now: datetime) -> bool:
-    """Whether any of the user's lines is overdue: the first entry of the due-date index, at most."""
-    return bool(db.session.scalar(sa.select(sa.exists().where(
-        InboxItem.user_id == user_id, InboxItem.due_at.is_not(None), sa.not_(InboxItem.removed),
-        InboxItem.due_at < now))))
-
-
-def any_overdue_task(user_id: int, now: datetime) -> bool:
-    """Whether any of the user's open tasks is overdue: the first entry of the deadline index, at most."""
-    return bool(db.session.scalar(sa.select(sa.exists().where(
-        Task.executor_id == user_id, sa.text("tasks.status = 'open'"), Task.deadline.is_not(None),
-        sa.not_(Task.removed), Task.deadline < now))))
-
-
 def unread_count(user_id: int) -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(InboxItem)
@@ -169,91 +152,3 @@ def unread_counts(user_ids: list[int]) -> dict[int, int]:
         .where(InboxItem.user_id.in_(user_ids), InboxItem.removed == sa.false(), InboxItem.unread == sa.true())
     )
     return dict(rows.tuples().all())
-
-
-# What a task's view shows beyond its row, loaded with it rather than one query per task.
-TASK_LOADS = (orm.joinedload(Task.document),
-              orm.joinedload(Task.resolution).options(orm.joinedload(Resolution.author), orm.lazyload("*")))
-
-# --- sync -------------------------------------------------------------------------------------------
-# A position in a user's stream is (change number, part, id): part 0 is the inbox, 1 the tasks.
-INBOX, TASKS = 0, 1
-_END = 2**63 - 1
-
-
-def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list, str, bool]:
-    """The user's inbox lines and tasks changed after the position in `token` (all current ones
-    without a token), in stream order: (rows, next token, more to fetch now).
-
-    The horizon is taken before anything is read, and the next token never goes past it: a change
-    committed while this runs, or by a transaction still open, lies beyond the token and comes next time.
-    """
-    fresh = token is None
-    position = (-1, TASKS, _END) if fresh else decode(token, int, int, int)
-    if position[1] not in (INBOX, TASKS):
-        decode("!", int)  # refuse as an invalid cursor
-    settled_below = horizon(db.session)
-    seq, part, key = position
-    inbox_q = sa.select(InboxItem).where(
-        InboxItem.user_id == user_id, sa.tuple_(InboxItem.seq, InboxItem.id) > (seq, key if part == INBOX else _END))
-    task_q = sa.select(Task).where(
-        Task.executor_id == user_id, sa.tuple_(Task.seq, Task.id) > (seq, key if part == TASKS else -1))
-    if fresh:  # a new phone needs no tombstones
-        inbox_q = inbox_q.where(InboxItem.removed == sa.false())
-        task_q = task_q.where(Task.removed == sa.false())
-    rows = [(r.seq, INBOX, r.id, r) for r in db.session.scalars(
-        inbox_q.order_by(InboxItem.seq, InboxItem.id).limit(limit + 1))]
-    rows += [(r.seq, TASKS, r.id, r) for r in db.session.scalars(
-        task_q.options(*TASK_LOADS).order_by(Task.seq, Task.id).limit(limit + 1))]
-    rows.sort(key=lambda r: r[:3])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    settled = (settled_below - 1, TASKS, _END)  # everything numbered below the horizon
-    if rows and rows[-1][:3] <= settled:
-        after = rows[-1][:3] if more else max(rows[-1][:3], settled)
-    else:
-        # The page reaches changes of transactions that may not all have ended: resume below them, and
-        # let the phone come back later rather than loop on a page that cannot move yet.
-        after, more = max(position, settled), False
-    return [r[3] for r in rows], encode(*after), more
-
-
-# --- versions for conditional GETs ------------------------------------------------------------------
-
-def _version(columns: list) -> str | None:
-    """The horizon, then (in a later statement, so that everything below the horizon is visible) the
-    user's last change number and, for overdue views, when the next item falls due. The version is
-    valid only when the last change lies below the horizon: then anything committing later is
-    numbered above it, and changes the version."""
-    settled_below = horizon(db.session)
-    row = db.session.execute(sa.select(*columns)).one()
-    last_change = row[0]
-    next_due = row[1] if len(row) > 1 else None
-    if last_change is not None and last_change >= settled_below:
-        return None  # a transaction below the user's last change may still commit: no promise
-    due = f".{int(next_due.timestamp())}" if next_due is not None else ""
-    return f"{last_change or 0}{due}"
-
-
-def inbox_version(user_id: int, view: str) -> str | None:
-    """A string that changes whenever any page of the user's inbox view could: the number of the
-    user's last change (every change gets a new one, and anything committing later a larger one),
-    and for the overdue view also when the next line falls due. None when it cannot promise that."""
-    items = InboxItem.__table__.c
-    columns = [sa.select(sa.func.max(items.seq)).where(items.user_id == user_id).scalar_subquery()]
-    if view == "overdue":
-        columns.append(sa.select(sa.func.min(items.due_at)).where(
-            items.user_id == user_id, items.due_at.is_not(None), sa.not_(items.removed),
-            items.due_at >= utcnow()).scalar_subquery())
-    return _version(columns)
-
-
-def tasks_version(user_id: int, view: str) -> str | None:
-    """Like inbox_version, for the user's tasks (open, overdue, done)."""
-    tasks = Task.__table__.c
-    columns = [sa.select(sa.func.max(tasks.seq)).where(tasks.executor_id == user_id).scalar_subquery()]
-    if view == "overdue":
-        columns.append(sa.select(sa.func.min(tasks.deadline)).where(
-            tasks.executor_id == user_id, sa.text("tasks.status = 'open'"), tasks.deadline.is_not(None),
-            sa.not_(tasks.removed), tasks.deadline >= utcnow()).scalar_subquery())
-    return _version(columns)

@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from .base import db
+from .raw import fetch
 
 
 class ChangeCounter(db.Model):
@@ -95,25 +96,25 @@ def change_number_sql(session: Session):
     return sa.literal(change_number(session), sa.BigInteger)
 
 
-def horizon(session) -> int:
+def horizon() -> int:
     """A number H such that every transaction numbering changes below H has ended (its rows are
     visible to any statement run after this call) and every later change is numbered H or above."""
-    if _dialect(session) == "postgresql":
+    if _dialect(db.session) == "postgresql":
         # Transaction ids are shared by the whole cluster: a long transaction in another database
         # (a dump, another application) must not hold back this one's phones. The statement's snapshot
         # (taken when it starts) lists the transactions running anywhere; those of this database are
         # read from pg_stat_activity while it runs, *after* the snapshot, so one of ours that was
         # running then is either still listed or has ended. The activity is re-read, not the copy
         # cached for the transaction (the columns are computed in order, the sub-select on first use).
-        _, snap, ours = session.execute(sa.text(
+        _, snap, ours = fetch(
             "SELECT pg_stat_clear_snapshot(), pg_current_snapshot()::text, ARRAY(SELECT backend_xid::text::bigint "
-            "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL)")).one()
+            "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL)")[0]
         xmin, xmax, xip = snap.split(":")
         mine = set(ours)
         running = [int(x) for x in xip.split(",") if int(x) % 2**32 in mine] if xip else []
         return min(running, default=int(xmax))
-    committed = session.execute(sa.select(ChangeCounter.value).where(ChangeCounter.id == 1)).scalar()
-    return (committed or 0) + 1
+    committed = fetch("SELECT value FROM change_counter WHERE id = 1")
+    return (committed[0][0] if committed else 0) + 1
 
 
 @event.listens_for(Session, "after_transaction_end")

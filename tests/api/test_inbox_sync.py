@@ -143,14 +143,28 @@ def test_marking_someone_elses_item_read_is_not_found(login, demo):
     assert item.unread is True
 
 
-def test_the_compiled_inbox_line_equals_the_schema_dump(login, demo):
-    from mobile_api.fastdump import compile_dump
-    from mobile_api.schemas import InboxItemSchema
+def test_the_plain_sql_lists_equal_the_schema_dump(login, demo):
+    """The polled lists are plain SQL dumped by plans compiled from the schemas: they must say exactly
+    what the schemas say of the same rows, on both databases."""
+    from mobile_api.schemas import InboxItemSchema, TaskSchema
+    from models import Task
 
-    schema = InboxItemSchema()
-    dump = compile_dump(schema)
-    items = db.session.scalars(sa.select(InboxItem)).all()
-    assert items and all(dump(i) == schema.dump(i) for i in items)
-    assert login("exec1").get("/inbox?limit=100").get_json()["items"] == [
-        schema.dump(i) for i in sorted((i for i in items if i.user_id == demo["exec1"].id and not i.removed),
-                                       key=lambda i: (i.received_at, i.id), reverse=True)]
+    _add_documents(demo, 3)
+    exec1, employee = login("exec1"), login("employee1")
+    doc = db.session.scalars(sa.select(InboxItem.document_id).where(InboxItem.user_id == demo["exec1"].id)).first()
+    resp = exec1.post(f"/documents/{doc}/resolutions", json={
+        "text": "Подготовить ответ", "executors": [str(demo["employee1"].id)], "deadline": "2031-01-15T09:00:00Z",
+        "issue": True})
+    assert resp.status_code == 201, resp.get_json()
+
+    lines, tasks = InboxItemSchema(), TaskSchema()
+    items = db.session.scalars(sa.select(InboxItem).where(InboxItem.user_id == demo["exec1"].id,
+                                                          InboxItem.removed.is_(False))).all()
+    newest = sorted(items, key=lambda i: (i.received_at, i.id), reverse=True)
+    assert exec1.get("/inbox?limit=100").get_json()["items"] == [lines.dump(i) for i in newest]
+    mine = db.session.scalars(sa.select(Task).where(Task.executor_id == demo["employee1"].id)).all()
+    assert mine and employee.get("/tasks?limit=100").get_json()["items"] == [
+        tasks.dump(t) for t in sorted(mine, key=lambda t: (t.created_at, t.id), reverse=True)]
+    synced = employee.get("/sync?limit=500").get_json()
+    assert sorted(synced["tasks"]["upserted"], key=lambda t: t["id"]) == sorted(
+        (tasks.dump(t) for t in mine), key=lambda t: t["id"])

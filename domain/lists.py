@@ -1,0 +1,173 @@
+"""The phone's lists: inbox views, task views, the sync stream and the versions behind their ETags.
+
+These are the reads phones poll, so they are plain SQL (see models.raw), each a walk of one partial
+index: a page costs its own rows, however long the user's history. Each view's condition is written
+exactly as its index's predicate (models.documents, models.resolutions), with constants rather than
+parameters, so that every plan, generic or not, may use that index.
+"""
+from datetime import datetime
+
+from models import utcnow
+from models.changes import horizon
+from models.documents import ACTION_KINDS_SQL
+from models.raw import as_utc, fetch
+
+from .paging import decode, encode
+
+INBOX_LINE = ("id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
+              "urgent")
+INBOX_VIEWS = {
+    "all": "NOT removed",
+    "unread": "unread AND NOT removed",
+    "action": f"kind IN {ACTION_KINDS_SQL} AND NOT removed",
+    "overdue": "due_at IS NOT NULL AND NOT removed",
+}
+
+# A task as a phone lists it: its row, its document's number and the author of its resolution.
+TASK_LINE = ("id", "document_id", "resolution_id", "document_reg_number", "text", "resolution_author_id",
+             "resolution_author_short_name", "deadline", "status", "report", "created_at", "completed_at")
+_TASK_FROM = ("SELECT tasks.id, tasks.document_id, tasks.resolution_id, documents.reg_number, tasks.text, users.id, "
+              "users.short_name, tasks.deadline, tasks.status, tasks.report, tasks.created_at, tasks.completed_at{} "
+              "FROM tasks JOIN documents ON documents.id = tasks.document_id "
+              "JOIN resolutions ON resolutions.id = tasks.resolution_id JOIN users ON users.id = resolutions.author_id")
+TASK_VIEWS = {
+    "open": "tasks.status = 'open' AND NOT tasks.removed",
+    "overdue": "tasks.status = 'open' AND tasks.deadline IS NOT NULL AND NOT tasks.removed",
+    "done": "tasks.status = 'done' AND NOT tasks.removed",
+}
+
+
+def _newest_first(select: str, where: list[str], params: list, at: str, key: str, limit: int,
+                  cursor: str | None) -> tuple[list[tuple], str | None]:
+    """One keyset page, newest first by (at, key), which are the row's last two columns: the rows
+    (without those two) and the cursor of the next page. Rows arriving at the top never shift a page."""
+    if cursor:
+        where = [*where, f"({at}, {key}) < (%s, %s)"]
+        params = [*params, *decode(cursor, datetime, int)]
+    rows = fetch(f"{select} WHERE {' AND '.join(where)} ORDER BY {at} DESC, {key} DESC LIMIT %s",
+                 (*params, limit + 1))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode(as_utc(rows[-1][-2]), rows[-1][-1])
+
+
+def inbox_page(user_id: int, view: str, limit: int, cursor: str | None) -> tuple[list[tuple], str | None]:
+    """A page of the user's inbox view, newest first: rows of INBOX_LINE and the next cursor."""
+    where, params = [f"user_id = %s AND {INBOX_VIEWS[view]}"], [user_id]
+    if view == "overdue":
+        now = utcnow()
+        if not any_overdue(user_id, now):  # one probe of the due-date index
+            return [], None
+        # Walk the view's index in received order; the due date is only a filter (written so that no
+        # plan ranges over due dates and then sorts every overdue line of a long history).
+        where.append("coalesce(due_at, received_at) < %s")
+        params.append(now)
+    select = f"SELECT {', '.join(INBOX_LINE)}, received_at, id FROM inbox_items"
+    return _newest_first(select, where, params, "received_at", "id", limit, cursor)
+
+
+def task_page(user_id: int, view: str, limit: int, cursor: str | None) -> tuple[list[tuple], str | None]:
+    """A page of the user's tasks (open, overdue or done), newest first: rows of TASK_LINE and the cursor."""
+    where, params = [f"tasks.executor_id = %s AND {TASK_VIEWS[view]}"], [user_id]
+    if view == "overdue":
+        now = utcnow()
+        if not any_overdue_task(user_id, now):  # one probe of the deadline index
+            return [], None
+        where.append("coalesce(tasks.deadline, tasks.created_at) < %s")
+        params.append(now)
+    select = _TASK_FROM.format(", tasks.created_at, tasks.id")
+    return _newest_first(select, where, params, "tasks.created_at", "tasks.id", limit, cursor)
+
+
+def any_overdue(user_id: int, now: datetime) -> bool:
+    """Whether any of the user's lines is overdue: the first entry of the due-date index, at most."""
+    return bool(fetch("SELECT EXISTS (SELECT 1 FROM inbox_items WHERE user_id = %s AND due_at IS NOT NULL "
+                      "AND NOT removed AND due_at < %s)", (user_id, now))[0][0])
+
+
+def any_overdue_task(user_id: int, now: datetime) -> bool:
+    """Whether any of the user's open tasks is overdue: the first entry of the deadline index, at most."""
+    return bool(fetch("SELECT EXISTS (SELECT 1 FROM tasks WHERE executor_id = %s AND status = 'open' "
+                      "AND deadline IS NOT NULL AND NOT removed AND deadline < %s)", (user_id, now))[0][0])
+
+
+# --- sync -------------------------------------------------------------------------------------------
+# A position in a user's stream is (change number, part, id): part 0 is the inbox, 1 the tasks.
+INBOX, TASKS = 0, 1
+_END = 2**63 - 1
+
+
+def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list[tuple], str, bool]:
+    """The user's inbox lines and tasks changed after the position in `token` (all current ones
+    without a token), in stream order: ([(part, removed, row)], next token, more to fetch now), where
+    a row is INBOX_LINE or TASK_LINE.
+
+    The horizon is taken before anything is read, and the next token never goes past it: a change
+    committed while this runs, or by a transaction still open, lies beyond the token and comes next time.
+    """
+    fresh = token is None
+    position = (-1, TASKS, _END) if fresh else decode(token, int, int, int)
+    if position[1] not in (INBOX, TASKS):
+        decode("!", int)  # refuse as an invalid cursor
+    settled_below = horizon()
+    seq, part, key = position
+    inbox_where = "user_id = %s AND (seq, id) > (%s, %s)"
+    task_where = "tasks.executor_id = %s AND (tasks.seq, tasks.id) > (%s, %s)"
+    if fresh:  # a new phone needs no tombstones
+        inbox_where += " AND NOT removed"
+        task_where += " AND NOT tasks.removed"
+    inbox = fetch(f"SELECT seq, id, removed, {', '.join(INBOX_LINE)} FROM inbox_items WHERE {inbox_where} "
+                  "ORDER BY seq, id LIMIT %s", (user_id, seq, key if part == INBOX else _END, limit + 1))
+    tasks = fetch(_TASK_FROM.format(", tasks.seq, tasks.removed") + f" WHERE {task_where} "
+                  "ORDER BY tasks.seq, tasks.id LIMIT %s", (user_id, seq, key if part == TASKS else -1, limit + 1))
+    rows = [(r[0], INBOX, r[1], bool(r[2]), r[3:]) for r in inbox]
+    rows += [(r[-2], TASKS, r[0], bool(r[-1]), r[:-2]) for r in tasks]
+    rows.sort(key=lambda r: r[:3])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    settled = (settled_below - 1, TASKS, _END)  # everything numbered below the horizon
+    if rows and rows[-1][:3] <= settled:
+        after = rows[-1][:3] if more else max(rows[-1][:3], settled)
+    else:
+        # The page reaches changes of transactions that may not all have ended: resume below them, and
+        # let the phone come back later rather than loop on a page that cannot move yet.
+        after, more = max(position, settled), False
+    return [(r[1], r[3], r[4]) for r in rows], encode(*after), more
+
+
+# --- versions for conditional GETs ------------------------------------------------------------------
+
+def _version(sql: str, params: tuple) -> str | None:
+    """The horizon, then (in a later statement, so that everything below the horizon is visible) the
+    user's last change number and, for overdue views, when the next item falls due. The version is
+    valid only when the last change lies below the horizon: then anything committing later is
+    numbered above it, and changes the version."""
+    settled_below = horizon()
+    row = fetch(sql, params)[0]
+    last_change = row[0]
+    next_due = as_utc(row[1]) if len(row) > 1 else None
+    if last_change is not None and last_change >= settled_below:
+        return None  # a transaction below the user's last change may still commit: no promise
+    due = f".{int(next_due.timestamp())}" if next_due is not None else ""
+    return f"{last_change or 0}{due}"
+
+
+def inbox_version(user_id: int, view: str) -> str | None:
+    """A string that changes whenever any page of the user's inbox view could: the number of the
+    user's last change (every change gets a new one, and anything committing later a larger one),
+    and for the overdue view also when the next line falls due. None when it cannot promise that."""
+    if view != "overdue":
+        return _version("SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = %s)", (user_id,))
+    return _version("SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = %s), (SELECT min(due_at) "
+                    "FROM inbox_items WHERE user_id = %s AND due_at IS NOT NULL AND NOT removed AND due_at >= %s)",
+                    (user_id, user_id, utcnow()))
+
+
+def tasks_version(user_id: int, view: str) -> str | None:
+    """Like inbox_version, for the user's tasks (open, overdue, done)."""
+    if view != "overdue":
+        return _version("SELECT (SELECT max(seq) FROM tasks WHERE executor_id = %s)", (user_id,))
+    return _version("SELECT (SELECT max(seq) FROM tasks WHERE executor_id = %s), (SELECT min(deadline) "
+                    "FROM tasks WHERE executor_id = %s AND status = 'open' AND deadline IS NOT NULL "
+                    "AND NOT removed AND deadline >= %s)", (user_id, user_id, utcnow()))

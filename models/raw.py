@@ -1,0 +1,64 @@
+"""Plain SQL for the phones' polled reads.
+
+Phones poll their inbox and tasks all day; at the region's scale these reads are most of the API's
+traffic, and building a statement with SQLAlchemy and processing its rows costs several times what
+PostgreSQL spends answering it. The few statements on that path are written once, in SQL that both
+databases speak, with `%s` placeholders, and run on the request's own DBAPI connection (the same
+transaction as the session's other statements). PostgreSQL prepares each statement once per
+connection. Rows come back as plain tuples, as the driver gives them; `utc_text` formats a time from
+either driver the way the API writes times.
+"""
+import sqlite3
+from datetime import datetime, timezone
+
+from .base import db
+
+# How SQLAlchemy stores a DateTime in SQLite: the raw statements compare against that text.
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _driver():
+    return db.session.connection().connection.driver_connection
+
+
+def fetch(sql: str, params: tuple = ()) -> list[tuple]:
+    """Run one statement on the session's connection; the rows as tuples."""
+    conn = _driver()
+    if isinstance(conn, sqlite3.Connection):
+        return conn.execute(sql.replace("%s", "?"), tuple(_for_sqlite(p) for p in params)).fetchall()
+    with conn.cursor() as cursor:
+        cursor.execute(sql, tuple(_for_postgres(p) for p in params), prepare=True)
+        return cursor.fetchall()
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _for_postgres(value):
+    # Columns hold naive UTC: an aware parameter would make PostgreSQL convert every row instead.
+    return _utc(value) if isinstance(value, datetime) else value
+
+
+def _for_sqlite(value):
+    return _utc(value).strftime(_SQLITE_TIME) if isinstance(value, datetime) else value
+
+
+def utc_text(value) -> str | None:
+    """A stored time (naive UTC from psycopg, text from SQLite) as the API writes it: 2026-11-25T09:30:00Z."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return f"{value[:10]}T{value[11:19]}Z"
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+def as_utc(value) -> datetime | None:
+    """A stored time as an aware UTC datetime (for cursors)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc)
