@@ -3,14 +3,16 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import jwt
-import sqlalchemy as sa
 from flask import current_app, g, request
 
 from models import AuthSession, User, db, utcnow
 from models.base import lock as lock_row
+from models.raw import fetch
 
 from ..errors import ApiError
 from ..fields import parse_id
@@ -88,6 +90,18 @@ def rotate(refresh: str) -> dict:
     return token_pair(session, _refresh_token(session), issued_at=session.rotated_at)
 
 
+@lru_cache(maxsize=8192)
+def _verified(token: str, key: str) -> tuple[int | None, int | None, int]:
+    """The session, user and expiry an access token names, its signature checked once per worker
+    process: a phone sends the same token with every request of its lifetime. Expiry is checked by
+    the caller on every use; a token that fails is not remembered."""
+    claims = jwt.decode(token, key, algorithms=["HS256"],
+                        options={"require": ["exp", "sub", "sid"], "verify_exp": False})
+    if not isinstance(claims["exp"], int):
+        raise jwt.InvalidTokenError("exp is not a whole number")
+    return parse_id(str(claims["sid"])), parse_id(str(claims["sub"])), claims["exp"]
+
+
 def authenticate() -> None:
     """Resolve the bearer token to a live session and an active user, or refuse with 401.
 
@@ -99,24 +113,20 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("unauthorized", "Send an access token: Authorization: Bearer <token>.")
     try:
-        claims = jwt.decode(token, current_app.config["SECRET_KEY"], algorithms=["HS256"],
-                            options={"require": ["exp", "sub", "sid"]})
-    except jwt.ExpiredSignatureError:
-        raise _unauthorized("token_expired", "The access token has expired; refresh it.") from None
+        session_id, user_id, expires = _verified(token, current_app.config["SECRET_KEY"])
     except jwt.InvalidTokenError:
         raise _unauthorized("invalid_token", "The access token is not valid.") from None
-    session_id, user_id = parse_id(str(claims["sid"])), parse_id(str(claims["sub"]))
-    # Core tables rather than ORM entities: this runs on every request, and skips the ORM's compile path.
-    sessions, users = AuthSession.__table__.c, User.__table__.c
-    row = db.session.execute(
-        sa.select(sessions.revoked_at, users.is_active)
-        .join_from(AuthSession.__table__, User.__table__, users.id == sessions.user_id)
-        .where(sessions.id == session_id, sessions.user_id == user_id)
-    ).first() if session_id and user_id else None
-    if row is not None and not row.is_active:
+    if expires <= time.time():
+        raise _unauthorized("token_expired", "The access token has expired; refresh it.")
+    # Plain SQL (models.raw): this runs on every request.
+    found = fetch("SELECT auth_sessions.revoked_at, users.is_active FROM auth_sessions JOIN users "
+                  "ON users.id = auth_sessions.user_id WHERE auth_sessions.id = %s AND auth_sessions.user_id = %s",
+                  (session_id, user_id)) if session_id and user_id else None
+    row = found[0] if found else None
+    if row is not None and not row[1]:
         raise _unauthorized("account_disabled", "This account is disabled.")
     # Disabling a user ends its sessions for good (a database trigger), so enabling it again
     # does not bring them back: the user signs in anew.
-    if row is None or row.revoked_at is not None:
+    if row is None or row[0] is not None:
         raise _unauthorized("invalid_token", "The session has ended; sign in again.")
     g.sign_in(user_id, session_id)

@@ -1,4 +1,5 @@
 """Sign-in, token rotation with reuse detection, logout, disabled users, login rate limiting."""
+import time
 from datetime import datetime, timedelta, timezone
 
 import jwt
@@ -105,6 +106,16 @@ def test_expired_forged_and_missing_tokens_are_refused(app, client, demo):
         assert resp.status_code == 401 and resp.get_json()["code"] == code
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/api/v1/me").get_json()["code"] == "unauthorized"
+
+
+def test_a_token_used_before_still_expires_on_time(app, client, demo):
+    # The worker remembers a token's checked signature; it must not remember it past its expiry.
+    app.config["ACCESS_TOKEN_TTL"] = 2
+    body = _login(client).get_json()
+    assert client.get("/api/v1/inbox", headers=_bearer(body)).status_code == 200
+    time.sleep(2.1)
+    resp = client.get("/api/v1/inbox", headers=_bearer(body))
+    assert resp.status_code == 401 and resp.get_json()["code"] == "token_expired"
 
 
 def test_malformed_refresh_tokens_are_refused_cleanly(client, demo):
