@@ -105,8 +105,8 @@ def get_task(user: User, task_id: int | None, lock: bool = False) -> Task:
     return task
 
 
-def actions_for(user: User, doc: Document) -> list[str]:
-    """What this user may do with the document right now."""
+def actions_for(user: User, doc: Document, approval) -> list[str]:
+    """What this user may do with the document right now (`approval`: its current round, or None)."""
     actions = []
     task = open_task(user, doc)
     if user.has_role("executive") or task is not None:
@@ -115,7 +115,7 @@ def actions_for(user: User, doc: Document) -> list[str]:
         actions.append("complete")
     if doc.owner_id == user.id:
         actions.append("route")
-    if approvals.is_due(user, doc):
+    if approval is not None and user.id in approvals.due(approval):
         actions.append("approve")
         if signatures.signature_required(user):
             actions.append("sign")

@@ -60,11 +60,6 @@ def due(approval: Approval) -> list[int]:
     return waiting[:1] if stage.mode == "sequential" else waiting
 
 
-def is_due(user: User, doc: Document) -> bool:
-    approval = current(doc.id)
-    return approval is not None and user.id in due(approval)
-
-
 def _summon(approval: Approval, doc: Document, user_ids: list[int], sender: str) -> None:
     """Put the document into the inboxes of newly due approvers and owe them a push."""
     for user_id in user_ids:

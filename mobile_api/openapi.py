@@ -199,12 +199,13 @@ def _request_bodies(app: Flask) -> dict[str, dict]:
 
     binary = {"type": "string", "format": "binary"}
     phrase = {"type": "string", "minLength": 1, "maxLength": MAX_PHRASE_CHARS, "pattern": NONBLANK_TEXT_PATTERN}
+    letter = {"metadata": {"$ref": "#/components/schemas/DocumentMetadataIn"},
+              "file": {"type": "array", "items": binary, "minItems": 1, "maxItems": MAX_FILES,
+                       "description": "the letter's files; one part per file"}}
     return {
         "documents.register": {"required": True, "content": {"multipart/form-data": {
-            "schema": {"type": "object", "required": ["metadata", "file"], "additionalProperties": False, "properties": {
-                "metadata": {"$ref": "#/components/schemas/DocumentMetadataIn"},
-                "file": {"type": "array", "items": binary, "minItems": 1, "maxItems": MAX_FILES,
-                         "description": "the letter's files; one part per file"}}},
+            "schema": {"type": "object", "required": ["metadata", "file"], "additionalProperties": False,
+                       "properties": letter},
             "encoding": {"metadata": {"contentType": "application/json"}}}}},
         "voice.upload": {"required": True, "content": {"multipart/form-data": {
             "schema": {"type": "object", "required": ["audio"], "additionalProperties": False, "properties": {

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from flask import g, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
+from sqlalchemy import orm
 
 from domain import access, approvals, documents
 from models import Attachment, Resolution, db
@@ -26,6 +27,7 @@ def detail(doc) -> dict:
     user = g.user
     resolutions = db.session.scalars(
         sa.select(Resolution).where(Resolution.document_id == doc.id).order_by(Resolution.id)
+        .options(orm.joinedload(Resolution.author), orm.selectinload(Resolution.revisions))
     ).all()
     visible = [r for r in resolutions if r.status == "issued" or access.may_edit_resolution(user, r)]
     approval = approvals.current(doc.id)
@@ -33,7 +35,8 @@ def detail(doc) -> dict:
         "id": doc.id, "reg_number": doc.reg_number, "reg_date": doc.reg_date, "title": doc.title,
         "summary": doc.summary, "correspondent": doc.correspondent, "urgent": doc.urgent, "due_at": doc.due_at,
         "addressees": doc.addressees, "attachments": doc.attachments, "resolutions": visible,
-        "approval": ApprovalSchema().dump(approvals.view(approval)) if approval else None, "actions": access.actions_for(user, doc),
+        "approval": ApprovalSchema().dump(approvals.view(approval)) if approval else None,
+        "actions": access.actions_for(user, doc, approval),
     }
 
 
