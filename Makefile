@@ -21,9 +21,12 @@ run: $(BIN)/.installed
 	@PORT=$(PORT) sh scripts/try-it
 	PATH="$(CURDIR)/$(BIN):$$PATH" BIND=127.0.0.1:$(PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/honcho start -p $(PORT) -f Procfile
 
-## test: the whole test suite, on SQLite and PostgreSQL (PostgreSQL must be running)
+## test: the whole test suite, on SQLite and PostgreSQL (PostgreSQL must be running). Three
+## processes, each test file in one of them: most tests wait on servers, workers and databases,
+## so three keep two cores busy. Every fixture takes its own ports, databases and directories.
+TEST_PROCESSES ?= 3
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 clean:
 	rm -rf var .pytest_cache
