@@ -17,18 +17,26 @@ from .base import db
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def _driver():
-    return db.session.connection().connection.driver_connection
-
-
 def fetch(sql: str, params: tuple = ()) -> list[tuple]:
     """Run one statement on the session's connection; the rows as tuples."""
-    conn = _driver()
-    if isinstance(conn, sqlite3.Connection):
-        return conn.execute(sql.replace("%s", "?"), tuple(_for_sqlite(p) for p in params)).fetchall()
-    with conn.cursor() as cursor:
-        cursor.execute(sql, tuple(_for_postgres(p) for p in params), prepare=True)
+    connection = db.session.connection()
+    driver = connection.connection.driver_connection
+    if isinstance(driver, sqlite3.Connection):
+        sql, params = sql.replace("%s", "?"), tuple(_for_sqlite(p) for p in params)
+    else:
+        params = tuple(_for_postgres(p) for p in params)
+    cursor = driver.cursor()
+    try:
+        # Whoever listens to SQLAlchemy's statements (tracing, logging, tests) hears these too.
+        if connection.dispatch.before_cursor_execute:
+            connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
+        if isinstance(driver, sqlite3.Connection):
+            cursor.execute(sql, params)
+        else:
+            cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _utc(value: datetime) -> datetime:
