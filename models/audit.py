@@ -14,11 +14,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import BigId, db, utcnow
 
 GENESIS = "0" * 64
+_PENDING = "audit_pending"
 
 
 class AuditHead(db.Model):
@@ -66,31 +67,42 @@ class AuditEvent(db.Model):
         return hashlib.sha256((self.prev_hash + canon).encode()).hexdigest()
 
 
-def record(organization_id: int, actor_id: int | None, action: str, obj_type: str, obj_id, **details) -> AuditEvent:
-    """Append an entry to the organization's chain (committed with the caller's change)."""
-    head = db.session.scalar(
-        sa.select(AuditHead).where(AuditHead.organization_id == organization_id).with_for_update()
-    )
-    if head is None:
-        head = AuditHead(organization_id=organization_id, seq=0, hash=GENESIS)
-        db.session.add(head)
-    event = AuditEvent(
-        organization_id=organization_id,
-        seq=head.seq + 1,
-        actor_id=actor_id,
-        action=action,
-        object_type=obj_type,
-        object_id=str(obj_id),
-        details=details,
-        created_at=utcnow(),
-        prev_hash=head.hash,
-    )
-    event.hash = event.compute_hash()
-    event.seal = _seal("event", organization_id, event.seq, event.hash)
-    head.seq, head.hash = event.seq, event.hash
-    head.seal = _seal("head", organization_id, head.seq, head.hash)
-    db.session.add(event)
-    return event
+def record(organization_id: int, actor_id: int | None, action: str, obj_type: str, obj_id, **details) -> None:
+    """Append an entry to the organization's chain, as part of the caller's transaction.
+
+    The entry is linked when that transaction commits (`_chain`): linking locks the organization's
+    chain head until commit, and taken at the first write that lock would queue each organization's
+    whole transactions behind one another; taken at commit, it is held for the commit alone."""
+    db.session.info.setdefault(_PENDING, []).append(AuditEvent(
+        organization_id=organization_id, actor_id=actor_id, action=action, object_type=obj_type,
+        object_id=str(obj_id), details=details, created_at=utcnow()))
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _chain(session: Session) -> None:
+    """Link the transaction's entries to their chains, heads locked in organization order (no deadlock)."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    for organization_id in sorted({e.organization_id for e in pending}):
+        head = session.scalar(
+            sa.select(AuditHead).where(AuditHead.organization_id == organization_id).with_for_update())
+        if head is None:
+            head = AuditHead(organization_id=organization_id, seq=0, hash=GENESIS)
+            session.add(head)
+        for entry in (e for e in pending if e.organization_id == organization_id):
+            entry.seq, entry.prev_hash = head.seq + 1, head.hash
+            entry.hash = entry.compute_hash()
+            entry.seal = _seal("event", organization_id, entry.seq, entry.hash)
+            head.seq, head.hash = entry.seq, entry.hash
+            session.add(entry)
+        head.seal = _seal("head", organization_id, head.seq, head.hash)
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction) -> None:
+    if transaction.parent is None:  # rolled back (a commit has taken them already)
+        session.info.pop(_PENDING, None)
 
 
 def _key() -> bytes:
