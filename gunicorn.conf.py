@@ -13,8 +13,10 @@ graceful_timeout = 30
 # Uploads of recordings travel over slow mobile links; keep-alive saves a TLS handshake per request.
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "1") == "1" else None
-max_requests = 5000
-max_requests_jitter = 500
+# Workers are replaced now and then to bound slow leaks; MAX_REQUESTS=0 keeps them (benchmarks,
+# where a restart's imports would be counted as request CPU).
+max_requests = int(os.environ.get("MAX_REQUESTS", "5000"))
+max_requests_jitter = max_requests // 10
 
 # Prometheus counters of all workers are summed at /metrics (prometheus_client's multiprocess
 # mode): each worker writes its values to files in this directory. It must be set before any

@@ -72,12 +72,28 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process of this machine (the region's one shared database)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    head, rest = f.read().rsplit(")", 1)
+            except OSError:
+                continue
+            if head.endswith("(postgres"):
+                fields = rest.split()
+                total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
 class Server:
     def __init__(self, app: str, url: str, workers: int):
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "PORT": str(self.port), "BIND": f"127.0.0.1:{self.port}",
                "WEB_CONCURRENCY": str(workers), "ACCESS_LOG": "0", "PYTHONPATH": str(ROOT),
-               "DEMO_PASSWORD": PASSWORD, "RATELIMIT_STORAGE_URI": "memory://"}
+               "DEMO_PASSWORD": PASSWORD, "RATELIMIT_STORAGE_URI": "memory://", "MAX_REQUESTS": "0"}
         self.proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         probe = "/healthz" if "wsgi" in app else "/bare"
@@ -123,9 +139,10 @@ def wrk(port, path, seconds, headers=None, script=None, connections=4) -> dict:
 
 
 def measure(server: Server, path, seconds, headers=None, script=None, connections=4) -> dict:
-    before = tree_cpu(server.proc.pid)
+    before, db_before = tree_cpu(server.proc.pid), postgres_cpu()
     result = wrk(server.port, path, seconds, headers, script, connections)
     result["cpu_ms"] = (tree_cpu(server.proc.pid) - before) * 1000 / max(1, result["requests"])
+    result["db_ms"] = (postgres_cpu() - db_before) * 1000 / max(1, result["requests"])
     return result
 
 
@@ -249,14 +266,16 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
             for name, (server, path, hdrs) in reads.items():
                 print(f"round {r + 1}/{args.rounds}: {name}...", flush=True)
                 results[name].append(measure(server, path, args.seconds, hdrs))
-        print(f"\n{'read':<22}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/req':>11}{'x bare CPU':>11}{'bad':>6}")
+        print(f"\n{'read':<22}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/req':>11}{'x bare CPU':>11}"
+              f"{'DB ms/req':>10}{'bad':>6}")
         base = results["bare flask JSON"]
         for name, runs in results.items():
             ratio = statistics.median(b["cpu_ms"] / x["cpu_ms"] for b, x in zip(base, runs))
-            med = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "cpu_ms")}
+            med = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "cpu_ms", "db_ms")}
             print(f"{name:<22}{med['rps']:>8.0f}{med['p50']:>8.2f}{med['p99']:>8.2f}{med['cpu_ms']:>11.2f}"
-                  f"{ratio:>11.2f}{sum(x['bad'] for x in runs):>6}")
-        print("(x bare CPU: bare's CPU per request / this one's, median of paired rounds; target >= 0.5)")
+                  f"{ratio:>11.2f}{med['db_ms']:>10.2f}{sum(x['bad'] for x in runs):>6}")
+        print("(x bare CPU: bare's CPU per request / this one's, median of paired rounds; target >= 0.5;\n"
+              " CPU: the gunicorn processes; DB: every PostgreSQL process, the one part the region shares)")
         for view in views:
             if f"inbox {view} p200" in results:
                 d = statistics.median(a["cpu_ms"] / b["cpu_ms"] for a, b in
@@ -272,7 +291,8 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         print("\nmeasuring POST /documents/{id}/resolutions (issued, 2 executors)...", flush=True)
         issued = measure(api, f"/api/v1/documents/{doc_id}/resolutions", args.seconds * 2, auth, lua.name)
         print(f"resolutions issued: {issued['rps']:.0f}/s (target 200), p50 {issued['p50']:.1f} ms, "
-              f"p99 {issued['p99']:.1f} ms, CPU {issued['cpu_ms']:.2f} ms each, non-2xx {issued['bad']}")
+              f"p99 {issued['p99']:.1f} ms, CPU {issued['cpu_ms']:.2f} ms each (DB {issued['db_ms']:.2f} ms), "
+              f"non-2xx {issued['bad']}")
 
         # Registrations to the big unit, alone and under read marks.
         ctoken = login(clerk)
