@@ -80,7 +80,10 @@ def record(organization_id: int, actor_id: int | None, action: str, obj_type: st
 
 @sa.event.listens_for(Session, "before_commit")
 def _chain(session: Session) -> None:
-    """Link the transaction's entries to their chains, heads locked in organization order (no deadlock)."""
+    """Link the transaction's entries to their chains, heads locked in organization order (no deadlock).
+    A savepoint's release also fires this event: only the outermost commit links."""
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
