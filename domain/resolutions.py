@@ -2,6 +2,7 @@
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from models import (
     Document,
@@ -21,6 +22,9 @@ from .errors import ApiError, conflict, not_found
 from .notify import notify
 
 EDITABLE = {"draft", "awaiting_review", "reviewed"}
+# What a list of resolutions shows beyond their rows (authors, how many edits), loaded with the list
+# rather than by a query per resolution; executors come with every resolution already.
+AS_LISTED = (orm.joinedload(Resolution.author), orm.selectinload(Resolution.revisions))
 # Which state may follow which; every change of status goes through `move`.
 TRANSITIONS = {
     "transcribing": {"awaiting_review", "failed"},

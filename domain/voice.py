@@ -136,7 +136,8 @@ def get_note(user: User, note_id: int | None) -> VoiceNote:
 def review_queue(user: User, limit: int, cursor: str | None = None) -> dict:
     """Dictated drafts of the executives this user serves that wait for review, newest first."""
     bosses = [e.id for e in user.executives]
-    query = sa.select(Resolution).where(Resolution.author_id.in_(bosses), Resolution.status == "awaiting_review")
+    query = sa.select(Resolution).where(Resolution.author_id.in_(bosses), Resolution.status == "awaiting_review"
+                                        ).options(*rules.AS_LISTED)
     rows, next_cursor = paging.newest_first(query, Resolution.created_at, Resolution.id, limit, cursor)
     return {"items": rows, "next_cursor": next_cursor}
 
@@ -144,7 +145,8 @@ def review_queue(user: User, limit: int, cursor: str | None = None) -> dict:
 def drafts_to_issue(user: User, limit: int, cursor: str | None = None) -> dict:
     """An executive's own drafts not yet issued (reviewed by their assistant, or still waiting), newest first."""
     query = sa.select(Resolution).where(Resolution.author_id == user.id,
-                                        Resolution.status.in_(("awaiting_review", "reviewed")))
+                                        Resolution.status.in_(("awaiting_review", "reviewed"))
+                                        ).options(*rules.AS_LISTED)
     rows, next_cursor = paging.newest_first(query, Resolution.created_at, Resolution.id, limit, cursor)
     return {"items": rows, "next_cursor": next_cursor}
 

@@ -5,9 +5,9 @@ import sqlalchemy as sa
 from flask import g, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
-from sqlalchemy import orm
 
 from domain import access, approvals, documents
+from domain.resolutions import AS_LISTED
 from models import Attachment, Resolution, db
 
 from ..approvals.schemas import ApprovalSchema
@@ -27,7 +27,7 @@ def detail(doc) -> dict:
     user = g.user
     resolutions = db.session.scalars(
         sa.select(Resolution).where(Resolution.document_id == doc.id).order_by(Resolution.id)
-        .options(orm.joinedload(Resolution.author), orm.selectinload(Resolution.revisions))
+        .options(*AS_LISTED)
     ).all()
     visible = [r for r in resolutions if r.status == "issued" or access.may_edit_resolution(user, r)]
     approval = approvals.current(doc.id)

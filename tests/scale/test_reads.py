@@ -138,3 +138,26 @@ def test_the_document_access_check_follows_the_rules_in_one_lookup(login, demo):
     kinds = dict(db.session.execute(sa.select(InboxItem.user_id, InboxItem.kind)
                                     .where(InboxItem.document_id == doc.id)).tuples().all())
     assert kinds == {demo["exec1"].id: "resolution", demo["minister"].id: "resolution", demo["employee2"].id: "info"}
+
+
+def test_a_review_queue_page_costs_the_same_statements_however_many_drafts_it_shows(login, demo):
+    from models import Resolution
+
+    doc = db.session.scalars(sa.select(Document.id)).first()
+
+    def dictate(n):
+        for i in range(n):
+            db.session.add(Resolution(document_id=doc, author_id=demo["exec1"].id, status="awaiting_review",
+                                      text=f"Проект резолюции {i}"))
+        db.session.commit()
+
+    assistant = login("assistant1")
+    dictate(2)
+    with Statements() as few:
+        page = assistant.get("/review-queue?limit=50").get_json()
+    assert len(page["items"]) == 2 and page["items"][0]["author"]["id"] == str(demo["exec1"].id)
+    dictate(8)
+    with Statements() as many:
+        page = assistant.get("/review-queue?limit=50").get_json()
+    assert len(page["items"]) == 10 and all(item["revisions"] == 0 for item in page["items"])
+    assert len(many.seen) == len(few.seen), many.seen
