@@ -14,7 +14,7 @@ from models import (
 )
 from models.base import lock as lock_row
 
-from . import approvals, signatures
+from . import approvals, reading, signatures
 from .errors import not_found
 
 
@@ -71,7 +71,11 @@ def reviewers_of(author_id: int) -> list[int]:
 
 def may_edit_resolution(user: User, resolution: Resolution) -> bool:
     """The author or an assistant of the author may edit a draft."""
-    return resolution.author_id == user.id or serves(user, resolution.author_id)
+    return may_edit_drafts_of(user, resolution.author_id)
+
+
+def may_edit_drafts_of(user: User, author_id: int) -> bool:
+    return author_id == user.id or serves(user, author_id)
 
 
 def get_resolution(user: User, resolution_id: int | None, lock: bool = False) -> Resolution:
@@ -108,10 +112,10 @@ def get_task(user: User, task_id: int | None, lock: bool = False) -> Task:
 def actions_for(user: User, doc: Document, approval) -> list[str]:
     """What this user may do with the document right now (`approval`: its current round, or None)."""
     actions = []
-    task = open_task(user, doc)
-    if user.has_role("executive") or task is not None:
+    task = reading.has_open_task(user.id, doc.id)
+    if user.has_role("executive") or task:
         actions.append("resolve")
-    if task is not None:
+    if task:
         actions.append("complete")
     if doc.owner_id == user.id:
         actions.append("route")

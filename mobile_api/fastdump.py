@@ -11,6 +11,15 @@ from .fields import Id, UtcTime
 
 
 def _converter(field: fields.Field) -> Callable:
+    if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
+        # A list of nested objects: the column holds their rows, in the nested schema's field order.
+        nested = field.inner.schema
+        dump = compile_rows(nested, [f.attribute or name for name, f in nested.dump_fields.items()])
+        return lambda rows: [dump(row) for row in rows]
+    if isinstance(field, fields.Function):
+        return lambda v: v  # the statement computes what the function would
+    if isinstance(field, fields.Date):
+        return lambda v: v if v is None or isinstance(v, str) else v.isoformat()  # SQLite gives the text
     if isinstance(field, Id):
         return lambda v: None if v is None else str(v)
     if isinstance(field, UtcTime):

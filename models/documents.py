@@ -49,7 +49,7 @@ class Document(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization] = relationship()
-    addressees: Mapped[list[Unit]] = relationship(secondary=document_addressees)
+    addressees: Mapped[list[Unit]] = relationship(secondary=document_addressees, order_by="Unit.id")
     attachments: Mapped[list["Attachment"]] = relationship(
         back_populates="document", order_by="Attachment.id", cascade="all, delete-orphan"
     )

@@ -1,43 +1,48 @@
 """Document detail, attachment download, and registration by a clerk."""
 import json
 
-import sqlalchemy as sa
-from flask import g, request, url_for
+from flask import Response, g, jsonify, request, url_for
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-from domain import access, approvals, documents
-from domain.resolutions import AS_LISTED
-from models import Attachment, Resolution, db
+from domain import access, approvals, documents, reading
+from models import Attachment, db
 
 from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
 from ..conditional import etagged
 from ..errors import ApiError, not_found
+from ..fastdump import compile_rows
 from ..files import send_blob
 from ..idempotency import idempotent
-from ..schemas import DocumentDetailSchema, DocumentMetadataIn
+from ..schemas import AttachmentSchema, DocumentDetailSchema, DocumentMetadataIn, ResolutionSchema, UserRef
 
 blp = Blueprint("documents", __name__, description="Documents")
 blp.before_request(authenticate)
 
 
-def detail(doc) -> dict:
+# The document's own fields, then its parts, each dumped by a plan compiled from its schema.
+_head = DocumentDetailSchema(only=("id", "reg_number", "reg_date", "title", "summary", "sender", "urgent", "due_at"))
+_addressee = compile_rows(UserRef(), reading.ADDRESSEE)
+_attachment = compile_rows(AttachmentSchema(), reading.ATTACHMENT)
+_resolution = compile_rows(ResolutionSchema(), reading.RESOLUTION)
+_AUTHOR, _STATUS = reading.RESOLUTION.index("author_id"), reading.RESOLUTION.index("status")
+
+
+def detail(doc) -> Response:
     """A document as this user sees it: its files, the resolutions they may see, their actions."""
     user = g.user
-    resolutions = db.session.scalars(
-        sa.select(Resolution).where(Resolution.document_id == doc.id).order_by(Resolution.id)
-        .options(*AS_LISTED)
-    ).all()
-    visible = [r for r in resolutions if r.status == "issued" or access.may_edit_resolution(user, r)]
-    approval = approvals.current(doc.id)
-    return {
-        "id": doc.id, "reg_number": doc.reg_number, "reg_date": doc.reg_date, "title": doc.title,
-        "summary": doc.summary, "correspondent": doc.correspondent, "urgent": doc.urgent, "due_at": doc.due_at,
-        "addressees": doc.addressees, "attachments": doc.attachments, "resolutions": visible,
+    resolutions = [r for r in reading.resolutions(doc.id)
+                   if r[_STATUS] == "issued" or access.may_edit_drafts_of(user, r[_AUTHOR])]
+    approval = approvals.current(doc.id) if reading.ever_routed(doc.id) else None
+    return jsonify({
+        **_head.dump(doc),
+        "addressees": [_addressee(r) for r in reading.addressees(doc.id)],
+        "attachments": [_attachment(r) for r in reading.attachments(doc.id)],
+        "resolutions": [_resolution(r) for r in resolutions],
         "approval": ApprovalSchema().dump(approvals.view(approval)) if approval else None,
         "actions": access.actions_for(user, doc, approval),
-    }
+    })
 
 
 @blp.route("/documents/<id:document_id>", methods=["GET"])
@@ -91,4 +96,7 @@ def register():
         raise ApiError(422, "validation_failed", "The metadata did not pass validation.",
                        {k: v if isinstance(v, list) else [str(v)] for k, v in errors.items()}) from None
     doc = documents.register(g.user, meta, request.files.getlist("file"))
-    return detail(doc), 201, {"Location": url_for("documents.get_document", document_id=doc.id)}
+    created = detail(doc)
+    created.status_code = 201
+    created.headers["Location"] = url_for("documents.get_document", document_id=doc.id)
+    return created

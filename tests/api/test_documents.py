@@ -96,3 +96,41 @@ def test_the_same_file_is_stored_once(app, login, demo):
         assert stored.read() == b"same bytes"
     files = [p for p in store.root.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert len(files) == len({x.sha256 for x in db.session.scalars(sa.select(Attachment))})
+
+
+def test_an_opened_document_says_what_the_schemas_say_of_its_rows(login, demo):
+    """The detail is read in plain SQL and dumped by compiled plans: it must equal the schemas' dump of
+    the same ORM objects, including which drafts each reader sees."""
+    from domain import access
+    from mobile_api.schemas import AttachmentSchema, DocumentDetailSchema, ResolutionSchema, UserRef
+    from models import Resolution, User
+
+    clerk, exec1 = login("clerk1"), login("exec1")
+    doc_id = _register(clerk, demo, files=[("Доклад.pdf", b"%PDF-1.4"), ("Приложение.txt", b"x")],
+                       due_at="2031-02-01T09:00:00Z").get_json()["id"]
+    assert exec1.post(f"/documents/{doc_id}/resolutions", json={
+        "text": "Подготовить доклад", "executors": [str(demo["employee2"].id), str(demo["employee1"].id)],
+        "deadline": "2031-01-20T09:00:00Z", "issue": True}).status_code == 201
+    draft = exec1.post(f"/documents/{doc_id}/resolutions", json={"text": "Черновик", "executors": [str(demo["employee1"].id)]})
+    assert draft.status_code == 201, draft.get_json()
+    exec1.patch(f"/resolutions/{draft.get_json()['id']}", json={"text": "Черновик, правка"})
+
+    def expected(username):
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        doc = db.session.get(Document, int(doc_id))
+        shown = [r for r in db.session.scalars(sa.select(Resolution).where(Resolution.document_id == doc.id)
+                                              .order_by(Resolution.id))
+                 if r.status == "issued" or access.may_edit_resolution(user, r)]
+        head = DocumentDetailSchema(only=("id", "reg_number", "reg_date", "title", "summary", "sender", "urgent",
+                                          "due_at")).dump(doc)
+        return {**head, "addressees": UserRef(many=True).dump(sorted(doc.addressees, key=lambda u: u.id)),
+                "attachments": AttachmentSchema(many=True).dump(doc.attachments),
+                "resolutions": ResolutionSchema(many=True).dump(shown)}
+
+    db.session.expire_all()
+    for username, drafts_seen in (("exec1", True), ("assistant1", True), ("minister", False)):
+        body = login(username).get(f"/documents/{doc_id}").get_json()
+        assert {k: v for k, v in body.items() if k not in ("approval", "actions")} == expected(username), username
+        assert any(r["status"] != "issued" for r in body["resolutions"]) is drafts_seen, username
+    issued = next(r for r in exec1.get(f"/documents/{doc_id}").get_json()["resolutions"] if r["status"] == "issued")
+    assert [e["id"] for e in issued["executors"]] == [str(demo["employee2"].id), str(demo["employee1"].id)]

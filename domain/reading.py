@@ -1,0 +1,57 @@
+"""What an opened document shows: its addressees, files and resolutions, in plain SQL (models.raw).
+
+Opening a document is the most frequent read after the lists. Built from ORM objects it cost a
+dozen statements, most of its CPU going to SQLAlchemy; these reads are one statement each, whatever
+the number of resolutions. Who may see the document, and which drafts, stays in domain.access.
+"""
+from models.raw import fetch
+
+ADDRESSEE = ("id", "short_name")
+ATTACHMENT = ("id", "name", "mime", "size", "sha256")
+EXECUTOR = ("id", "short_name")
+# `executors` holds the EXECUTOR rows of each resolution, in their order; `revisions` how many edits were kept.
+RESOLUTION = ("id", "document_id", "author_id", "author_short_name", "status", "text", "executors", "deadline",
+              "voice_note_id", "parent_task_id", "revisions", "created_at", "issued_at")
+_EXECUTORS_AT = RESOLUTION.index("executors")
+
+
+def addressees(document_id: int) -> list[tuple]:
+    return fetch("SELECT units.id, units.short_name FROM document_addressees JOIN units "
+                 "ON units.id = document_addressees.unit_id WHERE document_addressees.document_id = %s "
+                 "ORDER BY units.id", (document_id,))
+
+
+def attachments(document_id: int) -> list[tuple]:
+    return fetch("SELECT id, name, mime, size, sha256 FROM attachments WHERE document_id = %s ORDER BY id",
+                 (document_id,))
+
+
+def resolutions(document_id: int) -> list[tuple]:
+    """Every resolution of the document, oldest first, as RESOLUTION rows."""
+    rows = fetch(
+        "SELECT resolutions.id, resolutions.document_id, resolutions.author_id, users.short_name, "
+        "resolutions.status, resolutions.text, resolutions.deadline, resolutions.voice_note_id, "
+        "resolutions.parent_task_id, (SELECT count(*) FROM resolution_revisions "
+        "WHERE resolution_revisions.resolution_id = resolutions.id), resolutions.created_at, resolutions.issued_at "
+        "FROM resolutions JOIN users ON users.id = resolutions.author_id WHERE resolutions.document_id = %s "
+        "ORDER BY resolutions.id", (document_id,))
+    if not rows:
+        return []
+    executors: dict[int, list[tuple]] = {}
+    for resolution_id, *executor in fetch(
+            "SELECT resolution_executors.resolution_id, users.id, users.short_name FROM resolution_executors "
+            "JOIN resolutions ON resolutions.id = resolution_executors.resolution_id "
+            "JOIN users ON users.id = resolution_executors.user_id WHERE resolutions.document_id = %s "
+            "ORDER BY resolution_executors.resolution_id, resolution_executors.position", (document_id,)):
+        executors.setdefault(resolution_id, []).append(tuple(executor))
+    return [(*row[:_EXECUTORS_AT], executors.get(row[0], []), *row[_EXECUTORS_AT:]) for row in rows]
+
+
+def ever_routed(document_id: int) -> bool:
+    """Whether the document ever had an approval route (most never do)."""
+    return bool(fetch("SELECT EXISTS (SELECT 1 FROM approvals WHERE document_id = %s)", (document_id,))[0][0])
+
+
+def has_open_task(user_id: int, document_id: int) -> bool:
+    return bool(fetch("SELECT EXISTS (SELECT 1 FROM tasks WHERE document_id = %s AND executor_id = %s "
+                      "AND status = 'open' AND NOT removed)", (document_id, user_id))[0][0])
