@@ -8,8 +8,11 @@ transaction as the session's other statements). PostgreSQL prepares each stateme
 connection. Rows come back as plain tuples, as the driver gives them; `utc_text` formats a time from
 either driver the way the API writes times.
 """
+import contextlib
 import sqlite3
 from datetime import datetime, timezone
+
+import sqlalchemy as sa
 
 from .base import db
 
@@ -25,6 +28,7 @@ def fetch(sql: str, params: tuple = ()) -> list[tuple]:
         sql, params = sql.replace("%s", "?"), tuple(_for_sqlite(p) for p in params)
     else:
         params = tuple(_for_postgres(p) for p in params)
+    dialect = connection.dialect
     cursor = driver.cursor()
     try:
         # Whoever listens to SQLAlchemy's statements (tracing, logging, tests) hears these too.
@@ -35,8 +39,17 @@ def fetch(sql: str, params: tuple = ()) -> list[tuple]:
         else:
             cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
+    except dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy does with its own statements: a lost connection leaves the pool, and the error
+        # is SQLAlchemy's (OperationalError and the rest), which the app already answers (503 and so on).
+        lost = dialect.is_disconnect(exc, driver, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error,
+                                         connection_invalidated=lost, dialect=dialect) from exc
     finally:
-        cursor.close()
+        with contextlib.suppress(dialect.loaded_dbapi.Error):  # its connection may be gone
+            cursor.close()
 
 
 def _utc(value: datetime) -> datetime:
