@@ -217,6 +217,13 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
             "AND roles = 'employee' LIMIT 2"), {"h": heavy.id}).scalars().all()
         doc_id = conn.execute(sa.text("SELECT document_id FROM inbox_items WHERE user_id = :u LIMIT 1"),
                               {"u": heavy.id}).scalar()
+        # Documents to open, apart from the one resolutions are issued on: one without an approval route
+        # (most documents; one with resolutions if the reader has any), and one with a route.
+        opened = {routed: conn.execute(sa.text(
+            "SELECT i.document_id FROM inbox_items i WHERE i.user_id = :u AND i.document_id <> :d "
+            f"AND {'' if routed else 'NOT '}EXISTS (SELECT 1 FROM approvals a WHERE a.document_id = i.document_id) "
+            "ORDER BY EXISTS (SELECT 1 FROM resolutions r WHERE r.document_id = i.document_id) DESC, i.document_id "
+            "LIMIT 1"), {"u": heavy.id, "d": doc_id}).scalar() for routed in (False, True)}
         views = {"all": "NOT removed", "unread": "unread AND NOT removed",
                  "action": "kind IN ('review', 'resolution', 'approval', 'task') AND NOT removed",
                  "overdue": "due_at IS NOT NULL AND NOT removed AND due_at < now() at time zone 'utc'"}
@@ -260,7 +267,9 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         reads["sync incremental"] = (api, f"/api/v1/sync?since={synced['next']}", auth)
         reads["inbox 304"] = (api, "/api/v1/inbox", {**auth, "If-None-Match": etag})
         reads["inbox p1 gzip"] = (api, "/api/v1/inbox?limit=100", {**auth, "Accept-Encoding": "gzip"})
-        reads["document detail"] = (api, f"/api/v1/documents/{doc_id}", auth)
+        for routed, label in ((False, "document detail"), (True, "document (routed)")):
+            if opened[routed]:
+                reads[label] = (api, f"/api/v1/documents/{opened[routed]}", auth)
         results = {name: [] for name in reads}
         for r in range(args.rounds):
             for name, (server, path, hdrs) in reads.items():
