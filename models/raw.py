@@ -22,6 +22,8 @@ _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 def fetch(sql: str, params: tuple = ()) -> list[tuple]:
     """Run one statement on the session's connection; the rows as tuples."""
+    if db.session.autoflush:  # as the ORM's own queries do: the transaction reads what it wrote
+        db.session.flush()
     connection = db.session.connection()
     driver = connection.connection.driver_connection
     if isinstance(driver, sqlite3.Connection):

@@ -168,3 +168,14 @@ def test_the_plain_sql_lists_equal_the_schema_dump(login, demo):
     synced = employee.get("/sync?limit=500").get_json()
     assert sorted(synced["tasks"]["upserted"], key=lambda t: t["id"]) == sorted(
         (tasks.dump(t) for t in mine), key=lambda t: t["id"])
+
+
+def test_plain_sql_reads_see_what_the_transaction_wrote_but_did_not_flush(demo):
+    from domain import lists
+
+    exec1 = demo["exec1"]
+    unread = [r[0] for r in lists.inbox_page(exec1.id, "unread", 100, None)[0]]
+    item = db.session.get(InboxItem, unread[0])
+    item.unread = False  # pending in the session, not yet sent
+    assert item.id not in [r[0] for r in lists.inbox_page(exec1.id, "unread", 100, None)[0]]
+    db.session.rollback()
