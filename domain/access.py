@@ -2,6 +2,7 @@
 import sqlalchemy as sa
 
 from models import (
+    Attachment,
     Document,
     InboxItem,
     Resolution,
@@ -54,6 +55,15 @@ def get_document(user: User, document_id: int | None) -> Document:
     if doc is None or (doc.owner_id != user.id and not may_see(user, document_id)):
         raise not_found("document")
     return doc
+
+
+def get_attachment(user: User, document_id: int, attachment_id: int) -> Attachment:
+    """A file of a document this user may see, else 404."""
+    doc = get_document(user, document_id)
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.document_id != doc.id:
+        raise not_found("attachment")
+    return attachment
 
 
 def serves(assistant: User, executive_id: int) -> bool:

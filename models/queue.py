@@ -11,6 +11,7 @@ would otherwise steal each other's leases, or never take a dead worker's row.
 A row whose lease ran out `max_attempts` times is not claimed again: `take_exhausted` hands it
 to a worker that records why it failed, so a recording that kills its worker is not retried forever.
 """
+import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -260,3 +261,12 @@ def database_down(error: BaseException) -> bool:
     if isinstance(error, DATABASE_DOWN):
         return True
     return isinstance(error, sa.exc.DBAPIError) and bool(error.connection_invalidated)
+
+
+def rollback_quietly() -> None:
+    """End the session's transaction after a failure; a connection already dead is let go (the pool
+    discards it on its next checkout), so a loop can carry on and wait the outage out."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - see above
+        logging.getLogger(__name__).debug("rollback failed", exc_info=True)

@@ -63,6 +63,7 @@ from models.queue import (
     forget_long_gone,
     renew_many,
     retry_later,
+    rollback_quietly,
     take_exhausted,
 )
 from push import deadlines
@@ -174,7 +175,7 @@ class Dispatcher:
                     rows = self.dispatch().rows
                     failures = 0
                 except Exception as error:  # noqa: BLE001 - no outage or bug ends the dispatcher
-                    self._rollback()
+                    rollback_quietly()
                     if once:
                         raise
                     failures += 1
@@ -196,13 +197,6 @@ class Dispatcher:
             self.stop.set()
             supervisor.join(5)
         log.info("push dispatcher %s stopped", self.name)
-
-    @staticmethod
-    def _rollback() -> None:
-        try:
-            db.session.rollback()
-        except Exception:  # noqa: BLE001 - a dead connection is discarded by the pool on its next checkout
-            log.debug("rollback failed", exc_info=True)
 
     def _reap_exhausted(self) -> None:
         """Outbox rows whose dispatcher died on each of their attempts end failed, with the reason."""
@@ -242,7 +236,7 @@ class Dispatcher:
                         next_cleanup = time.monotonic() + 600
                     down = False
                 except Exception as error:  # noqa: BLE001 - the supervisor outlives any outage
-                    self._rollback()
+                    rollback_quietly()
                     if not down:
                         (log.warning if database_down(error) else log.exception)(
                             "push: heartbeat failed (%s); trying again", (str(error).splitlines() or [""])[0])
@@ -252,7 +246,7 @@ class Dispatcher:
             try:  # a clean stop is not a stalled loop
                 forget(self.name)
             except Exception:  # noqa: BLE001
-                self._rollback()
+                rollback_quietly()
                 log.warning("push: could not remove its heartbeats; they age out")
 
     def scan_deadlines(self, force: bool = False) -> int:

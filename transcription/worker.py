@@ -37,6 +37,7 @@ from models.queue import (
     forget_long_gone,
     renew,
     retry_later,
+    rollback_quietly,
     take_exhausted,
 )
 from transcription.audio import AudioError, decode
@@ -188,13 +189,6 @@ class Worker:
         loop = self._loops[key]
         loop.due, loop.state = time.monotonic() + promise_s, state
 
-    @staticmethod
-    def _rollback() -> None:
-        try:
-            db.session.rollback()
-        except Exception:  # noqa: BLE001 - a dead connection is discarded by the pool on its next checkout
-            log.debug("rollback failed", exc_info=True)
-
     def _loop(self, index: int, once: bool) -> None:
         owner = key = f"{self.name}/transcribe-{index}"
         failures = 0
@@ -208,7 +202,7 @@ class Worker:
                                 max_attempts=self.settings.max_attempts)
                     failures = 0
                 except Exception as exc:  # noqa: BLE001 - no loop ends but by SIGTERM
-                    self._rollback()
+                    rollback_quietly()
                     if once:
                         raise
                     failures += 1
@@ -252,7 +246,7 @@ class Worker:
             except LeaseLost:
                 raise
             except Exception as exc:
-                self._rollback()
+                rollback_quietly()
                 if not database_down(exc):
                     raise
                 if self.stopping.is_set():
@@ -297,7 +291,7 @@ class Worker:
             log.info("job %s: refused recording: %s", job_id, exc.reason)
             self._fail(job_id, owner, exc.reason, key)
         except Exception as exc:  # noqa: BLE001 - a bad job must never stop the worker
-            self._rollback()
+            rollback_quietly()
             log.exception("job %s failed", job_id)
             self._failed_attempt(job_id, owner, exc, key)
         finally:
@@ -319,21 +313,21 @@ class Worker:
         db.session.commit()
 
     def _fail(self, job_id: int, owner: str, reason: str, key: str) -> None:
-        self._rollback()
+        rollback_quietly()
         try:
             self._persist(key, job_id, lambda: self._settle(job_id, owner, lambda job: (
                 voice.record_failure(job.payload["voice_note_id"], reason), finish(job, FAILED, reason))))
         except LeaseLost:
             log.warning("job %s: lease lost before its failure was recorded", job_id)
         except Exception:  # noqa: BLE001 - the lease runs out and the job is tried again
-            self._rollback()
+            rollback_quietly()
             log.exception("job %s: recording its failure failed", job_id)
 
     def _failed_attempt(self, job_id: int, owner: str, exc: Exception, key: str) -> None:
         try:
             attempts = db.session.scalar(sa.select(Job.attempts).where(Job.id == job_id)) or 0
         except Exception:  # noqa: BLE001
-            self._rollback()
+            rollback_quietly()
             log.warning("job %s: cannot read its attempts; its lease will run out", job_id)
             return
         if attempts >= self.settings.max_attempts:
@@ -347,7 +341,7 @@ class Worker:
         except LeaseLost:
             pass
         except Exception:  # noqa: BLE001 - the lease runs out and the job is tried again
-            self._rollback()
+            rollback_quietly()
             log.exception("job %s: giving it back to the queue failed", job_id)
 
     def _beats(self) -> list[dict]:
@@ -386,7 +380,7 @@ class Worker:
                         log.info("%s: database reachable again", self.name)
                     down = False
                 except Exception as exc:  # noqa: BLE001 - the supervisor must outlive any outage
-                    self._rollback()
+                    rollback_quietly()
                     if not down:
                         (log.warning if database_down(exc) else log.exception)(
                             "%s: heartbeat failed (%s); trying again", self.name, _first_line(exc))
@@ -396,7 +390,7 @@ class Worker:
             try:  # a clean stop is not a stalled loop: take our heartbeats away
                 forget(self.name)
             except Exception:  # noqa: BLE001
-                self._rollback()
+                rollback_quietly()
                 log.warning("%s: could not remove its heartbeats; they age out", self.name)
 
     def _listen(self) -> None:

@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash
 from domain import access, directory, signatures, voice
 from domain import resolutions as rules
 from domain.errors import ApiError, not_found
-from models import Attachment, Document, Resolution, User, VoiceNote, db, utcnow
+from models import Document, Resolution, User, VoiceNote, db, utcnow
 
 from ..auth import limits, tokens
 from ..auth.routes import _DUMMY_HASH
@@ -176,10 +176,7 @@ def audio(note_id):
 @bp.route("/documents/<id:document_id>/attachments/<id:attachment_id>", methods=["GET"])
 def attachment(document_id, attachment_id):
     """A file of the document under review."""
-    doc = access.get_document(g.user, document_id)
-    att = db.session.get(Attachment, attachment_id)
-    if att is None or att.document_id != doc.id:
-        raise not_found("attachment")
+    att = access.get_attachment(g.user, document_id, attachment_id)
     return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
 
 

@@ -6,12 +6,11 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from domain import access, approvals, documents, reading
-from models import Attachment, db
 
 from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
 from ..conditional import etagged
-from ..errors import ApiError, not_found
+from ..errors import ApiError
 from ..fastdump import compile_rows
 from ..files import send_blob
 from ..idempotency import idempotent
@@ -57,10 +56,7 @@ def get_document(document_id):
 @blp.response(200, description="The file (Range supported: 206)")
 def download(document_id, attachment_id):
     """An attachment's bytes, with ETag and Range."""
-    doc = access.get_document(g.user, document_id)
-    att = db.session.get(Attachment, attachment_id)
-    if att is None or att.document_id != doc.id:
-        raise not_found("attachment")
+    att = access.get_attachment(g.user, document_id, attachment_id)
     return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
 
 

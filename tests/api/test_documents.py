@@ -111,7 +111,8 @@ def test_an_opened_document_says_what_the_schemas_say_of_its_rows(login, demo):
     assert exec1.post(f"/documents/{doc_id}/resolutions", json={
         "text": "Подготовить доклад", "executors": [str(demo["employee2"].id), str(demo["employee1"].id)],
         "deadline": "2031-01-20T09:00:00Z", "issue": True}).status_code == 201
-    draft = exec1.post(f"/documents/{doc_id}/resolutions", json={"text": "Черновик", "executors": [str(demo["employee1"].id)]})
+    draft = exec1.post(f"/documents/{doc_id}/resolutions",
+                       json={"text": "Черновик", "executors": [str(demo["employee1"].id)]})
     assert draft.status_code == 201, draft.get_json()
     exec1.patch(f"/resolutions/{draft.get_json()['id']}", json={"text": "Черновик, правка"})
 
