@@ -15,7 +15,7 @@ from models import (
 )
 from models.base import lock as lock_row
 
-from . import approvals, reading, signatures
+from . import approvals, signatures
 from .errors import not_found
 
 
@@ -39,12 +39,17 @@ def visible_documents(user: User):
     return sa.or_(Document.owner_id == user.id, *_visible(user.id, Document.id))
 
 
+def seen_by(user_id, document_id) -> sa.ColumnElement[bool]:
+    """The rule as a clause: the user owns the document, has it in their inbox (or, as an assistant, in
+    an executive's inbox they serve), or it is addressed to one of their units. Values or bind parameters."""
+    addressed, in_inbox, in_bosses_inbox = _visible(user_id, document_id)
+    return sa.or_(sa.exists().where(Document.id == document_id, Document.owner_id == user_id),
+                  in_inbox, addressed, in_bosses_inbox)
+
+
 def may_see(user: User, document_id: int) -> bool:
     """Whether the user may see the document (which must exist), in one indexed query."""
-    addressed, in_inbox, in_bosses_inbox = _visible(user.id, document_id)
-    return bool(db.session.scalar(sa.select(sa.or_(
-        sa.exists().where(Document.id == document_id, Document.owner_id == user.id),
-        in_inbox, addressed, in_bosses_inbox))))
+    return bool(db.session.scalar(sa.select(seen_by(user.id, document_id))))
 
 
 def get_document(user: User, document_id: int | None) -> Document:
@@ -119,19 +124,19 @@ def get_task(user: User, task_id: int | None, lock: bool = False) -> Task:
     return task
 
 
-def actions_for(user: User, doc: Document, approval) -> list[str]:
-    """What this user may do with the document right now (`approval`: its current round, or None)."""
+def actions_for(user_id: int, roles: list[str], owner_id: int, has_open_task: bool, approval) -> list[str]:
+    """What a user (their id and roles) may do with a document right now: given its owner, whether
+    the user has an open task on it, and its current approval round (or None)."""
     actions = []
-    task = reading.has_open_task(user.id, doc.id)
-    if user.has_role("executive") or task:
+    if "executive" in roles or has_open_task:
         actions.append("resolve")
-    if task:
+    if has_open_task:
         actions.append("complete")
-    if doc.owner_id == user.id:
+    if owner_id == user_id:
         actions.append("route")
-    if approval is not None and user.id in approvals.due(approval):
+    if approval is not None and user_id in approvals.due(approval):
         actions.append("approve")
-        if signatures.signature_required(user):
+        if signatures.signature_required(user_id):
             actions.append("sign")
     return actions
 

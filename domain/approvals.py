@@ -147,7 +147,7 @@ def _signature_for(user: User, approval: Approval, doc: Document, decision: str,
                    session_id: int | None):
     """The signature backing this decision, checked to cover exactly it; None if it may go unsigned."""
     if session_id is None:
-        if signatures.signature_required(user):
+        if signatures.signature_required(user.id):
             raise ApiError(422, "signature_required", "You have an enrolled key: sign your decision.",
                            {"signing_session_id": ["Required: your decisions are signed."]})
         return None

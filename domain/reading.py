@@ -2,9 +2,36 @@
 
 Opening a document is the most frequent read after the lists. Built from ORM objects it cost a
 dozen statements, most of its CPU going to SQLAlchemy; these reads are one statement each, whatever
-the number of resolutions. Who may see the document, and which drafts, stays in domain.access.
+the number of resolutions. Who may see the document, and which drafts, stays in domain.access:
+the document's own row is read under that rule, compiled once into plain SQL (models.raw.run).
 """
-from models.raw import fetch
+import sqlalchemy as sa
+
+from models import Document, Task, User
+from models.raw import fetch, run
+from models.signing import Approval
+
+from .access import seen_by
+
+# The document as opened by one user: its own fields, its owner, whether it ever had an approval
+# route (most never do), whether the user has an open task on it and the user's roles.
+HEAD = ("id", "reg_number", "reg_date", "title", "summary", "correspondent", "urgent", "due_at", "owner_id",
+        "ever_routed", "has_open_task", "roles")
+_USER, _DOCUMENT = sa.bindparam("user_id", type_=sa.BigInteger), sa.bindparam("document_id", type_=sa.BigInteger)
+_OPENED = sa.select(
+    Document.id, Document.reg_number, Document.reg_date, Document.title, Document.summary, Document.correspondent,
+    Document.urgent, Document.due_at, Document.owner_id,
+    sa.exists().where(Approval.document_id == _DOCUMENT),
+    sa.exists().where(Task.document_id == _DOCUMENT, Task.executor_id == _USER, Task.status == "open",
+                      Task.removed.is_(False)),
+    sa.select(User.role_list).where(User.id == _USER).scalar_subquery(),
+).where(Document.id == _DOCUMENT, seen_by(_USER, _DOCUMENT))
+
+
+def opened(user_id: int, document_id: int) -> tuple | None:
+    """The HEAD row of a document this user may see, in one statement; None if there is none to see."""
+    rows = run(_OPENED, user_id=user_id, document_id=document_id)
+    return rows[0] if rows else None
 
 ADDRESSEE = ("id", "short_name")
 ATTACHMENT = ("id", "name", "mime", "size", "sha256")
@@ -45,13 +72,3 @@ def resolutions(document_id: int) -> list[tuple]:
             "ORDER BY resolution_executors.resolution_id, resolution_executors.position", (document_id,)):
         executors.setdefault(resolution_id, []).append(tuple(executor))
     return [(*row[:_EXECUTORS_AT], executors.get(row[0], []), *row[_EXECUTORS_AT:]) for row in rows]
-
-
-def ever_routed(document_id: int) -> bool:
-    """Whether the document ever had an approval route (most never do)."""
-    return bool(fetch("SELECT EXISTS (SELECT 1 FROM approvals WHERE document_id = %s)", (document_id,))[0][0])
-
-
-def has_open_task(user_id: int, document_id: int) -> bool:
-    return bool(fetch("SELECT EXISTS (SELECT 1 FROM tasks WHERE document_id = %s AND executor_id = %s "
-                      "AND status = 'open' AND NOT removed)", (document_id, user_id))[0][0])

@@ -109,17 +109,17 @@ def _usable(key: SigningKey, now: datetime) -> bool:
     return key.revoked_at is None and key.not_after > now
 
 
-def signature_required(user: User) -> bool:
+def signature_required(user_id: int) -> bool:
     """Decisions of a user with an active key must be signed (see the module docstring)."""
     now = utcnow()
-    keys = db.session.scalars(sa.select(SigningKey).where(SigningKey.user_id == user.id,
+    keys = db.session.scalars(sa.select(SigningKey).where(SigningKey.user_id == user_id,
                                                           SigningKey.revoked_at.is_(None)))
     return any(_usable(key, now) for key in keys)
 
 
 def check_issue_signed(user: User, signed: bool) -> None:
     """Where the organization asks for it, an author with an active key signs what they issue (as decisions)."""
-    if not signed and user.organization.issue_requires_signature and signature_required(user):
+    if not signed and user.organization.issue_requires_signature and signature_required(user.id):
         raise ApiError(422, "signature_required",
                        "Your organization has resolutions signed: sign the issue with your enrolled key.",
                        {"signing_session_id": ["Required: your organization has issued resolutions signed."]})

@@ -163,7 +163,7 @@ def review(resolution_id):
         revisions=_revisions(res, note), deadline=_deadline_value(res),
         may_issue=res.author_id == g.user.id and res.status in rules.EDITABLE,
         editable=res.status in rules.EDITABLE,
-        signed_on_tablet=res.author_id == g.user.id and signatures.signature_required(g.user))
+        signed_on_tablet=res.author_id == g.user.id and signatures.signature_required(g.user.id))
 
 
 @bp.route("/voice-notes/<id:note_id>/audio", methods=["GET"])

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from domain import access, approvals, documents, reading
+from domain.errors import not_found
 
 from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
@@ -21,26 +22,32 @@ blp.before_request(authenticate)
 
 
 # The document's own fields, then its parts, each dumped by a plan compiled from its schema.
-_head = DocumentDetailSchema(only=("id", "reg_number", "reg_date", "title", "summary", "sender", "urgent", "due_at"))
+_head = compile_rows(DocumentDetailSchema(only=("id", "reg_number", "reg_date", "title", "summary", "sender", "urgent",
+                                                "due_at")), reading.HEAD)
 _addressee = compile_rows(UserRef(), reading.ADDRESSEE)
 _attachment = compile_rows(AttachmentSchema(), reading.ATTACHMENT)
 _resolution = compile_rows(ResolutionSchema(), reading.RESOLUTION)
 _AUTHOR, _STATUS = reading.RESOLUTION.index("author_id"), reading.RESOLUTION.index("status")
+_OWNER, _ROUTED, _TASK, _ROLES = (reading.HEAD.index(c) for c in ("owner_id", "ever_routed", "has_open_task", "roles"))
 
 
-def detail(doc) -> Response:
-    """A document as this user sees it: its files, the resolutions they may see, their actions."""
-    user = g.user
-    resolutions = [r for r in reading.resolutions(doc.id)
-                   if r[_STATUS] == "issued" or access.may_edit_drafts_of(user, r[_AUTHOR])]
-    approval = approvals.current(doc.id) if reading.ever_routed(doc.id) else None
+def detail(document_id: int) -> Response:
+    """A document as this user sees it: its files, the resolutions they may see, their actions.
+    The user's ORM object is loaded only to tell whether they serve the author of a draft."""
+    user_id = g.user_id
+    head = reading.opened(user_id, document_id)
+    if head is None:
+        raise not_found("document")
+    resolutions = [r for r in reading.resolutions(document_id) if r[_STATUS] == "issued" or r[_AUTHOR] == user_id
+                   or access.may_edit_drafts_of(g.user, r[_AUTHOR])]
+    approval = approvals.current(document_id) if head[_ROUTED] else None
     return jsonify({
-        **_head.dump(doc),
-        "addressees": [_addressee(r) for r in reading.addressees(doc.id)],
-        "attachments": [_attachment(r) for r in reading.attachments(doc.id)],
+        **_head(head),
+        "addressees": [_addressee(r) for r in reading.addressees(document_id)],
+        "attachments": [_attachment(r) for r in reading.attachments(document_id)],
         "resolutions": [_resolution(r) for r in resolutions],
         "approval": ApprovalSchema().dump(approvals.view(approval)) if approval else None,
-        "actions": access.actions_for(user, doc, approval),
+        "actions": access.actions_for(user_id, head[_ROLES].split(), head[_OWNER], bool(head[_TASK]), approval),
     })
 
 
@@ -49,7 +56,7 @@ def detail(doc) -> Response:
 @blp.response(200, DocumentDetailSchema)
 def get_document(document_id):
     """A document with its attachments, resolutions and what the user may do now."""
-    return detail(access.get_document(g.user, document_id))
+    return detail(document_id)
 
 
 @blp.route("/documents/<id:document_id>/attachments/<id:attachment_id>", methods=["GET"])
@@ -92,7 +99,7 @@ def register():
         raise ApiError(422, "validation_failed", "The metadata did not pass validation.",
                        {k: v if isinstance(v, list) else [str(v)] for k, v in errors.items()}) from None
     doc = documents.register(g.user, meta, request.files.getlist("file"))
-    created = detail(doc)
+    created = detail(doc.id)
     created.status_code = 201
     created.headers["Location"] = url_for("documents.get_document", document_id=doc.id)
     return created
