@@ -4,10 +4,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from models import Document, InboxItem, User, db, utcnow
-from models.changes import change_number_sql
+from models.changes import change_number, change_number_sql
+from models.raw import run
 
 TITLE_MAX = 120
 # A line must stay under 400 bytes of JSON, guaranteed, not only for typical titles. With the longest
@@ -55,22 +55,33 @@ def line_texts(reg_number: str, title: str, sender: str) -> tuple[str, str, str]
 
 
 def deliver(user_id: int, doc: Document, kind: str, sender: str, due_at: datetime | None = None,
-            urgent: bool | None = None) -> InboxItem:
-    """Put a document into a user's inbox as `kind`; an existing item of that kind comes back unread."""
-    item = _line(user_id, doc.id, kind)
-    if item is None:
-        try:
-            # Two transactions may deliver the same line at once (two drafts of one document):
-            # the loser's insert fails on the unique key, and it updates the winner's row instead.
-            with db.session.begin_nested():
-                item = InboxItem(user_id=user_id, document_id=doc.id, kind=kind)
-                _fill(item, doc, sender, due_at, urgent)
-                db.session.add(item)
-            return item
-        except IntegrityError:
-            item = _line(user_id, doc.id, kind)
-    _fill(item, doc, sender, due_at, urgent)
-    return item
+            urgent: bool | None = None) -> None:
+    """Put a document into a user's inbox as `kind`; an existing line of that kind comes back unread.
+
+    One upsert, compiled once (models.raw.run): two transactions delivering the same line at once
+    (two drafts of one document) both succeed, the later one updating the other's row."""
+    reg_number, title, short_sender = line_texts(doc.reg_number, doc.title, sender)
+    run(_upsert_line(), user_id=user_id, document_id=doc.id, kind=kind, reg_number=reg_number, title=title,
+        sender=short_sender, received_at=utcnow(), due_at=due_at if due_at is not None else doc.due_at,
+        unread=True, urgent=bool(doc.urgent if urgent is None else urgent), removed=False,
+        seq=change_number(db.session))
+
+
+_LINE = ("user_id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
+         "urgent", "removed", "seq")
+_UPSERTS: dict[str, sa.Insert] = {}
+
+
+def _upsert_line() -> sa.Insert:
+    """INSERT .. ON CONFLICT DO UPDATE of one line, all values bound, one statement per dialect."""
+    name = db.session.get_bind().dialect.name
+    if name not in _UPSERTS:
+        columns = InboxItem.__table__.c
+        stmt = (postgresql if name == "postgresql" else sqlite).insert(InboxItem.__table__).values(
+            {c: sa.bindparam(c, type_=columns[c].type) for c in _LINE})
+        _UPSERTS[name] = stmt.on_conflict_do_update(index_elements=["user_id", "document_id", "kind"],
+                                                    set_={c: stmt.excluded[c] for c in _LINE[3:]})
+    return _UPSERTS[name]
 
 
 def deliver_many(users: sa.Select, doc: Document, kind: str, sender: str, due_at: datetime | None = None) -> int:
@@ -98,26 +109,16 @@ def deliver_many(users: sa.Select, doc: Document, kind: str, sender: str, due_at
     return db.session.execute(stmt).rowcount
 
 
-def _line(user_id: int, document_id: int, kind: str) -> InboxItem | None:
-    return db.session.scalar(sa.select(InboxItem).where(
-        InboxItem.user_id == user_id, InboxItem.document_id == document_id, InboxItem.kind == kind))
-
-
-def _fill(item: InboxItem, doc: Document, sender: str, due_at: datetime | None, urgent: bool | None) -> None:
-    item.reg_number, item.title, item.sender = line_texts(doc.reg_number, doc.title, sender)
-    item.received_at, item.due_at = utcnow(), due_at if due_at is not None else doc.due_at
-    item.urgent = doc.urgent if urgent is None else urgent
-    item.unread, item.removed = True, False
-
-
 def withdraw(user_id: int, document_id: int, kind: str) -> None:
     """Take an item out of the inbox; it stays as a tombstone that sync reports as removed."""
-    item = db.session.scalar(
-        sa.select(InboxItem).where(InboxItem.user_id == user_id, InboxItem.document_id == document_id,
-                                   InboxItem.kind == kind, InboxItem.removed == sa.false())
-    )
-    if item is not None:
-        item.removed = True
+    run(_WITHDRAW, user_id=user_id, document_id=document_id, kind=kind, change=change_number(db.session))
+
+
+_items = InboxItem.__table__.c
+_WITHDRAW = sa.update(InboxItem.__table__).where(
+    _items.user_id == sa.bindparam("user_id"), _items.document_id == sa.bindparam("document_id"),
+    _items.kind == sa.bindparam("kind"), _items.removed == sa.false(),
+).values(removed=True, seq=sa.bindparam("change", type_=sa.BigInteger))
 
 
 def mark_read(user: User, item_id: int | None) -> bool:

@@ -157,6 +157,7 @@ def issue(user: User, res: Resolution) -> list[Task]:
     db.session.flush()
     for task in tasks:
         inbox.deliver(task.executor_id, doc, "task", user.short_name, due_at=task.deadline)
+    for task in tasks:  # after the deliveries, so that the notifications go in one insert
         notify("task_assigned", task.executor_id, doc.id, task_id=task.id, resolution_id=res.id)
     inbox.withdraw(user.id, doc.id, "resolution")
     audit.record(user.organization_id, user.id, "resolution.issued", "resolution", res.id,

@@ -102,6 +102,8 @@ def store_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None
     executor of a resolution and the order of a sequential approval stage depend on it.
     """
     db.session.flush()
-    for position, user in enumerate(users):
-        db.session.execute(sa.update(link).where(link.c[owner_column] == owner_id, link.c.user_id == user.id)
-                           .values(position=position))
+    ids = [user.id for user in users]
+    if ids:  # one statement, however many users
+        db.session.execute(sa.update(link).where(link.c[owner_column] == owner_id, link.c.user_id.in_(ids))
+                           .values(position=sa.case({user_id: i for i, user_id in enumerate(ids)},
+                                                    value=link.c.user_id)))

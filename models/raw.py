@@ -26,10 +26,11 @@ def fetch(sql: str, params: tuple = ()) -> list[tuple]:
     return _execute(connection, sql, params)
 
 
-def run(statement: sa.Select, **params) -> list[tuple]:
-    """A SQLAlchemy Core statement run as `fetch` runs plain SQL: compiled once per dialect, its bind
-    parameters given by name. For a rule written once with SQLAlchemy (domain.access) that a hot read
-    also needs, so that the rule is not written a second time in SQL."""
+def run(statement: sa.Select | sa.Insert, **params) -> list[tuple]:
+    """A SQLAlchemy Core statement, built once at module level, run as `fetch` runs plain SQL: compiled
+    once per dialect, its bind parameters given by name. For a rule written once with SQLAlchemy
+    (domain.access) that a hot read also needs, and for statements SQLAlchemy cannot cache (its
+    dialects' INSERT .. ON CONFLICT is compiled anew on every execution)."""
     connection = _connection()
     key = (statement, connection.dialect.name)
     compiled = _compiled.get(key)
@@ -42,7 +43,7 @@ def run(statement: sa.Select, **params) -> list[tuple]:
     return _execute(connection, sql, tuple(given[name] for name in names))
 
 
-_compiled: dict[tuple[sa.Select, str], tuple[str, list[str], dict]] = {}
+_compiled: dict[tuple[sa.Select | sa.Insert, str], tuple[str, list[str], dict]] = {}
 
 
 def _connection() -> sa.Connection:
@@ -67,7 +68,7 @@ def _execute(connection: sa.Connection, sql: str, params: tuple) -> list[tuple]:
             cursor.execute(sql, params)
         else:
             cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
+        return cursor.fetchall() if cursor.description else []  # a write without RETURNING has none
     except dialect.loaded_dbapi.Error as exc:
         # As SQLAlchemy does with its own statements: a lost connection leaves the pool, and the error
         # is SQLAlchemy's (OperationalError and the rest), which the app already answers (503 and so on).

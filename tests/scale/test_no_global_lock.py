@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from werkzeug.datastructures import FileStorage
 
-from domain import documents
+from domain import documents, inbox
 from mobile_api import create_app
 from mobile_api.demo import load
-from models import AuditEvent, InboxItem, User, audit, db
+from models import AuditEvent, Document, InboxItem, User, audit, db
 from tests.conftest import DEMO_PASSWORD, _pg_database
 
 
@@ -82,6 +82,59 @@ def test_a_read_mark_and_a_sync_do_not_wait_for_an_open_registration(tmp_path):
                 AuditEvent.organization_id == exec1.organization_id).order_by(AuditEvent.seq)).all()
             assert chain[-2:] == ["resolution.issued", "document.registered"]  # linked in commit order
             assert audit.verify_chain(exec1.organization_id) is None
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()
+
+
+@pytest.mark.slow
+def test_two_transactions_delivering_one_line_at_once_both_succeed_and_leave_one_unread_line(tmp_path):
+    """Two drafts of one document reach the same reviewer at once: the second upsert waits for the
+    first's row, then updates it. Neither fails, the reviewer has one line, unread, that sync reports."""
+    url, drop = _pg_database()
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": str(tmp_path),
+                      "SECRET_KEY": "test-secret-key-that-is-long-enough-32", "DEMO_PASSWORD": DEMO_PASSWORD,
+                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c lock_timeout=10000"}}})
+    try:
+        with app.app_context():
+            upgrade()
+            load(DEMO_PASSWORD)
+            client = app.test_client()
+            token = client.post("/api/v1/auth/login", json={"username": "employee2", "password": DEMO_PASSWORD}
+                                ).get_json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            before = client.get("/api/v1/sync", headers=auth).get_json()
+            reader = db.session.scalar(sa.select(User.id).where(User.username == "employee2"))
+            doc_id = db.session.scalar(sa.select(InboxItem.document_id).where(InboxItem.user_id != reader).limit(1))
+            db.session.remove()
+            first_in, failures = threading.Event(), []
+
+            def deliver(sender, hold):
+                try:
+                    with app.app_context():
+                        inbox.deliver(reader, db.session.get(Document, doc_id), "review", sender)
+                        if hold:  # the first holds its new row until the second is waiting on it
+                            first_in.set()
+                            threading.Event().wait(1.0)
+                        db.session.commit()
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    failures.append(exc)
+                    first_in.set()
+
+            first = threading.Thread(target=deliver, args=("Первый", True))
+            first.start()
+            assert first_in.wait(30)
+            second = threading.Thread(target=deliver, args=("Второй", False))
+            second.start()
+            first.join(30)
+            second.join(30)
+            assert not failures, failures
+            lines = db.session.scalars(sa.select(InboxItem).where(
+                InboxItem.user_id == reader, InboxItem.document_id == doc_id, InboxItem.kind == "review")).all()
+            assert [(line.sender, line.unread, line.removed) for line in lines] == [("Второй", True, False)]
+            after = client.get(f"/api/v1/sync?since={before['next']}", headers=auth).get_json()
+            assert [i["id"] for i in after["inbox"]["upserted"]] == [str(lines[0].id)]
             db.session.remove()
             db.engine.dispose()
     finally:
