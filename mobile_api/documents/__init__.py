@@ -15,9 +15,11 @@ from ..errors import ApiError
 from ..fastdump import compile_rows
 from ..files import send_blob
 from ..idempotency import idempotent
+from ..reads import gets_outside_transaction
 from ..schemas import AttachmentSchema, DocumentDetailSchema, DocumentMetadataIn, ResolutionSchema, UserRef
 
 blp = Blueprint("documents", __name__, description="Documents")
+gets_outside_transaction(blp)  # its GETs only read
 blp.before_request(authenticate)
 
 

@@ -10,6 +10,7 @@ from ..auth.tokens import authenticate
 from ..conditional import versioned
 from ..errors import not_found
 from ..fastdump import compile_rows
+from ..reads import gets_outside_transaction
 from ..schemas import (
     InboxArgs,
     InboxItemSchema,
@@ -20,6 +21,7 @@ from ..schemas import (
 )
 
 blp = Blueprint("inbox", __name__, description="Inbox and sync")
+gets_outside_transaction(blp)  # its GETs only read
 blp.before_request(authenticate)
 
 # Plain rows, dumped by plans compiled from the schemas: these are the reads phones poll.

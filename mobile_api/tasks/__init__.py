@@ -10,9 +10,11 @@ from ..auth.tokens import authenticate
 from ..conditional import versioned
 from ..fastdump import compile_rows
 from ..idempotency import idempotent
+from ..reads import gets_outside_transaction
 from ..schemas import TaskArgs, TaskCompleteIn, TaskPage, TaskSchema
 
 blp = Blueprint("tasks", __name__, description="Tasks")
+gets_outside_transaction(blp)  # its GETs only read
 blp.before_request(authenticate)
 _task = compile_rows(TaskSchema(), lists.TASK_LINE)
 

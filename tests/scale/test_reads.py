@@ -161,3 +161,31 @@ def test_a_review_queue_page_costs_the_same_statements_however_many_drafts_it_sh
         page = assistant.get("/review-queue?limit=50").get_json()
     assert len(page["items"]) == 10 and all(item["revisions"] == 0 for item in page["items"])
     assert len(many.seen) == len(few.seen), many.seen
+
+
+def test_polled_reads_hold_no_transaction_while_writes_keep_theirs(login, demo):
+    """Lists, sync and an opened document run each statement on its own: no BEGIN and ROLLBACK round
+    trips to the shared database for reads phones repeat all day. A write still runs in one transaction.
+    (SQLite begins no transaction for a read either way: there only the write is telling.)"""
+    api = login("exec1")
+    postgres = db.engine.dialect.name == "postgresql"
+    states = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        driver = conn.connection.driver_connection
+        states.append(driver.in_transaction if hasattr(driver, "in_transaction")
+                      else driver.info.transaction_status.name != "IDLE")
+
+    doc_id = api.get("/inbox").get_json()["items"][0]["document_id"]
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        for path in ("/inbox", "/inbox?view=overdue", "/sync", "/tasks", f"/documents/{doc_id}"):
+            states.clear()
+            assert api.get(path).status_code == 200
+            assert states and not (postgres and any(states)), path
+        states.clear()
+        line = api.get("/inbox?view=unread").get_json()["items"][0]
+        assert api.post(f"/inbox/{line['id']}/read").status_code == 204
+        assert states[-1]  # the read mark's UPDATE ran inside its transaction
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
