@@ -21,16 +21,29 @@ from models import AuditEvent, Document, InboxItem, User, audit, db
 from tests.conftest import DEMO_PASSWORD, _pg_database
 
 
-@pytest.mark.slow
-def test_a_read_mark_and_a_sync_do_not_wait_for_an_open_registration(tmp_path):
+def _demo_on_postgresql(tmp_path, lock_timeout_ms: int):
+    """The demo data in a database of its own, every connection with a lock timeout (a wait becomes a
+    failure); returns the app and what drops the database."""
     url, drop = _pg_database()
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": str(tmp_path),
                       "SECRET_KEY": "test-secret-key-that-is-long-enough-32", "DEMO_PASSWORD": DEMO_PASSWORD,
-                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c lock_timeout=3000"}}})
+                      "SQLALCHEMY_ENGINE_OPTIONS": {
+                          "connect_args": {"options": f"-c lock_timeout={lock_timeout_ms}"}}})
     try:
         with app.app_context():
             upgrade()
             load(DEMO_PASSWORD)
+    except BaseException:
+        drop()
+        raise
+    return app, drop
+
+
+@pytest.mark.slow
+def test_a_read_mark_and_a_sync_do_not_wait_for_an_open_registration(tmp_path):
+    app, drop = _demo_on_postgresql(tmp_path, lock_timeout_ms=3000)
+    try:
+        with app.app_context():
             exec1 = db.session.scalar(sa.select(User).where(User.username == "exec1"))
             office = exec1.units[0].id
             employee1 = db.session.scalar(sa.select(User.id).where(User.username == "employee1"))
@@ -92,14 +105,9 @@ def test_a_read_mark_and_a_sync_do_not_wait_for_an_open_registration(tmp_path):
 def test_two_transactions_delivering_one_line_at_once_both_succeed_and_leave_one_unread_line(tmp_path):
     """Two drafts of one document reach the same reviewer at once: the second upsert waits for the
     first's row, then updates it. Neither fails, the reviewer has one line, unread, that sync reports."""
-    url, drop = _pg_database()
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": str(tmp_path),
-                      "SECRET_KEY": "test-secret-key-that-is-long-enough-32", "DEMO_PASSWORD": DEMO_PASSWORD,
-                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c lock_timeout=10000"}}})
+    app, drop = _demo_on_postgresql(tmp_path, lock_timeout_ms=10000)
     try:
         with app.app_context():
-            upgrade()
-            load(DEMO_PASSWORD)
             client = app.test_client()
             token = client.post("/api/v1/auth/login", json={"username": "employee2", "password": DEMO_PASSWORD}
                                 ).get_json()["access_token"]
@@ -135,6 +143,34 @@ def test_two_transactions_delivering_one_line_at_once_both_succeed_and_leave_one
             assert [(line.sender, line.unread, line.removed) for line in lines] == [("Второй", True, False)]
             after = client.get(f"/api/v1/sync?since={before['next']}", headers=auth).get_json()
             assert [i["id"] for i in after["inbox"]["upserted"]] == [str(lines[0].id)]
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()
+
+
+@pytest.mark.slow
+def test_a_lock_timeout_is_answered_busy_not_unreachable_and_leaves_nothing_written(tmp_path):
+    """A read mark waiting on a line another transaction holds past the lock timeout: 503 with
+    Retry-After, saying the database is busy (it answered), and the line stays as it was."""
+    app, drop = _demo_on_postgresql(tmp_path, lock_timeout_ms=200)
+    try:
+        with app.app_context():
+            client = app.test_client()
+            token = client.post("/api/v1/auth/login", json={"username": "exec1", "password": DEMO_PASSWORD}
+                                ).get_json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            line = client.get("/api/v1/inbox?view=unread", headers=auth).get_json()["items"][0]
+            with db.engine.connect() as holder:
+                holder.execute(sa.select(InboxItem.id).where(InboxItem.id == int(line["id"])).with_for_update())
+                resp = client.post(f"/api/v1/inbox/{line['id']}/read", headers=auth)
+                holder.rollback()
+            assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
+            body = resp.get_json()
+            assert body["code"] == "database_unavailable" and "busy" in body["detail"]
+            assert int(resp.headers["Retry-After"]) > 0
+            assert db.session.get(InboxItem, int(line["id"])).unread
+            assert client.post(f"/api/v1/inbox/{line['id']}/read", headers=auth).status_code == 204  # once free
             db.session.remove()
             db.engine.dispose()
     finally:
