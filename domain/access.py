@@ -56,8 +56,8 @@ def get_document(user: User, document_id: int | None) -> Document:
     """The document if this user may see it, else 404 (never 403: that would confirm it exists)."""
     if document_id is None:
         raise not_found("document")
-    doc = db.session.get(Document, document_id)
-    if doc is None or (doc.owner_id != user.id and not may_see(user, document_id)):
+    doc = db.session.scalar(sa.select(Document).where(Document.id == document_id, seen_by(user.id, document_id)))
+    if doc is None:
         raise not_found("document")
     return doc
 

@@ -72,7 +72,8 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
     parent = resolver_task(author, doc)
     res = Resolution(document_id=doc.id, document=doc, author_id=author.id, author=author, status=status,
                      text=text, deadline=deadline, parent_task_id=parent.id if parent else None,
-                     executors=_executors(author, executor_ids) if executor_ids else [])
+                     executors=_executors(author, executor_ids) if executor_ids else [],
+                     revisions=[])  # known empty: showing the new resolution reads no revisions
     db.session.add(res)
     db.session.flush()
     keep_executor_order(res)
