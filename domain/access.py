@@ -19,32 +19,20 @@ from . import approvals, signatures
 from .errors import not_found
 
 
-def _visible(user_id: int, document_id):
-    """Who may see a document, as four existence checks each answered by one primary or unique key
-    lookup: the cost does not grow with the user's inbox or their units' mail. `document_id` is a
-    value (one document) or a column (a clause over many)."""
+def seen_by(user_id, document_id) -> sa.ColumnElement[bool]:
+    """Who may see a document, as a clause (values or bind parameters): its owner, whoever has it in
+    their inbox (or, as an assistant, in the inbox of an executive they serve), and the members of the
+    units it is addressed to. Four existence checks, each one primary or unique key lookup: the cost
+    does not grow with the user's inbox or their units' mail."""
+    owned = sa.exists().where(Document.id == document_id, Document.owner_id == user_id)
+    in_inbox = sa.exists().where(InboxItem.user_id == user_id, InboxItem.document_id == document_id)
     addressed = sa.exists().where(
         document_addressees.c.document_id == document_id,
         unit_members.c.unit_id == document_addressees.c.unit_id, unit_members.c.user_id == user_id)
-    in_inbox = sa.exists().where(InboxItem.user_id == user_id, InboxItem.document_id == document_id)
-    # An assistant sees what the executives they serve see through their inboxes.
     in_bosses_inbox = sa.exists().where(
         assistants.c.assistant_id == user_id, InboxItem.user_id == assistants.c.executive_id,
         InboxItem.document_id == document_id)
-    return addressed, in_inbox, in_bosses_inbox
-
-
-def visible_documents(user: User):
-    """A WHERE clause on documents: addressed to the user's units, or in which the user takes part."""
-    return sa.or_(Document.owner_id == user.id, *_visible(user.id, Document.id))
-
-
-def seen_by(user_id, document_id) -> sa.ColumnElement[bool]:
-    """The rule as a clause: the user owns the document, has it in their inbox (or, as an assistant, in
-    an executive's inbox they serve), or it is addressed to one of their units. Values or bind parameters."""
-    addressed, in_inbox, in_bosses_inbox = _visible(user_id, document_id)
-    return sa.or_(sa.exists().where(Document.id == document_id, Document.owner_id == user_id),
-                  in_inbox, addressed, in_bosses_inbox)
+    return sa.or_(owned, in_inbox, addressed, in_bosses_inbox)
 
 
 def may_see(user: User, document_id: int) -> bool:
