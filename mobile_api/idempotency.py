@@ -5,6 +5,12 @@ A key is claimed in a short transaction of its own before the request runs (the 
 remembered answer then commit together. A twin arriving while the first still runs waits for that
 answer and replays it, or, if it takes too long, gets `409 idempotency_in_progress` with
 `Retry-After`. A request that fails (4xx, 5xx, a crash) releases its claim, so the retry runs.
+
+Whether the first request still runs: on PostgreSQL it holds an advisory lock on its key for its
+whole transaction, taken before its claim can be seen. PostgreSQL lets the lock go however the
+transaction ends (commit, rollback, a killed process, a lost connection or a database restart), so a
+retry that gets the lock and finds the claim unanswered takes it over at once. On SQLite (one machine,
+for development) a claim counts as abandoned after ABANDONED_AFTER.
 """
 import hashlib
 import json
@@ -27,9 +33,22 @@ from .errors import ApiError
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05
-# A claim older than this was left by a process that died mid-request (gunicorn kills a request
-# after 60 s): the next retry takes it over.
+# SQLite: a claim older than this was left by a process that died mid-request (gunicorn kills a
+# request after 60 s): the next retry takes it over.
 ABANDONED_AFTER = timedelta(seconds=120)
+
+
+def lock_id(user_id: int, key: str) -> int:
+    """The PostgreSQL advisory lock (a signed 64-bit number) of a user's Idempotency-Key."""
+    return int.from_bytes(hashlib.sha256(f"idempotency:{user_id}:{key}".encode()).digest()[:8], "big", signed=True)
+
+
+def _lock(key: str) -> bool:
+    """PostgreSQL: take the key's lock for this request's transaction, if no running request holds it.
+    SQLite: always True (the age of a claim tells instead)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(db.session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id(g.user_id, key)))).scalar())
 
 
 def _fingerprint() -> str:
@@ -92,10 +111,16 @@ def _claim(key: str, fingerprint: str) -> str | Response:
     """Claim the key for this request (returns the claim token), or the first request's answer.
 
     On a connection of its own, committed at once: the request's session (and what it loaded) is
-    left as it was, and no lock is held while the request runs.
+    left as it was, and no row stays locked while the request runs; only the key's advisory lock,
+    taken first, in the request's own transaction (PostgreSQL).
     """
     table = IdempotentResponse.__table__
     deadline = time.monotonic() + current_app.config["IDEMPOTENCY_WAIT_S"]
+    while not _lock(key):  # the first request is running: wait for its answer
+        if time.monotonic() >= deadline:
+            raise _in_progress()
+        time.sleep(POLL_S)
+    locking = db.session.get_bind().dialect.name == "postgresql"
     while True:
         token = secrets.token_hex(16)
         with db.engine.connect() as conn:
@@ -115,7 +140,9 @@ def _claim(key: str, fingerprint: str) -> str | Response:
                                "This Idempotency-Key was already used with a different request.")
             if saved.status is not None:
                 return _replay(saved)
-            if saved.created_at < utcnow() - ABANDONED_AFTER:
+            # Holding the key's lock, an unanswered claim is one whose request has ended without
+            # answering (PostgreSQL); on SQLite, one old enough.
+            if locking or saved.created_at < utcnow() - ABANDONED_AFTER:
                 taken = conn.execute(sa.update(table).where(_where(key), table.c.claim == saved.claim)
                                      .values(claim=token, created_at=utcnow()))
                 conn.commit()

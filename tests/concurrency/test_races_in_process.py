@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from mobile_api import idempotency
 from models import IdempotentResponse, OutboxMessage, Task, db, utcnow
 
 N = 4
@@ -104,13 +105,22 @@ def test_a_key_still_running_answers_in_progress_and_a_dead_ones_claim_is_taken_
         return employee1.client.post(path, data=body, content_type="application/json",
                                      headers={**employee1.headers, "Idempotency-Key": "k"})
 
+    # On PostgreSQL a running request holds its key's lock in its transaction: here another connection.
+    postgres = db.engine.dialect.name == "postgresql"
+    running = db.engine.connect()
+    if postgres:
+        running.execute(sa.select(sa.func.pg_advisory_xact_lock(idempotency.lock_id(demo["employee1"].id, "k"))))
     busy = post()
     assert busy.status_code == 409 and busy.get_json()["code"] == "idempotency_in_progress"
     assert busy.headers["Retry-After"] == "1"
     assert db.session.get(Task, task_id).status == "open"  # the twin did nothing
 
-    db.session.execute(sa.update(IdempotentResponse).values(created_at=utcnow() - timedelta(minutes=3)))
-    db.session.commit()
+    # The first request dies: on PostgreSQL its transaction ends with it (a killed worker's connection
+    # closes) and the retry takes over at once; on SQLite the claim must be old enough to be abandoned.
+    running.close()
+    if not postgres:
+        db.session.execute(sa.update(IdempotentResponse).values(created_at=utcnow() - timedelta(minutes=3)))
+        db.session.commit()
     taken_over, replayed = post(), post()
     assert taken_over.status_code == replayed.status_code == 200
     assert replayed.get_json() == taken_over.get_json() and replayed.headers["Idempotent-Replayed"] == "true"
