@@ -12,7 +12,7 @@ from models.changes import horizon
 from models.documents import ACTION_KINDS_SQL
 from models.raw import as_utc, fetch
 
-from .paging import decode, encode
+from .paging import decode, encode, page_of
 
 INBOX_LINE = ("id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
               "urgent")
@@ -39,17 +39,14 @@ TASK_VIEWS = {
 
 def _newest_first(select: str, where: list[str], params: list, at: str, key: str, limit: int,
                   cursor: str | None) -> tuple[list[tuple], str | None]:
-    """One keyset page, newest first by (at, key), which are the row's last two columns: the rows
-    (without those two) and the cursor of the next page. Rows arriving at the top never shift a page."""
+    """One keyset page, newest first by (at, key), which are the row's last two columns (the dumps
+    read the others): the rows and the cursor of the next page. Rows arriving at the top never shift a page."""
     if cursor:
         where = [*where, f"({at}, {key}) < (%s, %s)"]
         params = [*params, *decode(cursor, datetime, int)]
     rows = fetch(f"{select} WHERE {' AND '.join(where)} ORDER BY {at} DESC, {key} DESC LIMIT %s",
                  (*params, limit + 1))
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, encode(as_utc(rows[-1][-2]), rows[-1][-1])
+    return page_of(rows, limit, lambda last: (as_utc(last[-2]), last[-1]))
 
 
 def inbox_page(user_id: int, view: str, limit: int, cursor: str | None) -> tuple[list[tuple], str | None]:

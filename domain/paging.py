@@ -49,7 +49,13 @@ def newest_first(query, at, key, limit: int, cursor: str | None, fetch=None) -> 
         query = query.where(sa.tuple_(at, key) < decode(cursor, datetime, int))
     run = fetch or db.session.scalars
     rows = run(query.order_by(at.desc(), key.desc()).limit(limit + 1)).all()
+    return page_of(rows, limit, lambda last: (getattr(last, at.key), getattr(last, key.key)))
+
+
+def page_of(rows: list, limit: int, position) -> tuple[list, str | None]:
+    """A page from the `limit + 1` rows fetched for it: the first `limit`, and the cursor after the
+    last of them (`position(row)` gives its sort key) when there were more; None at the end."""
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, encode(getattr(rows[-1], at.key), getattr(rows[-1], key.key))
+    return rows, encode(*position(rows[-1]))

@@ -39,6 +39,12 @@ def _demo_on_postgresql(tmp_path, lock_timeout_ms: int):
     return app, drop
 
 
+def _signed_in(client, username: str) -> dict:
+    token = client.post("/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD}
+                        ).get_json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.mark.slow
 def test_a_read_mark_and_a_sync_do_not_wait_for_an_open_registration(tmp_path):
     app, drop = _demo_on_postgresql(tmp_path, lock_timeout_ms=3000)
@@ -48,9 +54,7 @@ def test_a_read_mark_and_a_sync_do_not_wait_for_an_open_registration(tmp_path):
             office = exec1.units[0].id
             employee1 = db.session.scalar(sa.select(User.id).where(User.username == "employee1"))
             client = app.test_client()
-            token = client.post("/api/v1/auth/login", json={"username": "exec1", "password": DEMO_PASSWORD}
-                                ).get_json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = _signed_in(client, "exec1")
             before = client.get("/api/v1/sync", headers=auth).get_json()
             line = client.get("/api/v1/inbox?view=unread", headers=auth).get_json()["items"][0]
 
@@ -109,9 +113,7 @@ def test_two_transactions_delivering_one_line_at_once_both_succeed_and_leave_one
     try:
         with app.app_context():
             client = app.test_client()
-            token = client.post("/api/v1/auth/login", json={"username": "employee2", "password": DEMO_PASSWORD}
-                                ).get_json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = _signed_in(client, "employee2")
             before = client.get("/api/v1/sync", headers=auth).get_json()
             reader = db.session.scalar(sa.select(User.id).where(User.username == "employee2"))
             doc_id = db.session.scalar(sa.select(InboxItem.document_id).where(InboxItem.user_id != reader).limit(1))
@@ -157,9 +159,7 @@ def test_a_lock_timeout_is_answered_busy_not_unreachable_and_leaves_nothing_writ
     try:
         with app.app_context():
             client = app.test_client()
-            token = client.post("/api/v1/auth/login", json={"username": "exec1", "password": DEMO_PASSWORD}
-                                ).get_json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = _signed_in(client, "exec1")
             line = client.get("/api/v1/inbox?view=unread", headers=auth).get_json()["items"][0]
             with db.engine.connect() as holder:
                 holder.execute(sa.select(InboxItem.id).where(InboxItem.id == int(line["id"])).with_for_update())
