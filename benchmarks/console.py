@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,28 +31,15 @@ import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from benchmarks import scratch  # noqa: E402
 from tests.console.conftest import CHROMIUM_ARGS, ensure_chromium  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPEATS = int(os.environ.get("BENCH_REPEATS", "15"))
 WAITING = 500
 PASSWORD = "bench-pass"
 SECRET = "bench-secret-key-long-enough-for-the-checks"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def scratch_database() -> tuple[str, object]:
-    name = f"bench_console_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 def prepare(url: str, data_dir: str) -> int:
@@ -225,7 +211,7 @@ def review_figures(base: str, res_id: int) -> None:
 
 
 def main() -> None:
-    url, drop = scratch_database()
+    _, url, drop = scratch.create("bench_console")
     data_dir = tempfile.mkdtemp(prefix="bench_console_")
     proc = None
     try:

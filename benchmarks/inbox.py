@@ -25,14 +25,14 @@ import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 from datetime import timezone
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchmarks import scratch
+
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BIN = Path(sys.executable).parent
 PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -163,29 +163,31 @@ def main() -> None:
     args = parser.parse_args()
     need_wrk()
 
-    name = args.reuse or f"bench_region_{uuid.uuid4().hex[:8]}"
-    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    if args.reuse:
+        name, url, drop = args.reuse, scratch.url_of(args.reuse), None
+    else:
+        name, url, drop = scratch.create("bench_region")
     env = {**os.environ, "DATABASE_URL": url, "DEMO_PASSWORD": PASSWORD}
-    if not args.reuse:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
-        print(f"seeding {args.users} users, {args.documents} documents into {name}...", flush=True)
-        started = time.perf_counter()
-        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "seed", "--users", str(args.users),
-                        "--documents", str(args.documents)], cwd=ROOT, env=env, check=True)
-        print(f"seed time: {time.perf_counter() - started:.0f} s", flush=True)
-    engine = sa.create_engine(url)
+    engine = None
     try:
+        if not args.reuse:
+            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                           capture_output=True)
+            print(f"seeding {args.users} users, {args.documents} documents into {name}...", flush=True)
+            started = time.perf_counter()
+            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "seed", "--users", str(args.users),
+                            "--documents", str(args.documents)], cwd=ROOT, env=env, check=True)
+            print(f"seed time: {time.perf_counter() - started:.0f} s", flush=True)
+        engine = sa.create_engine(url)
         run(args, url, engine)
     finally:
-        engine.dispose()
-        if not args.reuse and not args.keep:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if engine is not None:
+            engine.dispose()
+        if drop and not args.keep:
+            drop()
             print(f"dropped {name}")
+        elif drop:
+            print(f"kept {name}: --reuse {name}")
 
 
 def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bottom

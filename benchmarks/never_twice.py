@@ -9,7 +9,6 @@ without a key (the baseline), one with a fresh key, then replays that key; it pr
 per-pair ratios of each round, and the median over rounds.
 """
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -19,13 +18,13 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from tqdm import tqdm
 
+from benchmarks import scratch
 from domain import access
 from domain import resolutions as rules
 from mobile_api import create_app
 from mobile_api.demo import load
 from models import Document, User, db
 
-ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PASSWORD = "bench"
 
 
@@ -88,16 +87,11 @@ def main() -> None:
         if args.database in ("sqlite", "both"):
             run(f"sqlite:///{tmp}/bench.db", tmp, args.tasks, args.rounds)
         if args.database in ("postgresql", "both"):
-            name = f"bench_twice_{uuid.uuid4().hex[:8]}"
-            admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            _, url, drop = scratch.create("bench_twice")
             try:
-                run(ADMIN.rsplit("/", 1)[0] + f"/{name}", tmp, args.tasks, args.rounds)
+                run(url, tmp, args.tasks, args.rounds)
             finally:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
+                drop()
 
 
 if __name__ == "__main__":

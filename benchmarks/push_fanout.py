@@ -3,7 +3,7 @@
 The dispatcher (claim, plan, record every delivery before and after sending, settle) against a bare
 loop of `messaging.send_each` over the same messages, with the same firebase_admin app, in the same
 run. Run from the repository root: ``python -m benchmarks.push_fanout [--executors 1000] [--devices 2]``.
-Needs PostgreSQL (TEST_POSTGRES_URL, as for the tests); a database is created and dropped.
+Needs PostgreSQL (BENCH_POSTGRES_URL, default the tests' server); a database is created and dropped.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import sqlalchemy as sa
 from firebase_admin import messaging
 from tqdm import tqdm
 
+from benchmarks import scratch
 from mobile_api import create_app
 from push.dispatcher import Dispatcher, Settings
 from push.fcm import MAX_BATCH, FcmSender
 from push.messages import Event, build_message
 from push.sender import OutgoingMessage, SendResult
 from tests.fakes.fcm_server import FakeFcm, generate_key, write_service_account
-
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 class TimedFcm(FakeFcm):
@@ -139,13 +138,10 @@ def main() -> None:
     args = parser.parse_args()
     total = args.executors * args.devices
 
-    name = f"push_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    name, url, drop = scratch.create("push_bench")
     workdir = Path(tempfile.mkdtemp(prefix="push-bench-"))
     try:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url,
                           "DATA_DIR": str(workdir / "data")})
         key = generate_key()
         with app.app_context(), TimedFcm(key.public_key()) as fake:
@@ -189,9 +185,7 @@ def main() -> None:
         print(f"  bare messaging.send_each loop:                    {total / bare:8,.0f} msg/s, {bare:.2f} s")
         print(f"  ratio dispatcher / bare: {bare / took:.2f} (target >= 0.8); best of {args.rounds} rounds")
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +21,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
 import sqlalchemy as sa  # noqa: E402
 import vosk  # noqa: E402
 
+from benchmarks import scratch  # noqa: E402
 from benchmarks.vosk_baseline import bare  # noqa: E402
 from transcription.audio import decode  # noqa: E402
 from transcription.recognizer import SpeechModel  # noqa: E402
@@ -30,7 +30,6 @@ AUDIO = ROOT / "tests" / "fixtures" / "audio"
 CLIPS = ["review", "review_report", "prepare_meeting", "confirmed", "review_contract", "review_next_week",
          "reject", "friday", "budget"]
 REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def rss_mb() -> float:
@@ -63,19 +62,6 @@ def bare_threads(model: SpeechModel, pcms: list[bytes], threads: int) -> float:
     return time.perf_counter() - start
 
 
-def scratch_database() -> tuple[str, object]:
-    name = f"bench_voice_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
-
-
 def main() -> None:
     from flask_migrate import upgrade
 
@@ -85,7 +71,7 @@ def main() -> None:
     from transcription.worker import Settings, Worker, load_models
 
     vosk.SetLogLevel(-1)
-    url, drop = scratch_database()
+    _, url, drop = scratch.create("bench_voice")
     data = tempfile.mkdtemp(prefix="bench-voice-")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": data, "DEMO_PASSWORD": "demo",
                       "TRANSCRIPTION_POLL_S": 1.0})
