@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from werkzeug.datastructures import FileStorage
 
 from models import Attachment, Document, User, audit, db, utcnow
@@ -32,9 +33,9 @@ MAX_STAGES, MAX_APPROVERS = 20, 50
 
 
 def current(document_id: int) -> Approval | None:
-    """The document's latest round, if it ever had a route."""
+    """The document's latest round, if it ever had a route (with its document: a view shows it)."""
     return db.session.scalar(sa.select(Approval).where(Approval.document_id == document_id)
-                             .order_by(Approval.round.desc()).limit(1))
+                             .options(orm.joinedload(Approval.document)).order_by(Approval.round.desc()).limit(1))
 
 
 def _standing(approval: Approval) -> dict[tuple[int, int], ApprovalDecision]:
