@@ -7,6 +7,10 @@ databases speak, with `%s` placeholders, and run on the request's own DBAPI conn
 transaction as the session's other statements). PostgreSQL prepares each statement once per
 connection. Rows come back as plain tuples, as the driver gives them; `utc_text` formats a time from
 either driver the way the API writes times.
+
+`run` does the same for a SQLAlchemy Core statement built once: a rule that must not be written
+twice (who may see a document), or a write on a hot path that SQLAlchemy would compile anew every
+time (an inbox delivery's INSERT .. ON CONFLICT).
 """
 import contextlib
 import sqlite3
@@ -26,7 +30,7 @@ def fetch(sql: str, params: tuple = ()) -> list[tuple]:
     return _execute(connection, sql, params)
 
 
-def run(statement: sa.Select | sa.Insert, **params) -> list[tuple]:
+def run(statement: sa.Executable, **params) -> list[tuple]:
     """A SQLAlchemy Core statement, built once at module level, run as `fetch` runs plain SQL: compiled
     once per dialect, its bind parameters given by name. For a rule written once with SQLAlchemy
     (domain.access) that a hot read also needs, and for statements SQLAlchemy cannot cache (its
@@ -53,7 +57,7 @@ def outside_transaction() -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-_compiled: dict[tuple[sa.Select | sa.Insert, str], tuple[str, list[str], dict]] = {}
+_compiled: dict[tuple[sa.Executable, str], tuple[str, list[str], dict]] = {}
 
 
 def _connection() -> sa.Connection:
