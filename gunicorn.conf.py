@@ -8,9 +8,10 @@ import tempfile
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("WEB_THREADS", "2"))
-# A threaded worker accepts every connection it can (up to worker_connections), busy or not: a few
-# long-lived keep-alive connections (a load balancer's pool, a benchmark's) may all land on one
-# worker and leave the others idle. A cap near `threads` spreads them; gunicorn's default is 1000.
+# A threaded worker accepts every connection it can (up to worker_connections, kept-alive ones
+# included), busy or not: a few long-lived connections (a load balancer's pool, a benchmark's) may
+# all land on one worker and leave the others idle. Equal to `threads`, keep-alive is off and every
+# request's connection is spread by the kernel; gunicorn's default is 1000.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 timeout = 60
 graceful_timeout = 30

@@ -94,7 +94,8 @@ class Server:
         env = {**os.environ, "DATABASE_URL": url, "PORT": str(self.port), "BIND": f"127.0.0.1:{self.port}",
                "WEB_CONCURRENCY": str(workers), "ACCESS_LOG": "0", "PYTHONPATH": str(ROOT),
                "DEMO_PASSWORD": PASSWORD, "RATELIMIT_STORAGE_URI": "memory://", "MAX_REQUESTS": "0",
-               # wrk's few keep-alive connections, spread over the workers rather than all on one of them
+               # No keep-alive (connections = threads), for both servers: wrk's few connections would at
+               # times all land on one worker and leave the other idle (see gunicorn.conf.py)
                "WORKER_CONNECTIONS": "2"}
         self.proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -136,8 +137,9 @@ def wrk(port, path, seconds, headers=None, script=None, connections=4) -> dict:
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     total = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failed = sorted(set(re.findall(r"^failed: (.*)$", out, re.M)))  # written by the scripts' response()
     return {"requests": total, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50": ms("50"), "p99": ms("99"), "bad": int(bad.group(1)) if bad else 0}
+            "p50": ms("50"), "p99": ms("99"), "bad": int(bad.group(1)) if bad else 0, "failed": failed}
 
 
 def measure(server: Server, path, seconds, headers=None, script=None, connections=4) -> dict:
@@ -314,7 +316,9 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         # rewrites the same two executors' lines and so waits for the one before (the worst case).
         body = json.dumps({"text": "Рассмотреть и доложить", "executors": [str(i) for i in executor_ids],
                            "issue": True})
-        head = f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "application/json"\n'
+        head = (f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "application/json"\n'
+                "response = function(status, headers, body)\n"
+                '  if status >= 300 then io.write("failed: ", status, " ", body:sub(1, 300), "\\n") end\nend\n')
         rotate = (f"local docs = {{{', '.join(map(str, issue_docs))}}}\nlocal i = 0\nrequest = function()\n"
                   "  i = i % #docs + 1\n"
                   '  return wrk.format(nil, "/api/v1/documents/" .. docs[i] .. "/resolutions")\nend\n')
@@ -326,6 +330,8 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
             print(f"resolutions issued, {label}: {issued['rps']:.0f}/s (target 200), p50 {issued['p50']:.1f} ms, "
                   f"p99 {issued['p99']:.1f} ms, CPU {issued['cpu_ms']:.2f} ms each (DB {issued['db_ms']:.2f} ms), "
                   f"non-2xx {issued['bad']}", flush=True)
+            for failure in issued["failed"]:
+                print(f"  answered {failure}", flush=True)
 
         # Registrations to the big unit, alone and under read marks.
         ctoken = login(clerk)
