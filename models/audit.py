@@ -14,6 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import BigId, db, utcnow
@@ -88,11 +89,15 @@ def _chain(session: Session) -> None:
     if not pending:
         return
     for organization_id in sorted({e.organization_id for e in pending}):
-        head = session.scalar(
-            sa.select(AuditHead).where(AuditHead.organization_id == organization_id).with_for_update())
+        locked = sa.select(AuditHead).where(AuditHead.organization_id == organization_id).with_for_update()
+        head = session.scalar(locked)
         if head is None:
-            head = AuditHead(organization_id=organization_id, seq=0, hash=GENESIS)
-            session.add(head)
+            # The organization's first entry. Two first entries at once both get here: one creates the
+            # head, the other's insert waits for it and does nothing, and both then lock the same head.
+            insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
+            session.execute(insert(AuditHead).values(organization_id=organization_id, seq=0, hash=GENESIS)
+                            .on_conflict_do_nothing(index_elements=["organization_id"]))
+            head = session.scalar(locked)
         for entry in (e for e in pending if e.organization_id == organization_id):
             entry.seq, entry.prev_hash = head.seq + 1, head.hash
             entry.hash = entry.compute_hash()

@@ -12,12 +12,13 @@ import threading
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from domain import documents, inbox
 from mobile_api import create_app
 from mobile_api.demo import load
-from models import AuditEvent, Document, InboxItem, User, audit, db
+from models import AuditEvent, Document, InboxItem, Organization, User, audit, db
 from tests.conftest import DEMO_PASSWORD, _pg_database
 
 
@@ -171,6 +172,59 @@ def test_a_lock_timeout_is_answered_busy_not_unreachable_and_leaves_nothing_writ
             assert int(resp.headers["Retry-After"]) > 0
             assert db.session.get(InboxItem, int(line["id"])).unread
             assert client.post(f"/api/v1/inbox/{line['id']}/read", headers=auth).status_code == 204  # once free
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()
+
+
+@pytest.mark.slow
+def test_the_first_two_audit_entries_of_an_organization_at_once_both_commit_on_one_chain(tmp_path):
+    """A new organization's chain has no head yet: the first two transactions to record an entry race
+    to create it. The first is held just before its commit; the second must wait for it and append
+    after it rather than fail on the head's key (it answered 500 before)."""
+    app, drop = _demo_on_postgresql(tmp_path, lock_timeout_ms=10000)
+    try:
+        with app.app_context():
+            org = Organization(name="Новое ведомство", short_name="Новое", code="NEW-1")
+            db.session.add(org)
+            db.session.commit()
+            org_id = org.id
+            db.session.remove()
+            first_linked, release, failures = threading.Event(), threading.Event(), []
+
+            def hold_first(session):
+                if session.info.get("hold") and not first_linked.is_set():
+                    first_linked.set()  # _chain, registered earlier, has created and linked the head
+                    release.wait(30)
+
+            sa.event.listen(Session, "before_commit", hold_first)
+
+            def entry(action, hold):
+                try:
+                    with app.app_context():
+                        db.session.info["hold"] = hold
+                        audit.record(org_id, None, action, "organization", org_id)
+                        db.session.commit()
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    failures.append(exc)
+                    first_linked.set()
+
+            first = threading.Thread(target=entry, args=("first", True))
+            first.start()
+            assert first_linked.wait(30)
+            second = threading.Thread(target=entry, args=("second", False))
+            second.start()
+            threading.Event().wait(0.5)  # the second is now waiting on the first's head
+            release.set()
+            first.join(30)
+            second.join(30)
+            sa.event.remove(Session, "before_commit", hold_first)
+            assert not failures, failures
+            chain = db.session.execute(sa.select(AuditEvent.seq, AuditEvent.action).where(
+                AuditEvent.organization_id == org_id).order_by(AuditEvent.seq)).all()
+            assert [tuple(row) for row in chain] == [(1, "first"), (2, "second")]
+            assert audit.verify_chain(org_id) is None
             db.session.remove()
             db.engine.dispose()
     finally:
