@@ -61,27 +61,26 @@ def deliver(user_id: int, doc: Document, kind: str, sender: str, due_at: datetim
     One upsert, compiled once (models.raw.run): two transactions delivering the same line at once
     (two drafts of one document) both succeed, the later one updating the other's row."""
     reg_number, title, short_sender = line_texts(doc.reg_number, doc.title, sender)
-    run(_upsert_line(), user_id=user_id, document_id=doc.id, kind=kind, reg_number=reg_number, title=title,
-        sender=short_sender, received_at=utcnow(), due_at=due_at if due_at is not None else doc.due_at,
-        unread=True, urgent=bool(doc.urgent if urgent is None else urgent), removed=False,
+    run(_UPSERTS[db.session.get_bind().dialect.name], user_id=user_id, document_id=doc.id, kind=kind,
+        reg_number=reg_number, title=title, sender=short_sender, received_at=utcnow(),
+        due_at=due_at if due_at is not None else doc.due_at, unread=True,
+        urgent=bool(doc.urgent if urgent is None else urgent), removed=False,
         seq=change_number(db.session))
 
 
 _LINE = ("user_id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
          "urgent", "removed", "seq")
-_UPSERTS: dict[str, sa.Insert] = {}
 
 
-def _upsert_line() -> sa.Insert:
-    """INSERT .. ON CONFLICT DO UPDATE of one line, all values bound, one statement per dialect."""
-    name = db.session.get_bind().dialect.name
-    if name not in _UPSERTS:
-        columns = InboxItem.__table__.c
-        stmt = (postgresql if name == "postgresql" else sqlite).insert(InboxItem.__table__).values(
-            {c: sa.bindparam(c, type_=columns[c].type) for c in _LINE})
-        _UPSERTS[name] = stmt.on_conflict_do_update(index_elements=["user_id", "document_id", "kind"],
-                                                    set_={c: stmt.excluded[c] for c in _LINE[3:]})
-    return _UPSERTS[name]
+def _upsert(insert: sa.Insert) -> sa.Insert:
+    """An insert of lines that, for a line the user already has of that kind, brings it back instead."""
+    return insert.on_conflict_do_update(index_elements=["user_id", "document_id", "kind"],
+                                        set_={c: insert.excluded[c] for c in _LINE[3:]})
+
+
+# One line, every value bound: built once per dialect, compiled once (models.raw.run).
+_UPSERTS = {dialect.__name__.rsplit(".", 1)[-1]: _upsert(dialect.insert(InboxItem.__table__).values(
+    {c: sa.bindparam(c, type_=InboxItem.__table__.c[c].type) for c in _LINE})) for dialect in (postgresql, sqlite)}
 
 
 def deliver_many(users: sa.Select, doc: Document, kind: str, sender: str, due_at: datetime | None = None) -> int:
@@ -99,14 +98,8 @@ def deliver_many(users: sa.Select, doc: Document, kind: str, sender: str, due_at
         sa.literal(due, InboxItem.due_at.type), sa.true(), sa.literal(bool(doc.urgent)), sa.false(),
         change_number_sql(db.session),
     ).distinct().where(sa.true())  # SQLite needs a WHERE to tell the upsert's ON from a join's
-    columns = ["user_id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at",
-               "unread", "urgent", "removed", "seq"]
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(InboxItem).from_select(columns, source)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["user_id", "document_id", "kind"],
-        set_={c: stmt.excluded[c] for c in columns if c not in ("user_id", "document_id", "kind")})
-    return db.session.execute(stmt).rowcount
+    return db.session.execute(_upsert(dialect.insert(InboxItem).from_select(_LINE, source))).rowcount
 
 
 def withdraw(user_id: int, document_id: int, kind: str) -> None:

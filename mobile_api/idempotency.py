@@ -44,10 +44,7 @@ def lock_id(user_id: int, key: str) -> int:
 
 
 def _lock(key: str) -> bool:
-    """PostgreSQL: take the key's lock for this request's transaction, if no running request holds it.
-    SQLite: always True (the age of a claim tells instead)."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return True
+    """PostgreSQL: take the key's lock for this request's transaction, if no running request holds it."""
     return bool(db.session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id(g.user_id, key)))).scalar())
 
 
@@ -116,11 +113,11 @@ def _claim(key: str, fingerprint: str) -> str | Response:
     """
     table = IdempotentResponse.__table__
     deadline = time.monotonic() + current_app.config["IDEMPOTENCY_WAIT_S"]
-    while not _lock(key):  # the first request is running: wait for its answer
+    locking = db.session.get_bind().dialect.name == "postgresql"  # SQLite: the age of a claim tells
+    while locking and not _lock(key):  # the first request is running: wait for its answer
         if time.monotonic() >= deadline:
             raise _in_progress()
         time.sleep(POLL_S)
-    locking = db.session.get_bind().dialect.name == "postgresql"
     while True:
         token = secrets.token_hex(16)
         with db.engine.connect() as conn:

@@ -28,10 +28,31 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """The running server: `url`, `app` (an app on the same database, for set-up and checks), `login`."""
+    """The running server: `url`, `app` (an app on the same database, for set-up and checks), `login`,
+    and its gunicorn `process` (to kill its workers)."""
 
-    def __init__(self, url: str, app) -> None:
-        self.url, self.app = url, app
+    def __init__(self, url: str, app, process: subprocess.Popen | None = None) -> None:
+        self.url, self.app, self.process = url, app, process
+
+    def kill_workers(self) -> None:
+        """kill -9 every worker (the master starts new ones) and wait until the server answers again."""
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == self.process.pid:
+                os.kill(int(entry), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start new workers within 60 s")
 
     def call(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
         headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}

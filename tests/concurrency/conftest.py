@@ -20,7 +20,7 @@ def server(tmp_path_factory):
         process, base = live.start(url, tmp / "data", tmp / "gunicorn.log", REFRESH_GRACE_S=REFRESH_GRACE_S)
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": str(tmp / "data"),
                           "SECRET_KEY": live.SECRET_KEY})
-        yield live.LiveServer(base, app)
+        yield live.LiveServer(base, app, process)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -2,16 +2,20 @@
 by a barrier. Of simultaneous state changes exactly one takes effect and the others answer 409 with the
 state it left; requests sharing an Idempotency-Key run once and all get its answer.
 """
+import contextlib
 import json
+import threading
 import time
 import uuid
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from domain import resolutions as rules
 from models import (
     Document,
+    IdempotentResponse,
     Job,
     OutboxMessage,
     Resolution,
@@ -259,3 +263,45 @@ def test_a_refresh_retried_within_the_grace_period_gets_the_same_pair_and_later_
     assert replay.status_code == 401 and replay.json()["code"] == "token_reused"
     assert server.call("GET", "/me", access).status_code == 401
     assert server.call("POST", "/auth/refresh", json={"refresh_token": refresh}).status_code == 401
+
+
+def test_a_keyed_request_whose_worker_is_killed_is_run_by_its_retry_at_once(server):
+    """kill -9 of the worker running a keyed request: its transaction, and the key's lock, end with its
+    connection, so the retry with the same key runs the action (once), not a 409 until the claim ages."""
+    exec1, employee1 = server.login("exec1")["access_token"], server.login("employee1")["access_token"]
+    res = _draft(server, exec1, _ids(server, "employee1"))
+    assert server.call("POST", f"/resolutions/{res['id']}/issue", exec1, json={}).status_code == 200
+    key, key_text = f"killed-{uuid.uuid4()}", None
+    with server.app.app_context():
+        task_id = db.session.scalar(sa.select(Task.id).where(Task.resolution_id == int(res["id"])))
+        holder = db.engine.connect()  # holds the task, so the keyed request waits inside its transaction
+        holder.execute(sa.select(Task.id).where(Task.id == task_id).with_for_update())
+
+        def complete():
+            return server.call("POST", f"/tasks/{task_id}/complete", employee1, json={"report": "Исполнено"},
+                               headers={"Idempotency-Key": key})
+
+        answered = []  # the first request's answer, should it come back before its worker is killed
+
+        def first_request():
+            with contextlib.suppress(requests.RequestException):
+                answered.append(complete().text)
+
+        first = threading.Thread(target=first_request)
+        first.start()
+        deadline = time.monotonic() + 30
+        while key_text is None and time.monotonic() < deadline:
+            key_text = db.session.scalar(sa.select(IdempotentResponse.key).where(IdempotentResponse.key == key))
+            db.session.rollback()
+            time.sleep(0.05)
+        assert key_text == key and not answered, answered  # claimed, and now waiting on the task
+        server.kill_workers()
+        holder.rollback()
+        holder.close()
+        first.join(60)
+
+    retried = complete()
+    assert retried.status_code == 200, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    assert retried.json()["status"] == "done"
+    assert len(_outbox(server, "task_completed", task_id=task_id)) == 1

@@ -40,6 +40,36 @@ def _demo_on_postgresql(tmp_path, lock_timeout_ms: int):
     return app, drop
 
 
+def _first_held_while_second_runs(app, work) -> list:
+    """Run `work(hold)` in two threads, each in an app context of its own: the first with a `hold`
+    that parks it mid-transaction, the second once it is parked; the first is let go half a second
+    later, when the second is waiting on it. Returns what either raised."""
+    held, release, failures = threading.Event(), threading.Event(), []
+
+    def hold():
+        held.set()
+        release.wait(30)
+
+    def run(hold_or_none):
+        try:
+            with app.app_context():
+                work(hold_or_none)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            failures.append(exc)
+            held.set()
+
+    first = threading.Thread(target=run, args=(hold,))
+    first.start()
+    assert held.wait(30)
+    second = threading.Thread(target=run, args=(None,))
+    second.start()
+    threading.Event().wait(0.5)  # the second is now waiting on the first
+    release.set()
+    first.join(30)
+    second.join(30)
+    return failures
+
+
 def _signed_in(client, username: str) -> dict:
     token = client.post("/api/v1/auth/login", json={"username": username, "password": DEMO_PASSWORD}
                         ).get_json()["access_token"]
@@ -119,27 +149,14 @@ def test_two_transactions_delivering_one_line_at_once_both_succeed_and_leave_one
             reader = db.session.scalar(sa.select(User.id).where(User.username == "employee2"))
             doc_id = db.session.scalar(sa.select(InboxItem.document_id).where(InboxItem.user_id != reader).limit(1))
             db.session.remove()
-            first_in, failures = threading.Event(), []
 
-            def deliver(sender, hold):
-                try:
-                    with app.app_context():
-                        inbox.deliver(reader, db.session.get(Document, doc_id), "review", sender)
-                        if hold:  # the first holds its new row until the second is waiting on it
-                            first_in.set()
-                            threading.Event().wait(1.0)
-                        db.session.commit()
-                except BaseException as exc:  # noqa: BLE001 - reported below
-                    failures.append(exc)
-                    first_in.set()
+            def deliver(hold):
+                inbox.deliver(reader, db.session.get(Document, doc_id), "review", "Первый" if hold else "Второй")
+                if hold:  # the first holds its new row until the second is waiting on it
+                    hold()
+                db.session.commit()
 
-            first = threading.Thread(target=deliver, args=("Первый", True))
-            first.start()
-            assert first_in.wait(30)
-            second = threading.Thread(target=deliver, args=("Второй", False))
-            second.start()
-            first.join(30)
-            second.join(30)
+            failures = _first_held_while_second_runs(app, deliver)
             assert not failures, failures
             lines = db.session.scalars(sa.select(InboxItem).where(
                 InboxItem.user_id == reader, InboxItem.document_id == doc_id, InboxItem.kind == "review")).all()
@@ -191,35 +208,21 @@ def test_the_first_two_audit_entries_of_an_organization_at_once_both_commit_on_o
             db.session.commit()
             org_id = org.id
             db.session.remove()
-            first_linked, release, failures = threading.Event(), threading.Event(), []
+            def hold_first(session):  # after _chain, registered earlier, has created and linked the head
+                if "hold" in session.info:
+                    session.info.pop("hold")()
 
-            def hold_first(session):
-                if session.info.get("hold") and not first_linked.is_set():
-                    first_linked.set()  # _chain, registered earlier, has created and linked the head
-                    release.wait(30)
+            def entry(hold):
+                if hold:
+                    db.session.info["hold"] = hold
+                audit.record(org_id, None, "first" if hold else "second", "organization", org_id)
+                db.session.commit()
 
             sa.event.listen(Session, "before_commit", hold_first)
-
-            def entry(action, hold):
-                try:
-                    with app.app_context():
-                        db.session.info["hold"] = hold
-                        audit.record(org_id, None, action, "organization", org_id)
-                        db.session.commit()
-                except BaseException as exc:  # noqa: BLE001 - reported below
-                    failures.append(exc)
-                    first_linked.set()
-
-            first = threading.Thread(target=entry, args=("first", True))
-            first.start()
-            assert first_linked.wait(30)
-            second = threading.Thread(target=entry, args=("second", False))
-            second.start()
-            threading.Event().wait(0.5)  # the second is now waiting on the first's head
-            release.set()
-            first.join(30)
-            second.join(30)
-            sa.event.remove(Session, "before_commit", hold_first)
+            try:
+                failures = _first_held_while_second_runs(app, entry)
+            finally:
+                sa.event.remove(Session, "before_commit", hold_first)
             assert not failures, failures
             chain = db.session.execute(sa.select(AuditEvent.seq, AuditEvent.action).where(
                 AuditEvent.organization_id == org_id).order_by(AuditEvent.seq)).all()
