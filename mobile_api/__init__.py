@@ -7,7 +7,7 @@ from flask.ctx import _AppCtxGlobals
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter, ValidationError
 
-from models import AuthSession, User, blobstore, db
+from models import AuthSession, User, blobstore, db, liveness
 
 from . import config, errors, guard
 from .extensions import Api, compress, migrate
@@ -59,7 +59,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         JSON_SORT_KEYS=False,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         COMPRESS_MIMETYPES=["application/json", "application/problem+json"],
         COMPRESS_ALGORITHM=["gzip", "br"],
         COMPRESS_LEVEL=5,
@@ -78,6 +77,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["id"] = IdConverter
     app.extensions["blobstore"] = blobstore.from_config(app.config)
     db.init_app(app)
+    with app.app_context():
+        liveness.install(db.engine)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     compress.init_app(app)
     api = Api(app)

@@ -104,7 +104,7 @@ def register(app: Flask) -> None:
         return http_exception_response(exc)
 
     def _database_unavailable(exc: Exception):
-        # The pool's dead connections are dropped here; pool_pre_ping tests the rest on checkout,
+        # The pool's dead connections are dropped here; models.liveness checks the rest on checkout,
         # so the first request after the database is back simply works.
         try:
             db.session.rollback()

@@ -40,3 +40,20 @@ def test_the_api_says_database_unavailable_while_postgresql_is_down_and_recovers
     assert client.get("/api/v1/inbox", headers=auth).status_code == 200
     me = client.get("/api/v1/me", headers=_login(client, "employee1"))
     assert me.status_code == 200 and me.get_json()["id"]
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_a_restart_between_two_requests_costs_the_phone_nothing(outage_app, private_pg, mode):
+    """The pool's idle connection died with the server it came from (a clean shutdown says so, a crash
+    just closes it); the next request is answered from a fresh connection, not with a 503."""
+    client = outage_app.test_client()
+    assert client.get("/api/v1/inbox", headers=_login(client)).status_code == 200  # the pool holds a connection
+
+    private_pg.stop(mode)
+    private_pg.start()
+
+    # (A crash may lose the last moment's commits on this throwaway cluster, so sign in afresh.)
+    resp = client.post("/api/v1/auth/login", json={"username": "exec1", "password": DEMO_PASSWORD})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    auth = {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+    assert client.get("/api/v1/inbox", headers=auth).status_code == 200
