@@ -31,7 +31,7 @@ blp.before_request(authenticate)
 
 
 @blp.route("/documents/<id:document_id>/approval-route", methods=["PUT"])
-@blp.arguments(RouteIn)
+@blp.arguments(RouteIn())
 @blp.response(200, ApprovalSchema)
 def put_route(body, document_id):
     """The owner sets the approval route: a new round whose first approvers are asked at once."""
@@ -41,7 +41,7 @@ def put_route(body, document_id):
 
 
 @blp.route("/approvals", methods=["GET"])
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(PageArgs(), location="query")
 @blp.response(200, ApprovalPage)
 def waiting(args):
     """The approvals waiting for this user's decision, newest first."""
@@ -52,7 +52,7 @@ def waiting(args):
 
 @blp.route("/approvals/<id:approval_id>/decision", methods=["POST"])
 @idempotent
-@blp.arguments(DecisionIn)
+@blp.arguments(DecisionIn())
 @blp.response(200, ApprovalSchema)
 def decide(body, approval_id):
     """Approve or reject (a reject needs a comment); signed through a signing session when required."""
@@ -63,7 +63,7 @@ def decide(body, approval_id):
 
 @blp.route("/keys", methods=["POST"])
 @idempotent
-@blp.arguments(KeyIn)
+@blp.arguments(KeyIn())
 @blp.response(201, KeyOut)
 def enrol(body):
     """Enrol a device key: a P-256 PKCS#10 request in, a certificate from the organization's CA out."""
@@ -87,7 +87,7 @@ def revoke(key_id):
 
 @blp.route("/signing-sessions", methods=["POST"])
 @idempotent
-@blp.arguments(SessionIn)
+@blp.arguments(SessionIn())
 @blp.response(201, SessionOut)
 def open_session(body):
     """Prepare a signature: the canonical content and the DER signed attributes the device signs."""
@@ -104,7 +104,7 @@ def open_session(body):
 
 @blp.route("/signing-sessions/<id:session_id>/signature", methods=["POST"])
 @idempotent
-@blp.arguments(SignatureIn)
+@blp.arguments(SignatureIn())
 @blp.response(200, SignatureOut)
 def sign(body, session_id):
     """The device's ECDSA signature over data_to_sign: assembled into a detached CMS and verified."""

@@ -24,7 +24,7 @@ def _authenticate():
 
 @blp.route("/auth/login", methods=["POST"])
 @blp.doc(security=[])
-@blp.arguments(LoginIn)
+@blp.arguments(LoginIn())
 @blp.response(200, TokenPair)
 @blp.alt_response(401, description="invalid_credentials")
 @blp.alt_response(429, description="rate_limited")
@@ -47,7 +47,7 @@ def login(body):
 
 @blp.route("/auth/refresh", methods=["POST"])
 @blp.doc(security=[])
-@blp.arguments(RefreshIn)
+@blp.arguments(RefreshIn())
 @blp.response(200, TokenPair)
 @blp.alt_response(401, description="invalid_token, token_reused, token_expired")
 def refresh(body):

@@ -17,7 +17,7 @@ blp.before_request(authenticate)
 
 @blp.route("/devices", methods=["POST"])
 @idempotent
-@blp.arguments(DeviceIn)
+@blp.arguments(DeviceIn())
 @blp.response(201, DeviceOut)
 def register(body):
     """Register an FCM token; the same token again updates it (and may move to a new user)."""

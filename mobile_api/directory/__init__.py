@@ -23,7 +23,7 @@ blp.before_request(authenticate)
 
 @blp.route("/directory/people", methods=["GET"])
 @etagged
-@blp.arguments(PeopleArgs, location="query")
+@blp.arguments(PeopleArgs(), location="query")
 @blp.response(200, PeoplePage)
 def people(args):
     """People of the caller's organization by the start of their surname, first name or position."""
@@ -39,7 +39,7 @@ def units():
 
 
 @blp.route("/directory/sync", methods=["GET"])
-@blp.arguments(DirectorySyncArgs, location="query")
+@blp.arguments(DirectorySyncArgs(), location="query")
 @blp.response(200, DirectorySync)
 def sync(args):
     """People and units changed since a token (upserts and tombstones); without one, everyone current."""
@@ -55,7 +55,7 @@ def frequent_executors():
 
 
 @blp.route("/resolutions/parse", methods=["POST"])
-@blp.arguments(ParseIn)
+@blp.arguments(ParseIn())
 @blp.response(200, ParseOut)
 def parse(body):
     """What a resolution's text says: instruction, executors, deadline, and names to check."""

@@ -31,7 +31,7 @@ _task = compile_rows(TaskSchema(), lists.TASK_LINE)
 
 @blp.route("/inbox", methods=["GET"])
 @versioned(lambda: lists.inbox_version(g.user_id, request.args.get("view", "all")))
-@blp.arguments(InboxArgs, location="query")
+@blp.arguments(InboxArgs(), location="query")
 @blp.response(200, InboxPage)
 def list_inbox(args):
     """The user's inbox, newest first, one trimmed line per item (ETag: 304 when nothing changed)."""
@@ -49,7 +49,7 @@ def mark_read(item_id):
 
 
 @blp.route("/sync", methods=["GET"])
-@blp.arguments(SyncArgs, location="query")
+@blp.arguments(SyncArgs(), location="query")
 @blp.response(200, SyncOut)
 def sync(args):
     """What changed in the inbox and tasks since a token; without one, everything current."""

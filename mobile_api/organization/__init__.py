@@ -22,7 +22,7 @@ def get():
 
 
 @blp.route("/organization", methods=["PATCH"])
-@blp.arguments(OrganizationPatch)
+@blp.arguments(OrganizationPatch())
 @blp.response(200, OrganizationOut)
 def edit(body):
     """Admin: whether authors with an enrolled key must sign the resolutions they issue."""
@@ -46,7 +46,7 @@ def _checked(text: str) -> str:
 
 @blp.route("/organization/resolution-templates", methods=["POST"])
 @idempotent
-@blp.arguments(TemplateIn)
+@blp.arguments(TemplateIn())
 @blp.response(201, TemplateOut)
 def create_template(body):
     """Clerk or admin: add a template; every word must be known to the default language's model."""
@@ -62,7 +62,7 @@ def get_template(template_id):
 
 
 @blp.route("/organization/resolution-templates/<id:template_id>", methods=["PATCH"])
-@blp.arguments(TemplatePatch)
+@blp.arguments(TemplatePatch())
 @blp.response(200, TemplateOut)
 def update_template(body, template_id):
     """Clerk or admin: reword or move a template."""

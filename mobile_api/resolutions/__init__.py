@@ -17,7 +17,7 @@ blp.before_request(authenticate)
 
 @blp.route("/documents/<id:document_id>/resolutions", methods=["POST"])
 @idempotent
-@blp.arguments(ResolutionIn)
+@blp.arguments(ResolutionIn())
 @blp.response(201, ResolutionSchema)
 def create(body, document_id):
     """Write a resolution: a draft, or issued at once when `issue` is true."""
@@ -37,7 +37,7 @@ def get(resolution_id):
 
 
 @blp.route("/resolutions/<id:resolution_id>", methods=["PATCH"])
-@blp.arguments(ResolutionPatch)
+@blp.arguments(ResolutionPatch())
 @blp.response(200, ResolutionSchema)
 def edit(body, resolution_id):
     """Edit text, executors or deadline before issue; each edit is kept as a revision."""
@@ -56,7 +56,7 @@ def reviewed(resolution_id):
 
 @blp.route("/resolutions/<id:resolution_id>/issue", methods=["POST"])
 @idempotent
-@blp.arguments(IssueIn)
+@blp.arguments(IssueIn())
 @blp.response(200, ResolutionSchema)
 def issue(body, resolution_id):
     """The author issues the resolution, signed when `signing_session_id` names their signature of it."""

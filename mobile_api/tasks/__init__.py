@@ -21,7 +21,7 @@ _task = compile_rows(TaskSchema(), lists.TASK_LINE)
 
 @blp.route("/tasks", methods=["GET"])
 @versioned(lambda: lists.tasks_version(g.user_id, request.args.get("view", "open")))
-@blp.arguments(TaskArgs, location="query")
+@blp.arguments(TaskArgs(), location="query")
 @blp.response(200, TaskPage)
 def list_tasks(args):
     """The user's tasks: open, overdue or done; newest first (ETag: 304 when nothing changed)."""
@@ -31,7 +31,7 @@ def list_tasks(args):
 
 @blp.route("/tasks/<id:task_id>/complete", methods=["POST"])
 @idempotent
-@blp.arguments(TaskCompleteIn)
+@blp.arguments(TaskCompleteIn())
 @blp.response(200, TaskSchema)
 def complete(body, task_id):
     """Report a task done."""

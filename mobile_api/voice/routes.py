@@ -90,7 +90,7 @@ def retry(resolution_id):
 
 
 @blp.route("/review-queue", methods=["GET"])
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(PageArgs(), location="query")
 @blp.response(200, ReviewQueuePage)
 def review_queue(args):
     """Assistant: dictated drafts of the executives they serve that wait for review, newest first."""
@@ -105,7 +105,7 @@ def get_settings():
 
 
 @blp.route("/me/voice-settings", methods=["PUT"])
-@blp.arguments(VoiceSettings)
+@blp.arguments(VoiceSettings())
 @blp.response(200, VoiceSettings)
 def put_settings(body):
     """Dictate freely, or recognise only the organization's templates."""
