@@ -6,6 +6,9 @@ The first stage not done is the current one, and its undecided approvers (the fi
 sequential) are due. One reject ends the round as rejected and returns the document to its owner,
 who may put a new route: a new round. A new version of the document cancels the round's decisions
 (they were about the old version) and starts the route over.
+
+The rules that read a round (`current_stage`, `due`, `view`) take a loaded Approval or the plain
+round an opened document reads (domain.reading.round_of): the same attributes, without the ORM.
 """
 import json
 from datetime import datetime

@@ -4,11 +4,16 @@ Opening a document is the most frequent read after the lists. Built from ORM obj
 dozen statements, most of its CPU going to SQLAlchemy; these reads are one statement each, whatever
 the number of resolutions. Who may see the document, and which drafts, stays in domain.access:
 the document's own row is read under that rule, compiled once into plain SQL (models.raw.run).
+Its approval round is read into plain objects shaped like the ORM's (`round_of`), so the rules of
+domain.approvals (who is due, each stage's status) judge it as they judge a loaded Approval.
 """
+from dataclasses import dataclass
+from datetime import datetime
+
 import sqlalchemy as sa
 
 from models import Document, Task, User
-from models.raw import fetch, run
+from models.raw import as_utc, fetch, run
 from models.signing import Approval
 
 from .access import seen_by
@@ -72,3 +77,85 @@ def resolutions(document_id: int) -> list[tuple]:
             "ORDER BY resolution_executors.resolution_id, resolution_executors.position", (document_id,)):
         executors.setdefault(resolution_id, []).append(tuple(executor))
     return [(*row[:_EXECUTORS_AT], executors.get(row[0], []), *row[_EXECUTORS_AT:]) for row in rows]
+
+
+# An approval round as domain.approvals reads it: the attributes of models.signing's Approval, its
+# stages (approvers in order) and decisions, without the ORM (four statements and most of a routed
+# document's CPU).
+@dataclass(frozen=True)
+class Person:
+    id: int
+    short_name: str
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    id: int
+    reg_number: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: int
+    position: int
+    mode: str
+    approvers: list[Person]
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: int
+    stage_id: int
+    approver_id: int
+    approver: Person
+    decision: str
+    comment: str | None
+    signature_id: int | None
+    decided_at: datetime
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class Round:
+    id: int
+    document_id: int
+    round: int
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    document: DocumentRef
+    stages: list[Stage]
+    decisions: list[Decision]
+
+
+def round_of(document_id: int) -> Round | None:
+    """The document's latest approval round, if it ever had a route, in three statements."""
+    rows = fetch("SELECT approvals.id, approvals.round, approvals.status, approvals.created_at, approvals.finished_at, "
+                 "documents.reg_number, documents.title FROM approvals JOIN documents "
+                 "ON documents.id = approvals.document_id WHERE approvals.document_id = %s "
+                 "ORDER BY approvals.round DESC LIMIT 1", (document_id,))
+    if not rows:
+        return None
+    approval_id, number, status, created_at, finished_at, reg_number, title = rows[0]
+    stages: dict[int, Stage] = {}
+    for stage_id, position, mode, user_id, short_name in fetch(
+            "SELECT approval_stages.id, approval_stages.position, approval_stages.mode, users.id, users.short_name "
+            "FROM approval_stages JOIN approval_stage_approvers ON approval_stage_approvers.stage_id = "
+            "approval_stages.id JOIN users ON users.id = approval_stage_approvers.user_id "
+            "WHERE approval_stages.approval_id = %s "
+            "ORDER BY approval_stages.position, approval_stages.id, approval_stage_approvers.position", (approval_id,)):
+        if stage_id not in stages:
+            stages[stage_id] = Stage(stage_id, position, mode, [])
+        stages[stage_id].approvers.append(Person(user_id, short_name))
+    decisions = [Decision(id_, stage_id, approver_id, Person(approver_id, short_name), decision, comment,
+                          signature_id, as_utc(decided_at), bool(cancelled))
+                 for id_, stage_id, approver_id, short_name, decision, comment, signature_id, decided_at, cancelled
+                 in fetch("SELECT approval_decisions.id, approval_decisions.stage_id, approval_decisions.approver_id, "
+                          "users.short_name, approval_decisions.decision, approval_decisions.comment, "
+                          "approval_decisions.signature_id, approval_decisions.decided_at, "
+                          "approval_decisions.cancelled FROM approval_decisions JOIN users "
+                          "ON users.id = approval_decisions.approver_id WHERE approval_decisions.approval_id = %s "
+                          "ORDER BY approval_decisions.id", (approval_id,))]
+    return Round(approval_id, document_id, number, status, as_utc(created_at), as_utc(finished_at),
+                 DocumentRef(document_id, reg_number, title), list(stages.values()), decisions)

@@ -29,6 +29,7 @@ _head = compile_rows(DocumentDetailSchema(only=("id", "reg_number", "reg_date", 
 _addressee = compile_rows(UserRef(), reading.ADDRESSEE)
 _attachment = compile_rows(AttachmentSchema(), reading.ATTACHMENT)
 _resolution = compile_rows(ResolutionSchema(), reading.RESOLUTION)
+_approval = ApprovalSchema()
 _AUTHOR, _STATUS = reading.RESOLUTION.index("author_id"), reading.RESOLUTION.index("status")
 _OWNER, _ROUTED, _TASK, _ROLES = (reading.HEAD.index(c) for c in ("owner_id", "ever_routed", "has_open_task", "roles"))
 
@@ -42,13 +43,13 @@ def detail(document_id: int) -> Response:
         raise not_found("document")
     resolutions = [r for r in reading.resolutions(document_id) if r[_STATUS] == "issued" or r[_AUTHOR] == user_id
                    or access.may_edit_drafts_of(g.user, r[_AUTHOR])]
-    approval = approvals.current(document_id) if head[_ROUTED] else None
+    approval = reading.round_of(document_id) if head[_ROUTED] else None
     return jsonify({
         **_head(head),
         "addressees": [_addressee(r) for r in reading.addressees(document_id)],
         "attachments": [_attachment(r) for r in reading.attachments(document_id)],
         "resolutions": [_resolution(r) for r in resolutions],
-        "approval": ApprovalSchema().dump(approvals.view(approval)) if approval else None,
+        "approval": _approval.dump(approvals.view(approval)) if approval else None,
         "actions": access.actions_for(user_id, head[_ROLES].split(), head[_OWNER], bool(head[_TASK]), approval),
     })
 

@@ -51,6 +51,8 @@ def test_stages_run_in_order_sequential_one_by_one_parallel_together(route, user
         resp = login(who).post(f"/approvals/{aid}/decision", json={"decision": "approve", "comment": "Согласовано"})
         assert resp.status_code == 200, resp.get_json()
         assert resp.get_json()["due"] == due_after
+        # The opened document shows the round exactly as the decision's answer does (read without the ORM).
+        assert login("clerk1").get(f"/documents/{document}").get_json()["approval"] == resp.get_json()
     assert resp.get_json()["status"] == "approved"
     assert [s["status"] for s in resp.get_json()["stages"]] == ["done", "done"]
     for who in ("exec1", "employee1", "minister", "employee2"):
@@ -157,7 +159,9 @@ def test_a_new_attachment_version_cancels_the_rounds_decisions(route, users, log
     resp = exec1.api.post(f"/approvals/{approval['id']}/decision",
                           json={"decision": "approve", "signing_session_id": stale_session})
     assert resp.status_code == 409 and resp.get_json()["code"] == "stale_version"
-    assert exec1.approve(approval["id"]).status_code == 200
+    resp = exec1.approve(approval["id"])
+    assert resp.status_code == 200
+    assert clerk.get(f"/documents/{document}").get_json()["approval"] == resp.get_json()  # cancelled ones too
     # Both signatures stay on record and valid: each covers the version it was made on.
     report = clerk.get(f"/documents/{document}/signatures").get_json()["items"]
     assert len(report) == 2 and all(r["valid"] for r in report)
