@@ -15,7 +15,7 @@ from models import (
     resolution_executors,
     utcnow,
 )
-from models.base import store_order
+from models.base import link_in_order, store_order
 
 from . import access, corrections, inbox
 from .errors import ApiError, conflict, not_found
@@ -70,13 +70,13 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
            status: str = "draft") -> Resolution:
     """A new resolution by `author` on a document they can see."""
     parent = resolver_task(author, doc)
+    executors = _executors(author, executor_ids) if executor_ids else []
     res = Resolution(document_id=doc.id, document=doc, author_id=author.id, author=author, status=status,
                      text=text, deadline=deadline, parent_task_id=parent.id if parent else None,
-                     executors=_executors(author, executor_ids) if executor_ids else [],
                      revisions=[])  # known empty: showing the new resolution reads no revisions
     db.session.add(res)
     db.session.flush()
-    keep_executor_order(res)
+    link_in_order(res, "executors", resolution_executors, "resolution_id", executors)
     audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
     return res
 
