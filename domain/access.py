@@ -129,9 +129,9 @@ def actions_for(user_id: int, roles: list[str], owner_id: int, has_open_task: bo
     return actions
 
 
-def open_task(user: User, doc: Document) -> Task | None:
-    """The user's open task on the document, if any."""
+def open_task_id(user_id: int, document_id: int) -> int | None:
+    """The id of one of the user's open tasks on the document, if any."""
     return db.session.scalar(
-        sa.select(Task).where(Task.document_id == doc.id, Task.executor_id == user.id, Task.status == "open",
-                              Task.removed == sa.false()).limit(1)
+        sa.select(Task.id).where(Task.document_id == document_id, Task.executor_id == user_id, Task.status == "open",
+                                 Task.removed == sa.false()).limit(1)
     )

@@ -3,6 +3,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import (
     Document,
@@ -58,26 +59,33 @@ def _executors(author: User, ids: list[int]) -> list[User]:
     return [by_id[i] for i in unique]
 
 
-def resolver_task(user: User, doc: Document) -> Task | None:
-    """The task a resolution by this user would delegate (None for an executive's own); 403 if they may not."""
-    task = access.open_task(user, doc)
-    if task is None and not user.has_role("executive"):
+def resolver_task(user: User, doc: Document) -> int | None:
+    """The id of the task a resolution by this user would delegate (None for an executive's own); 403 if
+    they may not write one."""
+    task_id = access.open_task_id(user.id, doc.id)
+    if task_id is None and not user.has_role("executive"):
         raise ApiError(403, "forbidden", "Only an executive or an executor of a task here writes resolutions.")
-    return task
+    return task_id
 
 
 def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | None,
-           status: str = "draft") -> Resolution:
-    """A new resolution by `author` on a document they can see."""
-    parent = resolver_task(author, doc)
-    executors = _executors(author, executor_ids) if executor_ids else []
+           status: str = "draft", issue: bool = False) -> Resolution:
+    """A new resolution by `author` on a document they can see; with `issue`, issued at once (as
+    `issue` does, the resolution and its tasks written together)."""
+    parent_task_id = resolver_task(author, doc)
     res = Resolution(document_id=doc.id, document=doc, author_id=author.id, author=author, status=status,
-                     text=text, deadline=deadline, parent_task_id=parent.id if parent else None,
+                     text=text, deadline=deadline, parent_task_id=parent_task_id,
                      revisions=[])  # known empty: showing the new resolution reads no revisions
+    # Set as loaded: the links are written below, with their positions, once the resolution has an id.
+    executors = _executors(author, executor_ids) if executor_ids else []
+    set_committed_value(res, "executors", executors)
     db.session.add(res)
+    tasks = _assign(author, res) if issue else []
     db.session.flush()
     link_in_order(res, "executors", resolution_executors, "resolution_id", executors)
     audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
+    if issue:
+        _announce(author, res, tasks)
     return res
 
 
@@ -138,6 +146,14 @@ def issue(user: User, res: Resolution) -> list[Task]:
     `res` is locked: the tasks carry the text and executors as they are at that moment, and an
     edit waiting for the lock finds the resolution issued.
     """
+    tasks = _assign(user, res)
+    db.session.flush()
+    _announce(user, res, tasks)
+    return tasks
+
+
+def _assign(user: User, res: Resolution) -> list[Task]:
+    """Check that `user` may issue `res` now, mark it issued and make its tasks (written at the next flush)."""
     if res.author_id != user.id:
         if access.may_edit_resolution(user, res):
             raise ApiError(403, "forbidden", "Only the author issues a resolution.")
@@ -148,14 +164,15 @@ def issue(user: User, res: Resolution) -> list[Task]:
                         "executors": [] if res.executors else ["At least one executor."]})
     move(res, "issued")
     res.issued_at = utcnow()
+    tasks = [Task(resolution=res, document_id=res.document_id, executor_id=executor.id, text=res.text,
+                  deadline=res.deadline) for executor in res.executors]
+    db.session.add_all(tasks)
+    return tasks
+
+
+def _announce(user: User, res: Resolution, tasks: list[Task]) -> None:
+    """Tell the executors of an issued resolution's tasks (flushed), and take it off the author's inbox."""
     doc = res.document
-    tasks = []
-    for executor in res.executors:
-        task = Task(resolution_id=res.id, document_id=doc.id, executor_id=executor.id, text=res.text,
-                    deadline=res.deadline)
-        db.session.add(task)
-        tasks.append(task)
-    db.session.flush()
     for task in tasks:
         inbox.deliver(task.executor_id, doc, "task", user.short_name, due_at=task.deadline)
     for task in tasks:  # after the deliveries, so that the notifications go in one insert
@@ -163,7 +180,6 @@ def issue(user: User, res: Resolution) -> list[Task]:
     inbox.withdraw(user.id, doc.id, "resolution")
     audit.record(user.organization_id, user.id, "resolution.issued", "resolution", res.id,
                  executors=[str(e.id) for e in res.executors])
-    return tasks
 
 
 def complete_task(user: User, task: Task, report: str) -> Task:
@@ -172,7 +188,7 @@ def complete_task(user: User, task: Task, report: str) -> Task:
         raise conflict("invalid_state", "The task is already done.", task.status)
     task.status, task.report, task.completed_at = "done", report, utcnow()
     db.session.flush()
-    if access.open_task(user, task.document) is None:  # the inbox line stays while other tasks remain
+    if access.open_task_id(user.id, task.document_id) is None:  # the inbox line stays while other tasks remain
         inbox.withdraw(user.id, task.document_id, "task")
     notify("task_completed", task.resolution.author_id, task.document_id, task_id=task.id,
            resolution_id=task.resolution_id)

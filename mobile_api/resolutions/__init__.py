@@ -22,9 +22,8 @@ blp.before_request(authenticate)
 def create(body, document_id):
     """Write a resolution: a draft, or issued at once when `issue` is true."""
     doc = access.get_document(g.user, document_id)
-    res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"))
+    res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"), issue=body["issue"])
     if body["issue"]:
-        rules.issue(g.user, res)
         signatures.check_issue_signed(g.user, signed=False)
     return res, 201, {"Location": url_for("resolutions.get", resolution_id=res.id)}
 
