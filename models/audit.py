@@ -21,6 +21,8 @@ from .base import BigId, db, utcnow
 
 GENESIS = "0" * 64
 _PENDING = "audit_pending"
+_WRITTEN = ("organization_id", "seq", "actor_id", "action", "object_type", "object_id", "details", "created_at",
+            "prev_hash", "hash", "seal")
 
 
 class AuditHead(db.Model):
@@ -88,23 +90,30 @@ def _chain(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
+    heads, events = AuditHead.__table__, AuditEvent.__table__
     for organization_id in sorted({e.organization_id for e in pending}):
-        locked = sa.select(AuditHead).where(AuditHead.organization_id == organization_id).with_for_update()
-        head = session.scalar(locked)
+        locked = (sa.select(heads.c.seq, heads.c.hash).where(heads.c.organization_id == organization_id)
+                  .with_for_update())
+        head = session.execute(locked).first()
         if head is None:
             # The organization's first entry. Two first entries at once both get here: one creates the
             # head, the other's insert waits for it and does nothing, and both then lock the same head.
             insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
-            session.execute(insert(AuditHead).values(organization_id=organization_id, seq=0, hash=GENESIS)
+            session.execute(insert(heads).values(organization_id=organization_id, seq=0, hash=GENESIS)
                             .on_conflict_do_nothing(index_elements=["organization_id"]))
-            head = session.scalar(locked)
+            head = session.execute(locked).first()
+        seq, link = head
+        rows = []
         for entry in (e for e in pending if e.organization_id == organization_id):
-            entry.seq, entry.prev_hash = head.seq + 1, head.hash
+            entry.seq, entry.prev_hash = seq + 1, link
             entry.hash = entry.compute_hash()
             entry.seal = _seal("event", organization_id, entry.seq, entry.hash)
-            head.seq, head.hash = entry.seq, entry.hash
-            session.add(entry)
-        head.seal = _seal("head", organization_id, head.seq, head.hash)
+            seq, link = entry.seq, entry.hash
+            rows.append({column: getattr(entry, column) for column in _WRITTEN})
+        # Plain inserts and update, not the ORM's unit of work: this runs in every writing request.
+        session.execute(sa.insert(events), rows)
+        session.execute(sa.update(heads).where(heads.c.organization_id == organization_id)
+                        .values(seq=seq, hash=link, seal=_seal("head", organization_id, seq, link)))
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
