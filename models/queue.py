@@ -38,6 +38,11 @@ class db_now(FunctionElement):  # noqa: N801 - reads as the SQL function it rend
         super().__init__(seconds)
 
 
+def database_time() -> datetime:
+    """The database's current UTC time, for a rule that compares it with stored times in Python."""
+    return db.session.scalar(sa.select(db_now()))
+
+
 @compiles(db_now, "postgresql")
 def _db_now_pg(element, compiler, **kw):
     # clock_timestamp(), not now(): now() stands still for the whole transaction.

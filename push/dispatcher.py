@@ -57,6 +57,7 @@ from models.queue import (
     beat_many,
     claim,
     database_down,
+    database_time,
     finish,
     finish_many,
     forget,
@@ -251,11 +252,10 @@ class Dispatcher:
 
     def scan_deadlines(self, force: bool = False) -> int:
         """Owe deadline reminders that fell due, at most every `scan_every` seconds."""
-        now = utcnow()
-        if not force and now.timestamp() < self._next_scan:
+        if not force and time.monotonic() < self._next_scan:
             return 0
-        self._next_scan = now.timestamp() + self.settings.scan_every
-        made = deadlines.scan(now)
+        self._next_scan = time.monotonic() + self.settings.scan_every
+        made = deadlines.scan(database_time())  # deadlines are due by the database's clock
         if made:
             log.info("push: %d deadline reminders owed", made)
         return made
@@ -277,7 +277,7 @@ class Dispatcher:
         rows = db.session.execute(sa.select(*_ROW).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)).all()
         users = {u.id: u for u in db.session.execute(
             sa.select(*_USER).join(User.organization).where(User.id.in_({r.user_id for r in rows})))}
-        now = utcnow()
+        now = database_time()  # quiet hours by the clock every due time is kept by, not this machine's
         sendable = []
         for row in rows:
             user = users[row.user_id]

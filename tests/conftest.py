@@ -3,7 +3,9 @@
 PostgreSQL is required: if it cannot be reached the tests that need it error out (they are never
 skipped), so a CI without the database goes red.
 """
+import glob
 import os
+import subprocess
 import uuid
 
 import pytest
@@ -140,3 +142,20 @@ def login(client, demo):
         return Api(client, resp.get_json())
 
     return _login
+
+
+def _libfaketime() -> str | None:
+    found = glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1")
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="session")
+def faketime() -> str:
+    """libfaketime, to run a real process whose machine clock is wrong (preloaded: the `faketime`
+    wrapper would not pass SIGTERM on); installed from Debian's packages when missing."""
+    if _libfaketime() is None:
+        subprocess.run(["apt-get", "install", "-y", "-q", "faketime"], check=False, capture_output=True)
+    if _libfaketime() is None:
+        subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "faketime"], check=True, capture_output=True)
+    return _libfaketime()

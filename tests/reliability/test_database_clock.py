@@ -3,7 +3,6 @@ live lease nor sits on due work. The worker runs as a real process under libfake
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import signal
@@ -23,22 +22,6 @@ from tests.voice.conftest import AUDIO, MANIFEST, document_of, jobs, note_of, up
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
 ROOT = Path(__file__).resolve().parents[2]
 PHRASES = json.dumps(MANIFEST["phrase_list"], ensure_ascii=False)
-
-
-def _libfaketime() -> str | None:
-    found = glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1")
-    return found[0] if found else None
-
-
-@pytest.fixture(scope="module")
-def faketime() -> str:
-    """libfaketime (preloaded: the `faketime` wrapper would not pass SIGTERM on); installed when missing."""
-    if _libfaketime() is None:
-        subprocess.run(["apt-get", "install", "-y", "-q", "faketime"], check=False, capture_output=True)
-    if _libfaketime() is None:
-        subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "faketime"], check=True, capture_output=True)
-    return _libfaketime()
 
 
 def skewed_worker(app, faketime: str, offset: str) -> subprocess.Popen:

@@ -1,0 +1,57 @@
+"""Quiet hours are kept by the database's clock, as every due time is: a dispatcher whose machine
+clock is off neither wakes a user at night nor holds a push the user may get now. The real
+`flask --app wsgi push-dispatcher` runs under libfaketime. (FCM would refuse the sign-in of a machine
+hours off, as the fake does, so the test watches the dispatcher's decision, made before sending.)"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from domain.notify import notify
+from models import Device, OutboxMessage, db, utcnow
+from tests.fakes.fcm_server import write_service_account
+from tests.push.test_push_killed import flask_cli, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
+
+
+def _decided(row_id: int) -> bool:
+    with db.engine.connect() as conn:
+        return conn.scalar(sa.select(OutboxMessage.last_error).where(OutboxMessage.id == row_id)) is not None
+
+
+@pytest.mark.parametrize("offset", ["+3h", "-3h"])
+def test_a_dispatcher_hours_off_keeps_quiet_hours_by_the_database_clock(app, demo, fake_fcm, service_key, tmp_path,
+                                                                         faketime, offset):
+    employee = demo["employee1"]
+    db.session.execute(sa.update(OutboxMessage).values(status="done"))  # the demo's own, phoneless
+    db.session.add(Device(user_id=employee.id, token="tok-night", platform="android", locale="ru"))
+    # Quiet from an hour ago to an hour from now, by the clock this machine and the database share.
+    local = utcnow().astimezone(ZoneInfo(employee.timezone)).replace(second=0, microsecond=0)
+    employee.quiet_from = (local - timedelta(hours=1)).strftime("%H:%M")
+    employee.quiet_to = (local + timedelta(hours=1)).strftime("%H:%M")
+    row = notify("task_completed", employee.id, None, task_id=7)  # not urgent: it waits for the morning
+    db.session.commit()
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": str(tmp_path / "data"),
+           "FIREBASE_CREDENTIALS": str(write_service_account(tmp_path / "sa.json", service_key, fake_fcm.token_uri)),
+           "FCM_ENDPOINT": fake_fcm.url, "PUSH_POLL_MS": "100", "NO_PROXY": "127.0.0.1",
+           "LD_PRELOAD": faketime, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+    dispatcher = flask_cli("push-dispatcher", env=env)
+    try:
+        wait_for(lambda: _decided(row.id), 60, "the dispatcher's decision")
+    finally:
+        dispatcher.terminate()
+        output = dispatcher.communicate(timeout=30)[0]
+
+    db.session.expire_all()
+    held = db.session.get(OutboxMessage, row.id)
+    assert "quiet hours" in held.last_error, output
+    assert held.status == "queued" and held.attempts == 0
+    assert held.available_at == (local + timedelta(hours=1)).astimezone(ZoneInfo("UTC"))
+    assert fake_fcm.sends() == []
