@@ -173,7 +173,9 @@ def _assign(user: User, res: Resolution) -> list[Task]:
 def _announce(user: User, res: Resolution, tasks: list[Task]) -> None:
     """Tell the executors of an issued resolution's tasks (flushed), and take it off the author's inbox."""
     doc = res.document
-    for task in tasks:
+    # In the order of the executors' ids, whatever the order they were named in: two resolutions of
+    # one document issued at once to the same people then never hold each other's lines (deadlock).
+    for task in sorted(tasks, key=lambda t: t.executor_id):
         inbox.deliver(task.executor_id, doc, "task", user.short_name, due_at=task.deadline)
     for task in tasks:  # after the deliveries, so that the notifications go in one insert
         notify("task_assigned", task.executor_id, doc.id, task_id=task.id, resolution_id=res.id)

@@ -16,6 +16,7 @@ from domain import resolutions as rules
 from models import (
     Document,
     IdempotentResponse,
+    InboxItem,
     Job,
     OutboxMessage,
     Resolution,
@@ -89,6 +90,27 @@ def test_a_resolution_issued_by_many_taps_at_once_makes_one_set_of_tasks(server)
         tasks = db.session.scalars(sa.select(Task).where(Task.resolution_id == int(res["id"]))).all()
         assert sorted(str(t.executor_id) for t in tasks) == sorted(executors)
     assert len(_outbox(server, "task_assigned", resolution_id=res["id"])) == len(executors)
+
+
+def test_resolutions_issued_at_once_on_one_document_to_the_same_executors_in_any_order_all_succeed(server):
+    """Two executives resolve one letter at the same moment to the same people, named in another
+    order: each issue puts the document into both executors' inboxes, and neither may wait for the
+    other's line while holding the one the other waits for (a deadlock answered 503 to one of them)."""
+    doc = _document(server)
+    tokens = [server.login(name)["access_token"] for name in ("exec1", "minister")]
+    pair = _ids(server, "employee1", "employee2")
+
+    def issue(i: int):
+        return server.call("POST", f"/documents/{doc}/resolutions", tokens[i % 2],
+                           json={"text": f"Рассмотреть {i}", "executors": pair[::1 if i % 2 else -1], "issue": True})
+
+    for _ in range(5):
+        answers = together([lambda i=i: issue(i) for i in range(N)])
+        assert [a.status_code for a in answers] == [201] * N, [a.text for a in answers if a.status_code != 201]
+    with server.app.app_context():
+        lines = db.session.scalar(sa.select(sa.func.count()).select_from(InboxItem).where(
+            InboxItem.document_id == int(doc), InboxItem.kind == "task", InboxItem.removed.is_(False)))
+    assert lines == 2  # one task line each, whoever delivered it last
 
 
 def test_simultaneous_completions_of_one_task_complete_it_once(server):
