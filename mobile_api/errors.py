@@ -14,8 +14,9 @@ from models.queue import DATABASE_DOWN
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
-# PostgreSQL's lock_timeout (lock_not_available) and statement_timeout (query_canceled).
-BUSY = ("55P03", "57014")
+# The database answered but gave up on this transaction: its lock_timeout (lock_not_available) or
+# statement_timeout (query_canceled) ran out, or it broke a deadlock or a serialization conflict.
+BUSY = ("55P03", "57014", "40P01", "40001")
 CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     409: "conflict", 410: "gone", 413: "payload_too_large", 415: "unsupported_media_type",
@@ -112,8 +113,7 @@ def register(app: Flask) -> None:
             pass
         retry_after = str(app.config.get("DATABASE_RETRY_AFTER_S", 5))
         if getattr(getattr(exc, "orig", None), "sqlstate", None) in BUSY:
-            # The database answered, but a lock or statement timeout it is configured with ran out:
-            # the same retry helps, and saying it is unreachable would send operators the wrong way.
+            # The same retry helps, and saying the database is unreachable would send operators the wrong way.
             log.warning("database busy: %s", str(exc.orig).splitlines()[0])
             return problem(503, "database_unavailable", "The database is busy at the moment. Try again shortly.",
                            headers={"Retry-After": "1"})

@@ -8,6 +8,7 @@ and the audit chain holds both entries intact.
 """
 import io
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 from domain import documents, inbox
 from mobile_api import create_app
 from mobile_api.demo import load
-from models import AuditEvent, Document, InboxItem, Organization, User, audit, db
+from models import AuditEvent, AuditHead, Document, InboxItem, Organization, Resolution, User, audit, db
 from tests.conftest import DEMO_PASSWORD, _pg_database
 
 
@@ -193,6 +194,66 @@ def test_a_lock_timeout_is_answered_busy_not_unreachable_and_leaves_nothing_writ
             db.engine.dispose()
     finally:
         drop()
+
+
+@pytest.mark.slow
+def test_a_deadlock_is_answered_busy_and_leaves_nothing_written(tmp_path):
+    """A resolution issued while another transaction holds the organization's audit chain and then
+    asks for the executor's task line the issue holds: PostgreSQL breaks the deadlock by failing the
+    request, which answers 503 busy with Retry-After (not "unreachable"), and writes no resolution."""
+    app, drop = _demo_on_postgresql(tmp_path, lock_timeout_ms=0)
+    try:
+        with app.app_context():
+            client = app.test_client()
+            auth = _signed_in(client, "exec1")
+            exec1 = db.session.scalar(sa.select(User).where(User.username == "exec1"))
+            employee1 = db.session.scalar(sa.select(User.id).where(User.username == "employee1"))
+            doc = client.get("/api/v1/inbox", headers=auth).get_json()["items"][0]["document_id"]
+            body = {"text": "Рассмотреть", "executors": [str(employee1)], "issue": True}
+            url = f"/api/v1/documents/{doc}/resolutions"
+            assert client.post(url, json=body, headers=auth).status_code == 201  # the task line exists now
+            before = db.session.scalar(sa.select(sa.func.count()).select_from(Resolution)
+                                       .where(Resolution.document_id == int(doc)))
+            answers = []
+            with db.engine.connect() as holder:
+                holder.execute(sa.select(AuditHead.seq).where(AuditHead.organization_id == exec1.organization_id)
+                               .with_for_update())
+                request = threading.Thread(target=lambda: answers.append(_post_in_context(app, url, body, auth)))
+                request.start()
+                _wait_for_a_lock_wait()  # the issue holds the task line and waits for the chain
+                holder.execute(sa.select(InboxItem.id).where(InboxItem.user_id == employee1,
+                                                             InboxItem.document_id == int(doc),
+                                                             InboxItem.kind == "task").with_for_update())
+                request.join(30)
+                holder.rollback()
+            [(status, problem, retry_after)] = answers
+            assert status == 503 and problem["code"] == "database_unavailable" and "busy" in problem["detail"]
+            assert retry_after == "1"
+            db.session.expire_all()
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(Resolution)
+                                     .where(Resolution.document_id == int(doc))) == before
+            assert client.post(url, json=body, headers=auth).status_code == 201  # its retry goes through
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()
+
+
+def _post_in_context(app, url, body, auth):
+    with app.app_context():
+        resp = app.test_client().post(url, json=body, headers=auth)
+        return resp.status_code, resp.get_json(), resp.headers.get("Retry-After")
+
+
+def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.engine.connect() as probe:  # a transaction of its own: activity is read once per transaction
+            if probe.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND wait_event_type = 'Lock'")).scalar():
+                return
+        time.sleep(0.02)
+    raise AssertionError("no request came to wait on a lock")
 
 
 @pytest.mark.slow
