@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from types import TracebackType
@@ -17,6 +18,8 @@ from push.backoff import parse_retry_after
 from push.sender import Outcome, OutgoingMessage, SendResult
 
 log = logging.getLogger(__name__)
+# How the token endpoint refuses a sign-in whose times (iat, exp) are off: the machine's clock is.
+_TIMED_OUT = re.compile(r"\b(iat|exp)\b|expired|timeframe", re.IGNORECASE)
 
 FCM_HOST = "https://fcm.googleapis.com"
 MAX_BATCH = 500  # the most messaging.send_each accepts in one call
@@ -179,8 +182,14 @@ class FcmSender:
         cause = error.cause
         if isinstance(cause, google.auth.exceptions.RefreshError) and not cause.retryable:
             outcome = Outcome.AUTH_ERROR
+            clock = _TIMED_OUT.search(str(cause))
             log.error(
-                "FCM: cannot obtain an access token (%s); check FIREBASE_CREDENTIALS", cause
+                "FCM: cannot obtain an access token (%s); %s",
+                cause,
+                "this machine's clock looks wrong: the sign-in is timed by it and Google allows "
+                "a few minutes (or check FIREBASE_CREDENTIALS)"
+                if clock
+                else "check FIREBASE_CREDENTIALS",
             )
         else:
             outcome = Outcome.RETRY

@@ -1,7 +1,8 @@
 """Quiet hours are kept by the database's clock, as every due time is: a dispatcher whose machine
 clock is off neither wakes a user at night nor holds a push the user may get now. The real
 `flask --app wsgi push-dispatcher` runs under libfaketime. (FCM would refuse the sign-in of a machine
-hours off, as the fake does, so the test watches the dispatcher's decision, made before sending.)"""
+hours off, as the fake does, so the test watches the dispatcher's decision, made before sending, and
+that its log points the operator at the clock.)"""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_a_dispatcher_hours_off_keeps_quiet_hours_by_the_database_clock(app, dem
     employee.quiet_from = (local - timedelta(hours=1)).strftime("%H:%M")
     employee.quiet_to = (local + timedelta(hours=1)).strftime("%H:%M")
     row = notify("task_completed", employee.id, None, task_id=7)  # not urgent: it waits for the morning
+    urgent = notify("task_assigned", employee.id, None, task_id=8)  # goes now, and meets FCM's refusal
     db.session.commit()
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": str(tmp_path / "data"),
            "FIREBASE_CREDENTIALS": str(write_service_account(tmp_path / "sa.json", service_key, fake_fcm.token_uri)),
@@ -44,7 +46,7 @@ def test_a_dispatcher_hours_off_keeps_quiet_hours_by_the_database_clock(app, dem
 
     dispatcher = flask_cli("push-dispatcher", env=env)
     try:
-        wait_for(lambda: _decided(row.id), 60, "the dispatcher's decision")
+        wait_for(lambda: _decided(row.id) and _decided(urgent.id), 60, "the dispatcher's decisions")
     finally:
         dispatcher.terminate()
         output = dispatcher.communicate(timeout=30)[0]
@@ -55,3 +57,4 @@ def test_a_dispatcher_hours_off_keeps_quiet_hours_by_the_database_clock(app, dem
     assert held.status == "queued" and held.attempts == 0
     assert held.available_at == (local + timedelta(hours=1)).astimezone(ZoneInfo("UTC"))
     assert fake_fcm.sends() == []
+    assert "clock looks wrong" in output  # the sign-in was refused for its times, not its key
