@@ -20,7 +20,7 @@ from models.base import link_in_order, store_order
 
 from . import access, corrections, inbox
 from .errors import ApiError, conflict, not_found
-from .notify import notify
+from .notify import notify, notify_each
 
 EDITABLE = {"draft", "awaiting_review", "reviewed"}
 # What a list of resolutions shows beyond their rows (authors, how many edits), loaded with the list
@@ -177,8 +177,7 @@ def _announce(user: User, res: Resolution, tasks: list[Task]) -> None:
     # one document issued at once to the same people then never hold each other's lines (deadlock).
     for task in sorted(tasks, key=lambda t: t.executor_id):
         inbox.deliver(task.executor_id, doc, "task", user.short_name, due_at=task.deadline)
-    for task in tasks:  # after the deliveries, so that the notifications go in one insert
-        notify("task_assigned", task.executor_id, doc.id, task_id=task.id, resolution_id=res.id)
+    notify_each("task_assigned", doc.id, [(t.executor_id, {"task_id": t.id, "resolution_id": res.id}) for t in tasks])
     inbox.withdraw(user.id, doc.id, "resolution")
     audit.record(user.organization_id, user.id, "resolution.issued", "resolution", res.id,
                  executors=[str(e.id) for e in res.executors])
