@@ -50,9 +50,10 @@ def get_document(user: User, document_id: int | None) -> Document:
     return doc
 
 
+# The access rule's bind parameters, for statements built once (here and in domain.reading).
+USER_ID, DOCUMENT_ID = sa.bindparam("user_id", type_=sa.BigInteger), sa.bindparam("document_id", type_=sa.BigInteger)
 # Built once: every write on a document starts here, and building the clause cost more than the lookup.
-_USER_ID, _DOCUMENT_ID = sa.bindparam("user_id", type_=sa.BigInteger), sa.bindparam("document_id", type_=sa.BigInteger)
-_VISIBLE_DOCUMENT = sa.select(Document).where(Document.id == _DOCUMENT_ID, seen_by(_USER_ID, _DOCUMENT_ID))
+_VISIBLE_DOCUMENT = sa.select(Document).where(Document.id == DOCUMENT_ID, seen_by(USER_ID, DOCUMENT_ID))
 
 
 def get_attachment(user: User, document_id: int, attachment_id: int) -> Attachment:

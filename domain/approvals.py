@@ -14,7 +14,6 @@ import json
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from werkzeug.datastructures import FileStorage
 
 from models import Attachment, Document, User, audit, db, utcnow
@@ -36,9 +35,9 @@ MAX_STAGES, MAX_APPROVERS = 20, 50
 
 
 def current(document_id: int) -> Approval | None:
-    """The document's latest round, if it ever had a route (with its document: a view shows it)."""
+    """The document's latest round, if it ever had a route."""
     return db.session.scalar(sa.select(Approval).where(Approval.document_id == document_id)
-                             .options(orm.joinedload(Approval.document)).order_by(Approval.round.desc()).limit(1))
+                             .order_by(Approval.round.desc()).limit(1))
 
 
 def _standing(approval: Approval) -> dict[tuple[int, int], ApprovalDecision]:

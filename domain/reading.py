@@ -16,21 +16,20 @@ from models import Document, Task, User
 from models.raw import as_utc, fetch, run
 from models.signing import Approval
 
-from .access import seen_by
+from .access import DOCUMENT_ID, USER_ID, seen_by
 
 # The document as opened by one user: its own fields, its owner, whether it ever had an approval
 # route (most never do), whether the user has an open task on it and the user's roles.
 HEAD = ("id", "reg_number", "reg_date", "title", "summary", "correspondent", "urgent", "due_at", "owner_id",
         "ever_routed", "has_open_task", "roles")
-_USER, _DOCUMENT = sa.bindparam("user_id", type_=sa.BigInteger), sa.bindparam("document_id", type_=sa.BigInteger)
 _OPENED = sa.select(
     Document.id, Document.reg_number, Document.reg_date, Document.title, Document.summary, Document.correspondent,
     Document.urgent, Document.due_at, Document.owner_id,
-    sa.exists().where(Approval.document_id == _DOCUMENT),
-    sa.exists().where(Task.document_id == _DOCUMENT, Task.executor_id == _USER, Task.status == "open",
+    sa.exists().where(Approval.document_id == DOCUMENT_ID),
+    sa.exists().where(Task.document_id == DOCUMENT_ID, Task.executor_id == USER_ID, Task.status == "open",
                       Task.removed.is_(False)),
-    sa.select(User.role_list).where(User.id == _USER).scalar_subquery(),
-).where(Document.id == _DOCUMENT, seen_by(_USER, _DOCUMENT))
+    sa.select(User.role_list).where(User.id == USER_ID).scalar_subquery(),
+).where(Document.id == DOCUMENT_ID, seen_by(USER_ID, DOCUMENT_ID))
 
 
 def opened(user_id: int, document_id: int) -> tuple | None:

@@ -16,7 +16,7 @@ from models import (
     resolution_executors,
     utcnow,
 )
-from models.base import link_in_order, store_order
+from models.base import insert_in_order, store_order
 
 from . import access, corrections, inbox
 from .errors import ApiError, conflict, not_found
@@ -82,7 +82,7 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
     db.session.add(res)
     tasks = _assign(author, res) if issue else []
     db.session.flush()
-    link_in_order(res, "executors", resolution_executors, "resolution_id", executors)
+    insert_in_order(resolution_executors, "resolution_id", res.id, executors)
     audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
     if issue:
         _announce(author, res, tasks)

@@ -4,7 +4,6 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, registry
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -95,14 +94,13 @@ def lock(model, row_id: int):
                              .execution_options(populate_existing=True))
 
 
-def link_in_order(owner, relationship: str, link: sa.Table, owner_column: str, users) -> None:
-    """Give a new, flushed owner its ordered list of users: the link rows with their positions in one
-    insert, and the relationship set as loaded (so no flush writes the rows again). Cheaper than
-    setting the list and then `store_order`, which updates the rows the relationship inserted."""
+def insert_in_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None:
+    """Write a new owner's ordered list of users into its link table, positions included, in one
+    insert: for a list set as loaded (`set_committed_value`), which no flush writes. Cheaper than
+    letting the relationship insert the rows and `store_order` then update them."""
     if users:
-        db.session.execute(sa.insert(link), [{owner_column: owner.id, "user_id": user.id, "position": i}
+        db.session.execute(sa.insert(link), [{owner_column: owner_id, "user_id": user.id, "position": i}
                                              for i, user in enumerate(users)])
-    set_committed_value(owner, relationship, list(users))
 
 
 def store_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None:
