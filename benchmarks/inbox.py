@@ -31,6 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks import scratch
+from tests.debian import apt_install
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -41,9 +42,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 def need_wrk() -> str:
     if not shutil.which("wrk"):
         print("installing wrk (Debian package)...", flush=True)
-        if subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True).returncode:
-            subprocess.run(["apt-get", "update"], capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
+        apt_install("wrk")
     return shutil.which("wrk")
 
 

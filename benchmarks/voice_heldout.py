@@ -19,7 +19,6 @@ the same files.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -34,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
 
 import imageio_ffmpeg  # noqa: E402
+
+from tests.debian import apt_install  # noqa: E402
 
 RATE = 16_000
 FIXTURE_MANIFEST = ROOT / "tests" / "fixtures" / "audio" / "manifest.json"
@@ -98,11 +99,7 @@ def ensure_tools() -> None:
     if not missing:
         return
     print(f"installing {' '.join(missing)} with apt-get ...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run([*sudo, "apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-qq"], check=True, env=env)
-    subprocess.run([*sudo, "apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", *missing],
-                   check=True, env=env)
+    apt_install(*missing)
 
 
 def phrase_list() -> list[str]:

@@ -5,7 +5,6 @@ skipped), so a CI without the database goes red.
 """
 import glob
 import os
-import subprocess
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from mobile_api import create_app
 from models import db
+from tests.debian import apt_install
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEMO_PASSWORD = "demo-pass"
@@ -154,8 +154,5 @@ def faketime() -> str:
     """libfaketime, to run a real process whose machine clock is wrong (preloaded: the `faketime`
     wrapper would not pass SIGTERM on); installed from Debian's packages when missing."""
     if _libfaketime() is None:
-        subprocess.run(["apt-get", "install", "-y", "-q", "faketime"], check=False, capture_output=True)
-    if _libfaketime() is None:
-        subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "faketime"], check=True, capture_output=True)
+        apt_install("faketime")
     return _libfaketime()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.debian import apt_install
 from tests.voice.conftest import models, reseed, worker  # noqa: F401  (the real Vosk model and worker)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +34,7 @@ def ensure_chromium() -> str:
     """Debian's Chromium (and a Hangul font), installed with apt-get when they are not there yet."""
     missing = [name for name, path in PACKAGES.items() if not os.path.exists(path)]
     if missing:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        if subprocess.run(["apt-get", "install", "-y", *missing], env=env).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, check=True)
-            subprocess.run(["apt-get", "install", "-y", *missing], env=env, check=True)
+        apt_install(*missing)
     assert os.path.exists(CHROMIUM), "chromium could not be installed"
     return CHROMIUM
 
