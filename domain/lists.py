@@ -8,7 +8,7 @@ parameters, so that every plan, generic or not, may use that index.
 from datetime import datetime
 
 from models import utcnow
-from models.changes import horizon
+from models.changes import horizon, settled
 from models.documents import ACTION_KINDS_SQL
 from models.raw import as_utc, fetch
 
@@ -123,25 +123,24 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list[tup
     rows.sort(key=lambda r: r[:3])
     more = len(rows) > limit
     rows = rows[:limit]
-    settled = (settled_below - 1, TASKS, _END)  # everything numbered below the horizon
-    if rows and rows[-1][:3] <= settled:
-        after = rows[-1][:3] if more else max(rows[-1][:3], settled)
+    below = (settled_below - 1, TASKS, _END)  # everything numbered below the horizon
+    if rows and rows[-1][:3] <= below:
+        after = rows[-1][:3] if more else max(rows[-1][:3], below)
     else:
         # The page reaches changes of transactions that may not all have ended: resume below them, and
         # let the phone come back later rather than loop on a page that cannot move yet.
-        after, more = max(position, settled), False
+        after, more = max(position, below), False
     return [(r[1], r[3], r[4]) for r in rows], encode(*after), more
 
 
 # --- versions for conditional GETs ------------------------------------------------------------------
 
-def _version(sql: str, params: tuple) -> str | None:
-    """The horizon, then (in a later statement, so that everything below the horizon is visible) the
-    user's last change number and, for overdue views, when the next item falls due. The version is
-    valid only when the last change lies below the horizon: then anything committing later is
-    numbered above it, and changes the version."""
-    settled_below = horizon()
-    row = fetch(sql, params)[0]
+def _version(columns: str, params: tuple) -> str | None:
+    """The user's last change number and, for overdue views, when the next item falls due, read in
+    one statement with the horizon (models.changes.settled). The version is valid only when the last
+    change lies below the horizon: then anything committing later is numbered above it, and changes
+    the version."""
+    settled_below, row = settled(columns, params)
     last_change = row[0]
     next_due = as_utc(row[1]) if len(row) > 1 else None
     if last_change is not None and last_change >= settled_below:
@@ -155,8 +154,8 @@ def inbox_version(user_id: int, view: str) -> str | None:
     user's last change (every change gets a new one, and anything committing later a larger one),
     and for the overdue view also when the next line falls due. None when it cannot promise that."""
     if view != "overdue":
-        return _version("SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = %s)", (user_id,))
-    return _version("SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = %s), (SELECT min(due_at) "
+        return _version("(SELECT max(seq) FROM inbox_items WHERE user_id = %s)", (user_id,))
+    return _version("(SELECT max(seq) FROM inbox_items WHERE user_id = %s), (SELECT min(due_at) "
                     "FROM inbox_items WHERE user_id = %s AND due_at IS NOT NULL AND NOT removed AND due_at >= %s)",
                     (user_id, user_id, utcnow()))
 
@@ -164,7 +163,7 @@ def inbox_version(user_id: int, view: str) -> str | None:
 def tasks_version(user_id: int, view: str) -> str | None:
     """Like inbox_version, for the user's tasks (open, overdue, done)."""
     if view != "overdue":
-        return _version("SELECT (SELECT max(seq) FROM tasks WHERE executor_id = %s)", (user_id,))
-    return _version("SELECT (SELECT max(seq) FROM tasks WHERE executor_id = %s), (SELECT min(deadline) "
+        return _version("(SELECT max(seq) FROM tasks WHERE executor_id = %s)", (user_id,))
+    return _version("(SELECT max(seq) FROM tasks WHERE executor_id = %s), (SELECT min(deadline) "
                     "FROM tasks WHERE executor_id = %s AND status = 'open' AND deadline IS NOT NULL "
                     "AND NOT removed AND deadline >= %s)", (user_id, user_id, utcnow()))

@@ -8,8 +8,9 @@ promise is that it never misses one, whatever commits while it reads. Without a 
   the whole region run side by side. SQLite runs one writer at a time anyway, so there the number
   comes from a counter row (`change_counter`), taken once per writing transaction.
 - A reader first takes the *horizon*: a number below which every transaction has ended. On
-  PostgreSQL it is the oldest transaction of this database still running (from `pg_current_snapshot`,
-  or the next id to be given when none is); on SQLite, one past the committed counter. Rows
+  PostgreSQL it is the oldest transaction its snapshot lists as running, leaving out those of the
+  cluster's other databases (or the next id to be given when none is); on SQLite, one past the
+  committed counter. Read in the same statement as a version, it vouches for that version. Rows
   numbered below the horizon are settled: no transaction can still add or change one there, and
   every later change is numbered at or above it. A position handed to a phone never goes past what
   is settled, so anything that commits later lands beyond it.
@@ -96,25 +97,41 @@ def change_number_sql(session: Session):
     return sa.literal(change_number(session), sa.BigInteger)
 
 
-def horizon() -> int:
-    """A number H such that every transaction numbering changes below H has ended (its rows are
-    visible to any statement run after this call) and every later change is numbered H or above."""
+# The statement's own snapshot, and the transactions running in the cluster's other databases.
+# Transaction ids are shared by the whole cluster, but a transaction of another database never numbers
+# a change here: a long one there (a dump, another application) must not hold back this database's
+# phones. Only those are left out; any other transaction the snapshot lists as running still counts,
+# including one of ours that has ended since (its rows are not in this snapshot). That holds however
+# stale the activity list is, so the horizon can be read in the same statement as what it guards.
+_SNAPSHOT = ("pg_current_snapshot()::text, ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
+             "WHERE datname <> current_database() AND backend_xid IS NOT NULL)")
+
+
+def _below_running(snapshot: str, elsewhere: list[int]) -> int:
+    """The oldest transaction of the snapshot (xmin:xmax:xip) still running that is not another
+    database's, or the next id to be given when there is none."""
+    _, xmax, xip = snapshot.split(":")
+    others = set(elsewhere)
+    running = [int(x) for x in xip.split(",") if int(x) % 2**32 not in others] if xip else []
+    return min(running, default=int(xmax))
+
+
+def settled(columns: str = "", params: tuple = ()) -> tuple[int, tuple]:
+    """The horizon H, and the given SQL columns read in the same statement (one snapshot).
+
+    Every transaction numbering changes below H has ended, and its rows are visible to this statement
+    and to any statement run after it; every later change is numbered H or above."""
+    select = f", {columns}" if columns else ""
     if _dialect(db.session) == "postgresql":
-        # Transaction ids are shared by the whole cluster: a long transaction in another database
-        # (a dump, another application) must not hold back this one's phones. The statement's snapshot
-        # (taken when it starts) lists the transactions running anywhere; those of this database are
-        # read from pg_stat_activity while it runs, *after* the snapshot, so one of ours that was
-        # running then is either still listed or has ended. The activity is re-read, not the copy
-        # cached for the transaction (the columns are computed in order, the sub-select on first use).
-        _, snap, ours = fetch(
-            "SELECT pg_stat_clear_snapshot(), pg_current_snapshot()::text, ARRAY(SELECT backend_xid::text::bigint "
-            "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL)")[0]
-        xmin, xmax, xip = snap.split(":")
-        mine = set(ours)
-        running = [int(x) for x in xip.split(",") if int(x) % 2**32 in mine] if xip else []
-        return min(running, default=int(xmax))
-    committed = fetch("SELECT value FROM change_counter WHERE id = 1")
-    return (committed[0][0] if committed else 0) + 1
+        snapshot, elsewhere, *rest = fetch(f"SELECT {_SNAPSHOT}{select}", params)[0]
+        return _below_running(snapshot, elsewhere), tuple(rest)
+    committed, *rest = fetch(f"SELECT (SELECT value FROM change_counter WHERE id = 1){select}", params)[0]
+    return (committed or 0) + 1, tuple(rest)
+
+
+def horizon() -> int:
+    """The horizon alone (see `settled`): for reads that follow in statements of their own."""
+    return settled()[0]
 
 
 @event.listens_for(Session, "after_transaction_end")
