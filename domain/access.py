@@ -87,6 +87,13 @@ def may_edit_drafts_of(user: User, author_id: int) -> bool:
     return author_id == user.id or serves(user, author_id)
 
 
+def resolution_seen_by(user_id) -> sa.ColumnElement[bool]:
+    """Which resolutions of a document they may open a user sees, as a clause: the issued ones, and the
+    drafts of those whose drafts they may edit (their own, and those of the executives they assist)."""
+    assisted = sa.select(assistants.c.executive_id).where(assistants.c.assistant_id == user_id)
+    return sa.or_(Resolution.status == "issued", Resolution.author_id == user_id, Resolution.author_id.in_(assisted))
+
+
 def get_resolution(user: User, resolution_id: int | None, lock: bool = False) -> Resolution:
     """A resolution the user wrote, serves the author of, or is an executor of; else 404.
 

@@ -1,9 +1,10 @@
 """What an opened document shows: its addressees, files and resolutions, in plain SQL (models.raw).
 
 Opening a document is the most frequent read after the lists. Built from ORM objects it cost a
-dozen statements, most of its CPU going to SQLAlchemy; these reads are one statement each, whatever
-the number of resolutions. Who may see the document, and which drafts, stays in domain.access:
-the document's own row is read under that rule, compiled once into plain SQL (models.raw.run).
+dozen statements, most of its CPU going to SQLAlchemy; these reads are one statement each, and the
+resolutions come a page at a time, however many the document has gathered. Who may see the document,
+and which drafts, stays in domain.access: the document's own row and its resolutions are read under
+those rules, compiled once into plain SQL (models.raw.run).
 Its approval round is read into plain objects shaped like the ORM's (`round_of`), so the rules of
 domain.approvals (who is due, each stage's status) judge it as they judge a loaded Approval.
 """
@@ -12,11 +13,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from models import Document, Task, User
+from models import Document, Resolution, ResolutionRevision, Task, User
 from models.raw import as_utc, fetch, run
 from models.signing import Approval
 
-from .access import DOCUMENT_ID, USER_ID, seen_by
+from .access import DOCUMENT_ID, USER_ID, resolution_seen_by, seen_by
 
 # The document as opened by one user: its own fields, its owner, whether it ever had an approval
 # route (most never do), whether the user has an open task on it and the user's roles.
@@ -57,15 +58,27 @@ def attachments(document_id: int) -> list[tuple]:
                  (document_id,))
 
 
-def resolutions(document_id: int) -> list[tuple]:
-    """Every resolution of the document, oldest first, as RESOLUTION rows."""
-    rows = fetch(
-        "SELECT resolutions.id, resolutions.document_id, resolutions.author_id, users.short_name, "
-        "resolutions.status, resolutions.text, resolutions.deadline, resolutions.voice_note_id, "
-        "resolutions.parent_task_id, (SELECT count(*) FROM resolution_revisions "
-        "WHERE resolution_revisions.resolution_id = resolutions.id), resolutions.created_at, resolutions.issued_at "
-        "FROM resolutions JOIN users ON users.id = resolutions.author_id WHERE resolutions.document_id = %s "
-        "ORDER BY resolutions.id", (document_id,))
+# How many resolutions an opened document shows; a document that gathered more (a circular every
+# ministry delegates down its tree) pages through the rest.
+DETAIL_RESOLUTIONS = 50
+
+# A page of the resolutions a reader sees on a document, oldest first after a resolution id: one walk
+# of the (document_id, id) index, however long the document's history.
+_RESOLUTIONS = sa.select(
+    Resolution.id, Resolution.document_id, Resolution.author_id, User.short_name, Resolution.status,
+    Resolution.text, Resolution.deadline, Resolution.voice_note_id, Resolution.parent_task_id,
+    sa.select(sa.func.count()).where(ResolutionRevision.resolution_id == Resolution.id).scalar_subquery(),
+    Resolution.created_at, Resolution.issued_at,
+).join(User, User.id == Resolution.author_id).where(
+    Resolution.document_id == DOCUMENT_ID, Resolution.id > sa.bindparam("after", type_=sa.BigInteger),
+    resolution_seen_by(USER_ID),
+).order_by(Resolution.id).limit(sa.bindparam("limit", type_=sa.Integer))
+
+
+def resolutions(user_id: int, document_id: int, limit: int, after: int = 0) -> list[tuple]:
+    """Up to `limit` RESOLUTION rows of the document that the user sees (domain.access.resolution_seen_by),
+    oldest first, after the resolution id `after`."""
+    rows = run(_RESOLUTIONS, user_id=user_id, document_id=document_id, after=after, limit=limit)
     if not rows:
         return []
     executors: dict[int, list[tuple]] = {}
@@ -73,7 +86,9 @@ def resolutions(document_id: int) -> list[tuple]:
             "SELECT resolution_executors.resolution_id, users.id, users.short_name FROM resolution_executors "
             "JOIN resolutions ON resolutions.id = resolution_executors.resolution_id "
             "JOIN users ON users.id = resolution_executors.user_id WHERE resolutions.document_id = %s "
-            "ORDER BY resolution_executors.resolution_id, resolution_executors.position", (document_id,)):
+            "AND resolution_executors.resolution_id BETWEEN %s AND %s "
+            "ORDER BY resolution_executors.resolution_id, resolution_executors.position",
+            (document_id, rows[0][0], rows[-1][0])):
         executors.setdefault(resolution_id, []).append(tuple(executor))
     return [(*row[:_EXECUTORS_AT], executors.get(row[0], []), *row[_EXECUTORS_AT:]) for row in rows]
 

@@ -1,6 +1,7 @@
 """Response and request schemas of the core contract; trimmed mobile views live here."""
 from marshmallow import Schema, fields, validate
 
+from domain.reading import DETAIL_RESOLUTIONS
 from models import AuthSession, Device, Document, User
 from models.documents import INBOX_KINDS
 from models.org import ROLES
@@ -168,6 +169,11 @@ class ResolutionSchema(Schema):
     issued_at = UtcTime(allow_none=True)
 
 
+class ResolutionPage(Schema):
+    items = fields.List(fields.Nested(ResolutionSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
 class ResolutionIn(Schema):
     text = Text(required=True, validate=validate.Length(1, 4000),
                 metadata={"example": "Подготовить предложения к совещанию."})
@@ -193,7 +199,10 @@ class DocumentDetailSchema(Schema):
     due_at = UtcTime(allow_none=True)
     addressees = fields.List(fields.Nested(UserRef))
     attachments = fields.List(fields.Nested(AttachmentSchema))
-    resolutions = fields.List(fields.Nested(ResolutionSchema))
+    resolutions = fields.List(fields.Nested(ResolutionSchema), metadata={
+        "description": f"the first {DETAIL_RESOLUTIONS} resolutions this user sees, oldest first"})
+    resolutions_next_cursor = fields.String(allow_none=True, metadata={
+        "description": "when the document has more: GET /documents/{id}/resolutions?cursor= for the next page"})
     approval = fields.Raw(allow_none=True)  # dumped by ApprovalSchema; the document says so (mobile_api/openapi.py)
     actions = fields.List(fields.String(metadata={"enum": ACTIONS}),
                           metadata={"description": "what this user may do with the document now"})

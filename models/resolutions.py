@@ -22,9 +22,11 @@ resolution_executors = sa.Table(
 
 class Resolution(db.Model):
     __tablename__ = "resolutions"
+    # A document's resolutions in order: an opened document reads a page of them, not its whole history.
+    __table_args__ = (sa.Index("ix_resolutions_document_id_id", "document_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id", ondelete="CASCADE"))
     author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     # A resolution written by an executor of a task delegates that task: resolutions form a tree.
     parent_task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id", use_alter=True), index=True)

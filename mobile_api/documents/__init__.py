@@ -7,6 +7,7 @@ from marshmallow import ValidationError
 
 from domain import access, approvals, documents, reading
 from domain.errors import not_found
+from domain.paging import decode, page_of
 
 from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
@@ -16,7 +17,15 @@ from ..fastdump import compile_rows
 from ..files import send_blob
 from ..idempotency import idempotent
 from ..reads import gets_outside_transaction
-from ..schemas import AttachmentSchema, DocumentDetailSchema, DocumentMetadataIn, ResolutionSchema, UserRef
+from ..schemas import (
+    AttachmentSchema,
+    DocumentDetailSchema,
+    DocumentMetadataIn,
+    PageArgs,
+    ResolutionPage,
+    ResolutionSchema,
+    UserRef,
+)
 
 blp = Blueprint("documents", __name__, description="Documents")
 gets_outside_transaction(blp)  # its GETs only read
@@ -30,25 +39,23 @@ _addressee = compile_rows(UserRef(), reading.ADDRESSEE)
 _attachment = compile_rows(AttachmentSchema(), reading.ATTACHMENT)
 _resolution = compile_rows(ResolutionSchema(), reading.RESOLUTION)
 _approval = ApprovalSchema()
-_AUTHOR, _STATUS = reading.RESOLUTION.index("author_id"), reading.RESOLUTION.index("status")
 _OWNER, _ROUTED, _TASK, _ROLES = (reading.HEAD.index(c) for c in ("owner_id", "ever_routed", "has_open_task", "roles"))
 
 
 def detail(document_id: int) -> Response:
-    """A document as this user sees it: its files, the resolutions they may see, their actions.
-    The user's ORM object is loaded only to tell whether they serve the author of a draft."""
+    """A document as this user sees it: its files, the first resolutions they may see, their actions."""
     user_id = g.user_id
     head = reading.opened(user_id, document_id)
     if head is None:
         raise not_found("document")
-    resolutions = [r for r in reading.resolutions(document_id) if r[_STATUS] == "issued" or r[_AUTHOR] == user_id
-                   or access.may_edit_drafts_of(g.user, r[_AUTHOR])]
+    resolutions, more = resolution_page(user_id, document_id, reading.DETAIL_RESOLUTIONS)
     approval = reading.round_of(document_id) if head[_ROUTED] else None
     return jsonify({
         **_head(head),
         "addressees": [_addressee(r) for r in reading.addressees(document_id)],
         "attachments": [_attachment(r) for r in reading.attachments(document_id)],
         "resolutions": [_resolution(r) for r in resolutions],
+        "resolutions_next_cursor": more,
         "approval": _approval.dump(approvals.view(approval)) if approval else None,
         "actions": access.actions_for(user_id, head[_ROLES].split(), head[_OWNER], bool(head[_TASK]), approval),
     })
@@ -60,6 +67,26 @@ def detail(document_id: int) -> Response:
 def get_document(document_id):
     """A document with its attachments, resolutions and what the user may do now."""
     return detail(document_id)
+
+
+def resolution_page(user_id: int, document_id: int, limit: int, cursor: str | None = None):
+    """A page of the document's resolutions this user sees, oldest first, and the next page's cursor."""
+    after = decode(cursor, int)[0] if cursor else 0
+    rows = reading.resolutions(user_id, document_id, limit + 1, after)
+    return page_of(rows, limit, lambda last: (last[0],))
+
+
+@blp.route("/documents/<id:document_id>/resolutions", methods=["GET"])
+@etagged
+@blp.arguments(PageArgs(), location="query")
+@blp.response(200, ResolutionPage)
+def list_resolutions(args, document_id):
+    """The document's resolutions this user sees, oldest first, a page at a time (the opened document
+    shows the first page)."""
+    if reading.opened(g.user_id, document_id) is None:
+        raise not_found("document")
+    rows, next_cursor = resolution_page(g.user_id, document_id, args["limit"], args.get("cursor"))
+    return jsonify({"items": [_resolution(r) for r in rows], "next_cursor": next_cursor})
 
 
 @blp.route("/documents/<id:document_id>/attachments/<id:attachment_id>", methods=["GET"])

@@ -126,7 +126,7 @@ def test_an_opened_document_says_what_the_schemas_say_of_its_rows(login, demo):
                                           "due_at")).dump(doc)
         return {**head, "addressees": UserRef(many=True).dump(sorted(doc.addressees, key=lambda u: u.id)),
                 "attachments": AttachmentSchema(many=True).dump(doc.attachments),
-                "resolutions": ResolutionSchema(many=True).dump(shown)}
+                "resolutions": ResolutionSchema(many=True).dump(shown), "resolutions_next_cursor": None}
 
     db.session.expire_all()
     for username, drafts_seen in (("exec1", True), ("assistant1", True), ("minister", False)):
@@ -135,3 +135,40 @@ def test_an_opened_document_says_what_the_schemas_say_of_its_rows(login, demo):
         assert any(r["status"] != "issued" for r in body["resolutions"]) is drafts_seen, username
     issued = next(r for r in exec1.get(f"/documents/{doc_id}").get_json()["resolutions"] if r["status"] == "issued")
     assert [e["id"] for e in issued["executors"]] == [str(demo["employee2"].id), str(demo["employee1"].id)]
+
+
+def test_a_document_with_a_long_history_opens_with_a_page_of_resolutions_and_pages_through_the_rest(login, demo):
+    """A circular delegated over and over: the opened document shows the first DETAIL_RESOLUTIONS
+    resolutions its reader sees and a cursor; the pages after it bring each remaining one once, in
+    order, and a reader who may not see the drafts never gets them on any page."""
+    from domain.reading import DETAIL_RESOLUTIONS
+
+    clerk, exec1 = login("clerk1"), login("exec1")
+    doc_id = _register(clerk, demo).get_json()["id"]
+    issued, drafts = [], []
+    for n in range(DETAIL_RESOLUTIONS + 7):
+        draft = n % 9 == 4  # some drafts among them, which only exec1 and his assistant see
+        resp = exec1.post(f"/documents/{doc_id}/resolutions", json={
+            "text": f"Поручение {n}", "executors": [str(demo["employee1"].id)], "issue": not draft})
+        assert resp.status_code == 201, resp.get_json()
+        (drafts if draft else issued).append(resp.get_json()["id"])
+
+    def read_all(api, page_size):
+        opened = api.get(f"/documents/{doc_id}").get_json()
+        ids, cursor = [r["id"] for r in opened["resolutions"]], opened["resolutions_next_cursor"]
+        assert len(ids) == DETAIL_RESOLUTIONS and cursor
+        while cursor:
+            page = api.get(f"/documents/{doc_id}/resolutions?limit={page_size}&cursor={cursor}")
+            assert page.status_code == 200, page.get_json()
+            ids += [r["id"] for r in page.get_json()["items"]]
+            cursor = page.get_json()["next_cursor"]
+        return ids
+
+    everything = sorted(issued + drafts, key=int)
+    assert read_all(exec1, 3) == everything
+    assert read_all(login("assistant1"), 100) == everything
+    assert read_all(login("minister"), 4) == sorted(issued, key=int)
+    first = exec1.get(f"/documents/{doc_id}/resolutions?limit=5").get_json()
+    assert [r["id"] for r in first["items"]] == everything[:5] and first["next_cursor"]
+    assert exec1.get(f"/documents/{doc_id}/resolutions?cursor=nonsense").status_code == 400
+    assert login("exec2").get(f"/documents/{doc_id}/resolutions").status_code == 404  # another organization
