@@ -8,7 +8,7 @@ parameters, so that every plan, generic or not, may use that index.
 from datetime import datetime
 
 from models import utcnow
-from models.changes import horizon, settled
+from models.changes import settled, settled_rows
 from models.documents import ACTION_KINDS_SQL
 from models.raw import as_utc, fetch
 
@@ -100,22 +100,23 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list[tup
     without a token), in stream order: ([(part, removed, row)], next token, more to fetch now), where
     a row is INBOX_LINE or TASK_LINE.
 
-    The horizon is taken before anything is read, and the next token never goes past it: a change
+    The horizon is taken with the first read, and the next token never goes past it: a change
     committed while this runs, or by a transaction still open, lies beyond the token and comes next time.
     """
     fresh = token is None
     position = (-1, TASKS, _END) if fresh else decode(token, int, int, int)
     if position[1] not in (INBOX, TASKS):
         decode("!", int)  # refuse as an invalid cursor
-    settled_below = horizon()
     seq, part, key = position
     inbox_where = "user_id = %s AND (seq, id) > (%s, %s)"
     task_where = "tasks.executor_id = %s AND (tasks.seq, tasks.id) > (%s, %s)"
     if fresh:  # a new phone needs no tombstones
         inbox_where += " AND NOT removed"
         task_where += " AND NOT tasks.removed"
-    inbox = fetch(f"SELECT seq, id, removed, {', '.join(INBOX_LINE)} FROM inbox_items WHERE {inbox_where} "
-                  "ORDER BY seq, id LIMIT %s", (user_id, seq, key if part == INBOX else _END, limit + 1))
+    # The horizon, read with the inbox's page (one snapshot); the tasks' page comes after both.
+    settled_below, inbox = settled_rows(
+        f"SELECT seq, id, removed, {', '.join(INBOX_LINE)} FROM inbox_items WHERE {inbox_where} "
+        "ORDER BY seq, id LIMIT %s", (user_id, seq, key if part == INBOX else _END, limit + 1))
     tasks = fetch(_TASK_FROM.format(", tasks.seq, tasks.removed") + f" WHERE {task_where} "
                   "ORDER BY tasks.seq, tasks.id LIMIT %s", (user_id, seq, key if part == TASKS else -1, limit + 1))
     rows = [(r[0], INBOX, r[1], bool(r[2]), r[3:]) for r in inbox]

@@ -116,22 +116,35 @@ def _below_running(snapshot: str, elsewhere: list[int]) -> int:
     return min(running, default=int(xmax))
 
 
+def _horizon_columns() -> tuple[str, int]:
+    """The SQL columns the horizon is computed from, and how many they are."""
+    if _dialect(db.session) == "postgresql":
+        return _SNAPSHOT, 2
+    return "(SELECT value FROM change_counter WHERE id = 1)", 1
+
+
+def _horizon_of(values: tuple) -> int:
+    if len(values) == 2:
+        return _below_running(*values)
+    return (values[0] or 0) + 1  # SQLite: one past the committed counter
+
+
 def settled(columns: str = "", params: tuple = ()) -> tuple[int, tuple]:
     """The horizon H, and the given SQL columns read in the same statement (one snapshot).
 
     Every transaction numbering changes below H has ended, and its rows are visible to this statement
     and to any statement run after it; every later change is numbered H or above."""
-    select = f", {columns}" if columns else ""
-    if _dialect(db.session) == "postgresql":
-        snapshot, elsewhere, *rest = fetch(f"SELECT {_SNAPSHOT}{select}", params)[0]
-        return _below_running(snapshot, elsewhere), tuple(rest)
-    committed, *rest = fetch(f"SELECT (SELECT value FROM change_counter WHERE id = 1){select}", params)[0]
-    return (committed or 0) + 1, tuple(rest)
+    head, width = _horizon_columns()
+    row = fetch(f"SELECT {head}{', ' + columns if columns else ''}", params)[0]
+    return _horizon_of(row[:width]), tuple(row[width:])
 
 
-def horizon() -> int:
-    """The horizon alone (see `settled`): for reads that follow in statements of their own."""
-    return settled()[0]
+def settled_rows(select: str, params: tuple) -> tuple[int, list[tuple]]:
+    """The horizon H (see `settled`) and the rows of `select`, read in the same statement, in no
+    particular order. The rows' first column must not be NULL."""
+    head, width = _horizon_columns()
+    rows = fetch(f"SELECT * FROM (SELECT {head}) AS horizon LEFT JOIN ({select}) AS found ON 1 = 1", params)
+    return _horizon_of(rows[0][:width]), [row[width:] for row in rows if row[width] is not None]
 
 
 @event.listens_for(Session, "after_transaction_end")

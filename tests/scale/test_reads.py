@@ -43,6 +43,11 @@ def test_an_unchanged_inbox_answers_304_without_building_the_page(login, demo):
         assert _page_reads(sql.seen, "inbox_items") == [], sql.seen
         # The session check, then the version read with its horizon: two statements, nothing else.
         assert len(sql.seen) == 2, sql.seen
+    # A sync page: the session check, the inbox's page read with the horizon, the tasks' page.
+    token = api.get("/sync").get_json()["next"]
+    with Statements() as sql:
+        assert api.get(f"/sync?since={token}").status_code == 200
+    assert len(sql.seen) == 3, sql.seen
     # Another page of the same view is another tag.
     assert api.get("/inbox?view=all&limit=2").headers["ETag"] != api.get("/inbox?view=all&limit=3").headers["ETag"]
 
