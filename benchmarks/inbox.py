@@ -1,6 +1,7 @@
 """The region on one PostgreSQL: reads, writes and plans, against a bare Flask JSON endpoint.
 
     .venv/bin/python -m benchmarks.inbox [--users 22000 --documents 2200000] [--reuse DB] [--keep]
+                                         [--parts reads,writes,plans]
 
 Seeds its own PostgreSQL database with `flask seed` (or reuses one), serves the API and a bare
 Flask endpoint with the same gunicorn settings, and drives them with wrk (installed from Debian's
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reuse", help="an already seeded database (kept)")
     parser.add_argument("--keep", action="store_true", help="keep the seeded database")
+    parser.add_argument("--parts", default="reads,writes,plans", help="which to measure (comma-separated)")
     args = parser.parse_args()
     need_wrk()
 
@@ -280,106 +282,123 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         for routed, label in ((False, "document detail"), (True, "document (routed)")):
             if opened[routed]:
                 reads[label] = (api, f"/api/v1/documents/{opened[routed]}", auth)
-        results = {name: [] for name in reads}
-        for r in range(args.rounds):
-            for name, (server, path, hdrs) in reads.items():
-                print(f"round {r + 1}/{args.rounds}: {name}...", flush=True)
-                results[name].append(measure(server, path, args.seconds, hdrs))
-        print(f"\n{'read':<22}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/req':>11}{'x bare CPU':>11}"
-              f"{'DB ms/req':>10}{'bad':>6}")
-        base = results["bare flask JSON"]
-        for name, runs in results.items():
-            ratio = statistics.median(b["cpu_ms"] / x["cpu_ms"] for b, x in zip(base, runs))
-            med = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "cpu_ms", "db_ms")}
-            print(f"{name:<22}{med['rps']:>8.0f}{med['p50']:>8.2f}{med['p99']:>8.2f}{med['cpu_ms']:>11.2f}"
-                  f"{ratio:>11.2f}{med['db_ms']:>10.2f}{sum(x['bad'] for x in runs):>6}")
-        print("(x bare CPU: bare's CPU per request / this one's, median of paired rounds; target >= 0.5;\n"
-              " CPU: the gunicorn processes; DB: every PostgreSQL process, the one part the region shares)")
-        for view in views:
-            if f"inbox {view} p200" in results:
-                d = statistics.median(a["cpu_ms"] / b["cpu_ms"] for a, b in
-                                      zip(results[f"inbox {view} p200"], results[f"inbox {view} p1"]))
-                print(f"inbox {view}: page 200 costs {d:.2f}x page 1 in CPU (target <= 1.10)")
-        print(f"largest inbox line: {line_bytes} bytes of JSON (limit < 400)", flush=True)
-        # Above, four connections keep both cores busy: a p50 there is mostly queueing behind other
-        # requests. What one executive meets is the latency of a document opened on a quiet server.
-        for routed, label in ((False, "document detail"), (True, "document (routed)")):
-            if opened[routed]:
-                alone = [wrk(api.port, f"/api/v1/documents/{opened[routed]}", args.seconds, auth, connections=1)
-                         for _ in range(args.rounds)]
-                print(f"{label}, one request at a time: p50 {statistics.median(x['p50'] for x in alone):.2f} ms, "
-                      f"p99 {statistics.median(x['p99'] for x in alone):.2f} ms (target p50 < 5 ms)", flush=True)
+        if "reads" in args.parts:
+            results = {name: [] for name in reads}
+            for r in range(args.rounds):
+                for name, (server, path, hdrs) in reads.items():
+                    print(f"round {r + 1}/{args.rounds}: {name}...", flush=True)
+                    results[name].append(measure(server, path, args.seconds, hdrs))
+            print(f"\n{'read':<22}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/req':>11}{'x bare CPU':>11}"
+                  f"{'DB ms/req':>10}{'bad':>6}")
+            base = results["bare flask JSON"]
+            for name, runs in results.items():
+                ratio = statistics.median(b["cpu_ms"] / x["cpu_ms"] for b, x in zip(base, runs))
+                med = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "cpu_ms", "db_ms")}
+                print(f"{name:<22}{med['rps']:>8.0f}{med['p50']:>8.2f}{med['p99']:>8.2f}{med['cpu_ms']:>11.2f}"
+                      f"{ratio:>11.2f}{med['db_ms']:>10.2f}{sum(x['bad'] for x in runs):>6}")
+            print("(x bare CPU: bare's CPU per request / this one's, median of paired rounds; target >= 0.5;\n"
+                  " CPU: the gunicorn processes; DB: every PostgreSQL process, the one part the region shares)")
+            for view in views:
+                if f"inbox {view} p200" in results:
+                    d = statistics.median(a["cpu_ms"] / b["cpu_ms"] for a, b in
+                                          zip(results[f"inbox {view} p200"], results[f"inbox {view} p1"]))
+                    print(f"inbox {view}: page 200 costs {d:.2f}x page 1 in CPU (target <= 1.10)")
+            print(f"largest inbox line: {line_bytes} bytes of JSON (limit < 400)", flush=True)
+            # Above, four connections keep both cores busy: a p50 there is mostly queueing behind other
+            # requests. What one executive meets is the latency of a document opened on a quiet server.
+            for routed, label in ((False, "document detail"), (True, "document (routed)")):
+                if opened[routed]:
+                    alone = [wrk(api.port, f"/api/v1/documents/{opened[routed]}", args.seconds, auth, connections=1)
+                             for _ in range(args.rounds)]
+                    print(f"{label}, one request at a time: p50 {statistics.median(x['p50'] for x in alone):.2f} ms, "
+                          f"p99 {statistics.median(x['p99'] for x in alone):.2f} ms (target p50 < 5 ms)", flush=True)
 
-        # Writes. Resolutions issued to two executors, 4 connections: each request on the next of the 500
-        # documents, as the region's resolutions fall; then all on one document, where every request
-        # rewrites the same two executors' lines and so waits for the one before (the worst case).
-        body = json.dumps({"text": "Рассмотреть и доложить", "executors": [str(i) for i in executor_ids],
-                           "issue": True})
-        head = (f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "application/json"\n'
-                "response = function(status, headers, body)\n"
-                '  if status >= 300 then io.write("failed: ", status, " ", body:sub(1, 300), "\\n") end\nend\n')
-        rotate = (f"local docs = {{{', '.join(map(str, issue_docs))}}}\nlocal i = 0\nrequest = function()\n"
-                  "  i = i % #docs + 1\n"
-                  '  return wrk.format(nil, "/api/v1/documents/" .. docs[i] .. "/resolutions")\nend\n')
-        print("\nmeasuring POST /documents/{id}/resolutions (issued, 2 executors)...", flush=True)
-        for label, script in (("across 500 documents", head + rotate), ("all on one document", head)):
-            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-                lua.write(script)
-            runs = []  # in rounds, as the reads: one short run moves by a tenth with the machine
-            for n in range(args.rounds):
-                print(f"  round {n + 1}/{args.rounds}...", flush=True)
-                runs.append(measure(api, f"/api/v1/documents/{doc_id}/resolutions", args.seconds * 2, auth, lua.name))
-            rate = sorted(r["rps"] for r in runs)
-            mid = {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99", "cpu_ms", "db_ms")}
-            print(f"resolutions issued, {label}: {mid['rps']:.0f}/s, median of {len(runs)} runs "
-                  f"({rate[0]:.0f}-{rate[-1]:.0f}; target 200), p50 {mid['p50']:.1f} ms, p99 {mid['p99']:.1f} ms, "
-                  f"CPU {mid['cpu_ms']:.2f} ms each (DB {mid['db_ms']:.2f} ms), "
-                  f"non-2xx {sum(r['bad'] for r in runs)}", flush=True)
-            for failure in sorted({f for r in runs for f in r["failed"]}):
-                print(f"  answered {failure}", flush=True)
+        if "writes" in args.parts:
+            # Writes. Resolutions issued to two executors, 4 connections: each request on the next of the 500
+            # documents, as the region's resolutions fall; then all on one document, where every request
+            # rewrites the same two executors' lines and so waits for the one before (the worst case).
+            body = json.dumps({"text": "Рассмотреть и доложить", "executors": [str(i) for i in executor_ids],
+                               "issue": True})
+            head = (f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "application/json"\n'
+                    "response = function(status, headers, body)\n"
+                    '  if status >= 300 then io.write("failed: ", status, " ", body:sub(1, 300), "\\n") end\nend\n')
+            rotate = (f"local docs = {{{', '.join(map(str, issue_docs))}}}\nlocal i = 0\nrequest = function()\n"
+                      "  i = i % #docs + 1\n"
+                      '  return wrk.format(nil, "/api/v1/documents/" .. docs[i] .. "/resolutions")\nend\n')
+            print("\nmeasuring POST /documents/{id}/resolutions (issued, 2 executors)...", flush=True)
+            for label, script in (("across 500 documents", head + rotate), ("all on one document", head)):
+                with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+                    lua.write(script)
+                runs = []  # in rounds, as the reads: one short run moves by a tenth with the machine
+                for n in range(args.rounds):
+                    print(f"  round {n + 1}/{args.rounds}...", flush=True)
+                    runs.append(measure(api, f"/api/v1/documents/{doc_id}/resolutions", args.seconds * 2, auth,
+                                        lua.name))
+                rate = sorted(r["rps"] for r in runs)
+                mid = {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99", "cpu_ms", "db_ms")}
+                print(f"resolutions issued, {label}: {mid['rps']:.0f}/s, median of {len(runs)} runs "
+                      f"({rate[0]:.0f}-{rate[-1]:.0f}; target 200), p50 {mid['p50']:.1f} ms, p99 {mid['p99']:.1f} ms, "
+                      f"CPU {mid['cpu_ms']:.2f} ms each (DB {mid['db_ms']:.2f} ms), "
+                      f"non-2xx {sum(r['bad'] for r in runs)}", flush=True)
+                for failure in sorted({f for r in runs for f in r["failed"]}):
+                    print(f"  answered {failure}", flush=True)
 
-        # Registrations to the big unit, alone and under read marks.
-        ctoken = login(clerk)
-        boundary = "----bench"
-        meta = json.dumps({"title": "Циркуляр о порядке подготовки годового отчёта", "correspondent": "Минфин",
-                           "addressees": [str(big.unit_id)]}, ensure_ascii=False)
-        form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{meta}\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.txt\"\r\n"
-                f"Content-Type: text/plain\r\n\r\nциркуляр\r\n--{boundary}--\r\n").encode()
+            # Registrations to the big unit, alone and under read marks.
+            ctoken = login(clerk)
+            boundary = "----bench"
+            meta = json.dumps({"title": "Циркуляр о порядке подготовки годового отчёта", "correspondent": "Минфин",
+                               "addressees": [str(big.unit_id)]}, ensure_ascii=False)
+            form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{meta}\r\n"
+                    f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.txt\"\r\n"
+                    f"Content-Type: text/plain\r\n\r\nциркуляр\r\n--{boundary}--\r\n").encode()
 
-        def register():
-            started = time.perf_counter()
-            status, _, _ = call(api.port, "POST", "/api/v1/documents", ctoken, raw=form,
-                                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-            assert status == 201
-            return (time.perf_counter() - started) * 1000
+            def register():
+                started = time.perf_counter()
+                status, _, _ = call(api.port, "POST", "/api/v1/documents", ctoken, raw=form,
+                                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                assert status == 201
+                return (time.perf_counter() - started) * 1000
 
-        alone = [register() for _ in range(8)]
-        print(f"registration to a unit of {big.n} executives: p50 {statistics.median(alone):.0f} ms, "
-              f"max {max(alone):.0f} ms (target < 300 ms)", flush=True)
-        mtoken = login(member.username)
-        _, page, _ = call(api.port, "GET", "/api/v1/inbox", mtoken)
-        item = page["items"][-1]["id"]
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua2:
-            lua2.write('wrk.method = "POST"\n')
-        stop, during = threading.Event(), []
+            def wal_lsn():
+                with engine.connect() as conn:
+                    return conn.execute(sa.text("SELECT pg_current_wal_lsn()")).scalar()
 
-        def keep_registering():
-            while not stop.is_set():
-                during.append(register())
-        writer = threading.Thread(target=keep_registering)
-        writer.start()
-        marks = measure(api, f"/api/v1/inbox/{item}/read", args.seconds * 2,
-                        {"Authorization": f"Bearer {mtoken}"}, lua2.name, connections=2)
-        stop.set()
-        writer.join()
-        print(f"read marks by one of those executives while {len(during)} registrations ran: "
-              f"p50 {marks['p50']:.1f} ms, p99 {marks['p99']:.1f} ms (target < 50 ms), {marks['rps']:.0f}/s; "
-              f"registrations meanwhile p50 {statistics.median(during):.0f} ms", flush=True)
+            alone, wal = [], []
+            for _ in range(8):
+                start = wal_lsn()
+                alone.append(register())
+                with engine.connect() as conn:
+                    wal.append(float(conn.execute(sa.text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), :s)"),
+                                            {"s": start}).scalar()) / 1e6)
+            print(f"registration to a unit of {big.n} executives: p50 {statistics.median(alone):.0f} ms, "
+                  f"max {max(alone):.0f} ms (target < 300 ms); WAL written p50 {statistics.median(wal):.2f} MB, "
+                  f"max {max(wal):.2f} MB (whole pages after a checkpoint: see the README's PostgreSQL settings)",
+                  flush=True)
+            mtoken = login(member.username)
+            _, page, _ = call(api.port, "GET", "/api/v1/inbox", mtoken)
+            item = page["items"][-1]["id"]
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua2:
+                lua2.write('wrk.method = "POST"\n')
+            stop, during = threading.Event(), []
+
+            def keep_registering():
+                while not stop.is_set():
+                    during.append(register())
+            writer = threading.Thread(target=keep_registering)
+            writer.start()
+            marks = measure(api, f"/api/v1/inbox/{item}/read", args.seconds * 2,
+                            {"Authorization": f"Bearer {mtoken}"}, lua2.name, connections=2)
+            stop.set()
+            writer.join()
+            print(f"read marks by one of those executives while {len(during)} registrations ran: "
+                  f"p50 {marks['p50']:.1f} ms, p99 {marks['p99']:.1f} ms (target < 50 ms), {marks['rps']:.0f}/s; "
+                  f"registrations meanwhile p50 {statistics.median(during):.0f} ms", flush=True)
     finally:
         api.stop()
         bare.stop()
 
+    if "plans" not in args.parts:
+        return
     # Plans of the queries the reads run.
     now = "now() at time zone 'utc'"
     plans = {
