@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import Document, InboxItem, User, db, utcnow
+from models import Document, InboxItem, db, utcnow
 from models.changes import change_number, change_number_sql
 from models.raw import run
 
@@ -114,17 +114,17 @@ _WITHDRAW = sa.update(InboxItem.__table__).where(
 ).values(removed=True, seq=sa.bindparam("change", type_=sa.BigInteger))
 
 
-def mark_read(user: User, item_id: int | None) -> bool:
+def mark_read(user_id: int, item_id: int | None) -> bool:
     """Mark one of the user's items read; False if there is no such item.
 
-    One UPDATE of one row: it takes no lock but that row's, so it never waits behind a registration
-    delivering to thousands of inboxes."""
+    One UPDATE of one row, the user's row not even read: it takes no lock but that row's, so it never
+    waits behind a registration delivering to thousands of inboxes."""
     if not item_id:
         return False
     items = InboxItem.__table__.c
     found = db.session.execute(
         sa.update(InboxItem.__table__)
-        .where(items.id == item_id, items.user_id == user.id, items.removed == sa.false())
+        .where(items.id == item_id, items.user_id == user_id, items.removed == sa.false())
         .values(unread=sa.case((items.unread == sa.true(), sa.false()), else_=items.unread),
                 seq=sa.case((items.unread == sa.true(), change_number_sql(db.session)), else_=items.seq))
         .returning(items.id)

@@ -43,7 +43,7 @@ def list_inbox(args):
 @blp.response(204)
 def mark_read(item_id):
     """Mark an item read."""
-    if not inbox.mark_read(g.user, item_id):
+    if not inbox.mark_read(g.user_id, item_id):
         raise not_found("inbox item")
     db.session.commit()
 
