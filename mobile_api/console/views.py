@@ -176,7 +176,7 @@ def audio(note_id):
 @bp.route("/documents/<id:document_id>/attachments/<id:attachment_id>", methods=["GET"])
 def attachment(document_id, attachment_id):
     """A file of the document under review."""
-    att = access.get_attachment(g.user, document_id, attachment_id)
+    att = access.get_attachment(g.user_id, document_id, attachment_id)
     return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
 
 

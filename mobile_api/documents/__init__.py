@@ -93,7 +93,7 @@ def list_resolutions(args, document_id):
 @blp.response(200, description="The file (Range supported: 206)")
 def download(document_id, attachment_id):
     """An attachment's bytes, with ETag and Range."""
-    att = access.get_attachment(g.user, document_id, attachment_id)
+    att = access.get_attachment(g.user_id, document_id, attachment_id)
     return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
 
 

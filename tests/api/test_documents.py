@@ -5,6 +5,7 @@ import json
 import sqlalchemy as sa
 
 from models import Attachment, Document, InboxItem, db
+from tests.scale.test_reads import Statements
 
 
 def _register(api, demo, files=None, headers=None, **meta):
@@ -81,9 +82,16 @@ def test_attachment_download_supports_etag_and_range(login, demo):
     assert part.headers["Content-Range"] == f"bytes 100-199/{len(content)}"
     assert api.get(url, headers={"If-None-Match": full.headers["ETag"]}).status_code == 304
     assert api.get(url, headers={"Range": "bytes=999999-"}).status_code == 416
-    # Another document's attachment id under this document is not found.
+    # Another document's attachment id under this document is not found, nor a document one may not see.
     other = _register(login("clerk1"), demo).get_json()
-    assert api.get(f"/documents/{doc['id']}/attachments/{other['attachments'][0]['id']}").status_code == 404
+    wrong = api.get(f"/documents/{doc['id']}/attachments/{other['attachments'][0]['id']}")
+    assert wrong.status_code == 404 and wrong.get_json()["detail"] == "No such attachment."
+    hidden = login("exec2").get(url)  # another organization's reader
+    assert hidden.status_code == 404 and hidden.get_json()["detail"] == "No such document."
+    # The file is found under the access rule in one statement, after the session check.
+    with Statements() as sql:
+        assert api.get(url).status_code == 200
+    assert len(sql.seen) == 2, sql.seen
 
 
 def test_the_same_file_is_stored_once(app, login, demo):
