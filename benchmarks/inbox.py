@@ -422,6 +422,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         "sync": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND (seq, id) > (0, 0) ORDER BY seq, id "
                 "LIMIT 101",
         "version (304)": f"SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = {heavy.id})",
+        "voice note's resolution": "SELECT * FROM resolutions WHERE voice_note_id = 1",
         "access check": f"SELECT EXISTS (SELECT 1 FROM document_addressees da JOIN unit_members um ON "
                         f"um.unit_id = da.unit_id WHERE da.document_id = {doc_id} AND um.user_id = {heavy.id}) OR "
                         f"EXISTS (SELECT 1 FROM inbox_items WHERE user_id = {heavy.id} AND document_id = {doc_id})",

@@ -22,8 +22,14 @@ resolution_executors = sa.Table(
 
 class Resolution(db.Model):
     __tablename__ = "resolutions"
-    # A document's resolutions in order: an opened document reads a page of them, not its whole history.
-    __table_args__ = (sa.Index("ix_resolutions_document_id_id", "document_id", "id"),)
+    __table_args__ = (
+        # A document's resolutions in order: an opened document reads a page of them, not its whole history.
+        sa.Index("ix_resolutions_document_id_id", "document_id", "id"),
+        # The resolution of a voice note (a phone polls its dictation; the console opens it): only
+        # dictated ones have a note.
+        sa.Index("ix_resolutions_voice_note_id", "voice_note_id", postgresql_where=sa.text("voice_note_id IS NOT NULL"),
+                 sqlite_where=sa.text("voice_note_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id", ondelete="CASCADE"))
