@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import BigId, db, utcnow
+from .raw import run_on
 
 GENESIS = "0" * 64
 _PENDING = "audit_pending"
@@ -90,19 +91,15 @@ def _chain(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    heads, events = AuditHead.__table__, AuditEvent.__table__
+    connection = session.connection()
     for organization_id in sorted({e.organization_id for e in pending}):
-        locked = (sa.select(heads.c.seq, heads.c.hash).where(heads.c.organization_id == organization_id)
-                  .with_for_update())
-        head = session.execute(locked).first()
-        if head is None:
+        head = run_on(connection, _LOCK_HEAD, organization_id=organization_id)
+        if not head:
             # The organization's first entry. Two first entries at once both get here: one creates the
             # head, the other's insert waits for it and does nothing, and both then lock the same head.
-            insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
-            session.execute(insert(heads).values(organization_id=organization_id, seq=0, hash=GENESIS)
-                            .on_conflict_do_nothing(index_elements=["organization_id"]))
-            head = session.execute(locked).first()
-        seq, link = head
+            run_on(connection, _FIRST_HEAD[connection.dialect.name], organization_id=organization_id)
+            head = run_on(connection, _LOCK_HEAD, organization_id=organization_id)
+        seq, link = head[0]
         rows = []
         for entry in (e for e in pending if e.organization_id == organization_id):
             entry.seq, entry.prev_hash = seq + 1, link
@@ -110,10 +107,21 @@ def _chain(session: Session) -> None:
             entry.seal = _seal("event", organization_id, entry.seq, entry.hash)
             seq, link = entry.seq, entry.hash
             rows.append({column: getattr(entry, column) for column in _WRITTEN})
-        # Plain inserts and update, not the ORM's unit of work: this runs in every writing request.
-        session.execute(sa.insert(events), rows)
-        session.execute(sa.update(heads).where(heads.c.organization_id == organization_id)
-                        .values(seq=seq, hash=link, seal=_seal("head", organization_id, seq, link)))
+        session.execute(sa.insert(AuditEvent.__table__), rows)  # Core, not the ORM's unit of work
+        run_on(connection, _MOVE_HEAD, organization_id=organization_id, new_seq=seq, new_hash=link,
+               new_seal=_seal("head", organization_id, seq, link))
+
+
+# The head's statements, built once and compiled once per dialect (models.raw.run_on): they run in every
+# writing request, where building and compiling them anew cost a third of a millisecond.
+_heads = AuditHead.__table__.c
+_LOCK_HEAD = (sa.select(_heads.seq, _heads.hash).where(_heads.organization_id == sa.bindparam("organization_id"))
+              .with_for_update())
+_FIRST_HEAD = {dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(AuditHead.__table__).values(
+    organization_id=sa.bindparam("organization_id"), seq=0, hash=GENESIS).on_conflict_do_nothing(
+    index_elements=["organization_id"]) for dialect in (postgresql, sqlite)}
+_MOVE_HEAD = sa.update(AuditHead.__table__).where(_heads.organization_id == sa.bindparam("organization_id")).values(
+    seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"), seal=sa.bindparam("new_seal"))
 
 
 @sa.event.listens_for(Session, "after_transaction_end")

@@ -35,7 +35,11 @@ def run(statement: sa.Executable, **params) -> list[tuple]:
     once per dialect, its bind parameters given by name. For a rule written once with SQLAlchemy
     (domain.access) that a hot read also needs, and for statements SQLAlchemy cannot cache (its
     dialects' INSERT .. ON CONFLICT is compiled anew on every execution)."""
-    connection = _connection()
+    return run_on(_connection(), statement, **params)
+
+
+def run_on(connection: sa.Connection, statement: sa.Executable, **params) -> list[tuple]:
+    """`run` on a given connection (a session event's, which has its own session at hand)."""
     key = (statement, connection.dialect.name)
     compiled = _compiled.get(key)
     if compiled is None:
