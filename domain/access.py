@@ -14,6 +14,7 @@ from models import (
     unit_members,
 )
 from models.base import lock as lock_row
+from models.raw import run
 
 from . import approvals, signatures
 from .errors import not_found
@@ -149,8 +150,10 @@ def actions_for(user_id: int, roles: list[str], owner_id: int, has_open_task: bo
 
 
 def open_task_id(user_id: int, document_id: int) -> int | None:
-    """The id of one of the user's open tasks on the document, if any."""
-    return db.session.scalar(
-        sa.select(Task.id).where(Task.document_id == document_id, Task.executor_id == user_id, Task.status == "open",
-                                 Task.removed == sa.false()).limit(1)
-    )
+    """The id of one of the user's open tasks on the document, if any (asked by every resolution written)."""
+    found = run(_OPEN_TASK, user_id=user_id, document_id=document_id)
+    return found[0][0] if found else None
+
+
+_OPEN_TASK = sa.select(Task.id).where(Task.document_id == DOCUMENT_ID, Task.executor_id == USER_ID,
+                                      Task.status == "open", Task.removed == sa.false()).limit(1)
