@@ -93,7 +93,7 @@ class Server:
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "PORT": str(self.port), "BIND": f"127.0.0.1:{self.port}",
                "WEB_CONCURRENCY": str(workers), "ACCESS_LOG": "0", "PYTHONPATH": str(ROOT),
-               "DEMO_PASSWORD": PASSWORD, "RATELIMIT_STORAGE_URI": "memory://", "MAX_REQUESTS": "0",
+               "DEMO_PASSWORD": PASSWORD, "MAX_REQUESTS": "0",
                # No keep-alive (connections = threads), for both servers: wrk's few connections would at
                # times all land on one worker and leave the other idle (see gunicorn.conf.py)
                "WORKER_CONNECTIONS": "2"}
@@ -278,7 +278,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         reads["sync from zero"] = (api, "/api/v1/sync?limit=100", auth)
         reads["sync incremental"] = (api, f"/api/v1/sync?since={synced['next']}", auth)
         reads["inbox 304"] = (api, "/api/v1/inbox", {**auth, "If-None-Match": etag})
-        reads["inbox p1 gzip"] = (api, "/api/v1/inbox?limit=100", {**auth, "Accept-Encoding": "gzip"})
+        reads["inbox 100 lines gzip"] = (api, "/api/v1/inbox?limit=100", {**auth, "Accept-Encoding": "gzip"})
         for routed, label in ((False, "document detail"), (True, "document (routed)")):
             if opened[routed]:
                 reads[label] = (api, f"/api/v1/documents/{opened[routed]}", auth)
