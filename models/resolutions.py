@@ -78,6 +78,11 @@ class Task(db.Model):
         sa.Index("ix_tasks_done", "executor_id", "created_at", "id",
                  postgresql_where=sa.text("status = 'done' AND NOT removed"),
                  sqlite_where=sa.text("status = 'done' AND NOT removed")),
+        # The overdue view walks only open tasks that have a deadline: most have none, and walking
+        # the open tasks' index would pass every one of them to find the few overdue.
+        sa.Index("ix_tasks_due", "executor_id", "created_at", "id",
+                 postgresql_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed"),
+                 sqlite_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed")),
         sa.Index("ix_tasks_open_deadline", "executor_id", "deadline",
                  postgresql_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed"),
                  sqlite_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed")),
