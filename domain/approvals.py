@@ -65,8 +65,8 @@ def due(approval: Approval) -> list[int]:
 
 def _summon(approval: Approval, doc: Document, user_ids: list[int], sender: str) -> None:
     """Put the document into the inboxes of newly due approvers and owe them a push."""
+    inbox.deliver(user_ids, doc, "approval", sender)
     for user_id in user_ids:
-        inbox.deliver(user_id, doc, "approval", sender)
         notify("approval_requested", user_id, doc.id, dedup_key=f"approval:{approval.id}:{user_id}:"
                f"{len(approval.decisions)}", approval_id=approval.id)
 
@@ -183,12 +183,12 @@ def decide(user: User, approval_id: int | None, decision: str, comment: str | No
         approval.status, approval.finished_at = "rejected", utcnow()
         for user_id in before - {user.id}:
             inbox.withdraw(user_id, doc.id, "approval")
-        inbox.deliver(doc.owner_id, doc, "approval", user.short_name)  # back to the owner for a new route
+        inbox.deliver([doc.owner_id], doc, "approval", user.short_name)  # back to the owner for a new route
     else:
         now_due = due(approval)
         if current_stage(approval) is None:
             approval.status, approval.finished_at = "approved", utcnow()
-            inbox.deliver(doc.owner_id, doc, "info", user.short_name)
+            inbox.deliver([doc.owner_id], doc, "info", user.short_name)
         _summon(approval, doc, [i for i in now_due if i not in before], user.short_name)
     audit.record(user.organization_id, user.id, "approval.decided", "approval", approval.id,
                  document_id=str(doc.id), round=approval.round, stage=stage.position, decision=decision,

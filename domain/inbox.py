@@ -1,5 +1,6 @@
 """Putting documents into people's inboxes, taking them out again, and the sync stream of changes."""
 import json
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -7,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from models import Document, InboxItem, db, utcnow
 from models.changes import change_number, change_number_sql
-from models.raw import run
+from models.raw import run, run_each
 
 TITLE_MAX = 120
 # A line must stay under 400 bytes of JSON, guaranteed, not only for typical titles. With the longest
@@ -54,18 +55,19 @@ def line_texts(reg_number: str, title: str, sender: str) -> tuple[str, str, str]
     return reg_number, title, sender
 
 
-def deliver(user_id: int, doc: Document, kind: str, sender: str, due_at: datetime | None = None,
+def deliver(user_ids: Iterable[int], doc: Document, kind: str, sender: str, due_at: datetime | None = None,
             urgent: bool | None = None) -> None:
-    """Put a document into a user's inbox as `kind`; an existing line of that kind comes back unread.
+    """Put a document into these users' inboxes as `kind`; an existing line of that kind comes back unread.
 
-    One upsert, compiled once (models.raw.run): two transactions delivering the same line at once
-    (two drafts of one document) both succeed, the later one updating the other's row."""
+    One upsert per user, compiled once and sent in one round trip (models.raw.run_each): two
+    transactions delivering the same line at once (two drafts of one document) both succeed, the later
+    one updating the other's row. Lines are written in the order of the users' ids, whatever the order
+    given, so that two transactions delivering to the same people never hold each other's lines."""
     reg_number, title, short_sender = line_texts(doc.reg_number, doc.title, sender)
-    run(_UPSERTS[db.session.get_bind().dialect.name], user_id=user_id, document_id=doc.id, kind=kind,
-        reg_number=reg_number, title=title, sender=short_sender, received_at=utcnow(),
-        due_at=due_at if due_at is not None else doc.due_at, unread=True,
-        urgent=bool(doc.urgent if urgent is None else urgent), removed=False,
-        seq=change_number(db.session))
+    line = dict(document_id=doc.id, kind=kind, reg_number=reg_number, title=title, sender=short_sender,
+                received_at=utcnow(), due_at=due_at if due_at is not None else doc.due_at, unread=True,
+                urgent=bool(doc.urgent if urgent is None else urgent), removed=False, seq=change_number(db.session))
+    run_each(_UPSERTS[db.session.get_bind().dialect.name], [{**line, "user_id": u} for u in sorted(set(user_ids))])
 
 
 _LINE = ("user_id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",

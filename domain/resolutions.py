@@ -136,7 +136,7 @@ def mark_reviewed(user: User, res: Resolution) -> Resolution:
     corrections.learn(res)  # what the assistant changed in the transcript corrects the author's next ones
     for reviewer in access.reviewers_of(res.author_id):  # the draft leaves every reviewer's inbox
         inbox.withdraw(reviewer, res.document_id, "review")
-    inbox.deliver(res.author_id, res.document, "resolution", user.short_name)
+    inbox.deliver([res.author_id], res.document, "resolution", user.short_name)
     notify("draft_reviewed", res.author_id, res.document_id, resolution_id=res.id)
     audit.record(user.organization_id, user.id, "resolution.reviewed", "resolution", res.id)
     return res
@@ -175,10 +175,7 @@ def _assign(user: User, res: Resolution) -> list[Task]:
 def _announce(user: User, res: Resolution, tasks: list[Task]) -> None:
     """Tell the executors of an issued resolution's tasks (flushed), and take it off the author's inbox."""
     doc = res.document
-    # In the order of the executors' ids, whatever the order they were named in: two resolutions of
-    # one document issued at once to the same people then never hold each other's lines (deadlock).
-    for task in sorted(tasks, key=lambda t: t.executor_id):
-        inbox.deliver(task.executor_id, doc, "task", user.short_name, due_at=task.deadline)
+    inbox.deliver([t.executor_id for t in tasks], doc, "task", user.short_name, due_at=res.deadline)
     notify_each("task_assigned", doc.id, [(t.executor_id, {"task_id": t.id, "resolution_id": res.id}) for t in tasks])
     inbox.withdraw(user.id, doc.id, "resolution")
     audit.record(user.organization_id, user.id, "resolution.issued", "resolution", res.id,

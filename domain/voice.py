@@ -207,8 +207,9 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
     directory.fill_draft(res, note)  # suggested text, executors and deadline; names to check marked
     corrections.apply(note, res)  # the author's earlier corrections: beside the original words, and in the draft
     rules.move(res, "awaiting_review")
-    for reviewer in access.reviewers_of(res.author_id):
-        inbox.deliver(reviewer, res.document, "review", res.author.short_name)
+    reviewers = access.reviewers_of(res.author_id)
+    inbox.deliver(reviewers, res.document, "review", res.author.short_name)
+    for reviewer in reviewers:
         notify("review_requested", reviewer, res.document_id, resolution_id=res.id, voice_note_id=note.id)
 
 

@@ -87,13 +87,13 @@ def load(password: str) -> list[tuple[str, str, str]]:
         docs.append(documents.register(clerk, meta, [_file("Письмо.txt", f"{title}\n\n{summary}\n")]))
     # Information only, for exec1.
     inbox.withdraw(exec1.id, docs[4].id, "resolution")
-    inbox.deliver(exec1.id, docs[4], "info", docs[4].correspondent)
+    inbox.deliver([exec1.id], docs[4], "info", docs[4].correspondent)
     # The minister instructs exec1: a task.
     res = resolutions.create(users["minister"], docs[1], "Подготовить предложения к совещанию.",
                              [exec1.id, users["employee1"].id], utcnow() + timedelta(days=2))
     resolutions.issue(users["minister"], res)
     # A draft order sent to exec1 for review, and the ToR awaiting his approval.
-    inbox.deliver(exec1.id, docs[2], "review", clerk.short_name)
+    inbox.deliver([exec1.id], docs[2], "review", clerk.short_name)
     # The ToR: exec1 approves first, then the minister.
     approvals.put_route(clerk, docs[3], [{"mode": "sequential", "approvers": [exec1.id]},
                                          {"mode": "sequential", "approvers": [users["minister"].id]}])

@@ -15,6 +15,7 @@ time (an inbox delivery's INSERT .. ON CONFLICT).
 import contextlib
 import sqlite3
 from datetime import datetime, timezone
+from typing import Callable
 
 import sqlalchemy as sa
 
@@ -40,15 +41,28 @@ def run(statement: sa.Executable, **params) -> list[tuple]:
 
 def run_on(connection: sa.Connection, statement: sa.Executable, **params) -> list[tuple]:
     """`run` on a given connection (a session event's, which has its own session at hand)."""
+    sql, order = _compile(connection, statement)
+    return _execute(connection, sql, order(params))
+
+
+def run_each(statement: sa.Executable, rows: list[dict]) -> None:
+    """`run` once for each set of parameters, in the order given and in one round trip to PostgreSQL
+    (psycopg pipelines an executemany); for a write of no result that several rows need."""
+    if rows:
+        connection = _connection()
+        sql, order = _compile(connection, statement)
+        _execute(connection, sql, [order(row) for row in rows], many=True)
+
+
+def _compile(connection: sa.Connection, statement: sa.Executable) -> tuple[str, Callable[[dict], tuple]]:
     key = (statement, connection.dialect.name)
     compiled = _compiled.get(key)
     if compiled is None:
         dialect = type(connection.dialect)(paramstyle="format")  # %s, as fetch takes them
         plan = statement.compile(dialect=dialect)
-        compiled = _compiled[key] = (str(plan), plan.positiontup, plan.params)
-    sql, names, defaults = compiled
-    given = {**defaults, **params}
-    return _execute(connection, sql, tuple(given[name] for name in names))
+        names, defaults = plan.positiontup, plan.params
+        compiled = _compiled[key] = (str(plan), lambda given: tuple({**defaults, **given}[name] for name in names))
+    return compiled
 
 
 def outside_transaction() -> None:
@@ -61,7 +75,7 @@ def outside_transaction() -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-_compiled: dict[tuple[sa.Executable, str], tuple[str, list[str], dict]] = {}
+_compiled: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple]]] = {}
 
 
 def _connection() -> sa.Connection:
@@ -70,19 +84,23 @@ def _connection() -> sa.Connection:
     return db.session.connection()
 
 
-def _execute(connection: sa.Connection, sql: str, params: tuple) -> list[tuple]:
+def _execute(connection: sa.Connection, sql: str, params: tuple | list[tuple], many: bool = False) -> list[tuple]:
     driver = connection.connection.driver_connection
-    if isinstance(driver, sqlite3.Connection):
-        sql, params = sql.replace("%s", "?"), tuple(_for_sqlite(p) for p in params)
-    else:
-        params = tuple(_for_postgres(p) for p in params)
+    sqlite = isinstance(driver, sqlite3.Connection)
+    adapt = _for_sqlite if sqlite else _for_postgres
+    params = [tuple(adapt(p) for p in each) for each in params] if many else tuple(adapt(p) for p in params)
+    if sqlite:
+        sql = sql.replace("%s", "?")
     dialect = connection.dialect
     cursor = driver.cursor()
     try:
         # Whoever listens to SQLAlchemy's statements (tracing, logging, tests) hears these too.
         if connection.dispatch.before_cursor_execute:
-            connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
-        if isinstance(driver, sqlite3.Connection):
+            connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, many)
+        if many:
+            cursor.executemany(sql, params)
+            return []
+        if sqlite:
             cursor.execute(sql, params)
         else:
             cursor.execute(sql, params, prepare=True)

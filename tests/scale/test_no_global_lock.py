@@ -152,7 +152,7 @@ def test_two_transactions_delivering_one_line_at_once_both_succeed_and_leave_one
             db.session.remove()
 
             def deliver(hold):
-                inbox.deliver(reader, db.session.get(Document, doc_id), "review", "Первый" if hold else "Второй")
+                inbox.deliver([reader], db.session.get(Document, doc_id), "review", "Первый" if hold else "Второй")
                 if hold:  # the first holds its new row until the second is waiting on it
                     hold()
                 db.session.commit()
