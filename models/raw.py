@@ -102,9 +102,10 @@ def _execute(connection: sa.Connection, sql: str, params: tuple | list[tuple], m
             return []
         if sqlite:
             cursor.execute(sql, params)
-        else:
-            cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall() if cursor.description else []  # a write without RETURNING has none
+            return cursor.fetchall() if cursor.description else []  # a write without RETURNING has none
+        cursor.execute(sql, params, prepare=True)
+        # The result's column count, not psycopg's `description`, which builds an object per column.
+        return cursor.fetchall() if cursor.pgresult.nfields else []
     except dialect.loaded_dbapi.Error as exc:
         # As SQLAlchemy does with its own statements: a lost connection leaves the pool, and the error
         # is SQLAlchemy's (OperationalError and the rest), which the app already answers (503 and so on).
