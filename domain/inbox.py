@@ -63,11 +63,14 @@ def deliver(user_ids: Iterable[int], doc: Document, kind: str, sender: str, due_
     transactions delivering the same line at once (two drafts of one document) both succeed, the later
     one updating the other's row. Lines are written in the order of the users' ids, whatever the order
     given, so that two transactions delivering to the same people never hold each other's lines."""
+    users = sorted(set(user_ids))
+    if not users:  # a stage with no one newly due: no change number to take
+        return
     reg_number, title, short_sender = line_texts(doc.reg_number, doc.title, sender)
     line = dict(document_id=doc.id, kind=kind, reg_number=reg_number, title=title, sender=short_sender,
                 received_at=utcnow(), due_at=due_at if due_at is not None else doc.due_at, unread=True,
                 urgent=bool(doc.urgent if urgent is None else urgent), removed=False, seq=change_number(db.session))
-    run_each(_UPSERTS[db.session.get_bind().dialect.name], [{**line, "user_id": u} for u in sorted(set(user_ids))])
+    run_each(_UPSERTS[db.session.get_bind().dialect.name], [{**line, "user_id": u} for u in users])
 
 
 _LINE = ("user_id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
