@@ -1,9 +1,11 @@
 """Approval routes: stages in order, who is due, parallel completion, reject and new rounds, inbox and push."""
 import io
+from datetime import timedelta
 
 import sqlalchemy as sa
 
-from models import OutboxMessage, db
+from models import OutboxMessage, db, utcnow
+from models.signing import SigningKey
 
 
 def _requested(user_id: str, document: str) -> int:
@@ -117,6 +119,25 @@ def test_someone_elses_approval_is_not_found(route, users, login):
     resp = login("employee1").post(f"/approvals/{approval['id']}/decision", json={"decision": "approve"})
     assert resp.status_code == 404
     assert login("exec1").post("/approvals/999999/decision", json={"decision": "approve"}).status_code == 404
+
+
+def test_a_key_asks_for_signatures_until_its_certificate_expires(route, users, enrol, document):
+    """The check compares the certificate's end with the clock (a parameter of a plain statement, written
+    as each database stores times): a minute before the end the approver must sign, a minute after not."""
+    exec1 = enrol("exec1")
+    approval = route(("sequential", [users["exec1"]]))
+
+    def ends_in(delta: timedelta) -> set[str]:
+        db.session.execute(sa.update(SigningKey).where(SigningKey.user_id == int(users["exec1"]))
+                           .values(not_after=utcnow() + delta))
+        db.session.commit()
+        return set(exec1.api.get(f"/documents/{document}").get_json()["actions"])
+
+    assert "sign" in ends_in(timedelta(minutes=1))
+    assert "sign" not in ends_in(timedelta(minutes=-1))
+    assert {"approve"} <= ends_in(timedelta(minutes=-1))
+    resp = exec1.api.post(f"/approvals/{approval['id']}/decision", json={"decision": "approve"})
+    assert resp.status_code == 200, resp.get_json()
 
 
 def test_a_user_with_a_key_must_sign(route, users, enrol):
