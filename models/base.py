@@ -35,6 +35,11 @@ class UTCDateTime(sa.types.TypeDecorator):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+def partial_index(name: str, *columns: str, where: str) -> sa.Index:
+    """An index of the rows matching `where` (SQL both databases speak), on PostgreSQL and SQLite alike."""
+    return sa.Index(name, *columns, postgresql_where=sa.text(where), sqlite_where=sa.text(where))
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(timezone.utc)

@@ -4,7 +4,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import BigId, db, utcnow
+from .base import BigId, db, partial_index, utcnow
 from .documents import Document
 from .org import User
 
@@ -27,8 +27,7 @@ class Resolution(db.Model):
         sa.Index("ix_resolutions_document_id_id", "document_id", "id"),
         # The resolution of a voice note (a phone polls its dictation; the console opens it): only
         # dictated ones have a note.
-        sa.Index("ix_resolutions_voice_note_id", "voice_note_id", postgresql_where=sa.text("voice_note_id IS NOT NULL"),
-                 sqlite_where=sa.text("voice_note_id IS NOT NULL")),
+        partial_index("ix_resolutions_voice_note_id", "voice_note_id", where="voice_note_id IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -68,24 +67,19 @@ class ResolutionRevision(db.Model):
     resolution: Mapped[Resolution] = relationship(back_populates="revisions")
 
 
+_OPEN_WITH_DEADLINE = "status = 'open' AND deadline IS NOT NULL AND NOT removed"
+
+
 class Task(db.Model):
     __tablename__ = "tasks"
     __table_args__ = (
         # One partial index per /tasks view, in the view's order (read backwards for newest first).
-        sa.Index("ix_tasks_open", "executor_id", "created_at", "id",
-                 postgresql_where=sa.text("status = 'open' AND NOT removed"),
-                 sqlite_where=sa.text("status = 'open' AND NOT removed")),
-        sa.Index("ix_tasks_done", "executor_id", "created_at", "id",
-                 postgresql_where=sa.text("status = 'done' AND NOT removed"),
-                 sqlite_where=sa.text("status = 'done' AND NOT removed")),
+        partial_index("ix_tasks_open", "executor_id", "created_at", "id", where="status = 'open' AND NOT removed"),
+        partial_index("ix_tasks_done", "executor_id", "created_at", "id", where="status = 'done' AND NOT removed"),
         # The overdue view walks only open tasks that have a deadline: most have none, and walking
         # the open tasks' index would pass every one of them to find the few overdue.
-        sa.Index("ix_tasks_due", "executor_id", "created_at", "id",
-                 postgresql_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed"),
-                 sqlite_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed")),
-        sa.Index("ix_tasks_open_deadline", "executor_id", "deadline",
-                 postgresql_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed"),
-                 sqlite_where=sa.text("status = 'open' AND deadline IS NOT NULL AND NOT removed")),
+        partial_index("ix_tasks_due", "executor_id", "created_at", "id", where=_OPEN_WITH_DEADLINE),
+        partial_index("ix_tasks_open_deadline", "executor_id", "deadline", where=_OPEN_WITH_DEADLINE),
         sa.Index("ix_tasks_executor_seq", "executor_id", "seq", "id"),
         # Serves the dispatcher's scan for deadlines coming up or passed.
         sa.Index("ix_tasks_status_deadline", "status", "deadline"),
