@@ -12,6 +12,7 @@ from models import AuthSession, User, blobstore, db, liveness
 from . import config, errors, guard
 from .extensions import Api, compress, migrate
 from .fields import parse_id
+from .json_provider import OrjsonProvider
 
 
 class RequestGlobals(_AppCtxGlobals):
@@ -69,8 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.fill_dev_secrets(app.config)
     if app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
+    app.json = OrjsonProvider(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
