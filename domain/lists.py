@@ -38,43 +38,51 @@ TASK_VIEWS = {
 
 
 def _newest_first(select: str, where: list[str], params: list, at: str, key: str, limit: int,
-                  cursor: str | None) -> tuple[list[tuple], str | None]:
+                  cursor: str | None, version: tuple[tuple[str, ...], tuple]) -> tuple[list[tuple], str | None, str | None]:
     """One keyset page, newest first by (at, key), which are the row's last two columns (the dumps
-    read the others): the rows and the cursor of the next page. Rows arriving at the top never shift a page."""
+    read the others): the rows, the cursor of the next page and the version of the page (see
+    `_version`), read in one statement. Rows arriving at the top never shift a page."""
     if cursor:
         where = [*where, f"({at}, {key}) < (%s, %s)"]
         params = [*params, *decode(cursor, datetime, int)]
-    rows = fetch(f"{select} WHERE {' AND '.join(where)} ORDER BY {at} DESC, {key} DESC LIMIT %s",
-                 (*params, limit + 1))
-    return page_of(rows, limit, lambda last: (as_utc(last[-2]), last[-1]))
+    settled_below, columns, rows = settled_rows(
+        f"{select} WHERE {' AND '.join(where)} ORDER BY {at} DESC, {key} DESC LIMIT %s", (*params, limit + 1),
+        *version)
+    rows.sort(key=lambda row: (row[-2], row[-1]), reverse=True)  # the join keeps no order
+    rows, next_cursor = page_of(rows, limit, lambda last: (as_utc(last[-2]), last[-1]))
+    return rows, next_cursor, _version_of(settled_below, columns)
 
 
-def inbox_page(user_id: int, view: str, limit: int, cursor: str | None) -> tuple[list[tuple], str | None]:
-    """A page of the user's inbox view, newest first: rows of INBOX_LINE and the next cursor."""
-    where, params = [f"user_id = %s AND {INBOX_VIEWS[view]}"], [user_id]
+def inbox_page(user_id: int, view: str, limit: int,
+               cursor: str | None) -> tuple[list[tuple], str | None, str | None]:
+    """A page of the user's inbox view, newest first: rows of INBOX_LINE, the next cursor and the
+    version of the view (as `inbox_version` gives it), read with the page."""
+    where, params, now = [f"user_id = %s AND {INBOX_VIEWS[view]}"], [user_id], utcnow()
+    version = _inbox_version_columns(user_id, view, now)
     if view == "overdue":
-        now = utcnow()
         if not any_overdue(user_id, now):  # one probe of the due-date index
-            return [], None
+            return [], None, _version(*version)
         # Walk the view's index in received order; the due date is only a filter (written so that no
         # plan ranges over due dates and then sorts every overdue line of a long history).
         where.append("coalesce(due_at, received_at) < %s")
         params.append(now)
     select = f"SELECT {', '.join(INBOX_LINE)}, received_at, id FROM inbox_items"
-    return _newest_first(select, where, params, "received_at", "id", limit, cursor)
+    return _newest_first(select, where, params, "received_at", "id", limit, cursor, version)
 
 
-def task_page(user_id: int, view: str, limit: int, cursor: str | None) -> tuple[list[tuple], str | None]:
-    """A page of the user's tasks (open, overdue or done), newest first: rows of TASK_LINE and the cursor."""
-    where, params = [f"tasks.executor_id = %s AND {TASK_VIEWS[view]}"], [user_id]
+def task_page(user_id: int, view: str, limit: int,
+              cursor: str | None) -> tuple[list[tuple], str | None, str | None]:
+    """A page of the user's tasks (open, overdue or done), newest first: rows of TASK_LINE, the next
+    cursor and the version of the view (as `tasks_version` gives it), read with the page."""
+    where, params, now = [f"tasks.executor_id = %s AND {TASK_VIEWS[view]}"], [user_id], utcnow()
+    version = _tasks_version_columns(user_id, view, now)
     if view == "overdue":
-        now = utcnow()
         if not any_overdue_task(user_id, now):  # one probe of the deadline index
-            return [], None
+            return [], None, _version(*version)
         where.append("coalesce(tasks.deadline, tasks.created_at) < %s")
         params.append(now)
     select = _TASK_FROM.format(", tasks.created_at, tasks.id")
-    return _newest_first(select, where, params, "tasks.created_at", "tasks.id", limit, cursor)
+    return _newest_first(select, where, params, "tasks.created_at", "tasks.id", limit, cursor, version)
 
 
 def any_overdue(user_id: int, now: datetime) -> bool:
@@ -114,7 +122,7 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list[tup
         inbox_where += " AND NOT removed"
         task_where += " AND NOT tasks.removed"
     # The horizon, read with the inbox's page (one snapshot); the tasks' page comes after both.
-    settled_below, inbox = settled_rows(
+    settled_below, _, inbox = settled_rows(
         f"SELECT seq, id, removed, {', '.join(INBOX_LINE)} FROM inbox_items WHERE {inbox_where} "
         "ORDER BY seq, id LIMIT %s", (user_id, seq, key if part == INBOX else _END, limit + 1))
     tasks = fetch(_TASK_FROM.format(", tasks.seq, tasks.removed") + f" WHERE {task_where} "
@@ -136,12 +144,15 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list[tup
 
 # --- versions for conditional GETs ------------------------------------------------------------------
 
-def _version(columns: str, params: tuple) -> str | None:
+def _version(columns: tuple[str, ...], params: tuple) -> str | None:
     """The user's last change number and, for overdue views, when the next item falls due, read in
-    one statement with the horizon (models.changes.settled). The version is valid only when the last
-    change lies below the horizon: then anything committing later is numbered above it, and changes
-    the version."""
-    settled_below, row = settled(columns, params)
+    one statement with the horizon (models.changes.settled)."""
+    return _version_of(*settled(", ".join(columns), params))
+
+
+def _version_of(settled_below: int, row: tuple) -> str | None:
+    """The version is valid only when the last change lies below the horizon: then anything committing
+    later is numbered above it, and changes the version."""
     last_change = row[0]
     next_due = as_utc(row[1]) if len(row) > 1 else None
     if last_change is not None and last_change >= settled_below:
@@ -150,21 +161,29 @@ def _version(columns: str, params: tuple) -> str | None:
     return f"{last_change or 0}{due}"
 
 
+def _inbox_version_columns(user_id: int, view: str, now: datetime) -> tuple[tuple[str, ...], tuple]:
+    if view != "overdue":
+        return ("(SELECT max(seq) FROM inbox_items WHERE user_id = %s)",), (user_id,)
+    return ("(SELECT max(seq) FROM inbox_items WHERE user_id = %s)",
+            "(SELECT min(due_at) FROM inbox_items WHERE user_id = %s AND due_at IS NOT NULL AND NOT removed "
+            "AND due_at >= %s)"), (user_id, user_id, now)
+
+
+def _tasks_version_columns(user_id: int, view: str, now: datetime) -> tuple[tuple[str, ...], tuple]:
+    if view != "overdue":
+        return ("(SELECT max(seq) FROM tasks WHERE executor_id = %s)",), (user_id,)
+    return ("(SELECT max(seq) FROM tasks WHERE executor_id = %s)",
+            "(SELECT min(deadline) FROM tasks WHERE executor_id = %s AND status = 'open' AND deadline IS NOT NULL "
+            "AND NOT removed AND deadline >= %s)"), (user_id, user_id, now)
+
+
 def inbox_version(user_id: int, view: str) -> str | None:
     """A string that changes whenever any page of the user's inbox view could: the number of the
     user's last change (every change gets a new one, and anything committing later a larger one),
     and for the overdue view also when the next line falls due. None when it cannot promise that."""
-    if view != "overdue":
-        return _version("(SELECT max(seq) FROM inbox_items WHERE user_id = %s)", (user_id,))
-    return _version("(SELECT max(seq) FROM inbox_items WHERE user_id = %s), (SELECT min(due_at) "
-                    "FROM inbox_items WHERE user_id = %s AND due_at IS NOT NULL AND NOT removed AND due_at >= %s)",
-                    (user_id, user_id, utcnow()))
+    return _version(*_inbox_version_columns(user_id, view, utcnow()))
 
 
 def tasks_version(user_id: int, view: str) -> str | None:
     """Like inbox_version, for the user's tasks (open, overdue, done)."""
-    if view != "overdue":
-        return _version("(SELECT max(seq) FROM tasks WHERE executor_id = %s)", (user_id,))
-    return _version("(SELECT max(seq) FROM tasks WHERE executor_id = %s), (SELECT min(deadline) "
-                    "FROM tasks WHERE executor_id = %s AND status = 'open' AND deadline IS NOT NULL "
-                    "AND NOT removed AND deadline >= %s)", (user_id, user_id, utcnow()))
+    return _version(*_tasks_version_columns(user_id, view, utcnow()))

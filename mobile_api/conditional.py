@@ -2,9 +2,10 @@
 
 Two kinds of tag:
 - `etagged`: a strong tag of the body. The page is built, then compared: it saves the network only.
-- `versioned(version)`: a weak tag made of a cheap per-user version (a couple of indexed lookups),
-  checked *before* the view runs, so a 304 costs no page build at all. When the version cannot
-  vouch for the page (a change of the user's may still be committing), it falls back to `etagged`.
+- `versioned(version)` and `tag_page`: a weak tag made of a cheap per-user version (a couple of
+  indexed lookups), checked *before* the view runs, so a 304 costs no page build at all; a page that
+  is built reads the version in its own statement. When the version cannot vouch for the page (a
+  change of the user's may still be committing), the body's own tag is used, as by `etagged`.
 """
 import zlib
 from functools import wraps
@@ -36,30 +37,42 @@ def etagged(view):
 
 
 def versioned(version: Callable[[], str | None]):
-    """Answer 304 before building the page when the user's version and the query are unchanged.
+    """Answer 304 before building the page when If-None-Match names the user's current version.
 
-    `version()` runs after authentication and returns a string that changes whenever the page could,
-    or None when it cannot say (then the body's own tag is used)."""
+    `version()` runs after authentication, only for a request that sends If-None-Match, and returns a
+    string that changes whenever the page could, or None when it cannot say. A page that is built
+    reads its own version with its rows and is tagged by `tag_page`."""
 
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            current = version()
-            if current is None:
-                return _tag_body(make_response(view(*args, **kwargs)))
-            query = zlib.crc32(request.full_path.encode()) & 0xFFFFFFFF
-            tag = f"{FORMAT}.{g.user_id}.{current}.{query:08x}"
-            if request.if_none_match.contains_weak(tag):
-                resp = make_response("", 304)
-            else:
-                resp = make_response(view(*args, **kwargs))
-                if resp.status_code != 200:
-                    return resp
-            resp.set_etag(tag, weak=True)
-            resp.headers["Cache-Control"] = NO_CACHE
-            resp.vary.add("Authorization")
-            return resp
+            if request.if_none_match:  # the phone holds a page: the version alone may answer
+                current = version()
+                if current is not None and request.if_none_match.contains_weak(_tag(current)):
+                    return _tag_version(make_response("", 304), current)
+            return view(*args, **kwargs)
 
         return wrapper
 
     return decorate
+
+
+def tag_page(resp, version: str | None):
+    """Tag a versioned view's page with the version read with it; by its body when there is none."""
+    if version is None:
+        return _tag_body(resp)
+    if resp.status_code == 200:
+        _tag_version(resp, version)
+    return resp
+
+
+def _tag(version: str) -> str:
+    query = zlib.crc32(request.full_path.encode()) & 0xFFFFFFFF
+    return f"{FORMAT}.{g.user_id}.{version}.{query:08x}"
+
+
+def _tag_version(resp, version: str):
+    resp.set_etag(_tag(version), weak=True)
+    resp.headers["Cache-Control"] = NO_CACHE
+    resp.vary.add("Authorization")
+    return resp

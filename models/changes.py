@@ -98,36 +98,25 @@ def change_number_sql(session: Session):
     return sa.literal(change_number(session), sa.BigInteger)
 
 
-# The statement's own snapshot, and the transactions running in the cluster's other databases.
-# Transaction ids are shared by the whole cluster, but a transaction of another database never numbers
-# a change here: a long one there (a dump, another application) must not hold back this database's
-# phones. Only those are left out; any other transaction the snapshot lists as running still counts,
-# including one of ours that has ended since (its rows are not in this snapshot). That holds however
-# stale the activity list is, so the horizon can be read in the same statement as what it guards.
-_SNAPSHOT = ("pg_current_snapshot()::text, ARRAY(SELECT backend_xid::text::bigint FROM pg_stat_activity "
-             "WHERE datname <> current_database() AND backend_xid IS NOT NULL)")
+# The horizon, computed by the statement that reads what it guards, as one number: the oldest
+# transaction its own snapshot lists as running, or the next id to be given when there is none.
+# Transactions running in the cluster's other databases are left out (ids are shared by the whole
+# cluster, but one of another database never numbers a change here: a long one there, a dump or another
+# application, must not hold back this database's phones). Any other transaction the snapshot lists
+# still counts, including one of ours that has ended since (its rows are not in this snapshot), so a
+# stale activity list can only hold the horizon back, never move it past a running transaction.
+# pg_current_snapshot() is the statement's snapshot, the same at each call within it.
+_PG_HORIZON = ("(SELECT coalesce(min(x::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint) "
+               "FROM pg_snapshot_xip(pg_current_snapshot()) AS x WHERE mod(x::text::bigint, 4294967296) NOT IN ("
+               "SELECT backend_xid::text::bigint FROM pg_stat_activity WHERE datname <> current_database() "
+               "AND backend_xid IS NOT NULL))")
+# SQLite: one past the committed counter.
+_SQLITE_HORIZON = "(coalesce((SELECT value FROM change_counter WHERE id = 1), 0) + 1)"
 
 
-def _below_running(snapshot: str, elsewhere: list[int]) -> int:
-    """The oldest transaction of the snapshot (xmin:xmax:xip) still running that is not another
-    database's, or the next id to be given when there is none."""
-    _, xmax, xip = snapshot.split(":")
-    others = set(elsewhere)
-    running = [int(x) for x in xip.split(",") if int(x) % 2**32 not in others] if xip else []
-    return min(running, default=int(xmax))
-
-
-def _horizon_columns() -> tuple[str, int]:
-    """The SQL columns the horizon is computed from, and how many they are."""
-    if _dialect(db.session) == "postgresql":
-        return _SNAPSHOT, 2
-    return "(SELECT value FROM change_counter WHERE id = 1)", 1
-
-
-def _horizon_of(values: tuple) -> int:
-    if len(values) == 2:
-        return _below_running(*values)
-    return (values[0] or 0) + 1  # SQLite: one past the committed counter
+def _horizon() -> str:
+    """The SQL column of the horizon."""
+    return _PG_HORIZON if _dialect(db.session) == "postgresql" else _SQLITE_HORIZON
 
 
 def settled(columns: str = "", params: tuple = ()) -> tuple[int, tuple]:
@@ -135,17 +124,18 @@ def settled(columns: str = "", params: tuple = ()) -> tuple[int, tuple]:
 
     Every transaction numbering changes below H has ended, and its rows are visible to this statement
     and to any statement run after it; every later change is numbered H or above."""
-    head, width = _horizon_columns()
-    row = fetch(f"SELECT {head}{', ' + columns if columns else ''}", params)[0]
-    return _horizon_of(row[:width]), tuple(row[width:])
+    row = fetch(f"SELECT {_horizon()}{', ' + columns if columns else ''}", params)[0]
+    return row[0], tuple(row[1:])
 
 
-def settled_rows(select: str, params: tuple) -> tuple[int, list[tuple]]:
-    """The horizon H (see `settled`) and the rows of `select`, read in the same statement, in no
-    particular order. The rows' first column must not be NULL."""
-    head, width = _horizon_columns()
-    rows = fetch(f"SELECT * FROM (SELECT {head}) AS horizon LEFT JOIN ({select}) AS found ON 1 = 1", params)
-    return _horizon_of(rows[0][:width]), [row[width:] for row in rows if row[width] is not None]
+def settled_rows(select: str, params: tuple, columns: tuple[str, ...] = (),
+                 column_params: tuple = ()) -> tuple[int, tuple, list[tuple]]:
+    """The horizon H (see `settled`), the given SQL columns and the rows of `select`, read in the same
+    statement; the rows in no particular order. The rows' first column must not be NULL."""
+    rows = fetch(f"SELECT * FROM (SELECT {', '.join((_horizon(), *columns))}) AS horizon "
+                 f"LEFT JOIN ({select}) AS found ON 1 = 1", (*column_params, *params))
+    end = 1 + len(columns)
+    return rows[0][0], rows[0][1:end], [row[end:] for row in rows if row[end] is not None]
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -7,7 +7,7 @@ from domain import inbox, lists
 from models import db
 
 from ..auth.tokens import authenticate
-from ..conditional import versioned
+from ..conditional import tag_page, versioned
 from ..errors import not_found
 from ..fastdump import compile_rows
 from ..reads import gets_outside_transaction
@@ -35,8 +35,8 @@ _task = compile_rows(TaskSchema(), lists.TASK_LINE)
 @blp.response(200, InboxPage)
 def list_inbox(args):
     """The user's inbox, newest first, one trimmed line per item (ETag: 304 when nothing changed)."""
-    rows, next_cursor = lists.inbox_page(g.user_id, args["view"], args["limit"], args.get("cursor"))
-    return jsonify({"items": [_line(r) for r in rows], "next_cursor": next_cursor})
+    rows, next_cursor, version = lists.inbox_page(g.user_id, args["view"], args["limit"], args.get("cursor"))
+    return tag_page(jsonify({"items": [_line(r) for r in rows], "next_cursor": next_cursor}), version)
 
 
 @blp.route("/inbox/<id:item_id>/read", methods=["POST"])

@@ -7,7 +7,7 @@ from domain import access, lists
 from domain import resolutions as rules
 
 from ..auth.tokens import authenticate
-from ..conditional import versioned
+from ..conditional import tag_page, versioned
 from ..fastdump import compile_rows
 from ..idempotency import idempotent
 from ..reads import gets_outside_transaction
@@ -25,8 +25,8 @@ _task = compile_rows(TaskSchema(), lists.TASK_LINE)
 @blp.response(200, TaskPage)
 def list_tasks(args):
     """The user's tasks: open, overdue or done; newest first (ETag: 304 when nothing changed)."""
-    rows, next_cursor = lists.task_page(g.user_id, args["view"], args["limit"], args.get("cursor"))
-    return jsonify({"items": [_task(r) for r in rows], "next_cursor": next_cursor})
+    rows, next_cursor, version = lists.task_page(g.user_id, args["view"], args["limit"], args.get("cursor"))
+    return tag_page(jsonify({"items": [_task(r) for r in rows], "next_cursor": next_cursor}), version)
 
 
 @blp.route("/tasks/<id:task_id>/complete", methods=["POST"])

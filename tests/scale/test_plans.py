@@ -80,7 +80,7 @@ def test_an_overdue_tasks_page_walks_only_tasks_that_have_a_deadline(tmp_path):
             statements = []
             sa.event.listen(db.engine, "before_cursor_execute",
                             lambda conn, cursor, sql, params, *_: statements.append((sql, params)))
-            rows, _ = lists.task_page(task.executor_id, "overdue", 25, None)
+            rows, _, _ = lists.task_page(task.executor_id, "overdue", 25, None)
             assert sum(r[7] is not None for r in rows) >= 3  # the old overdue tasks are on the page
             [(sql, params)] = [s for s in statements if "ORDER BY tasks.created_at DESC" in s[0]]
             cursor = db.session.connection().connection.driver_connection.cursor()
