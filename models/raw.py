@@ -49,7 +49,12 @@ def run_each(statement: sa.Executable, rows: list[dict]) -> None:
     """`run` once for each set of parameters, in the order given and in one round trip to PostgreSQL
     (psycopg pipelines an executemany); for a write of no result that several rows need."""
     if rows:
-        connection = _connection()
+        run_each_on(_connection(), statement, rows)
+
+
+def run_each_on(connection: sa.Connection, statement: sa.Executable, rows: list[dict]) -> None:
+    """`run_each` on a given connection (a session event's)."""
+    if rows:
         sql, order = _compile(connection, statement)
         _execute(connection, sql, [order(row) for row in rows], many=True)
 
