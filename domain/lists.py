@@ -37,8 +37,8 @@ TASK_VIEWS = {
 }
 
 
-def _newest_first(select: str, where: list[str], params: list, at: str, key: str, limit: int,
-                  cursor: str | None, version: tuple[tuple[str, ...], tuple]) -> tuple[list[tuple], str | None, str | None]:
+def _newest_first(select: str, where: list[str], params: list, at: str, key: str, limit: int, cursor: str | None,
+                  version: tuple[tuple[str, ...], tuple]) -> tuple[list[tuple], str | None, str | None]:
     """One keyset page, newest first by (at, key), which are the row's last two columns (the dumps
     read the others): the rows, the cursor of the next page and the version of the page (see
     `_version`), read in one statement. Rows arriving at the top never shift a page."""
