@@ -58,9 +58,9 @@ def inbox_page(user_id: int, view: str, limit: int,
     """A page of the user's inbox view, newest first: rows of INBOX_LINE, the next cursor and the
     version of the view (as `inbox_version` gives it), read with the page."""
     where, params, now = [f"user_id = %s AND {INBOX_VIEWS[view]}"], [user_id], utcnow()
-    version = _inbox_version_columns(user_id, view, now)
+    version = _version_columns("inbox", user_id, view, now)
     if view == "overdue":
-        if not any_overdue(user_id, now):  # one probe of the due-date index
+        if not _any_overdue("inbox", user_id, now):  # one probe of the due-date index
             return [], None, _version(*version)
         # Walk the view's index in received order; the due date is only a filter (written so that no
         # plan ranges over due dates and then sorts every overdue line of a long history).
@@ -75,9 +75,9 @@ def task_page(user_id: int, view: str, limit: int,
     """A page of the user's tasks (open, overdue or done), newest first: rows of TASK_LINE, the next
     cursor and the version of the view (as `tasks_version` gives it), read with the page."""
     where, params, now = [f"tasks.executor_id = %s AND {TASK_VIEWS[view]}"], [user_id], utcnow()
-    version = _tasks_version_columns(user_id, view, now)
+    version = _version_columns("tasks", user_id, view, now)
     if view == "overdue":
-        if not any_overdue_task(user_id, now):  # one probe of the deadline index
+        if not _any_overdue("tasks", user_id, now):  # one probe of the deadline index
             return [], None, _version(*version)
         where.append("coalesce(tasks.deadline, tasks.created_at) < %s")
         params.append(now)
@@ -85,16 +85,20 @@ def task_page(user_id: int, view: str, limit: int,
     return _newest_first(select, where, params, "tasks.created_at", "tasks.id", limit, cursor, version)
 
 
-def any_overdue(user_id: int, now: datetime) -> bool:
-    """Whether any of the user's lines is overdue: the first entry of the due-date index, at most."""
-    return bool(fetch("SELECT EXISTS (SELECT 1 FROM inbox_items WHERE user_id = %s AND due_at IS NOT NULL "
-                      "AND NOT removed AND due_at < %s)", (user_id, now))[0][0])
+# Per list: its table, whose rows they are, their due column and what makes a row one that falls due
+# (the predicate of its due-date index, with constants).
+_DUE = {
+    "inbox": ("inbox_items", "user_id", "due_at", "due_at IS NOT NULL AND NOT removed"),
+    "tasks": ("tasks", "executor_id", "deadline", "status = 'open' AND deadline IS NOT NULL AND NOT removed"),
+}
 
 
-def any_overdue_task(user_id: int, now: datetime) -> bool:
-    """Whether any of the user's open tasks is overdue: the first entry of the deadline index, at most."""
-    return bool(fetch("SELECT EXISTS (SELECT 1 FROM tasks WHERE executor_id = %s AND status = 'open' "
-                      "AND deadline IS NOT NULL AND NOT removed AND deadline < %s)", (user_id, now))[0][0])
+def _any_overdue(kind: str, user_id: int, now: datetime) -> bool:
+    """Whether any of the user's lines (or open tasks) is overdue: the first entry of the due-date
+    index, at most."""
+    table, owner, due, falls_due = _DUE[kind]
+    return bool(fetch(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {owner} = %s AND {falls_due} AND {due} < %s)",
+                      (user_id, now))[0][0])
 
 
 # --- sync -------------------------------------------------------------------------------------------
@@ -147,7 +151,7 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list[tup
 def _version(columns: tuple[str, ...], params: tuple) -> str | None:
     """The user's last change number and, for overdue views, when the next item falls due, read in
     one statement with the horizon (models.changes.settled)."""
-    return _version_of(*settled(", ".join(columns), params))
+    return _version_of(*settled(columns, params))
 
 
 def _version_of(settled_below: int, row: tuple) -> str | None:
@@ -161,29 +165,24 @@ def _version_of(settled_below: int, row: tuple) -> str | None:
     return f"{last_change or 0}{due}"
 
 
-def _inbox_version_columns(user_id: int, view: str, now: datetime) -> tuple[tuple[str, ...], tuple]:
+def _version_columns(kind: str, user_id: int, view: str, now: datetime) -> tuple[tuple[str, ...], tuple]:
+    """The SQL columns of a list's version and their parameters: the user's last change number and,
+    for the overdue view, when the next item falls due."""
+    table, owner, due, falls_due = _DUE[kind]
+    last_change = f"(SELECT max(seq) FROM {table} WHERE {owner} = %s)"
     if view != "overdue":
-        return ("(SELECT max(seq) FROM inbox_items WHERE user_id = %s)",), (user_id,)
-    return ("(SELECT max(seq) FROM inbox_items WHERE user_id = %s)",
-            "(SELECT min(due_at) FROM inbox_items WHERE user_id = %s AND due_at IS NOT NULL AND NOT removed "
-            "AND due_at >= %s)"), (user_id, user_id, now)
-
-
-def _tasks_version_columns(user_id: int, view: str, now: datetime) -> tuple[tuple[str, ...], tuple]:
-    if view != "overdue":
-        return ("(SELECT max(seq) FROM tasks WHERE executor_id = %s)",), (user_id,)
-    return ("(SELECT max(seq) FROM tasks WHERE executor_id = %s)",
-            "(SELECT min(deadline) FROM tasks WHERE executor_id = %s AND status = 'open' AND deadline IS NOT NULL "
-            "AND NOT removed AND deadline >= %s)"), (user_id, user_id, now)
+        return (last_change,), (user_id,)
+    next_due = f"(SELECT min({due}) FROM {table} WHERE {owner} = %s AND {falls_due} AND {due} >= %s)"
+    return (last_change, next_due), (user_id, user_id, now)
 
 
 def inbox_version(user_id: int, view: str) -> str | None:
     """A string that changes whenever any page of the user's inbox view could: the number of the
     user's last change (every change gets a new one, and anything committing later a larger one),
     and for the overdue view also when the next line falls due. None when it cannot promise that."""
-    return _version(*_inbox_version_columns(user_id, view, utcnow()))
+    return _version(*_version_columns("inbox", user_id, view, utcnow()))
 
 
 def tasks_version(user_id: int, view: str) -> str | None:
     """Like inbox_version, for the user's tasks (open, overdue, done)."""
-    return _version(*_tasks_version_columns(user_id, view, utcnow()))
+    return _version(*_version_columns("tasks", user_id, view, utcnow()))

@@ -119,12 +119,12 @@ def _horizon() -> str:
     return _PG_HORIZON if _dialect(db.session) == "postgresql" else _SQLITE_HORIZON
 
 
-def settled(columns: str = "", params: tuple = ()) -> tuple[int, tuple]:
+def settled(columns: tuple[str, ...] = (), params: tuple = ()) -> tuple[int, tuple]:
     """The horizon H, and the given SQL columns read in the same statement (one snapshot).
 
     Every transaction numbering changes below H has ended, and its rows are visible to this statement
     and to any statement run after it; every later change is numbered H or above."""
-    row = fetch(f"SELECT {_horizon()}{', ' + columns if columns else ''}", params)[0]
+    row = fetch(f"SELECT {', '.join((_horizon(), *columns))}", params)[0]
     return row[0], tuple(row[1:])
 
 
