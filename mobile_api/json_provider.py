@@ -23,4 +23,4 @@ class OrjsonProvider(DefaultJSONProvider):
         try:
             return orjson.dumps(obj, default=kwargs.get("default", self.default), option=_OPTIONS).decode()
         except orjson.JSONEncodeError:
-            return super().dumps(obj, **kwargs)
+            return super().dumps(obj, **{"separators": (",", ":"), **kwargs})  # compact, as orjson writes
