@@ -7,7 +7,7 @@ from flask.ctx import _AppCtxGlobals
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter, ValidationError
 
-from models import AuthSession, User, blobstore, db, liveness
+from models import AuthSession, User, blobstore, db, liveness, raw
 
 from . import config, errors, guard
 from .extensions import Api, compress, migrate
@@ -79,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         liveness.install(db.engine)
+        raw.install(db.engine)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     compress.init_app(app)
     api = Api(app)

@@ -70,6 +70,48 @@ def _compile(connection: sa.Connection, statement: sa.Executable) -> tuple[str, 
     return compiled
 
 
+def plain_reads() -> None:
+    """Run the request's plain statements (`fetch`, `run`) on a connection of their own, in autocommit,
+    for a request that reads through them alone (the polled lists). It is checked out on first use and
+    given back by `end_plain_reads`. Cheaper than `outside_transaction`: the session's transaction,
+    with its isolation switch and its reset, is never set up. The ORM, if asked after all, still works
+    on the session, in a transaction of its own."""
+    db.session.info[_PLAIN] = None
+
+
+def end_plain_reads() -> None:
+    """Give back the connection of `plain_reads` (autocommit is undone as the pool takes it back)."""
+    connection = db.session.info.pop(_PLAIN, None)
+    if connection is not None:
+        connection.close()
+
+
+def _plain_connection() -> sa.Connection | None:
+    info = db.session.info
+    if _PLAIN not in info:
+        return None
+    connection = info[_PLAIN]
+    if connection is None or connection.invalidated:
+        connection = info[_PLAIN] = db.engine.connect()
+        driver = connection.connection.driver_connection
+        if not isinstance(driver, sqlite3.Connection):  # sqlite3 begins no transaction for a read
+            driver.autocommit = True  # behind SQLAlchemy's back, which sets up no transaction here
+    return connection
+
+
+def _no_autocommit_in_pool(dbapi_connection, record, reset_state) -> None:
+    """Every connection goes back to the pool in a transaction's mode, however its request ended (a
+    connection that cannot be switched back is dropped by the pool, as any that fails its reset)."""
+    if dbapi_connection.autocommit:
+        dbapi_connection.autocommit = False
+
+
+def install(engine: sa.Engine) -> None:
+    """Keep the engine's pool safe for `plain_reads`."""
+    if engine.dialect.name == "postgresql":
+        sa.event.listen(engine, "reset", _no_autocommit_in_pool)
+
+
 def outside_transaction() -> None:
     """Run the session's next statements each on its own (autocommit), for a request that only reads:
     no BEGIN and no ROLLBACK, two round trips fewer. Under READ COMMITTED every statement takes its
@@ -80,10 +122,14 @@ def outside_transaction() -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+_PLAIN = "plain_reads"  # the session's info: a request that runs its plain statements on their own
 _compiled: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple]]] = {}
 
 
 def _connection() -> sa.Connection:
+    plain = _plain_connection()
+    if plain is not None:
+        return plain
     if db.session.autoflush:  # as the ORM's own queries do: the transaction reads what it wrote
         db.session.flush()
     return db.session.connection()

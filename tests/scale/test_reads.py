@@ -5,6 +5,7 @@ import io
 import json
 import random
 
+import pytest
 import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
@@ -206,3 +207,23 @@ def test_polled_reads_hold_no_transaction_while_writes_keep_theirs(login, demo):
         assert states[-1]  # the read mark's UPDATE ran inside its transaction
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_connections_that_served_polled_lists_go_back_to_the_pool_for_transactions(login, demo):
+    """The lists read on a connection of their own in autocommit (models.raw.plain_reads). The pool
+    must get it back in a transaction's mode, however the request ended, or the next write to draw it
+    would commit statement by statement and could leave half of itself behind."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite begins no transaction for a read: its connections never change mode")
+    api = login("exec1")
+    for path in ("/inbox", "/tasks?view=overdue", "/sync", "/inbox?cursor=not-a-cursor", "/tasks?limit=0"):
+        api.get(path)
+    pooled = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
+    try:
+        assert pooled
+        for connection in pooled:
+            connection.execute(sa.text("SELECT 1"))
+            assert connection.connection.driver_connection.info.transaction_status.name == "INTRANS"
+    finally:
+        for connection in pooled:
+            connection.close()
