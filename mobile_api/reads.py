@@ -4,7 +4,7 @@ Phones poll their lists all day: a transaction around a poll costs a BEGIN and a
 trips to the one database the region shares, and buys nothing for reads that never write. Under READ
 COMMITTED each statement takes its own snapshot anyway.
 """
-from flask import after_this_request, request
+from flask import after_this_request, current_app, request
 from flask_smorest import Blueprint
 
 from models import db, raw
@@ -29,6 +29,11 @@ def gets_outside_transaction(blp: Blueprint, orm: bool = True) -> None:
 
 
 def _end(response):
-    raw.end_plain_reads()
-    db.session.rollback()  # gives the connection back now, whoever keeps the session (tests do)
+    try:
+        raw.run_deferred_check()  # the session, when no statement of the request carried its check
+    except Exception as refused:  # noqa: BLE001 - answered as the view's own errors are (401, 503)
+        response = current_app.make_response(current_app.handle_user_exception(refused))
+    finally:
+        raw.end_plain_reads()
+        db.session.rollback()  # gives the connection back now, whoever keeps the session (tests do)
     return response

@@ -20,12 +20,14 @@ Numbers are not in commit order and need not be: only the horizon's promise is r
 Users and units (the directory, rarely written) still number their changes from the counter row,
 taken with `_take` under its row lock, and the directory's sync reads that counter as its bound.
 """
+from typing import Callable
+
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from .base import db
-from .raw import fetch, run_on
+from .raw import fetch, run_on, take_deferred_check
 
 
 class ChangeCounter(db.Model):
@@ -123,8 +125,10 @@ def settled(columns: tuple[str, ...] = (), params: tuple = ()) -> tuple[int, tup
     """The horizon H, and the given SQL columns read in the same statement (one snapshot).
 
     Every transaction numbering changes below H has ended, and its rows are visible to this statement
-    and to any statement run after it; every later change is numbered H or above."""
-    row = fetch(f"SELECT {', '.join((_horizon(), *columns))}", params)[0]
+    and to any statement run after it; every later change is numbered H or above. A check deferred by
+    the request (models.raw.defer_check) rides along and is verified first."""
+    header, params, verify = _header(columns, params)
+    row = verify(fetch(f"SELECT {header}", params))[0]
     return row[0], tuple(row[1:])
 
 
@@ -132,10 +136,25 @@ def settled_rows(select: str, params: tuple, columns: tuple[str, ...] = (),
                  column_params: tuple = ()) -> tuple[int, tuple, list[tuple]]:
     """The horizon H (see `settled`), the given SQL columns and the rows of `select`, read in the same
     statement; the rows in no particular order. The rows' first column must not be NULL."""
-    rows = fetch(f"SELECT * FROM (SELECT {', '.join((_horizon(), *columns))}) AS horizon "
-                 f"LEFT JOIN ({select}) AS found ON 1 = 1", (*column_params, *params))
+    header, column_params, verify = _header(columns, column_params)
+    rows = verify(fetch(f"SELECT * FROM (SELECT {header}) AS horizon LEFT JOIN ({select}) AS found ON 1 = 1",
+                        (*column_params, *params)))
     end = 1 + len(columns)
     return rows[0][0], rows[0][1:end], [row[end:] for row in rows if row[end] is not None]
+
+
+def _header(columns: tuple[str, ...], params: tuple) -> tuple[str, tuple, Callable[[list], list]]:
+    """The header's SQL columns and their parameters, with the request's deferred check (if any) in
+    front; and what verifies the check in the rows read and strips it off them."""
+    check = take_deferred_check()
+    if check is None:
+        return ", ".join((_horizon(), *columns)), params, lambda rows: rows
+
+    def verify(rows: list[tuple]) -> list[tuple]:
+        check.verify(rows[0][0])
+        return [row[1:] for row in rows]
+
+    return ", ".join((check.column, _horizon(), *columns)), (*check.params, *params), verify
 
 
 @event.listens_for(Session, "after_transaction_end")

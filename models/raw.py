@@ -15,7 +15,7 @@ time (an inbox delivery's INSERT .. ON CONFLICT).
 import contextlib
 import sqlite3
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import sqlalchemy as sa
 
@@ -86,6 +86,44 @@ def end_plain_reads() -> None:
         connection.close()
 
 
+class Check(NamedTuple):
+    """A check that must pass before a request answers: one SQL value (a scalar subquery, `%s`
+    parameters) and what to do with it (`verify` raises to refuse)."""
+    column: str
+    params: tuple
+    verify: Callable[[object], None]
+
+
+def defer_check(check: Check) -> None:
+    """In a `plain_reads` request, let the check ride in the request's next statement that reads a header
+    row (models.changes.settled), rather than cost a statement of its own: a polled page is then one
+    statement. `run_deferred_check` runs it alone when no such statement came; until then the
+    request must answer nothing."""
+    db.session.info[_CHECK] = check
+
+
+def take_deferred_check() -> Check | None:
+    """The check waiting for a statement to ride in, taken off: the caller verifies its value."""
+    return db.session.info.pop(_CHECK, None)
+
+
+def run_deferred_check() -> None:
+    """Run the deferred check, if no statement carried it (the request answers only after this)."""
+    check = take_deferred_check()
+    if check is not None:
+        run_check(check)
+
+
+def run_check(check: Check) -> None:
+    """Run a check now, in a statement of its own."""
+    check.verify(fetch(f"SELECT {check.column}", check.params)[0][0])
+
+
+def reads_plainly() -> bool:
+    """Whether this request runs `plain_reads`."""
+    return _PLAIN in db.session.info
+
+
 def _plain_connection() -> sa.Connection | None:
     info = db.session.info
     if _PLAIN not in info:
@@ -122,7 +160,8 @@ def outside_transaction() -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-_PLAIN = "plain_reads"  # the session's info: a request that runs its plain statements on their own
+# Keys of the session's info: a request that runs its plain statements on their own, and its deferred check.
+_PLAIN, _CHECK = "plain_reads", "deferred_check"
 _compiled: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple]]] = {}
 
 

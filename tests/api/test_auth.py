@@ -94,6 +94,31 @@ def test_disabled_user_is_locked_out_at_once(client, demo):
     assert _login(client).status_code == 401
 
 
+# The polled lists check the session inside their own statement, or alone when none runs: whatever the
+# request (a page, a 304, a bad argument or cursor, a sync), an ended session gets nothing but 401.
+POLLED = ("/api/v1/inbox", "/api/v1/inbox?view=overdue", "/api/v1/tasks", "/api/v1/tasks?view=overdue",
+          "/api/v1/sync", "/api/v1/inbox?limit=0", "/api/v1/tasks?cursor=not-a-cursor", "/api/v1/sync?since=bad")
+
+
+def test_an_ended_session_gets_401_from_every_polled_list_at_once(client, demo):
+    body = _login(client).get_json()
+    tags = {path: client.get(path, headers=_bearer(body)).headers.get("ETag") for path in POLLED}
+    assert all(tags[path] for path in POLLED[:4])  # pages the phone holds: it will send their tags
+    assert client.post("/api/v1/auth/logout", headers=_bearer(body)).status_code == 204
+    for path in POLLED:
+        for headers in ({}, {"If-None-Match": tags[path]} if tags[path] else {}):
+            resp = client.get(path, headers={**_bearer(body), **headers})
+            assert resp.status_code == 401 and resp.get_json()["code"] == "invalid_token", (path, headers)
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    # Disabled: its own code, on the same paths.
+    other = _login(client).get_json()
+    db.session.execute(sa.update(User).where(User.username == "exec1").values(is_active=False))
+    db.session.commit()
+    for path in POLLED:
+        resp = client.get(path, headers=_bearer(other))
+        assert resp.status_code == 401 and resp.get_json()["code"] == "account_disabled", path
+
+
 def test_expired_forged_and_missing_tokens_are_refused(app, client, demo):
     body = _login(client).get_json()
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
