@@ -9,25 +9,29 @@ from models.raw import utc_text
 
 from .fields import Id, UtcTime
 
+# How a field's value is written, as an expression of the column's value `{v}`: the dump is generated
+# as one dict display (below), so that a line costs no Python call for the fields that need none.
+_SAME = "{v}"
 
-def _converter(field: fields.Field) -> Callable:
+
+def _converter(field: fields.Field) -> Callable | str:
     if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
         # A list of nested objects: the column holds their rows, in the nested schema's field order.
         nested = field.inner.schema
         dump = compile_rows(nested, [f.attribute or name for name, f in nested.dump_fields.items()])
         return lambda rows: [dump(row) for row in rows]
     if isinstance(field, fields.Function):
-        return lambda v: v  # the statement computes what the function would
+        return _SAME  # the statement computes what the function would
     if isinstance(field, fields.Date):
         return lambda v: v if v is None or isinstance(v, str) else v.isoformat()  # SQLite gives the text
     if isinstance(field, Id):
-        return lambda v: None if v is None else str(v)
+        return "(None if {v} is None else str({v}))"
     if isinstance(field, UtcTime):
         return utc_text
     if isinstance(field, fields.Boolean):
-        return lambda v: None if v is None else bool(v)  # SQLite gives 0 and 1
+        return "(None if {v} is None else bool({v}))"  # SQLite gives 0 and 1
     if type(field) in (fields.String, fields.Integer):
-        return lambda v: v
+        return _SAME
     raise ValueError(f"{type(field).__name__}: not a field plain rows can fill")
 
 
@@ -36,15 +40,16 @@ def compile_rows(schema: Schema, columns: Sequence[str], prefix: str = "") -> Ca
     object the row describes. A field's attribute names its column with dots as underscores
     (`document.reg_number` is `document_reg_number`); a Nested field's fields are prefixed likewise."""
     index = {name: i for i, name in enumerate(columns)}
-    plan = []
+    entries, functions = [], {}
     for name, field in schema.dump_fields.items():
         column = prefix + (field.attribute or name).replace(".", "_")
         if isinstance(field, fields.Nested):
-            plan.append((field.data_key or name, None, compile_rows(field.schema, columns, column + "_")))
+            value, convert = "row", compile_rows(field.schema, columns, column + "_")
         else:
-            plan.append((field.data_key or name, index[column], _converter(field)))
-
-    def dump(row: tuple) -> dict:
-        return {key: convert(row) if at is None else convert(row[at]) for key, at, convert in plan}
-
-    return dump
+            value, convert = f"row[{index[column]}]", _converter(field)
+        if callable(convert):
+            functions[f"f{len(functions)}"] = convert
+            convert = f"f{len(functions) - 1}({{v}})"
+        entries.append(f"{field.data_key or name!r}: {convert.format(v=value)}")
+    # Generated from the schema's own keys and our own expressions, never from input.
+    return eval(f"lambda row: {{{', '.join(entries)}}}", functions)  # noqa: S307
