@@ -16,7 +16,7 @@ def gets_outside_transaction(blp: Blueprint, orm: bool = True) -> None:
     With `orm`, the session itself runs in autocommit (models.raw.outside_transaction), for handlers
     that load ORM objects. Without it, for the polled lists that read through plain SQL alone, only
     those statements do, on a connection of their own (models.raw.plain_reads): the session's
-    transaction is never set up, which costs a polled page a tenth of its CPU."""
+    transaction is never set up (a polled page runs 5% fewer instructions)."""
 
     @blp.before_request
     def _outside_transaction():

@@ -4,8 +4,8 @@ Phones poll their inbox and tasks all day; at the region's scale these reads are
 traffic, and building a statement with SQLAlchemy and processing its rows costs several times what
 PostgreSQL spends answering it. The few statements on that path are written once, in SQL that both
 databases speak, with `%s` placeholders, and run on the request's own DBAPI connection (the same
-transaction as the session's other statements). PostgreSQL prepares each statement once per
-connection. Rows come back as plain tuples, as the driver gives them; `utc_text` formats a time from
+transaction as the session's other statements; for the polled lists, a connection of their own in
+autocommit, see `plain_reads`). PostgreSQL prepares each statement once per connection. Rows come back as plain tuples, as the driver gives them; `utc_text` formats a time from
 either driver the way the API writes times.
 
 `run` does the same for a SQLAlchemy Core statement built once: a rule that must not be written
