@@ -209,12 +209,11 @@ def test_polled_reads_hold_no_transaction_while_writes_keep_theirs(login, demo):
         sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite's never change mode
 def test_connections_that_served_polled_lists_go_back_to_the_pool_for_transactions(login, demo):
     """The lists read on a connection of their own in autocommit (models.raw.plain_reads). The pool
     must get it back in a transaction's mode, however the request ended, or the next write to draw it
     would commit statement by statement and could leave half of itself behind."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite begins no transaction for a read: its connections never change mode")
     api = login("exec1")
     for path in ("/inbox", "/tasks?view=overdue", "/sync", "/inbox?cursor=not-a-cursor", "/tasks?limit=0"):
         api.get(path)
