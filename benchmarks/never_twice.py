@@ -36,7 +36,7 @@ def _tasks(n: int) -> list[int]:
     ids = []
     for i in range(n):
         res = rules.create(exec1, doc, f"Поручение {i}", [employee1], None)
-        ids += [t.id for t in rules.issue(exec1, res)]
+        ids += rules.issue(exec1, res)
     db.session.commit()
     return ids
 

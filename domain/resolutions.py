@@ -3,7 +3,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
-from sqlalchemy.orm.attributes import set_committed_value
 
 from models import (
     Document,
@@ -16,7 +15,9 @@ from models import (
     resolution_executors,
     utcnow,
 )
-from models.base import insert_in_order, store_order
+from models.base import store_order
+from models.changes import change_number
+from models.raw import insert_in_order, insert_loaded, run
 
 from . import access, corrections, inbox
 from .errors import ApiError, conflict, not_found
@@ -75,19 +76,17 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
     """A new resolution by `author` on a document they can see; with `issue`, issued at once (as
     `issue` does, the resolution and its tasks written together)."""
     parent_task_id = resolver_task(author, doc)
-    res = Resolution(document_id=doc.id, document=doc, author_id=author.id, author=author, status=status,
-                     text=text, deadline=deadline, parent_task_id=parent_task_id,
-                     revisions=[])  # known empty: showing the new resolution reads no revisions
-    # Set as loaded: the links are written below, with their positions, once the resolution has an id.
     executors = _executors(author, executor_ids) if executor_ids else []
-    set_committed_value(res, "executors", executors)
-    db.session.add(res)
-    tasks = _assign(author, res) if issue else []
-    db.session.flush()
+    res = Resolution(document_id=doc.id, author_id=author.id, status=status, text=text, deadline=deadline,
+                     parent_task_id=parent_task_id)
+    if issue:
+        _mark_issued(res, executors)
+    # Its links, with their positions, are written next; a new resolution has no revisions to read.
+    insert_loaded(res, document=doc, author=author, executors=executors, revisions=[])
     insert_in_order(resolution_executors, "resolution_id", res.id, executors)
     audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
     if issue:
-        _announce(author, res, tasks)
+        _assign(author, res)
     return res
 
 
@@ -142,44 +141,58 @@ def mark_reviewed(user: User, res: Resolution) -> Resolution:
     return res
 
 
-def issue(user: User, res: Resolution) -> list[Task]:
-    """The author issues the resolution: one task per executor, each told at once.
+def issue(user: User, res: Resolution) -> list[int]:
+    """The author issues the resolution: one task per executor, each told at once. Returns the tasks' ids.
 
     `res` is locked: the tasks carry the text and executors as they are at that moment, and an
     edit waiting for the lock finds the resolution issued.
     """
-    tasks = _assign(user, res)
-    db.session.flush()
-    _announce(user, res, tasks)
-    return tasks
-
-
-def _assign(user: User, res: Resolution) -> list[Task]:
-    """Check that `user` may issue `res` now, mark it issued and make its tasks (written at the next flush)."""
     if res.author_id != user.id:
         if access.may_edit_resolution(user, res):
             raise ApiError(403, "forbidden", "Only the author issues a resolution.")
         raise not_found("resolution")
-    if not res.text.strip() or not res.executors:
+    _mark_issued(res, res.executors)
+    return _assign(user, res)
+
+
+def _mark_issued(res: Resolution, executors: list[User]) -> None:
+    """Mark `res` issued, or refuse with 422 if it lacks text or executors."""
+    if not res.text.strip() or not executors:
         raise ApiError(422, "validation_failed", "A resolution needs text and executors before it is issued.",
                        {"text": [] if res.text.strip() else ["Required."],
-                        "executors": [] if res.executors else ["At least one executor."]})
+                        "executors": [] if executors else ["At least one executor."]})
     move(res, "issued")
     res.issued_at = utcnow()
-    tasks = [Task(resolution=res, document_id=res.document_id, executor_id=executor.id, text=res.text,
-                  deadline=res.deadline) for executor in res.executors]
-    db.session.add_all(tasks)
-    return tasks
 
 
-def _announce(user: User, res: Resolution, tasks: list[Task]) -> None:
-    """Tell the executors of an issued resolution's tasks (flushed), and take it off the author's inbox."""
+def _assign(user: User, res: Resolution) -> list[int]:
+    """Give each executor of an issued resolution (its links written) a task, and tell them; take the
+    resolution off the author's inbox. The tasks' ids, in the executors' order."""
+    # One statement whatever the number of executors, from the links as they stand in the transaction.
+    by_executor = {executor_id: task_id for task_id, executor_id in run(
+        _TASKS, resolution_id=res.id, document_id=res.document_id, text=res.text, deadline=res.deadline,
+        created_at=utcnow(), seq=change_number(db.session))}
+    tasks = [(by_executor[e.id], e.id) for e in res.executors]
     doc = res.document
-    inbox.deliver([t.executor_id for t in tasks], doc, "task", user.short_name, due_at=res.deadline)
-    notify_each("task_assigned", doc.id, [(t.executor_id, {"task_id": t.id, "resolution_id": res.id}) for t in tasks])
+    inbox.deliver([executor_id for _, executor_id in tasks], doc, "task", user.short_name, due_at=res.deadline)
+    notify_each("task_assigned", doc.id, [(executor_id, {"task_id": task_id, "resolution_id": res.id})
+                                          for task_id, executor_id in tasks])
     inbox.withdraw(user.id, doc.id, "resolution")
     audit.record(user.organization_id, user.id, "resolution.issued", "resolution", res.id,
                  executors=[str(e.id) for e in res.executors])
+    return [task_id for task_id, _ in tasks]
+
+
+_tasks, _links = Task.__table__.c, resolution_executors.c
+# An issued resolution's tasks, one per executor link: built once (models.raw.run).
+_TASKS = sa.insert(Task.__table__).from_select(
+    ["resolution_id", "document_id", "executor_id", "text", "deadline", "status", "created_at", "removed", "seq"],
+    sa.select(_links.resolution_id, sa.bindparam("document_id", type_=_tasks.document_id.type), _links.user_id,
+              sa.bindparam("text", type_=_tasks.text.type), sa.bindparam("deadline", type_=_tasks.deadline.type),
+              sa.literal("open", _tasks.status.type), sa.bindparam("created_at", type_=_tasks.created_at.type),
+              sa.false(), sa.bindparam("seq", type_=_tasks.seq.type))
+    .where(_links.resolution_id == sa.bindparam("resolution_id", type_=_links.resolution_id.type)),
+).returning(_tasks.id, _tasks.executor_id)
 
 
 def complete_task(user: User, task: Task, report: str) -> Task:

@@ -99,15 +99,6 @@ def lock(model, row_id: int):
                              .execution_options(populate_existing=True))
 
 
-def insert_in_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None:
-    """Write a new owner's ordered list of users into its link table, positions included, in one
-    insert: for a list set as loaded (`set_committed_value`), which no flush writes. Cheaper than
-    letting the relationship insert the rows and `store_order` then update them."""
-    if users:
-        db.session.execute(sa.insert(link), [{owner_column: owner_id, "user_id": user.id, "position": i}
-                                             for i, user in enumerate(users)])
-
-
 def store_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None:
     """Write the order of an ordered user list into its link table's `position`.
 
