@@ -57,9 +57,11 @@ def _executors(author: User, ids: list[int]) -> list[User]:
     return [by_id[i] for i in unique]
 
 
-# Built once: every resolution written or edited with executors asks it.
-_EXECUTORS = sa.select(User).where(User.id.in_(sa.bindparam("ids", expanding=True)),
-                                   User.organization_id == sa.bindparam("organization_id"), User.is_active.is_(True))
+# Built once: every resolution written or edited with executors asks it. Their organization is the
+# author's: not joined, as users are by default.
+_EXECUTORS = sa.select(User).options(orm.lazyload(User.organization)).where(
+    User.id.in_(sa.bindparam("ids", expanding=True)), User.organization_id == sa.bindparam("organization_id"),
+    User.is_active.is_(True))
 
 
 def resolver_task(user: User, doc: Document) -> int | None:

@@ -91,7 +91,7 @@ def _chain(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    connection = session.connection()
+    connection, key = session.connection(), _key()
     for organization_id in sorted({e.organization_id for e in pending}):
         head = run_on(connection, _LOCK_HEAD, organization_id=organization_id)
         if not head:
@@ -104,13 +104,13 @@ def _chain(session: Session) -> None:
         for entry in (e for e in pending if e.organization_id == organization_id):
             entry.seq, entry.prev_hash = seq + 1, link
             entry.hash = entry.compute_hash()
-            entry.seal = _seal("event", organization_id, entry.seq, entry.hash)
+            entry.seal = _seal("event", organization_id, entry.seq, entry.hash, key)
             seq, link = entry.seq, entry.hash
             rows.append({**{column: getattr(entry, column) for column in _WRITTEN},
                          "details": json.dumps(entry.details)})  # as the JSON column would write it
         run_each_on(connection, _INSERT_EVENTS, rows)
         run_on(connection, _MOVE_HEAD, organization_id=organization_id, new_seq=seq, new_hash=link,
-               new_seal=_seal("head", organization_id, seq, link))
+               new_seal=_seal("head", organization_id, seq, link, key))
 
 
 # The chain's statements, built once and compiled once per dialect (models.raw.run_on): they run in every
