@@ -34,7 +34,7 @@ class RequestGlobals(_AppCtxGlobals):
         return db.session.get(AuthSession, self.session_id)
 
 
-# Built once: Session.get builds and keys its statement anew on every call, a fifth of a write's user load.
+# Built once: Session.get builds its statement, and the key of its compiled form, anew on every call.
 _SIGNED_IN = sa.select(User).where(User.id == sa.bindparam("id"))
 
 
