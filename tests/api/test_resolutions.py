@@ -34,6 +34,35 @@ def test_draft_edit_and_issue(login, demo):
     assert exec1.post(f"/resolutions/{draft['id']}/issue").status_code == 409
 
 
+def test_an_issue_gives_each_executor_a_task_of_their_own_and_a_push_naming_it(login, demo):
+    exec1 = login("exec1")
+    e1, e2 = demo["employee1"].id, demo["employee2"].id
+    document_id = _doc(demo)
+    resp = exec1.post(f"/documents/{document_id}/resolutions", json={
+        "text": "Свести замечания", "executors": [str(e2), str(e1)], "deadline": "2026-12-10T15:00:00+03:00",
+        "issue": True})
+    issued = resp.get_json()
+    assert resp.status_code == 201 and issued["status"] == "issued" and issued["issued_at"]
+    assert [e["id"] for e in issued["executors"]] == [str(e2), str(e1)]  # as named: the first is responsible
+    assert resp.headers["Location"].endswith(f"/resolutions/{issued['id']}")
+    assert exec1.get(f"/resolutions/{issued['id']}").get_json() == issued  # what was answered is what was kept
+    for username, user_id in (("employee1", e1), ("employee2", e2)):
+        executor = login(username)
+        [task] = [t for t in executor.get("/tasks").get_json()["items"] if t["resolution_id"] == issued["id"]]
+        assert (task["text"], task["deadline"], task["status"]) == ("Свести замечания", "2026-12-10T12:00:00Z", "open")
+        assert task["author"]["short_name"] == "Галиев И.Р."
+        changes = executor.get("/sync").get_json()  # a phone that syncs gets the task and its inbox line
+        assert task["id"] in [t["id"] for t in changes["tasks"]["upserted"]]
+        assert any(line["document_id"] == str(document_id) and line["kind"] == "task"
+                   for line in changes["inbox"]["upserted"])
+        [push] = [m for m in db.session.scalars(sa.select(OutboxMessage).where(
+            OutboxMessage.user_id == user_id, OutboxMessage.event == "task_assigned"))
+            if m.payload.get("resolution_id") == issued["id"]]
+        assert push.payload == {"event": "task_assigned", "document_id": str(document_id), "task_id": task["id"],
+                                "resolution_id": issued["id"]}
+        assert push.status == "queued" and push.urgent
+
+
 def test_executors_must_be_people_of_the_authors_organization(login, demo):
     resp = login("exec1").post(f"/documents/{_doc(demo)}/resolutions",
                                json={"text": "Исполнить", "executors": [str(demo["exec2"].id)]})
