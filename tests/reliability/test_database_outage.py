@@ -25,6 +25,10 @@ def test_the_api_says_database_unavailable_while_postgresql_is_down_and_recovers
     private_pg.stop()
     try:
         for method, path, kwargs in (("get", "/api/v1/inbox", {"headers": auth}),
+                                     # Refused before any statement: the session check then runs alone,
+                                     # as the answer leaves, and cannot vouch for the caller either.
+                                     ("get", "/api/v1/inbox?limit=0", {"headers": auth}),
+                                     ("get", "/api/v1/tasks?cursor=not-a-cursor", {"headers": auth}),
                                      ("post", "/api/v1/auth/login",
                                       {"json": {"username": "exec1", "password": DEMO_PASSWORD}}),
                                      ("get", "/api/v1/me", {"headers": auth})):
