@@ -3,6 +3,7 @@ import base64
 import json
 from datetime import datetime
 
+import orjson
 import sqlalchemy as sa
 
 from models import db
@@ -11,8 +12,10 @@ from .errors import ApiError
 
 
 def encode(*key) -> str:
-    raw = json.dumps([k.isoformat() if isinstance(k, datetime) else k for k in key], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """The cursor of a position: its key, as compact JSON (orjson: every polled page ends with one), in
+    URL-safe base64."""
+    raw = orjson.dumps([k.isoformat() if isinstance(k, datetime) else k for k in key])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode(cursor: str, *types) -> tuple:
