@@ -66,22 +66,22 @@ def insert_loaded(obj, **loaded):
     """Write a new ORM object's row with one INSERT .. RETURNING its id, built once per table and
     compiled once (as `run`), and attach the object to the session as if it had been read. On a hot
     write (issuing a resolution) the unit of work's flush of a new object costs several times its
-    INSERT. A column left None takes the model's Python default; values go to the driver as they are
-    (no JSON columns). The relationships given in `loaded` are set as they stand: no flush writes
+    INSERT. An attribute left None takes the model's Python default; values go to the driver as they
+    are (no JSON columns). The relationships given in `loaded` are set as they stand: no flush writes
     them, the caller does. Returns the object."""
-    table = obj.__table__
     values = {}
-    for column in table.c:
+    for attribute in sa.inspect(type(obj)).column_attrs:
+        column = attribute.columns[0]
         if column.primary_key:
             continue
-        value = getattr(obj, column.key)
+        value = getattr(obj, attribute.key)
         if value is None and column.default is not None:
             if column.default.is_clause_element:  # a default in SQL cannot be a bound value
-                raise ValueError(f"{table.name}.{column.key}: set it, its default is SQL")
+                raise ValueError(f"{attribute.key}: set it, its default is SQL")
             value = column.default.arg(None) if column.default.is_callable else column.default.arg
-        setattr(obj, column.key, value)  # every column set: none is left to load
+        setattr(obj, attribute.key, value)  # every column set: none is left to load
         values[column.key] = value
-    [(obj.id,)] = run(_insert(table, returning_id=True), **values)
+    [(obj.id,)] = run(_insert(obj.__table__, returning_id=True), **values)
     make_transient_to_detached(obj)  # its columns as loaded, its key its id
     db.session.add(obj)
     for name, value in loaded.items():
@@ -97,7 +97,8 @@ def insert_in_order(link: sa.Table, owner_column: str, owner_id: int, users) -> 
 
 
 def _insert(table: sa.Table, returning_id: bool = False) -> sa.Insert:
-    """An INSERT of every column but the key (and RETURNING it), built once per table."""
+    """An INSERT of every column, built once per table; with `returning_id`, of every column but the
+    key, which it returns."""
     statement = _inserts.get((table, returning_id))
     if statement is None:
         statement = sa.insert(table).values(
