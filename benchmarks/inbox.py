@@ -412,8 +412,9 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         "inbox overdue (executor)": f"SELECT * FROM inbox_items WHERE user_id = {worker.id} AND due_at IS NOT NULL "
                                     f"AND NOT removed AND coalesce(due_at, received_at) < {now} "
                                     "ORDER BY received_at DESC, id DESC LIMIT 26",
-        "overdue probe": f"SELECT EXISTS (SELECT 1 FROM inbox_items WHERE user_id = {worker.id} AND due_at IS NOT "
-                         f"NULL AND NOT removed AND due_at < {now})",
+        "overdue question (inside the overdue page)": f"SELECT EXISTS (SELECT 1 FROM inbox_items WHERE user_id = "
+                                                      f"{worker.id} AND due_at IS NOT NULL AND NOT removed AND "
+                                                      f"due_at < {now})",
         "tasks open p1": f"SELECT * FROM tasks WHERE executor_id = {worker.id} AND status = 'open' AND NOT removed "
                          "ORDER BY created_at DESC, id DESC LIMIT 26",
         "tasks overdue p1": f"SELECT * FROM tasks WHERE executor_id = {worker.id} AND status = 'open' AND "
