@@ -1,7 +1,7 @@
 """Text resolutions: drafts, edits kept as revisions, issue into tasks, completion."""
 import sqlalchemy as sa
 
-from models import Document, OutboxMessage, ResolutionRevision, Task, db
+from models import Document, OutboxMessage, Resolution, ResolutionRevision, Task, db
 
 
 def _doc(demo, n=1):
@@ -61,6 +61,23 @@ def test_an_issue_gives_each_executor_a_task_of_their_own_and_a_push_naming_it(l
         assert push.payload == {"event": "task_assigned", "document_id": str(document_id), "task_id": task["id"],
                                 "resolution_id": issued["id"]}
         assert push.status == "queued" and push.urgent
+
+
+def test_a_draft_written_and_issued_in_one_transaction_is_kept_issued(demo):
+    """As the demo loader does: the new draft is written by its own INSERT and attached to the session,
+    so that the issue that follows in the same transaction is written too, not lost with the object."""
+    from domain import access
+    from domain import resolutions as rules
+
+    exec1, employee1 = demo["exec1"], demo["employee1"]
+    draft = rules.create(exec1, access.get_document(exec1, _doc(demo)), "Свести предложения", [employee1.id], None)
+    task_ids = rules.issue(exec1, draft)
+    db.session.commit()
+    db.session.expire_all()
+    kept = db.session.get(Resolution, draft.id)
+    assert kept.status == "issued" and kept.issued_at is not None and [e.id for e in kept.executors] == [employee1.id]
+    tasks = db.session.scalars(sa.select(Task).where(Task.resolution_id == draft.id)).all()
+    assert [(t.id, t.executor_id, t.text) for t in tasks] == [(task_ids[0], employee1.id, "Свести предложения")]
 
 
 def test_executors_must_be_people_of_the_authors_organization(login, demo):
