@@ -6,8 +6,9 @@ PostgreSQL spends answering it. The few statements on that path are written once
 databases speak, with `%s` placeholders, and run on the request's own DBAPI connection (the same
 transaction as the session's other statements; for the polled lists, a connection of their own in
 autocommit, see `plain_reads`). PostgreSQL prepares each statement once per connection. Rows come
-back as plain tuples, as the driver gives them; `utc_text` formats a time from either driver the way
-the API writes times.
+back as plain tuples, with times as text from both databases (`2026-11-25 09:30:00.5`: SQLite stores
+them so, and PostgreSQL's text is kept rather than parsed, see `_TimeAsText`); `utc_text` writes
+one the way the API writes times, `as_utc` reads one back.
 
 `run` does the same for a SQLAlchemy Core statement built once: a rule that must not be written
 twice (who may see a document), or a write on a hot path that SQLAlchemy would compile anew every
@@ -19,6 +20,9 @@ from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 
 import sqlalchemy as sa
+from psycopg import adapters as psycopg_defaults
+from psycopg.adapt import Loader
+from psycopg.postgres import types as postgres_types
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -244,6 +248,7 @@ def _execute(connection: sa.Connection, sql: str, params: tuple | list[tuple], m
         if sqlite:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description else []  # a write without RETURNING has none
+        cursor.adapters.register_loader(_TIMESTAMP, _TimeAsText)
         cursor.execute(sql, params, prepare=True)
         # The result's column count, not psycopg's `description`, which builds an object per column.
         return cursor.fetchall() if cursor.pgresult.nfields else []
@@ -258,6 +263,27 @@ def _execute(connection: sa.Connection, sql: str, params: tuple | list[tuple], m
     finally:
         with contextlib.suppress(dialect.loaded_dbapi.Error):  # its connection may be gone
             cursor.close()
+
+
+class _TimeAsText(Loader):
+    """A `timestamp` as PostgreSQL writes it in its ISO DateStyle, the default, kept as text: an inbox
+    page holds fifty times, and building each as a datetime only to format it again was 7% of the
+    page's instructions. Under another DateStyle the driver's own loader parses it, and it is written
+    in ISO, as the server would have."""
+
+    def __init__(self, oid: int, context=None):
+        super().__init__(oid, context)
+        style = self.connection.pgconn.parameter_status(b"DateStyle") if self.connection else None
+        self._parse = None if style is None or style.startswith(b"ISO") else \
+            psycopg_defaults.get_loader(oid, self.format)(oid, context).load
+
+    def load(self, data) -> str:
+        if self._parse is None:
+            return str(data, "ascii")
+        return self._parse(data).isoformat(" ")
+
+
+_TIMESTAMP = postgres_types["timestamp"].oid
 
 
 def _utc(value: datetime) -> datetime:
@@ -276,12 +302,10 @@ def _for_sqlite(value):
 
 
 def utc_text(value) -> str | None:
-    """A stored time (naive UTC from psycopg, text from SQLite) as the API writes it: 2026-11-25T09:30:00Z."""
+    """A stored time as `fetch` gives it (text, UTC) as the API writes it: 2026-11-25T09:30:00Z."""
     if value is None:
         return None
-    if isinstance(value, str):
-        return f"{value[:10]}T{value[11:19]}Z"
-    return value.isoformat(timespec="seconds") + "Z"
+    return f"{value[:10]}T{value[11:19]}Z"
 
 
 def as_utc(value) -> datetime | None:

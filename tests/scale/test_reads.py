@@ -226,3 +226,41 @@ def test_connections_that_served_polled_lists_go_back_to_the_pool_for_transactio
     finally:
         for connection in pooled:
             connection.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_lists_read_the_same_whatever_date_style_the_server_writes_times_in(login, demo):
+    """The polled lists keep PostgreSQL's text of a time rather than parse it (models.raw): a server
+    set to another DateStyle than its default ISO must still give the same times, and cursors that
+    page through lines received within the same second."""
+    api = login("exec1")
+    with db.engine.begin() as conn:  # three lines within one second, apart by microseconds
+        conn.execute(sa.text("UPDATE inbox_items SET received_at = date_trunc('second', received_at) "
+                             "+ (id % 3) * interval '1 microsecond' WHERE user_id = (SELECT id FROM users "
+                             "WHERE username = 'exec1')"))
+
+    def walk(path):
+        lines, cursor = [], None
+        while True:
+            page = api.get(path + (f"&cursor={cursor}" if cursor else "")).get_json()
+            lines += page["items"]
+            if not (cursor := page["next_cursor"]):
+                return lines
+
+    paths = ("/inbox?limit=2", "/tasks?view=done&limit=1", "/sync?limit=2")
+    before = [walk(path) if "sync" not in path else api.get(path).get_json()["inbox"] for path in paths]
+    name = db.engine.url.database
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET DateStyle = 'SQL, DMY'"))
+    db.engine.dispose()
+    try:
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SHOW DateStyle")).scalar() == "SQL, DMY"
+        after = [walk(path) if "sync" not in path else api.get(path).get_json()["inbox"] for path in paths]
+    finally:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" RESET DateStyle'))
+        db.engine.dispose()
+    assert after == before
+    assert before[0] and all(line["received_at"].endswith("Z") for line in before[0])
+    assert len({line["id"] for line in before[0]}) == len(before[0])  # no line twice, however alike the times
