@@ -118,7 +118,7 @@ _SQLITE_HORIZON = "(coalesce((SELECT value FROM change_counter WHERE id = 1), 0)
 
 def _horizon() -> str:
     """The SQL column of the horizon."""
-    return _PG_HORIZON if _dialect(db.session) == "postgresql" else _SQLITE_HORIZON
+    return _PG_HORIZON if db.engine.dialect.name == "postgresql" else _SQLITE_HORIZON  # no session needed
 
 
 def settled(columns: tuple[str, ...] = (), params: tuple = ()) -> tuple[int, tuple]:

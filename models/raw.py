@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 
 import sqlalchemy as sa
+from flask import g
 from psycopg import adapters as psycopg_defaults
 from psycopg.adapt import Loader
 from psycopg.postgres import types as postgres_types
@@ -128,14 +129,15 @@ def plain_reads() -> None:
     """Run the request's plain statements (`fetch`, `run`) on a connection of their own, in autocommit,
     for a request that reads through them alone (the polled lists). It is checked out on first use and
     given back by `end_plain_reads`. Cheaper than `outside_transaction`: the session's transaction,
-    with its isolation switch and its reset, is never set up. The ORM, if asked after all, still works
-    on the session, in a transaction of its own."""
-    db.session.info[_PLAIN] = None
+    with its isolation switch and its reset, is never set up, nor the session itself: this state is
+    the request's (Flask's `g`). The ORM, if asked after all, still works on the session, in a
+    transaction of its own."""
+    setattr(g, _PLAIN, None)
 
 
 def end_plain_reads() -> None:
     """Give back the connection of `plain_reads` (autocommit is undone as the pool takes it back)."""
-    connection = db.session.info.pop(_PLAIN, None)
+    connection = g.pop(_PLAIN, None)
     if connection is not None:
         connection.close()
 
@@ -153,12 +155,12 @@ def defer_check(check: Check) -> None:
     row (models.changes.settled), rather than cost a statement of its own: a polled page is then one
     statement. `run_deferred_check` runs it alone when no such statement came; until then the
     request must answer nothing."""
-    db.session.info[_CHECK] = check
+    setattr(g, _CHECK, check)
 
 
 def take_deferred_check() -> Check | None:
     """The check waiting for a statement to ride in, taken off: the caller verifies its value."""
-    return db.session.info.pop(_CHECK, None)
+    return g.pop(_CHECK, None)
 
 
 def run_deferred_check() -> None:
@@ -175,16 +177,16 @@ def run_check(check: Check) -> None:
 
 def reads_plainly() -> bool:
     """Whether this request runs `plain_reads`."""
-    return _PLAIN in db.session.info
+    return _PLAIN in g
 
 
 def _plain_connection() -> sa.Connection | None:
-    info = db.session.info
-    if _PLAIN not in info:
+    connection = g.get(_PLAIN, _NOT_PLAIN)
+    if connection is _NOT_PLAIN:
         return None
-    connection = info[_PLAIN]
     if connection is None or connection.invalidated:
-        connection = info[_PLAIN] = db.engine.connect()
+        connection = db.engine.connect()
+        setattr(g, _PLAIN, connection)
         driver = connection.connection.driver_connection
         if not isinstance(driver, sqlite3.Connection):  # sqlite3 begins no transaction for a read
             driver.autocommit = True  # behind SQLAlchemy's back, which sets up no transaction here
@@ -214,8 +216,8 @@ def outside_transaction() -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-# Keys of the session's info: a request that runs its plain statements on their own, and its deferred check.
-_PLAIN, _CHECK = "plain_reads", "deferred_check"
+# Names in the request's `g`: its connection for plain statements run on their own, and its deferred check.
+_PLAIN, _CHECK, _NOT_PLAIN = "_plain_reads", "_deferred_check", object()
 _compiled: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple]]] = {}
 _inserts: dict[tuple[sa.Table, bool], sa.Insert] = {}
 
