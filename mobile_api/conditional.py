@@ -72,7 +72,9 @@ def _tag(version: str) -> str:
 
 
 def _tag_version(resp, version: str):
-    resp.set_etag(_tag(version), weak=True)
+    # Written as they are (the tag is digits and dots): werkzeug's `set_etag` and `vary` parse and
+    # quote first, and each header they find missing costs an exception.
+    resp.headers["ETag"] = f'W/"{_tag(version)}"'
     resp.headers["Cache-Control"] = NO_CACHE
-    resp.vary.add("Authorization")
+    resp.headers["Vary"] = "Authorization"  # a new answer: nothing else varies yet
     return resp

@@ -45,6 +45,9 @@ def test_an_unchanged_inbox_answers_304_without_building_the_page(login, demo):
             again = api.get(f"/inbox?view={view}&limit=3", headers={"If-None-Match": first.headers["ETag"]})
         assert again.status_code == 304 and again.data == b"", view
         assert again.headers["ETag"] == first.headers["ETag"]
+        for answer in (first, again):  # a page is the caller's own: no shared cache may keep or serve it
+            assert answer.headers["Cache-Control"] == "private, no-cache"
+            assert {"Authorization", "Accept-Encoding"} <= {v.strip() for v in answer.headers["Vary"].split(",")}
         assert _page_reads(sql.seen, "inbox_items") == [], sql.seen
         # The version, read with its horizon and the session check: one statement, nothing else.
         assert len(sql.seen) == 1, sql.seen
