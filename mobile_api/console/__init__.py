@@ -36,7 +36,7 @@ class CookieSessionOnDemand(SecureCookieSessionInterface):
     calls never do, and building the signing serializer for each was a few percent of a polled read."""
 
     def open_session(self, app, request):
-        if not request.cookies.get(self.get_cookie_name(app)):
+        if self.get_cookie_name(app) not in request.cookies:  # (`get` of a missing key raises inside)
             return self.session_class()  # empty; save_session signs it if the request fills it
         return super().open_session(app, request)
 

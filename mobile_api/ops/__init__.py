@@ -97,12 +97,21 @@ def init_metrics(app) -> None:
     def _start_timer():
         g.started = time.perf_counter()
 
+    # Each series' child, found once: `labels` checks and converts its values on every call.
+    counted, timed = {}, {}
+
     @app.after_request
     def _observe(resp):
-        endpoint = request.endpoint or "unmatched"
-        requests_total.labels(endpoint, str(resp.status_code)).inc()
+        endpoint, status = request.endpoint or "unmatched", resp.status_code
+        counter = counted.get((endpoint, status))
+        if counter is None:
+            counter = counted[endpoint, status] = requests_total.labels(endpoint, str(status))
+        counter.inc()
         if "started" in g:
-            latency.labels(endpoint).observe(time.perf_counter() - g.started)
+            timer = timed.get(endpoint)
+            if timer is None:
+                timer = timed[endpoint] = latency.labels(endpoint)
+            timer.observe(time.perf_counter() - g.started)
         return resp
 
 

@@ -19,10 +19,14 @@ def test_healthz_and_readyz(client, app):
 
 def test_metrics_count_requests_and_read_queue_depths(login, client):
     api = login("exec1")
+    tag = api.get("/inbox").headers["ETag"]
     api.get("/inbox")
+    assert api.get("/inbox", headers={"If-None-Match": tag}).status_code == 304
+    assert api.get("/inbox?limit=0").status_code == 422
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'mobile_http_requests_total{endpoint="inbox.list_inbox",status="200"} 1.0' in text
-    assert "mobile_http_request_seconds_bucket" in text
+    for status, count in (("200", 2), ("304", 1), ("422", 1)):  # each answer counted under its own status
+        assert f'mobile_http_requests_total{{endpoint="inbox.list_inbox",status="{status}"}} {count}.0' in text
+    assert 'mobile_http_request_seconds_count{endpoint="inbox.list_inbox"} 4.0' in text
     # The demo's issued resolution owes notifications: the outbox depth shows them.
     assert 'mobile_outbox{status="queued"}' in text
 
