@@ -15,6 +15,7 @@ twice (who may see a document), or a write on a hot path that SQLAlchemy would c
 time (an inbox delivery's INSERT .. ON CONFLICT).
 """
 import contextlib
+import contextvars
 import sqlite3
 from datetime import datetime, timezone
 from typing import Callable, NamedTuple
@@ -136,7 +137,8 @@ def plain_reads() -> None:
 
 
 def end_plain_reads() -> None:
-    """Give back the connection of `plain_reads` (autocommit is undone as the pool takes it back)."""
+    """Give back the connection of `plain_reads`, still in autocommit: the pool's next user gets the
+    mode it needs as it checks it out (`_mode_for_user`)."""
     connection = g.pop(_PLAIN, None)
     if connection is not None:
         connection.close()
@@ -185,25 +187,29 @@ def _plain_connection() -> sa.Connection | None:
     if connection is _NOT_PLAIN:
         return None
     if connection is None or connection.invalidated:
-        connection = db.engine.connect()
+        checking_out = _FOR_PLAIN_READS.set(True)  # autocommit, set as it is checked out (`_mode_for_user`)
+        try:
+            connection = db.engine.connect()
+        finally:
+            _FOR_PLAIN_READS.reset(checking_out)
         setattr(g, _PLAIN, connection)
-        driver = connection.connection.driver_connection
-        if not isinstance(driver, sqlite3.Connection):  # sqlite3 begins no transaction for a read
-            driver.autocommit = True  # behind SQLAlchemy's back, which sets up no transaction here
     return connection
 
 
-def _no_autocommit_in_pool(dbapi_connection, record, reset_state) -> None:
-    """Every connection goes back to the pool in a transaction's mode, however its request ended (a
-    connection that cannot be switched back is dropped by the pool, as any that fails its reset)."""
-    if dbapi_connection.autocommit:
-        dbapi_connection.autocommit = False
+def _mode_for_user(dbapi_connection, record, proxy) -> None:
+    """Every connection leaves the pool in the mode its user needs: autocommit for `plain_reads` (behind
+    SQLAlchemy's back, which sets up no transaction there), a transaction's for anyone else, whatever
+    mode it went back in. Set as it leaves rather than undone as it comes back: a thread that polls
+    mostly gets the connection it gave back, already in autocommit, and switches nothing."""
+    wanted = _FOR_PLAIN_READS.get()
+    if dbapi_connection.autocommit != wanted:
+        dbapi_connection.autocommit = wanted
 
 
 def install(engine: sa.Engine) -> None:
     """Keep the engine's pool safe for `plain_reads`."""
     if engine.dialect.name == "postgresql":
-        sa.event.listen(engine, "reset", _no_autocommit_in_pool)
+        sa.event.listen(engine, "checkout", _mode_for_user)
 
 
 def outside_transaction() -> None:
@@ -218,6 +224,8 @@ def outside_transaction() -> None:
 
 # Names in the request's `g`: its connection for plain statements run on their own, and its deferred check.
 _PLAIN, _CHECK, _NOT_PLAIN = "_plain_reads", "_deferred_check", object()
+# Whether the connection being checked out is for `plain_reads` (read by `_mode_for_user`).
+_FOR_PLAIN_READS = contextvars.ContextVar("for_plain_reads", default=False)
 _compiled: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple]]] = {}
 _inserts: dict[tuple[sa.Table, bool], sa.Insert] = {}
 

@@ -214,9 +214,9 @@ def test_polled_reads_hold_no_transaction_while_writes_keep_theirs(login, demo):
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite's never change mode
 def test_connections_that_served_polled_lists_go_back_to_the_pool_for_transactions(login, demo):
-    """The lists read on a connection of their own in autocommit (models.raw.plain_reads). The pool
-    must get it back in a transaction's mode, however the request ended, or the next write to draw it
-    would commit statement by statement and could leave half of itself behind."""
+    """The lists read on a connection of their own in autocommit (models.raw.plain_reads). Whoever draws
+    it from the pool next for anything else must get it in a transaction's mode, however the request
+    ended, or a write would commit statement by statement and could leave half of itself behind."""
     api = login("exec1")
     for path in ("/inbox", "/tasks?view=overdue", "/sync", "/inbox?cursor=not-a-cursor", "/tasks?limit=0"):
         api.get(path)
