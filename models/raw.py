@@ -199,8 +199,8 @@ def _plain_connection() -> sa.Connection | None:
 def _mode_for_user(dbapi_connection, record, proxy) -> None:
     """Every connection leaves the pool in the mode its user needs: autocommit for `plain_reads` (behind
     SQLAlchemy's back, which sets up no transaction there), a transaction's for anyone else, whatever
-    mode it went back in. Set as it leaves rather than undone as it comes back: a thread that polls
-    mostly gets the connection it gave back, already in autocommit, and switches nothing."""
+    mode it went back in. Set as it leaves rather than undone as it comes back: where phones poll, most
+    connections a poll draws were given back by polls, already in autocommit, and nothing is switched."""
     wanted = _FOR_PLAIN_READS.get()
     if dbapi_connection.autocommit != wanted:
         dbapi_connection.autocommit = wanted
