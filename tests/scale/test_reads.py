@@ -250,8 +250,10 @@ def test_lists_read_the_same_whatever_date_style_the_server_writes_times_in(logi
             if not (cursor := page["next_cursor"]):
                 return lines
 
-    paths = ("/inbox?limit=2", "/tasks?view=done&limit=1", "/sync?limit=2")
-    before = [walk(path) if "sync" not in path else api.get(path).get_json()["inbox"] for path in paths]
+    def read_all():
+        return [walk("/inbox?limit=2"), walk("/tasks?view=done&limit=1"), api.get("/sync?limit=2").get_json()["inbox"]]
+
+    before = read_all()
     name = db.engine.url.database
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET DateStyle = 'SQL, DMY'"))
@@ -259,7 +261,7 @@ def test_lists_read_the_same_whatever_date_style_the_server_writes_times_in(logi
     try:
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SHOW DateStyle")).scalar() == "SQL, DMY"
-        after = [walk(path) if "sync" not in path else api.get(path).get_json()["inbox"] for path in paths]
+        after = read_all()
     finally:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text(f'ALTER DATABASE "{name}" RESET DateStyle'))
