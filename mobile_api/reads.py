@@ -5,9 +5,10 @@ trips to the one database the region shares, and buys nothing for reads that nev
 COMMITTED each statement takes its own snapshot anyway.
 """
 from flask import after_this_request, current_app, request
-from flask_smorest import Blueprint
 
 from models import db, raw
+
+from .blueprint import Blueprint
 
 
 def gets_outside_transaction(blp: Blueprint, orm: bool = True) -> None:

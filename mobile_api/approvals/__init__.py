@@ -2,12 +2,12 @@
 import io
 
 from flask import g, request, send_file, url_for
-from flask_smorest import Blueprint
 
 from domain import access, approvals, paging, signatures
 from models import db
 
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 from ..errors import ApiError
 from ..idempotency import idempotent
 from ..schemas import AttachmentSchema, PageArgs

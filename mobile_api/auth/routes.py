@@ -1,11 +1,11 @@
 """POST /auth/login, /auth/refresh, /auth/logout and GET /me."""
 import sqlalchemy as sa
 from flask import g, request
-from flask_smorest import Blueprint
 from werkzeug.security import check_password_hash
 
 from models import User, db, utcnow
 
+from ..blueprint import Blueprint
 from ..errors import ApiError
 from ..schemas import LoginIn, RefreshIn, TokenPair, UserSchema
 from . import limits, tokens

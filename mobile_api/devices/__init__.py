@@ -1,12 +1,12 @@
 """Push-notification devices of the signed-in user."""
 import sqlalchemy as sa
 from flask import g
-from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
 from models import Device, db
 
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 from ..errors import not_found
 from ..idempotency import idempotent
 from ..schemas import DeviceIn, DeviceOut

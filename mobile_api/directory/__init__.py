@@ -1,10 +1,10 @@
 """The directory (people, units, offline sync), frequent executors, and reading a resolution's text."""
 from flask import g
-from flask_smorest import Blueprint
 
 from domain import directory
 
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 from ..conditional import etagged
 from .schemas import (
     DirectorySync,

@@ -2,7 +2,6 @@
 import json
 
 from flask import Response, g, jsonify, request, url_for
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from domain import access, approvals, documents, reading
@@ -11,6 +10,7 @@ from domain.paging import decode, page_of
 
 from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 from ..conditional import etagged
 from ..errors import ApiError
 from ..fastdump import compile_rows

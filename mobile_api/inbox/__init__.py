@@ -1,12 +1,12 @@
 """The trimmed inbox, read marks and offline sync."""
 
 from flask import g, jsonify, request
-from flask_smorest import Blueprint
 
 from domain import inbox, lists
 from models import db
 
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 from ..conditional import tag_page, versioned
 from ..errors import not_found
 from ..fastdump import compile_rows

@@ -4,13 +4,13 @@ import time
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
-from flask_smorest import Blueprint
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
 from models import Job, OutboxMessage, ProcessHeartbeat, db
 from models.queue import read_db_now
 
+from ..blueprint import Blueprint
 from ..errors import problem
 
 blp = Blueprint("ops", __name__, description="Operations")

@@ -1,11 +1,11 @@
 """The caller's organization: its signing policy and its resolution templates (the phrase list of dictation)."""
 from flask import current_app, g, url_for
-from flask_smorest import Blueprint
 
 from domain import organization as rules
 from models import db
 
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 from ..idempotency import idempotent
 from ..voice.upload import check_vocabulary
 from .schemas import OrganizationOut, OrganizationPatch, TemplateIn, TemplateOut, TemplatePage, TemplatePatch

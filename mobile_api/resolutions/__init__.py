@@ -1,6 +1,5 @@
 """Text resolutions: draft, edit, review, issue."""
 from flask import g, url_for
-from flask_smorest import Blueprint
 
 from domain import access, signatures
 from domain import resolutions as rules
@@ -8,6 +7,7 @@ from models import db
 
 from ..approvals.schemas import IssueIn
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 from ..idempotency import idempotent
 from ..schemas import ResolutionIn, ResolutionPatch, ResolutionSchema
 

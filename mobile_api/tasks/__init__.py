@@ -1,12 +1,12 @@
 """The executor's tasks."""
 
 from flask import g, jsonify, request
-from flask_smorest import Blueprint
 
 from domain import access, lists
 from domain import resolutions as rules
 
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 from ..conditional import tag_page, versioned
 from ..fastdump import compile_rows
 from ..idempotency import idempotent

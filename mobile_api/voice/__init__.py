@@ -1,7 +1,6 @@
 """Voice resolutions: upload a dictation, follow its transcription, review queue; worker commands."""
-from flask_smorest import Blueprint
-
 from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
 
 # cli_group=None: the worker commands are top-level (`flask --app wsgi transcription-worker`).
 blp = Blueprint("voice", __name__, description="Voice resolutions", cli_group=None)
