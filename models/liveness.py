@@ -20,9 +20,14 @@ def install(engine: sa.Engine) -> None:
         sa.event.listen(engine, "checkout", _check)
 
 
-def _check(dbapi_connection, record, proxy) -> None:
+def closed_by_server(dbapi_connection) -> bool:
+    """Whether the server has ended this idle connection (its socket is readable: a goodbye or EOF)."""
     poll = select.poll()
     poll.register(dbapi_connection.fileno(), select.POLLIN)
-    if poll.poll(0):
+    return bool(poll.poll(0))
+
+
+def _check(dbapi_connection, record, proxy) -> None:
+    if closed_by_server(dbapi_connection):
         # The pool discards this connection and checks out another (SQLAlchemy's documented way).
         raise sa.exc.DisconnectionError("the database closed this connection while it was idle")

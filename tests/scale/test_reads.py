@@ -4,6 +4,7 @@ import gzip
 import io
 import json
 import random
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -214,15 +215,36 @@ def test_polled_reads_hold_no_transaction_while_writes_keep_theirs(login, demo):
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite's never change mode
 def test_connections_that_served_polled_lists_go_back_to_the_pool_for_transactions(login, demo):
-    """The lists read on a connection of their own in autocommit (models.raw.plain_reads). Whoever draws
-    it from the pool next for anything else must get it in a transaction's mode, however the request
+    """The lists read on a connection in autocommit, which each thread keeps for them between requests
+    (models.raw.plain_reads): one per thread, given back to the pool when the thread ends. Whoever draws
+    it from the pool next for anything else must get it in a transaction's mode, however the requests
     ended, or a write would commit statement by statement and could leave half of itself behind."""
     api = login("exec1")
-    for path in ("/inbox", "/tasks?view=overdue", "/sync", "/inbox?cursor=not-a-cursor", "/tasks?limit=0"):
-        api.get(path)
-    pooled = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
+    pool = db.engine.pool
+    before = pool.checkedout()
+    servers, held = set(), []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        servers.add(conn.connection.driver_connection.info.backend_pid)
+
+    def polls():
+        for path in ("/inbox", "/tasks?view=overdue", "/sync", "/inbox?cursor=not-a-cursor", "/tasks?limit=0",
+                     "/inbox?view=unread"):
+            api.get(path)
+        held.append(pool.checkedout() - before)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
     try:
-        assert pooled
+        worker = threading.Thread(target=polls)
+        worker.start()
+        worker.join()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert len(servers) == 1 and held == [1]  # every poll of the thread on the one connection it keeps
+    assert pool.checkedout() == before  # given back as the thread ended
+    pooled = [db.engine.connect() for _ in range(pool.checkedin())]
+    try:
+        assert servers <= {c.connection.driver_connection.info.backend_pid for c in pooled}
         for connection in pooled:
             connection.execute(sa.text("SELECT 1"))
             assert connection.connection.driver_connection.info.transaction_status.name == "INTRANS"
