@@ -1,4 +1,6 @@
 """Who may see a document and what they may do with it. Anything not visible answers 404."""
+from typing import NamedTuple
+
 import sqlalchemy as sa
 
 from models import (
@@ -57,19 +59,26 @@ USER_ID, DOCUMENT_ID = sa.bindparam("user_id", type_=sa.BigInteger), sa.bindpara
 _VISIBLE_DOCUMENT = sa.select(Document).where(Document.id == DOCUMENT_ID, seen_by(USER_ID, DOCUMENT_ID))
 
 
-def get_attachment(user_id: int, document_id: int, attachment_id: int) -> Attachment:
-    """A file of a document this user may see, else 404: one statement under the access rule (phones
-    fetch the files of every document they open); the user's own row is not read."""
-    attachment = db.session.scalar(_VISIBLE_ATTACHMENT, {"user_id": user_id, "document_id": document_id,
-                                                         "attachment_id": attachment_id})
-    if attachment is None:  # say which is missing, as get_document would: only a refusal asks twice
-        raise not_found("attachment" if db.session.scalar(sa.select(seen_by(user_id, document_id))) else "document")
-    return attachment
+class File(NamedTuple):
+    """What serving a document's file needs: its content's hash, type and name."""
+    sha256: str
+    mime: str
+    name: str
 
 
-_VISIBLE_ATTACHMENT = sa.select(Attachment).where(
+def get_attachment(user_id: int, document_id: int, attachment_id: int) -> File:
+    """A file of a document this user may see, else 404: one plain statement under the access rule
+    (phones fetch the files of every document they open); the user's own row is not read."""
+    rows = run(_VISIBLE_ATTACHMENT, user_id=user_id, document_id=document_id, attachment_id=attachment_id)
+    if not rows:  # say which is missing, as get_document would: only a refusal asks twice
+        raise not_found("attachment" if run(_SEEN, user_id=user_id, document_id=document_id)[0][0] else "document")
+    return File(*rows[0])
+
+
+_VISIBLE_ATTACHMENT = sa.select(Attachment.sha256, Attachment.mime, Attachment.name).where(
     Attachment.id == sa.bindparam("attachment_id", type_=sa.BigInteger), Attachment.document_id == DOCUMENT_ID,
     seen_by(USER_ID, DOCUMENT_ID))
+_SEEN = sa.select(seen_by(USER_ID, DOCUMENT_ID))
 
 
 def serves(assistant: User, executive_id: int) -> bool:

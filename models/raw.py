@@ -132,10 +132,10 @@ def _compile(connection: sa.Connection, statement: sa.Executable) -> tuple[str, 
 def plain_reads() -> None:
     """Run the request's plain statements (`fetch`, `run`) on a connection of their own, in autocommit,
     for a request that reads through them alone (the polled lists): on PostgreSQL the thread's reader
-    (`_reader`), elsewhere one checked out on first use and given back by `end_plain_reads`. Cheaper
-    than `outside_transaction`: the session's transaction, with its isolation switch and its reset, is
-    never set up, nor the session itself: this state is the request's (Flask's `g`). The ORM, if asked
-    after all, still works on the session, in a transaction of its own."""
+    (`_reader`), elsewhere one checked out on first use and given back by `end_plain_reads`. The
+    session's transaction, with its isolation switch and its reset, is never set up, nor the session
+    itself: this state is the request's (Flask's `g`). The ORM, if asked after all, still works on the
+    session, in a transaction of its own."""
     setattr(g, _PLAIN, None)
 
 
@@ -271,16 +271,6 @@ def install(engine: sa.Engine) -> None:
     if engine.dialect.name == "postgresql":
         sa.event.listen(engine, "checkout", _mode_for_user)
         sa.event.listen(engine, "engine_disposed", _disposed)
-
-
-def outside_transaction() -> None:
-    """Run the session's next statements each on its own (autocommit), for a request that only reads:
-    no BEGIN and no ROLLBACK, two round trips fewer. Under READ COMMITTED every statement takes its
-    own snapshot anyway, so each read sees what it would have seen inside a transaction. Call it
-    before the session's first statement (a session already in a transaction stays in it) and end
-    with `db.session.rollback()`, which returns the connection, restored, to the pool."""
-    if not db.session().in_transaction():
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 # Names in the request's `g`: its connection for plain statements run on their own, and its deferred check.

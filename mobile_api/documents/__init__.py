@@ -28,7 +28,7 @@ from ..schemas import (
 )
 
 blp = Blueprint("documents", __name__, description="Documents")
-gets_outside_transaction(blp)  # its GETs only read
+gets_outside_transaction(blp)  # its GETs only read, in plain SQL
 blp.before_request(authenticate)
 
 

@@ -21,7 +21,7 @@ from ..schemas import (
 )
 
 blp = Blueprint("inbox", __name__, description="Inbox and sync")
-gets_outside_transaction(blp, orm=False)  # its GETs only read, in plain SQL
+gets_outside_transaction(blp)  # its GETs only read, in plain SQL
 blp.before_request(authenticate)
 
 # Plain rows, dumped by plans compiled from the schemas: these are the reads phones poll.

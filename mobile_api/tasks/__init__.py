@@ -14,7 +14,7 @@ from ..reads import gets_outside_transaction
 from ..schemas import TaskArgs, TaskCompleteIn, TaskPage, TaskSchema
 
 blp = Blueprint("tasks", __name__, description="Tasks")
-gets_outside_transaction(blp, orm=False)  # its GETs only read, in plain SQL
+gets_outside_transaction(blp)  # its GETs only read, in plain SQL
 blp.before_request(authenticate)
 _task = compile_rows(TaskSchema(), lists.TASK_LINE)
 

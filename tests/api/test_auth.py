@@ -94,18 +94,28 @@ def test_disabled_user_is_locked_out_at_once(client, demo):
     assert _login(client).status_code == 401
 
 
-# The polled lists check the session inside their own statement, or alone when none runs: whatever the
-# request (a page, a 304, a bad argument or cursor, a sync), an ended session gets nothing but 401.
+# The polled lists and opened documents check the session inside their own statement, or alone when
+# none carries it: whatever the request (a page, a 304, a bad argument or cursor, a sync, a document
+# that is not there), an ended session gets nothing but 401.
 POLLED = ("/api/v1/inbox", "/api/v1/inbox?view=overdue", "/api/v1/tasks", "/api/v1/tasks?view=overdue",
           "/api/v1/sync", "/api/v1/inbox?limit=0", "/api/v1/tasks?cursor=not-a-cursor", "/api/v1/sync?since=bad")
 
 
+def _opened(client, body) -> tuple[str, ...]:
+    """A document of the user's inbox, its resolutions, a file of it, and a document that is not there."""
+    document = client.get("/api/v1/inbox", headers=_bearer(body)).get_json()["items"][0]["document_id"]
+    attachment = client.get(f"/api/v1/documents/{document}", headers=_bearer(body)).get_json()["attachments"][0]
+    return (f"/api/v1/documents/{document}", f"/api/v1/documents/{document}/resolutions",
+            f"/api/v1/documents/{document}/attachments/{attachment['id']}", "/api/v1/documents/999999999")
+
+
 def test_an_ended_session_gets_401_from_every_polled_list_at_once(client, demo):
     body = _login(client).get_json()
-    tags = {path: client.get(path, headers=_bearer(body)).headers.get("ETag") for path in POLLED}
-    assert all(tags[path] for path in POLLED[:4])  # pages the phone holds: it will send their tags
+    paths = POLLED + _opened(client, body)
+    tags = {path: client.get(path, headers=_bearer(body)).headers.get("ETag") for path in paths}
+    assert all(tags[path] for path in POLLED[:4] + paths[-4:-1])  # what the phone holds: it sends their tags
     assert client.post("/api/v1/auth/logout", headers=_bearer(body)).status_code == 204
-    for path in POLLED:
+    for path in paths:
         for headers in ({}, {"If-None-Match": tags[path]} if tags[path] else {}):
             resp = client.get(path, headers={**_bearer(body), **headers})
             assert resp.status_code == 401 and resp.get_json()["code"] == "invalid_token", (path, headers)
@@ -114,7 +124,7 @@ def test_an_ended_session_gets_401_from_every_polled_list_at_once(client, demo):
     other = _login(client).get_json()
     db.session.execute(sa.update(User).where(User.username == "exec1").values(is_active=False))
     db.session.commit()
-    for path in POLLED:
+    for path in paths:
         resp = client.get(path, headers=_bearer(other))
         assert resp.status_code == 401 and resp.get_json()["code"] == "account_disabled", path
 
