@@ -275,7 +275,8 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
                 reads[f"inbox {view} p200"] = (api, f"/api/v1/inbox?view={view}&cursor={deep[view]}", auth)
         for view in ("open", "overdue", "done"):
             reads[f"tasks {view} p1"] = (api, f"/api/v1/tasks?view={view}", wauth)
-        reads["sync from zero"] = (api, "/api/v1/sync?limit=100", auth)
+        reads["sync from zero"] = (api, "/api/v1/sync?limit=100", auth)  # the contract's default page
+        reads["sync zero, 25 lines"] = (api, "/api/v1/sync?limit=25", auth)  # as many lines as bare's
         reads["sync incremental"] = (api, f"/api/v1/sync?since={synced['next']}", auth)
         reads["inbox 304"] = (api, "/api/v1/inbox", {**auth, "If-None-Match": etag})
         reads["inbox 100 lines gzip"] = (api, "/api/v1/inbox?limit=100", {**auth, "Accept-Encoding": "gzip"})
