@@ -150,9 +150,17 @@ def measure(server: Server, path, seconds, headers=None, script=None, connection
     return result
 
 
-def explain(engine, sql: str, **params) -> str:
+def explain_generic(engine, sql: str, values: list) -> str:
+    """EXPLAIN ANALYZE of a statement ($1, $2.. for its parameters) prepared and run on its generic plan,
+    as the polled reads run theirs; the values are SQL, given at EXECUTE."""
     with engine.connect() as conn:
-        return "\n".join(conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + sql), params).scalars())
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql(f"PREPARE shown AS {sql}")
+        try:
+            args = ", ".join(str(v) for v in values)
+            return "\n".join(conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE shown({args})").scalars())
+        finally:
+            conn.exec_driver_sql("DEALLOCATE shown")
 
 
 def main() -> None:
@@ -249,6 +257,8 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
                     f"SELECT received_at, id, 0 FROM inbox_items WHERE user_id = :u AND {where} "
                     "ORDER BY received_at ASC, id ASC OFFSET 25 LIMIT 1"), {"u": heavy.id}).first()
             deep[view] = encode(row[0].replace(tzinfo=timezone.utc), row[1]) if row else None
+            if view == "all":  # where its 200th page starts, for its plan
+                deep_key = (f"'{row[0].isoformat(' ')}'::timestamp", row[1]) if row else ("now() at time zone 'utc'", 0)
     print(f"database: {size}; rows: {counts}", flush=True)
     print(f"reader: {heavy.username} (largest inbox); executor: {worker.username}; unit {big.unit_id} "
           f"with {big.n} executives; clerk {clerk}", flush=True)
@@ -400,40 +410,42 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
 
     if "plans" not in args.parts:
         return
-    # Plans of the queries the reads run.
+    # Plans of the queries the reads run, as they run them: prepared, on their generic plans (models.raw),
+    # with the values given at EXECUTE.
     now = "now() at time zone 'utc'"
+    overdue = "due_at IS NOT NULL AND NOT removed AND coalesce(due_at, received_at) < $2"
     plans = {
-        "inbox all p1": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND NOT removed "
-                        "ORDER BY received_at DESC, id DESC LIMIT 26",
-        "inbox unread p1": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND unread AND NOT removed "
-                           "ORDER BY received_at DESC, id DESC LIMIT 26",
-        "inbox overdue p1": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND due_at IS NOT NULL AND NOT "
-                            f"removed AND coalesce(due_at, received_at) < {now} "
-                            "ORDER BY received_at DESC, id DESC LIMIT 26",
-        "inbox overdue (executor)": f"SELECT * FROM inbox_items WHERE user_id = {worker.id} AND due_at IS NOT NULL "
-                                    f"AND NOT removed AND coalesce(due_at, received_at) < {now} "
-                                    "ORDER BY received_at DESC, id DESC LIMIT 26",
-        "overdue question (inside the overdue page)": f"SELECT EXISTS (SELECT 1 FROM inbox_items WHERE user_id = "
-                                                      f"{worker.id} AND due_at IS NOT NULL AND NOT removed AND "
-                                                      f"due_at < {now})",
-        "tasks open p1": f"SELECT * FROM tasks WHERE executor_id = {worker.id} AND status = 'open' AND NOT removed "
-                         "ORDER BY created_at DESC, id DESC LIMIT 26",
-        "tasks overdue p1": f"SELECT * FROM tasks WHERE executor_id = {worker.id} AND status = 'open' AND "
-                            f"deadline IS NOT NULL AND NOT removed AND coalesce(deadline, created_at) < {now} "
-                            "ORDER BY created_at DESC, id DESC LIMIT 26",
-        "sync": f"SELECT * FROM inbox_items WHERE user_id = {heavy.id} AND (seq, id) > (0, 0) ORDER BY seq, id "
-                "LIMIT 101",
-        "version (304)": f"SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = {heavy.id})",
-        "voice note's resolution": "SELECT * FROM resolutions WHERE voice_note_id = 1",
-        "access check": f"SELECT EXISTS (SELECT 1 FROM document_addressees da JOIN unit_members um ON "
-                        f"um.unit_id = da.unit_id WHERE da.document_id = {doc_id} AND um.user_id = {heavy.id}) OR "
-                        f"EXISTS (SELECT 1 FROM inbox_items WHERE user_id = {heavy.id} AND document_id = {doc_id})",
+        "inbox all p1": ("SELECT * FROM inbox_items WHERE user_id = $1 AND NOT removed "
+                         "ORDER BY received_at DESC, id DESC LIMIT $2", heavy.id, 26),
+        "inbox unread p1": ("SELECT * FROM inbox_items WHERE user_id = $1 AND unread AND NOT removed "
+                            "ORDER BY received_at DESC, id DESC LIMIT $2", heavy.id, 26),
+        "inbox all p200": ("SELECT * FROM inbox_items WHERE user_id = $1 AND NOT removed AND (received_at, id) < "
+                           "($2, $3) ORDER BY received_at DESC, id DESC LIMIT $4", heavy.id, *deep_key, 26),
+        "inbox overdue p1": (f"SELECT * FROM inbox_items WHERE user_id = $1 AND {overdue} "
+                             "ORDER BY received_at DESC, id DESC LIMIT $3", heavy.id, now, 26),
+        "inbox overdue (executor)": (f"SELECT * FROM inbox_items WHERE user_id = $1 AND {overdue} "
+                                     "ORDER BY received_at DESC, id DESC LIMIT $3", worker.id, now, 26),
+        "overdue question (inside the overdue page)": (
+            "SELECT EXISTS (SELECT 1 FROM inbox_items WHERE user_id = $1 AND due_at IS NOT NULL AND NOT removed "
+            "AND due_at < $2)", worker.id, now),
+        "tasks open p1": ("SELECT * FROM tasks WHERE executor_id = $1 AND status = 'open' AND NOT removed "
+                          "ORDER BY created_at DESC, id DESC LIMIT $2", worker.id, 26),
+        "tasks overdue p1": ("SELECT * FROM tasks WHERE executor_id = $1 AND status = 'open' AND "
+                             "deadline IS NOT NULL AND NOT removed AND coalesce(deadline, created_at) < $2 "
+                             "ORDER BY created_at DESC, id DESC LIMIT $3", worker.id, now, 26),
+        "sync": ("SELECT * FROM inbox_items WHERE user_id = $1 AND (seq, id) > ($2, $3) ORDER BY seq, id "
+                 "LIMIT $4", heavy.id, 0, 0, 101),
+        "version (304)": ("SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = $1)", heavy.id),
+        "voice note's resolution": ("SELECT * FROM resolutions WHERE voice_note_id = $1", 1),
+        "access check": ("SELECT EXISTS (SELECT 1 FROM document_addressees da JOIN unit_members um ON "
+                         "um.unit_id = da.unit_id WHERE da.document_id = $1 AND um.user_id = $2) OR "
+                         "EXISTS (SELECT 1 FROM inbox_items WHERE user_id = $2 AND document_id = $1)",
+                         doc_id, heavy.id),
     }
-    for name, sql in plans.items():
-        plan = explain(engine, sql)
+    for name, (sql, *values) in plans.items():
+        plan = explain_generic(engine, sql, values)
         verdict = "SCANS A TABLE" if "Seq Scan" in plan else "index only"
-        print(f"\nEXPLAIN ANALYZE {name}: {verdict}\n{plan}")
-
+        print(f"\nEXPLAIN ANALYZE {name} (generic plan): {verdict}\n{plan}")
 
 if __name__ == "__main__":
     main()

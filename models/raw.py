@@ -260,8 +260,20 @@ def _mode_for_user(dbapi_connection, record, proxy) -> None:
     """Every connection leaves the pool in the mode its user needs: autocommit for `plain_reads` (behind
     SQLAlchemy's back, which sets up no transaction there), a transaction's for anyone else, whatever
     mode it went back in. Set as it leaves rather than undone as it comes back: where phones poll, most
-    connections a poll draws were given back by polls, already in autocommit, and nothing is switched."""
+    connections a poll draws were given back by polls, already in autocommit, and nothing is switched.
+
+    Plain reads also run their prepared statements on generic plans, planned once per connection.
+    Left to choose, PostgreSQL plans a prepared statement anew on every run for as long as its generic
+    plan looks costlier than the plans made for the values given, and a page's LIMIT, a parameter, makes
+    it look so (the planner takes a tenth of the rows for an unknown LIMIT): an inbox page was planned
+    on every poll, three quarters of its database time. The polled statements are written to walk one
+    index whatever their values (benchmarks.inbox prints the generic plans); a transaction's statements,
+    the ORM's among them, keep PostgreSQL's choice."""
     wanted = _FOR_PLAIN_READS.get()
+    if record.info.get(_GENERIC_PLANS, False) != wanted:  # a new connection, or one changing hands
+        dbapi_connection.autocommit = True  # a SET outside any transaction, which a ROLLBACK would undo
+        dbapi_connection.execute("SET plan_cache_mode = force_generic_plan" if wanted else "RESET plan_cache_mode")
+        record.info[_GENERIC_PLANS] = wanted
     if dbapi_connection.autocommit != wanted:
         dbapi_connection.autocommit = wanted
 
@@ -277,6 +289,8 @@ def install(engine: sa.Engine) -> None:
 _PLAIN, _CHECK, _NOT_PLAIN = "_plain_reads", "_deferred_check", object()
 # Whether the connection being checked out is for `plain_reads` (read by `_mode_for_user`).
 _FOR_PLAIN_READS = contextvars.ContextVar("for_plain_reads", default=False)
+# In a pooled connection's `info`: whether it runs generic plans (set for plain reads).
+_GENERIC_PLANS = "generic_plans"
 _compiled: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple]]] = {}
 _inserts: dict[tuple[sa.Table, bool], sa.Insert] = {}
 _readers = _Readers()
