@@ -209,6 +209,7 @@ def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo",
                        "is_active", "locale", "timezone", "created_at"), user_rows)
     load.put("unit_members", ("unit_id", "user_id"), member_rows)
     load.put("assistants", ("assistant_id", "executive_id"), assistant_rows)
+    sessions = _signed_in(load, rng, user_rows, now)
     db.session.commit()
 
     titles = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 11))).capitalize()[:110] for _ in range(3000)]
@@ -225,11 +226,31 @@ def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo",
     db.session.execute(sa.text("ANALYZE"))
     db.session.commit()
     heavy = orgs[0].units[0][1][0] if orgs[0].units else orgs[0].root[1][0]
-    return {**made, "organizations": n_orgs, "users": users, "first_user": first_user,
+    return {**made, "auth_sessions": sessions, "organizations": n_orgs, "users": users, "first_user": first_user,
             "executive": f"{orgs[0].code.lower()}{orgs[0].root[1][0]}",
             "unit_executive": f"{orgs[0].code.lower()}{heavy}",
             "big_unit": orgs[0].big_unit[0] if orgs[0].big_unit else None,
             "clerk": f"{orgs[0].code.lower()}{orgs[0].clerks[0]}"}
+
+
+def _signed_in(load: Loader, rng: random.Random, user_rows: list[tuple], now: datetime) -> int:
+    """The apps signed in: a phone for everyone, a tablet too for executives, and for one user in ten a
+    session signed out earlier. Every request's session check looks its session up in this table.
+    Nobody holds a token of these sessions (their refresh salts are random); seeded users sign in anew."""
+    rows = []
+    for user in user_rows:
+        uid, role = user[0], user[6]
+        devices = ["phone", "tablet"] if role == "executive" else ["phone"]
+        ended = ["old phone"] if uid % 10 == 0 else []
+        for device in devices + ended:
+            since = now - timedelta(days=rng.randint(1, 300))
+            revoked = since + timedelta(days=1) if device in ended else None
+            rows.append((uid, device, f"{rng.getrandbits(128):032x}", 1, since, revoked or now, revoked,
+                         "signed_out" if revoked else None))
+    first = load.ids("auth_sessions", len(rows))
+    load.put("auth_sessions", ("id", "user_id", "device_name", "salt", "generation", "created_at", "last_used_at",
+                               "revoked_at", "revoked_reason"), [(first + i, *row) for i, row in enumerate(rows)])
+    return len(rows)
 
 
 def _all_documents(load, orgs, users, documents, titles, now, year, days, made) -> None:

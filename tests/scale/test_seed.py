@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from mobile_api.seed import seed
-from models import Document, InboxItem, Task, User, assistants, db, unit_members
+from models import AuthSession, Document, InboxItem, Task, User, assistants, db, unit_members
 from models.org import Unit
 from tests.conftest import DEMO_PASSWORD
 
@@ -29,6 +29,11 @@ def test_a_small_region_is_seeded_consistently_and_works_through_the_api(app, cl
     pairs = db.session.execute(sa.select(assistants)).all()
     assert pairs and all(db.session.get(User, a).organization_id == db.session.get(User, e).organization_id
                          and db.session.get(User, e).has_role("executive") for a, e in pairs)
+    # Everyone's apps are signed in (executives' phones and tablets), some earlier sessions ended; the
+    # sign-ins below get new session numbers after them.
+    live = dict(db.session.execute(sa.select(AuthSession.user_id, sa.func.count()).where(
+        AuthSession.revoked_at.is_(None)).group_by(AuthSession.user_id)).tuples().all())
+    assert len(live) == 400 and max(live.values()) == 2 and made["auth_sessions"] > 400
     # Inboxes: executives have many lines, employees some; tasks open, done and overdue.
     sizes = dict(db.session.execute(sa.select(User.role_list, sa.func.max(sa.literal_column("n"))).select_from(
         sa.select(InboxItem.user_id, sa.func.count().label("n")).group_by(InboxItem.user_id).subquery())
