@@ -9,8 +9,8 @@ packages when missing). Server CPU per request is read from /proc for the gunico
 beside requests/s, because wrk shares the machine. Each read is measured in rounds against the
 bare endpoint and reported as the median of the per-round ratios. Then writes: resolutions issued
 to two executors, registrations to the unit of up to 550 executives, read marks while such
-registrations run. Last, EXPLAIN ANALYZE of each query. The seeded database is dropped at the end
-unless --keep.
+registrations run. Last, EXPLAIN ANALYZE of every statement each read sends, on the generic plan
+the server runs (benchmarks.plans). The seeded database is dropped at the end unless --keep.
 """
 import argparse
 import json
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks import scratch
+from benchmarks import plans, scratch
 from tests.debian import apt_install
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,19 +150,6 @@ def measure(server: Server, path, seconds, headers=None, script=None, connection
     return result
 
 
-def explain_generic(engine, sql: str, values: list) -> str:
-    """EXPLAIN ANALYZE of a statement ($1, $2.. for its parameters) prepared and run on its generic plan,
-    as the polled reads run theirs; the values are SQL, given at EXECUTE."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        conn.exec_driver_sql(f"PREPARE shown AS {sql}")
-        try:
-            args = ", ".join(str(v) for v in values)
-            return "\n".join(conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE shown({args})").scalars())
-        finally:
-            conn.exec_driver_sql("DEALLOCATE shown")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=22000)
@@ -257,8 +244,6 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
                     f"SELECT received_at, id, 0 FROM inbox_items WHERE user_id = :u AND {where} "
                     "ORDER BY received_at ASC, id ASC OFFSET 25 LIMIT 1"), {"u": heavy.id}).first()
             deep[view] = encode(row[0].replace(tzinfo=timezone.utc), row[1]) if row else None
-            if view == "all":  # where its 200th page starts, for its plan
-                deep_key = (f"'{row[0].isoformat(' ')}'::timestamp", row[1]) if row else ("now() at time zone 'utc'", 0)
     print(f"database: {size}; rows: {counts}", flush=True)
     print(f"reader: {heavy.username} (largest inbox); executor: {worker.username}; unit {big.unit_id} "
           f"with {big.n} executives; clerk {clerk}", flush=True)
@@ -410,42 +395,9 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
 
     if "plans" not in args.parts:
         return
-    # Plans of the queries the reads run, as they run them: prepared, on their generic plans (models.raw),
-    # with the values given at EXECUTE.
-    now = "now() at time zone 'utc'"
-    overdue = "due_at IS NOT NULL AND NOT removed AND coalesce(due_at, received_at) < $2"
-    plans = {
-        "inbox all p1": ("SELECT * FROM inbox_items WHERE user_id = $1 AND NOT removed "
-                         "ORDER BY received_at DESC, id DESC LIMIT $2", heavy.id, 26),
-        "inbox unread p1": ("SELECT * FROM inbox_items WHERE user_id = $1 AND unread AND NOT removed "
-                            "ORDER BY received_at DESC, id DESC LIMIT $2", heavy.id, 26),
-        "inbox all p200": ("SELECT * FROM inbox_items WHERE user_id = $1 AND NOT removed AND (received_at, id) < "
-                           "($2, $3) ORDER BY received_at DESC, id DESC LIMIT $4", heavy.id, *deep_key, 26),
-        "inbox overdue p1": (f"SELECT * FROM inbox_items WHERE user_id = $1 AND {overdue} "
-                             "ORDER BY received_at DESC, id DESC LIMIT $3", heavy.id, now, 26),
-        "inbox overdue (executor)": (f"SELECT * FROM inbox_items WHERE user_id = $1 AND {overdue} "
-                                     "ORDER BY received_at DESC, id DESC LIMIT $3", worker.id, now, 26),
-        "overdue question (inside the overdue page)": (
-            "SELECT EXISTS (SELECT 1 FROM inbox_items WHERE user_id = $1 AND due_at IS NOT NULL AND NOT removed "
-            "AND due_at < $2)", worker.id, now),
-        "tasks open p1": ("SELECT * FROM tasks WHERE executor_id = $1 AND status = 'open' AND NOT removed "
-                          "ORDER BY created_at DESC, id DESC LIMIT $2", worker.id, 26),
-        "tasks overdue p1": ("SELECT * FROM tasks WHERE executor_id = $1 AND status = 'open' AND "
-                             "deadline IS NOT NULL AND NOT removed AND coalesce(deadline, created_at) < $2 "
-                             "ORDER BY created_at DESC, id DESC LIMIT $3", worker.id, now, 26),
-        "sync": ("SELECT * FROM inbox_items WHERE user_id = $1 AND (seq, id) > ($2, $3) ORDER BY seq, id "
-                 "LIMIT $4", heavy.id, 0, 0, 101),
-        "version (304)": ("SELECT (SELECT max(seq) FROM inbox_items WHERE user_id = $1)", heavy.id),
-        "voice note's resolution": ("SELECT * FROM resolutions WHERE voice_note_id = $1", 1),
-        "access check": ("SELECT EXISTS (SELECT 1 FROM document_addressees da JOIN unit_members um ON "
-                         "um.unit_id = da.unit_id WHERE da.document_id = $1 AND um.user_id = $2) OR "
-                         "EXISTS (SELECT 1 FROM inbox_items WHERE user_id = $2 AND document_id = $1)",
-                         doc_id, heavy.id),
-    }
-    for name, (sql, *values) in plans.items():
-        plan = explain_generic(engine, sql, values)
-        verdict = "SCANS A TABLE" if "Seq Scan" in plan else "index only"
-        print(f"\nEXPLAIN ANALYZE {name} (generic plan): {verdict}\n{plan}")
+    # The plans of the statements each read sends, as the server runs them.
+    plans.print_plans(url, engine, {name: (path, hdrs) for name, (server, path, hdrs) in reads.items()
+                                    if server is api})
 
 if __name__ == "__main__":
     main()
