@@ -88,7 +88,8 @@ def _check_json_body(limit: int) -> None:
 
 
 def _check_form() -> None:
-    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    if "CONTENT_TYPE" in request.environ and request.mimetype in ("multipart/form-data",
+                                                                   "application/x-www-form-urlencoded"):
         for name, value in request.form.items(multi=True):
             if "\x00" in value or "\x00" in name:
                 raise _nul_refused(name.replace("\x00", "") or "_form")
@@ -99,11 +100,14 @@ def install(app: Flask) -> None:
 
     @app.before_request
     def _guard_request():
-        if _is_json():
+        # A polled GET has neither a body nor, often, a query: its headers are not even parsed for them.
+        environ = request.environ
+        if "CONTENT_TYPE" in environ and _is_json():
             _check_json_body(app.config["MAX_JSON_BYTES"])
-        for name, value in request.args.items(multi=True):
-            if "\x00" in value or "\x00" in name:
-                raise _nul_refused(name.replace("\x00", "") or "_query")
+        if environ.get("QUERY_STRING"):
+            for name, value in request.args.items(multi=True):
+                if "\x00" in value or "\x00" in name:
+                    raise _nul_refused(name.replace("\x00", "") or "_query")
 
 
 def install_form_check(app: Flask) -> None:

@@ -36,7 +36,8 @@ class CookieSessionOnDemand(SecureCookieSessionInterface):
     calls never do, and building the signing serializer for each was a few percent of a polled read."""
 
     def open_session(self, app, request):
-        if self.get_cookie_name(app) not in request.cookies:  # (`get` of a missing key raises inside)
+        # No Cookie header at all (every app call): not even parsed.
+        if "HTTP_COOKIE" not in request.environ or self.get_cookie_name(app) not in request.cookies:
             return self.session_class()  # empty; save_session signs it if the request fills it
         return super().open_session(app, request)
 
