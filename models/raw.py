@@ -21,6 +21,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 
+import psycopg
 import sqlalchemy as sa
 from flask import g
 from psycopg import adapters as psycopg_defaults
@@ -271,8 +272,12 @@ def _mode_for_user(dbapi_connection, record, proxy) -> None:
     the ORM's among them, keep PostgreSQL's choice."""
     wanted = _FOR_PLAIN_READS.get()
     if record.info.get(_GENERIC_PLANS, False) != wanted:  # a new connection, or one changing hands
-        dbapi_connection.autocommit = True  # a SET outside any transaction, which a ROLLBACK would undo
-        dbapi_connection.execute("SET plan_cache_mode = force_generic_plan" if wanted else "RESET plan_cache_mode")
+        try:
+            dbapi_connection.autocommit = True  # a SET outside any transaction, which a ROLLBACK would undo
+            dbapi_connection.execute("SET plan_cache_mode = force_generic_plan" if wanted
+                                     else "RESET plan_cache_mode")
+        except psycopg.Error as lost:  # the server went since the liveness check: the pool tries another
+            raise sa.exc.DisconnectionError(f"the connection failed as it left the pool: {lost}") from lost
         record.info[_GENERIC_PLANS] = wanted
     if dbapi_connection.autocommit != wanted:
         dbapi_connection.autocommit = wanted
