@@ -399,5 +399,6 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
     plans.print_plans(url, engine, {name: (path, hdrs) for name, (server, path, hdrs) in reads.items()
                                     if server is api})
 
+
 if __name__ == "__main__":
     main()
