@@ -317,3 +317,42 @@ def test_lists_read_the_same_whatever_date_style_the_server_writes_times_in(logi
     assert after == before
     assert before[0] and all(line["received_at"].endswith("Z") for line in before[0])
     assert len({line["id"] for line in before[0]}) == len(before[0])  # no line twice, however alike the times
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has no server to lose
+def test_a_connection_the_server_ends_as_it_leaves_the_pool_is_replaced_unseen(login, demo):
+    """The server may end a connection after the pool's liveness check and before its mode is set for
+    polled reads (models.raw): the pool must drop it and hand out another, and the poll answer as ever,
+    rather than fail on the driver's error."""
+    api = login("exec1")
+    admin = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT")
+    ended, served = [], set()
+
+    def end_it(dbapi_connection, record, proxy):  # once: the server ends the first connection drawn
+        if not ended:
+            ended.append(dbapi_connection.info.backend_pid)
+            with admin.connect() as conn:  # returns once the server has ended it (waits up to 5 s)
+                assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"),
+                                    {"pid": ended[0]}).scalar()
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        served.add(conn.connection.driver_connection.info.backend_pid)
+
+    db.engine.dispose()  # the next poll draws a new connection, whose mode is set as it leaves the pool
+    # Between the liveness check and the mode: listeners run in the order they were added.
+    sa.event.remove(db.engine, "checkout", raw._mode_for_user)
+    sa.event.listen(db.engine, "checkout", end_it)
+    sa.event.listen(db.engine, "checkout", raw._mode_for_user)
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = api.get("/inbox")
+        again = api.get("/inbox")
+    finally:
+        for listener in (end_it, raw._mode_for_user):
+            sa.event.remove(db.engine, "checkout", listener)
+        sa.event.listen(db.engine, "checkout", raw._mode_for_user)
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+        admin.dispose()
+    assert len(ended) == 1 and page.status_code == 200 and page.get_json()["items"], page.get_json()
+    assert again.status_code == 200 and again.get_json() == page.get_json()
+    assert served and ended[0] not in served  # answered on another connection
