@@ -389,6 +389,9 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
             print(f"read marks by one of those executives while {len(during)} registrations ran: "
                   f"p50 {marks['p50']:.1f} ms, p99 {marks['p99']:.1f} ms (target < 50 ms), {marks['rps']:.0f}/s; "
                   f"registrations meanwhile p50 {statistics.median(during):.0f} ms", flush=True)
+        # The writes above reached the reader's inbox: the 304's plan is of the inbox's version now.
+        reads["inbox 304"] = (api, "/api/v1/inbox", {**auth, "If-None-Match":
+                                                     call(api.port, "GET", "/api/v1/inbox", token)[2]["ETag"]})
     finally:
         api.stop()
         bare.stop()
