@@ -318,8 +318,11 @@ def _documents(load: Loader, org: Org, start: int, count: int, n_docs: int, titl
             author = execs[0]
             res_id = load.ids("resolutions", 1)
             issued = received + timedelta(hours=2)
-            deadline = issued + timedelta(days=(k % 20) - 12 if k % 10 >= 8 else 10 + k % 20)
-            text = "Подготовить ответ в установленный срок"
+            if k // 70 % 2:  # half are for information: no deadline, never overdue
+                deadline, text = None, "Принять к сведению и руководству в работе"
+            else:
+                deadline = issued + timedelta(days=(k % 20) - 12 if k % 10 >= 8 else 10 + k % 20)
+                text = "Подготовить ответ в установленный срок"
             resolutions.append((res_id, doc_id, author, "issued", text, deadline, issued, issued, issued))
             people = [emps[k % len(emps)]] + ([emps[(k + 1) % len(emps)]] if k % 3 == 0 and len(emps) > 1 else [])
             _, _, author_short = line_texts("", "", "Руководитель")

@@ -41,7 +41,9 @@ def test_a_small_region_is_seeded_consistently_and_works_through_the_api(app, cl
     assert sizes["executive"] > sizes["employee"] > 0
     now = db.session.scalar(sa.select(sa.func.max(Document.created_at)))
     states = db.session.execute(sa.select(Task.status, Task.deadline)).all()
-    assert {s for s, _ in states} == {"open", "done"} and any(s == "open" and d < now for s, d in states)
+    assert {s for s, _ in states} == {"open", "done"}
+    assert any(s == "open" and d is not None and d < now for s, d in states)  # overdue
+    assert any(s == "open" and d is None for s, d in states)  # for information: never overdue
 
     # A seeded user signs in with the demo password and reads a page; a seeded clerk registers the next number.
     login = client.post("/api/v1/auth/login", json={"username": made["unit_executive"], "password": DEMO_PASSWORD})
