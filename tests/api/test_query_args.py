@@ -1,7 +1,9 @@
 """Query strings are read as webargs reads them, through the API's own (cheaper) parser."""
+from datetime import datetime, timezone
+
 from flask import Flask
 from flask_smorest import Api
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_load, validate
 
 from mobile_api.blueprint import Blueprint
 
@@ -12,6 +14,19 @@ class Args(Schema):
     tag = fields.List(fields.String())
 
 
+class Since(Schema):
+    """Arguments whose load depends on more than the query string: never kept between requests."""
+    since = fields.String(load_default=lambda: datetime.now(timezone.utc).isoformat())
+
+
+class Trimmed(Schema):
+    view = fields.String(load_default="all")
+
+    @pre_load
+    def trim(self, data, **kwargs):
+        return {k: v.strip() for k, v in data.items()}
+
+
 def client():
     app = Flask(__name__)
     app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.3")
@@ -20,6 +35,18 @@ def client():
     @blp.route("/q")
     @blp.arguments(Args(), location="query")
     def echo(args):
+        answer = dict(args)
+        args["view"] = "changed by the view"  # must not reach the next request's arguments
+        return answer
+
+    @blp.route("/since")
+    @blp.arguments(Since(), location="query")
+    def since(args):
+        return args
+
+    @blp.route("/trimmed")
+    @blp.arguments(Trimmed(), location="query")
+    def trimmed(args):
         return args
 
     api = Api(app)
@@ -42,3 +69,18 @@ def test_bad_query_arguments_are_refused_with_what_is_wrong():
         answer = c.get(f"/q?{query}")
         assert answer.status_code == 422, query
         assert field in answer.json["errors"]["query"], query
+
+
+def test_a_query_string_sent_again_gets_the_same_arguments_and_its_own_copy():
+    c = client()
+    for _ in range(3):  # the second and third are answered from what the first loaded
+        assert c.get("/q?view=unread&limit=5").json == {"view": "unread", "limit": 5}
+        assert c.get("/q").json == {"view": "all", "limit": 25}
+        assert c.get("/q?limit=0").status_code == 422  # a refusal is never kept as arguments
+
+
+def test_arguments_that_depend_on_more_than_the_query_string_are_loaded_every_time():
+    c = client()
+    first = c.get("/since").json["since"]
+    assert c.get("/since").json["since"] != first  # a default computed at load time, computed again
+    assert c.get("/trimmed?view=%20unread").json == {"view": "unread"}  # a schema with hooks still runs them
