@@ -153,14 +153,17 @@ def main() -> None:
             upgrade(revision="heads")
             author_id, document_id, ids = seed(args.executors, args.devices)
             issue(author_id, document_id, ids)
-            print(f"resolution issued: {db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status == 'queued'))} outbox rows")
+            queued = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                                       .where(OutboxMessage.status == "queued"))
+            print(f"resolution issued: {queued} outbox rows")
             credentials = write_service_account(workdir / "sa.json", key, fake.token_uri)
             os.environ.setdefault("NO_PROXY", "127.0.0.1")
             with FcmSender.from_credentials(str(credentials), endpoint=fake.url) as fcm:
                 recorder = RecordingSender(fcm)
                 dispatcher = Dispatcher(recorder, Settings(), name="bench")
                 # Warm up: the OAuth token and the connection pool, for both contenders alike.
-                warm = [build_message(f"warm-{i}", "android", "ru", Event.TASK_ASSIGNED, {}, 0) for i in range(MAX_BATCH)]
+                warm = [build_message(f"warm-{i}", "android", "ru", Event.TASK_ASSIGNED, {}, 0)
+                        for i in range(MAX_BATCH)]
                 messaging.send_each(warm, app=fcm.app)
 
                 figures = []

@@ -40,7 +40,8 @@ def main(repeats: int = 2) -> None:
     print("loading model ...", flush=True)
     model = SpeechModel(default_model_path("ko"))
     audio = decode(AUDIO)
-    print(f"{AUDIO.name}: {audio.duration_s:.2f} s, cuts at {[round(c, 2) for c in cut_points(audio.pcm)]} s", flush=True)
+    cuts = [round(c, 2) for c in cut_points(audio.pcm)]
+    print(f"{AUDIO.name}: {audio.duration_s:.2f} s, cuts at {cuts} s", flush=True)
     measure("bare vosk loop", lambda: bare(model, audio.pcm), audio.duration_s, repeats)
     measure("single pass", lambda: transcribe(model, audio.pcm), audio.duration_s, repeats)
     for threads in (1, 2):

@@ -147,7 +147,8 @@ def main() -> None:
                     note_id = int(post(long_m4a)["voice_note_id"])
                     while True:
                         db.session.rollback()
-                        if db.session.scalar(sa.select(VoiceNote.status).where(VoiceNote.id == note_id)) == "transcribed":
+                        status = db.session.scalar(sa.select(VoiceNote.status).where(VoiceNote.id == note_id))
+                        if status == "transcribed":
                             break
                         time.sleep(0.005)
                     latency[split_threads] = min(latency[split_threads], t := time.perf_counter() - start)
@@ -161,7 +162,8 @@ def main() -> None:
 
     print("\nresults")
     for threads, (b, w) in speeds.items():
-        print(f"  {threads} thread(s): bare {b:6.2f}, worker {w:6.2f} audio-s per wall-s; ratio {w / b:.2f} (target >= 0.9)")
+        print(f"  {threads} thread(s): bare {b:6.2f}, worker {w:6.2f} audio-s per wall-s; "
+              f"ratio {w / b:.2f} (target >= 0.9)")
     print(f"  long dictation: bare decode {bare_s:.2f} s; upload->transcribed {latency[1]:.2f} s single pass "
           f"({latency[1] - bare_s:+.2f} s, target <= +0.5), {latency[2]:.2f} s split "
           f"({latency[2] - bare_s:+.2f} s, target < 0)")

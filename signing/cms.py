@@ -284,7 +284,8 @@ def _check_validity(certificates: Sequence[x509.Certificate], moment: datetime) 
         if not certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc:
             raise _Refused(
                 Reason.CERTIFICATE_EXPIRED,
-                f"{certificate.subject.rfc4514_string()} was valid from {certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
+                f"{certificate.subject.rfc4514_string()} was valid from "
+                f"{certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
                 f" to {certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, not at {moment:%Y-%m-%dT%H:%M:%SZ}",
             )
 

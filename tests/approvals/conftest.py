@@ -63,8 +63,8 @@ def document(login, demo) -> str:
     office = db.session.scalar(sa.select(Unit.id).where(Unit.short_name == "Аппарат"))
     meta = {"title": "О согласовании регламента электронного документооборота", "correspondent": "ГКУ «ЦИТ»",
             "addressees": [str(office)]}
-    resp = login("clerk1").post("/documents", data={"metadata": json.dumps(meta, ensure_ascii=False),
-                                                   "file": (io.BytesIO("Регламент, версия 1".encode()), "Регламент.txt")},
+    upload = (io.BytesIO("Регламент, версия 1".encode()), "Регламент.txt")
+    resp = login("clerk1").post("/documents", data={"metadata": json.dumps(meta, ensure_ascii=False), "file": upload},
                                 content_type="multipart/form-data")
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()["id"]

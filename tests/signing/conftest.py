@@ -30,7 +30,8 @@ def other_ca() -> CertificateAuthority:
 def enrol(ca: CertificateAuthority) -> Enrol:
     """Enrol a fresh tablet for a user through a real CSR; keyword arguments go to issue_certificate."""
 
-    def enrol(user_id: str = "u-1001", user_name: str = "Анна Смирнова", *, by: CertificateAuthority = ca, **issue) -> Signer:
+    def enrol(user_id: str = "u-1001", user_name: str = "Анна Смирнова", *, by: CertificateAuthority = ca,
+              **issue) -> Signer:
         tablet = Tablet()
         # Issued at the tests' fixed NOW, not the wall clock: a long session must not push the
         # signing time (NOW) outside the certificate's validity.

@@ -47,4 +47,5 @@ class Signer:
         """The whole round trip: the server prepares, the tablet signs, the server assembles."""
         data_to_sign = cms.signed_attributes(content, self.certificate, at)
         signature = self.tablet.sign(data_to_sign)
-        return cms.assemble(data_to_sign, signature, self.certificate, [self.ca.certificate] if chain is None else chain)
+        chain = [self.ca.certificate] if chain is None else chain
+        return cms.assemble(data_to_sign, signature, self.certificate, chain)

@@ -27,7 +27,8 @@ def _broken_self_signature() -> bytes:
 
 
 BAD_CSRS = {
-    "garbage": (lambda: b"-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgY3Ny\n-----END CERTIFICATE REQUEST-----\n", "csr_malformed"),
+    "garbage": (lambda: b"-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgY3Ny\n-----END CERTIFICATE REQUEST-----\n",
+                "csr_malformed"),
     "not pem": (lambda: b"hello", "csr_malformed"),
     "rsa-1024": (lambda: _csr(rsa.generate_private_key(65537, 1024)), "csr_unsupported_key"),
     "rsa-2048": (lambda: _csr(rsa.generate_private_key(65537, 2048)), "csr_unsupported_key"),
@@ -79,7 +80,8 @@ def test_a_good_csr_gets_a_signing_certificate_for_the_user(ca):
 
 def test_validity_is_configurable_and_serials_are_random(ca):
     csr = load_csr(Tablet().csr_pem())
-    certs = [issue_certificate(ca, csr, user_id="u", user_name="U", now=NOW, valid_for=timedelta(days=30)) for _ in range(3)]
+    certs = [issue_certificate(ca, csr, user_id="u", user_name="U", now=NOW, valid_for=timedelta(days=30))
+             for _ in range(3)]
     assert {cert.not_valid_after_utc for cert in certs} == {NOW + timedelta(days=30)}
     assert len({cert.serial_number for cert in certs}) == 3
     assert all(cert.serial_number.bit_length() > 100 for cert in certs)

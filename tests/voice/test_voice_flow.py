@@ -111,7 +111,8 @@ def test_bad_recordings_in_the_queue_fail_readably_and_the_worker_goes_on(login,
     again = exec1.post(f"/resolutions/{bad[0]}/retry")
     assert again.status_code == 200 and again.get_json()["status"] == "transcribing"
     assert exec1.post(f"/resolutions/{bad[0]}/retry").status_code == 409
-    assert exec1.get(f"/voice-notes/{db.session.get(Resolution, bad[0]).voice_note_id}").get_json()["status"] == "queued"
+    note_id = db.session.get(Resolution, bad[0]).voice_note_id
+    assert exec1.get(f"/voice-notes/{note_id}").get_json()["status"] == "queued"
     assert worker() == 1
     assert db.session.get(Resolution, bad[0]).status == "failed"
 
@@ -262,5 +263,6 @@ def test_missing_model_is_a_clear_start_up_error(app, tmp_path):
 def test_openapi_covers_the_voice_routes(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     for path in ("/api/v1/documents/{document_id}/voice-resolutions", "/api/v1/voice-notes/{note_id}",
-                 "/api/v1/voice-notes/{note_id}/audio", "/api/v1/review-queue", "/api/v1/resolutions/{resolution_id}/retry"):
+                 "/api/v1/voice-notes/{note_id}/audio", "/api/v1/review-queue",
+                 "/api/v1/resolutions/{resolution_id}/retry"):
         assert path in paths, path
