@@ -5,16 +5,17 @@ import signal
 import click
 from flask import current_app
 
-from transcription.recognizer import ModelError
-
 from . import blp
 
 log = logging.getLogger(__name__)
 
 
 def _models():
+    # Imported here, not at the top: the web process registers these commands too, and has no use for
+    # Vosk's native library nor numpy (which also starts a thread pool in every web worker).
     import vosk
 
+    from transcription.recognizer import ModelError
     from transcription.worker import load_models
 
     vosk.SetLogLevel(-1)  # Kaldi's own logging would drown ours

@@ -134,3 +134,12 @@ def test_a_recording_whose_worker_dies_every_time_ends_failed_with_a_reason(logi
                              .where(OutboxMessage.event == "transcription_failed")) == 1
     shown = exec1.get(f"/voice-notes/{note.id}").get_json()
     assert "record it again" in str(shown)
+
+
+def test_the_web_process_does_not_load_the_speech_recogniser(database_url):
+    """Vosk's native library is the transcription worker's: a web worker that loaded it would carry
+    it in memory for nothing (8 MB a worker, measured)."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, wsgi; print('vosk' in sys.modules)"], cwd=ROOT,
+                            env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True,
+                            check=True).stdout.split()[-1]
+    assert loaded == "False"
