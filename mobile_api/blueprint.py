@@ -19,7 +19,8 @@ from webargs.multidictproxy import MultiDictProxy
 
 # Distinct query strings whose arguments are kept, and the longest kept (a phone's are short).
 KEPT_QUERIES, KEPT_QUERY_LENGTH = 4096, 512
-_CONTAINERS = (fields.List, fields.Dict, fields.Nested)
+# Fields whose value is a container other than the lists webargs reads (`_list_fields`).
+_CONTAINERS = (fields.Dict, fields.Nested)
 
 
 class QueryParser(FlaskParser):
