@@ -23,7 +23,7 @@ from domain import access
 from domain import resolutions as rules
 from mobile_api import create_app
 from mobile_api.demo import load
-from models import Document, User, db
+from models import Document, Task, User, db
 
 PASSWORD = "bench"
 
@@ -36,7 +36,8 @@ def _tasks(n: int) -> list[int]:
     ids = []
     for i in range(n):
         res = rules.create(exec1, doc, f"Поручение {i}", [employee1], None)
-        ids += rules.issue(exec1, res)
+        rules.issue(exec1, res.id)
+        ids += db.session.scalars(sa.select(Task.id).where(Task.resolution_id == res.id))
     db.session.commit()
     return ids
 

@@ -97,7 +97,7 @@ def issue(author_id: int, document_id: int, executor_ids: list[int]) -> None:
 
     author, document = db.session.get(User, author_id), db.session.get(Document, document_id)
     resolution = resolutions.create(author, document, "Прошу обеспечить исполнение", executor_ids, None)
-    resolutions.issue(author, resolution)
+    resolutions.issue(author, resolution.id)
     db.session.commit()
 
 

@@ -19,7 +19,7 @@ from models.base import store_order
 from models.changes import change_number
 from models.raw import insert_in_order, insert_loaded, run
 
-from . import access, corrections, inbox
+from . import access, corrections, inbox, signatures
 from .errors import ApiError, conflict, not_found
 from .notify import notify, notify_each
 
@@ -76,8 +76,11 @@ def resolver_task(user: User, doc: Document) -> int | None:
 def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | None,
            status: str = "draft", issue: bool = False) -> Resolution:
     """A new resolution by `author` on a document they can see; with `issue`, issued at once (as
-    `issue` does, the resolution and its tasks written together)."""
+    `issue` does, the resolution and its tasks written together; never where the organization has
+    issues signed, as a signature needs the resolution first)."""
     parent_task_id = resolver_task(author, doc)
+    if issue:
+        signatures.check_issue_signed(author, signed=False)
     executors = _executors(author, executor_ids) if executor_ids else []
     res = Resolution(document_id=doc.id, author_id=author.id, status=status, text=text, deadline=deadline,
                      parent_task_id=parent_task_id)
@@ -105,8 +108,9 @@ def _render(value):
     return value
 
 
-def edit(user: User, res: Resolution, changes: dict) -> Resolution:
-    """Apply an edit by the author or their assistant, keeping it as a revision (`res` locked)."""
+def edit(user: User, resolution_id: int, changes: dict) -> Resolution:
+    """Apply an edit by the author or their assistant, keeping it as a revision."""
+    res = access.get_resolution(user, resolution_id, lock=True)
     if not access.may_edit_resolution(user, res):
         raise not_found("resolution")
     if res.status not in EDITABLE:
@@ -127,8 +131,14 @@ def edit(user: User, res: Resolution, changes: dict) -> Resolution:
     return res
 
 
-def mark_reviewed(user: User, res: Resolution) -> Resolution:
+def may_mark_reviewed(user: User, res: Resolution) -> bool:
+    """Whether `mark_reviewed` would be allowed now (what a screen offers): never the author's own."""
+    return res.author_id != user.id and res.status == "awaiting_review" and access.serves(user, res.author_id)
+
+
+def mark_reviewed(user: User, resolution_id: int) -> Resolution:
     """An assistant hands the corrected draft back to its author."""
+    res = access.get_resolution(user, resolution_id, lock=True)
     if res.author_id == user.id:  # a review is a second pair of eyes: never the author's own
         raise ApiError(403, "self_review", "The author of a draft cannot mark it reviewed; issue or edit it.")
     if not access.serves(user, res.author_id):
@@ -143,18 +153,29 @@ def mark_reviewed(user: User, res: Resolution) -> Resolution:
     return res
 
 
-def issue(user: User, res: Resolution) -> list[int]:
-    """The author issues the resolution: one task per executor, each told at once. Returns the tasks' ids.
+def issue(user: User, resolution_id: int, signing_session_id: int | None = None) -> Resolution:
+    """The author issues the resolution: one task per executor, each told at once. Signed when
+    `signing_session_id` names the author's signature of it, as the organization may require.
 
-    `res` is locked: the tasks carry the text and executors as they are at that moment, and an
-    edit waiting for the lock finds the resolution issued.
+    Under the resolution's row lock: the tasks carry the text and executors as they are at that
+    moment, and an edit or a second issue waiting for the lock finds the resolution issued.
     """
+    res = access.get_resolution(user, resolution_id, lock=True)
     if res.author_id != user.id:
         if access.may_edit_resolution(user, res):
             raise ApiError(403, "forbidden", "Only the author issues a resolution.")
         raise not_found("resolution")
+    if signing_session_id:
+        signatures.sign_resolution_issue(user, res, signing_session_id)
     _mark_issued(res, res.executors)
-    return _assign(user, res)
+    _assign(user, res)
+    signatures.check_issue_signed(user, signed=bool(signing_session_id))
+    return res
+
+
+def may_issue(user: User, res: Resolution) -> bool:
+    """Whether `issue` without a signature would be allowed now (what a screen offers)."""
+    return res.author_id == user.id and res.status in EDITABLE and not signatures.issue_needs_signature(user)
 
 
 def _mark_issued(res: Resolution, executors: list[User]) -> None:
@@ -197,8 +218,9 @@ _TASKS = sa.insert(Task.__table__).from_select(
 ).returning(_tasks.id, _tasks.executor_id)
 
 
-def complete_task(user: User, task: Task, report: str) -> Task:
-    """The executor reports a task done; the resolution's author is told (`task` locked)."""
+def complete_task(user: User, task_id: int, report: str) -> Task:
+    """The executor reports a task done; the resolution's author is told."""
+    task = access.get_task(user, task_id, lock=True)
     if task.status != "open":
         raise conflict("invalid_state", "The task is already done.", task.status)
     task.status, task.report, task.completed_at = "done", report, utcnow()

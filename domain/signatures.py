@@ -118,9 +118,14 @@ _HAS_ACTIVE_KEY = sa.select(sa.exists().where(SigningKey.user_id == sa.bindparam
                                               SigningKey.not_after > sa.bindparam("now", type_=sa.DateTime)))
 
 
-def check_issue_signed(user: User, signed: bool) -> None:
+def issue_needs_signature(user: User) -> bool:
     """Where the organization asks for it, an author with an active key signs what they issue (as decisions)."""
-    if not signed and user.organization.issue_requires_signature and signature_required(user.id):
+    return user.organization.issue_requires_signature and signature_required(user.id)
+
+
+def check_issue_signed(user: User, signed: bool) -> None:
+    """Refuse an unsigned issue that `issue_needs_signature`."""
+    if not signed and issue_needs_signature(user):
         raise ApiError(422, "signature_required",
                        "Your organization has resolutions signed: sign the issue with your enrolled key.",
                        {"signing_session_id": ["Required: your organization has issued resolutions signed."]})

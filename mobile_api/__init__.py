@@ -10,7 +10,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 
 from models import AuthSession, User, blobstore, db, liveness, raw
 
-from . import config, errors, guard
+from . import config, errors, guard, transaction
 from .extensions import Api, compress, migrate
 from .fields import parse_id
 from .json_provider import OrjsonProvider
@@ -134,6 +134,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import console
     console.init_app(app)
     guard.install_form_check(app)  # after every blueprint, the console's too
+    transaction.init_app(app)  # every view, the console's too
     ops.init_metrics(app)
 
     from . import cli

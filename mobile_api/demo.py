@@ -91,7 +91,7 @@ def load(password: str) -> list[tuple[str, str, str]]:
     # The minister instructs exec1: a task.
     res = resolutions.create(users["minister"], docs[1], "Подготовить предложения к совещанию.",
                              [exec1.id, users["employee1"].id], utcnow() + timedelta(days=2))
-    resolutions.issue(users["minister"], res)
+    resolutions.issue(users["minister"], res.id)
     # A draft order sent to exec1 for review, and the ToR awaiting his approval.
     inbox.deliver([exec1.id], docs[2], "review", clerk.short_name)
     # The ToR: exec1 approves first, then the minister.

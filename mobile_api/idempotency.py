@@ -22,12 +22,13 @@ from datetime import timedelta
 from functools import wraps
 
 import sqlalchemy as sa
-from flask import Response, current_app, g, make_response, request
+from flask import Response, current_app, g, request
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from models import IdempotentResponse, db, utcnow
 
+from . import transaction
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -165,38 +166,31 @@ def _release(key: str, token: str) -> None:
 
 
 def idempotent(view):
-    """Wrap a POST that creates or acts: commit its work together with the remembered response."""
+    """Wrap a POST that creates or acts: its remembered answer commits with its work (mobile_api.transaction)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            resp = make_response(view(*args, **kwargs))
-            db.session.commit()
-            return resp
+            return view(*args, **kwargs)
         if not 1 <= len(key) <= 255 or not key.isprintable():
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters.")
         claimed = _claim(key, _fingerprint())
         if isinstance(claimed, Response):
             return claimed
-        try:
-            resp = make_response(view(*args, **kwargs))
-            if not 200 <= resp.status_code < 300:
-                db.session.commit()
-                _release(key, claimed)
-                return resp
-            recorded = db.session.execute(sa.update(IdempotentResponse).where(
-                _where(key), IdempotentResponse.claim == claimed).values(
-                status=resp.status_code, body=resp.get_data(), content_type=resp.content_type,
-                location=resp.headers.get("Location"), claim=None))
-            if recorded.rowcount != 1:
-                # We ran so long that a retry took the key over: it is the one that counts.
-                raise _in_progress()
-            db.session.commit()
-            return resp
-        except BaseException:
-            # Refused, crashed or not committed: nothing of it stands, so the retry must run.
-            _release(key, claimed)
-            raise
+        # Refused, crashed or not committed: nothing of it stands, so the retry must run.
+        transaction.on_failure(lambda: _release(key, claimed))
+        transaction.before_commit(lambda answer: _remember(key, claimed, answer))
+        return view(*args, **kwargs)
 
     return wrapper
+
+
+def _remember(key: str, claimed: str, answer: Response) -> None:
+    recorded = db.session.execute(sa.update(IdempotentResponse).where(
+        _where(key), IdempotentResponse.claim == claimed).values(
+        status=answer.status_code, body=answer.get_data(), content_type=answer.content_type,
+        location=answer.headers.get("Location"), claim=None))
+    if recorded.rowcount != 1:
+        # We ran so long that a retry took the key over: it is the one that counts.
+        raise _in_progress()

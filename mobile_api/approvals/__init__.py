@@ -4,7 +4,6 @@ import io
 from flask import g, request, send_file, url_for
 
 from domain import access, approvals, paging, signatures
-from models import db
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
@@ -36,7 +35,6 @@ blp.before_request(authenticate)
 def put_route(body, document_id):
     """The owner sets the approval route: a new round whose first approvers are asked at once."""
     approval = approvals.put_route(g.user, access.get_document(g.user, document_id), body["stages"])
-    db.session.commit()
     return approvals.view(approval)
 
 
@@ -82,7 +80,6 @@ def keys():
 def revoke(key_id):
     """Revoke a key: it signs nothing more; what it signed before stays valid."""
     signatures.revoke(g.user, signatures.get_key(g.user, key_id))
-    db.session.commit()
 
 
 @blp.route("/signing-sessions", methods=["POST"])

@@ -1,19 +1,16 @@
 """POST /auth/login, /auth/refresh, /auth/logout and GET /me."""
-import sqlalchemy as sa
 from flask import g, request
-from werkzeug.security import check_password_hash
 
-from models import User, db, utcnow
+from models import utcnow
 
 from ..blueprint import Blueprint
 from ..errors import ApiError
 from ..schemas import LoginIn, RefreshIn, TokenPair, UserSchema
-from . import limits, tokens
+from . import tokens
+from .signin import sign_in
 
 blp = Blueprint("auth", __name__, description="Sign-in and sessions")
 PUBLIC = {"auth.login", "auth.refresh"}
-# Checked against when the username is unknown, so both paths cost the same time.
-_DUMMY_HASH = "scrypt:32768:8:1$dummydummydummy$" + "0" * 128
 
 
 @blp.before_request
@@ -29,20 +26,12 @@ def _authenticate():
 @blp.alt_response(401, description="invalid_credentials")
 @blp.alt_response(429, description="rate_limited")
 def login(body):
-    """Exchange a username and password for an access and a refresh token.
-
-    Failed sign-ins are limited per address and username, per username and per address, across all
-    web processes (see auth/limits.py); while a limit holds even the right password gets 429.
-    """
-    attempt = limits.begin(body["username"])
-    user = db.session.scalar(sa.select(User).where(User.username == body["username"].strip()))
-    password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, body["password"])
-    if user is None or not password_ok or not user.is_active:
+    """Exchange a username and password for an access and a refresh token (429 while the failed
+    sign-in limits hold, see auth/signin.py)."""
+    signed_in = sign_in(body["username"], body["password"], body.get("device_name"))
+    if signed_in is None:
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-    session, refresh = tokens.start_session(user, body.get("device_name"))
-    limits.succeeded(attempt)
-    db.session.commit()
-    return tokens.token_pair(session, refresh)
+    return tokens.token_pair(*signed_in)
 
 
 @blp.route("/auth/refresh", methods=["POST"])
@@ -54,7 +43,6 @@ def refresh(body):
     """Spend the refresh token for a new pair. The same token again within REFRESH_GRACE_S (a retry)
     gets the same pair; a spent token otherwise closes the session."""
     pair = tokens.rotate(body["refresh_token"])
-    db.session.commit()
     return pair
 
 
@@ -63,7 +51,6 @@ def refresh(body):
 def logout():
     """End this session: its access and refresh tokens stop working at once."""
     g.auth_session.revoked_at, g.auth_session.revoked_reason = utcnow(), "logout"
-    db.session.commit()
 
 
 @blp.route("/me", methods=["GET"])

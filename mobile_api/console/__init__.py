@@ -128,20 +128,24 @@ def _headers(resp):
     return resp
 
 
-def _error_page(status: int, code: str, detail: str):
+def _error_page(status: int, code: str, detail: str, headers: dict | None = None, errors: dict | None = None):
     from flask import render_template
 
     db.session.rollback()
     if wants_json():
-        return problem(status, code, detail)
-    return render_template("console/error.html", status=status, detail=detail), status
+        return problem(status, code, detail, errors, headers)
+    return render_template("console/error.html", status=status, detail=detail), status, headers or {}
+
+
+# Refusals whose words the console has in the reader's language (others show the rule's own detail).
+_SAID = {404: "not_found", 429: "too_many"}
+_SAID_BY_CODE = {"signature_required": "signature_required", "self_review": "self_review"}
 
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
-    if exc.status == 404:
-        return _error_page(404, exc.code, t("not_found"))
-    return _error_page(exc.status, exc.code, exc.detail)
+    said = _SAID_BY_CODE.get(exc.code) or _SAID.get(exc.status)
+    return _error_page(exc.status, exc.code, t(said) if said else exc.detail, exc.headers, exc.errors)
 
 
 @bp.errorhandler(HTTPException)

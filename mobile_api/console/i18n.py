@@ -47,15 +47,19 @@ MESSAGES = {
              "Keys: Esc play/pause, F1/F2 back/forward 3 s, F3/F4 slower/faster, F8 next flagged word, "
              "Ctrl+S save"),
     "speed": ("Скорость", "Speed"),
-    "signed_on_tablet": ("У вас есть ключ подписи: чтобы резолюция была подписана, выдайте её на планшете. "
-                         "Здесь она выдаётся без подписи.",
-                         "You have an enrolled signing key: to issue this resolution signed, issue it on the "
-                         "tablet. Issued here, it carries no signature."),
+    "signed_on_tablet": ("В вашей организации резолюции выдаются с подписью: выдайте эту на планшете, "
+                         "вашим ключом.",
+                         "Your organization has resolutions issued signed: issue this one on the tablet, "
+                         "with your key."),
     "no_audio": ("Резолюция набрана, а не надиктована.", "This resolution was typed, not dictated."),
     "error": ("Ошибка", "Error"),
     "not_found": ("Не найдено.", "Not found."),
     "back": ("К очереди", "Back to the queue"),
     "csrf": ("Форма устарела: обновите страницу и повторите.", "The form has expired: reload the page and retry."),
+    "signature_required": ("В вашей организации резолюции выдаются с подписью: выдайте резолюцию на планшете.",
+                           "Your organization has resolutions issued signed: issue it on the tablet."),
+    "self_review": ("Автор не отмечает свой проект проверенным: выдайте или исправьте его.",
+                    "The author does not mark their own draft reviewed: issue or edit it."),
     "too_many": ("Слишком много попыток, попробуйте позже.", "Too many attempts; try again later."),
     "st_awaiting_review": ("ждёт проверки", "awaiting review"),
     "st_reviewed": ("проверен", "reviewed"),

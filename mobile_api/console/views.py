@@ -6,15 +6,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError
-from werkzeug.security import check_password_hash
 
 from domain import access, directory, signatures, voice
 from domain import resolutions as rules
 from domain.errors import ApiError, not_found
 from models import Document, Resolution, User, VoiceNote, db, utcnow
 
-from ..auth import limits, tokens
-from ..auth.routes import _DUMMY_HASH
+from ..auth.signin import sign_in
 from ..files import send_blob
 from ..schemas import ResolutionPatch
 from . import bp, lang, safe_next, t
@@ -28,19 +26,15 @@ def login():
     """Sign in with the same account as the apps; the browser gets a cookie, never a token."""
     if request.method == "GET":
         return render_template("console/login.html", next=request.args.get("next"), failed=False)
-    username = request.form.get("username", "").strip()[:80]
-    attempt = limits.begin(username)  # the apps' limits on failed sign-ins, shared with them (429)
-    user = db.session.scalar(sa.select(User).where(User.username == username)) if username else None
-    password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, request.form.get("password", ""))
-    if user is None or not password_ok or not user.is_active:
+    # The apps' sign-in and their limits on failed ones, shared with them (429).
+    signed_in = sign_in(request.form.get("username", "")[:80], request.form.get("password", ""), "console (browser)")
+    if signed_in is None:
         return render_template("console/login.html", next=request.form.get("next"), failed=True), 401
-    row, _ = tokens.start_session(user, "console (browser)")
-    limits.succeeded(attempt)
-    db.session.commit()
+    row, _ = signed_in
     chosen = lang()
     session.clear()  # a fresh session and CSRF token after sign-in: nothing planted before it survives
     session.permanent = True
-    session.update(sid=row.id, uid=user.id, csrf=secrets.token_urlsafe(32), lang=chosen)
+    session.update(sid=row.id, uid=row.user_id, csrf=secrets.token_urlsafe(32), lang=chosen)
     return redirect(safe_next(request.form.get("next")))
 
 
@@ -49,7 +43,6 @@ def logout():
     """End the console session here and on the server."""
     row = g.auth_session
     row.revoked_at, row.revoked_reason = utcnow(), "logout"
-    db.session.commit()
     chosen = lang()
     session.clear()
     session["lang"] = chosen
@@ -161,9 +154,9 @@ def review(resolution_id):
     return render_template(
         "console/review.html", res=res, doc=res.document, note=note, words=words,
         revisions=_revisions(res, note), deadline=_deadline_value(res),
-        may_issue=res.author_id == g.user.id and res.status in rules.EDITABLE,
+        may_issue=rules.may_issue(g.user, res), may_review=rules.may_mark_reviewed(g.user, res),
         editable=res.status in rules.EDITABLE,
-        signed_on_tablet=res.author_id == g.user.id and signatures.signature_required(g.user.id))
+        signed_on_tablet=res.author_id == g.user.id and signatures.issue_needs_signature(g.user))
 
 
 @bp.route("/voice-notes/<id:note_id>/audio", methods=["GET"])
@@ -212,23 +205,17 @@ def save(resolution_id):
         raise ApiError(422, "validation_failed", "The request did not pass validation.",
                        {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in exc.messages.items()}
                        ) from None
-    res = rules.edit(g.user, _editable(resolution_id), changes)
-    db.session.commit()
-    return jsonify(_state(res))
+    return jsonify(_state(rules.edit(g.user, resolution_id, changes)))
 
 
 @bp.route("/api/resolutions/<id:resolution_id>/reviewed", methods=["POST"])
 def reviewed(resolution_id):
     """Hand the corrected draft back to its author (what was corrected is learned for their next drafts)."""
-    res = rules.mark_reviewed(g.user, _editable(resolution_id))
-    db.session.commit()
-    return jsonify(_state(res))
+    return jsonify(_state(rules.mark_reviewed(g.user, resolution_id)))
 
 
 @bp.route("/api/resolutions/<id:resolution_id>/issue", methods=["POST"])
 def issue(resolution_id):
-    """The author issues the resolution (unsigned: a signed issue is made on the tablet)."""
-    res = _editable(resolution_id)
-    rules.issue(g.user, res)
-    db.session.commit()
-    return jsonify(_state(res))
+    """The author issues the resolution, unsigned: where the organization has issues signed, the
+    rule refuses it (422 signature_required) and the author signs it on the tablet."""
+    return jsonify(_state(rules.issue(g.user, resolution_id)))

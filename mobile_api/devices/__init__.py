@@ -59,4 +59,3 @@ def unregister(device_id):
     if device is None or device.user_id != g.user.id:
         raise not_found("device")
     db.session.delete(device)
-    db.session.commit()

@@ -3,7 +3,6 @@
 from flask import g, jsonify, request
 
 from domain import inbox, lists
-from models import db
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
@@ -45,7 +44,6 @@ def mark_read(item_id):
     """Mark an item read."""
     if not inbox.mark_read(g.user_id, item_id):
         raise not_found("inbox item")
-    db.session.commit()
 
 
 @blp.route("/sync", methods=["GET"])

@@ -2,7 +2,6 @@
 from flask import current_app, g, url_for
 
 from domain import organization as rules
-from models import db
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
@@ -27,7 +26,6 @@ def get():
 def edit(body):
     """Admin: whether authors with an enrolled key must sign the resolutions they issue."""
     rules.set_issue_requires_signature(g.user, body["issue_requires_signature"])
-    db.session.commit()
     return g.user.organization
 
 
@@ -69,7 +67,6 @@ def update_template(body, template_id):
     template = rules.get_template(g.user, template_id)
     text = _checked(body["text"]) if "text" in body else None
     rules.change_template(g.user, template, text, body.get("position"))
-    db.session.commit()
     return template
 
 
@@ -78,4 +75,3 @@ def update_template(body, template_id):
 def delete_template(template_id):
     """Clerk or admin: remove a template."""
     rules.delete_template(g.user, rules.get_template(g.user, template_id))
-    db.session.commit()

@@ -1,9 +1,8 @@
 """Text resolutions: draft, edit, review, issue."""
 from flask import g, url_for
 
-from domain import access, signatures
+from domain import access
 from domain import resolutions as rules
-from models import db
 
 from ..approvals.schemas import IssueIn
 from ..auth.tokens import authenticate
@@ -23,8 +22,6 @@ def create(body, document_id):
     """Write a resolution: a draft, or issued at once when `issue` is true."""
     doc = access.get_document(g.user, document_id)
     res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"), issue=body["issue"])
-    if body["issue"]:
-        signatures.check_issue_signed(g.user, signed=False)
     return res, 201, {"Location": url_for("resolutions.get", resolution_id=res.id)}
 
 
@@ -40,9 +37,7 @@ def get(resolution_id):
 @blp.response(200, ResolutionSchema)
 def edit(body, resolution_id):
     """Edit text, executors or deadline before issue; each edit is kept as a revision."""
-    res = rules.edit(g.user, access.get_resolution(g.user, resolution_id, lock=True), body)
-    db.session.commit()
-    return res
+    return rules.edit(g.user, resolution_id, body)
 
 
 @blp.route("/resolutions/<id:resolution_id>/reviewed", methods=["POST"])
@@ -50,7 +45,7 @@ def edit(body, resolution_id):
 @blp.response(200, ResolutionSchema)
 def reviewed(resolution_id):
     """The assistant hands the corrected draft back to its author."""
-    return rules.mark_reviewed(g.user, access.get_resolution(g.user, resolution_id, lock=True))
+    return rules.mark_reviewed(g.user, resolution_id)
 
 
 @blp.route("/resolutions/<id:resolution_id>/issue", methods=["POST"])
@@ -59,9 +54,4 @@ def reviewed(resolution_id):
 @blp.response(200, ResolutionSchema)
 def issue(body, resolution_id):
     """The author issues the resolution, signed when `signing_session_id` names their signature of it."""
-    res = access.get_resolution(g.user, resolution_id, lock=True)
-    if body.get("signing_session_id"):
-        signatures.sign_resolution_issue(g.user, res, body["signing_session_id"])
-    rules.issue(g.user, res)
-    signatures.check_issue_signed(g.user, signed=bool(body.get("signing_session_id")))
-    return res
+    return rules.issue(g.user, resolution_id, body.get("signing_session_id"))

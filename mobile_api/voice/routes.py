@@ -2,7 +2,6 @@
 from flask import current_app, g, request, url_for
 
 from domain import access, voice
-from models import db
 
 from ..conditional import etagged
 from ..errors import ApiError
@@ -110,7 +109,6 @@ def get_settings():
 def put_settings(body):
     """Dictate freely, or recognise only the organization's templates."""
     voice.set_phrase_mode(g.user, body["phrase_mode"])
-    db.session.commit()
     return {"phrase_mode": body["phrase_mode"], "templates": voice.templates(g.user.organization_id)}
 
 
