@@ -128,12 +128,13 @@ def _headers(resp):
     return resp
 
 
-def _error_page(status: int, code: str, detail: str, headers: dict | None = None, errors: dict | None = None):
+def _error_page(status: int, code: str, detail: str, headers: dict | None = None, errors: dict | None = None,
+                extra: dict | None = None):
     from flask import render_template
 
     db.session.rollback()
     if wants_json():
-        return problem(status, code, detail, errors, headers)
+        return problem(status, code, detail, errors, headers, extra)
     return render_template("console/error.html", status=status, detail=detail), status, headers or {}
 
 
@@ -145,7 +146,7 @@ _SAID_BY_CODE = {"signature_required": "signature_required", "self_review": "sel
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
     said = _SAID_BY_CODE.get(exc.code) or _SAID.get(exc.status)
-    return _error_page(exc.status, exc.code, t(said) if said else exc.detail, exc.headers, exc.errors)
+    return _error_page(exc.status, exc.code, t(said) if said else exc.detail, exc.headers, exc.errors, exc.extra)
 
 
 @bp.errorhandler(HTTPException)

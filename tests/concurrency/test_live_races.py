@@ -4,6 +4,7 @@ state it left; requests sharing an Idempotency-Key run once and all get its answ
 """
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from models import (
     db,
 )
 from models.signing import ApprovalDecision, Signature
+from tests import live
 from tests.approvals.approvals_tablet import Tablet
 from tests.live import together
 
@@ -327,3 +329,41 @@ def test_a_keyed_request_whose_worker_is_killed_is_run_by_its_retry_at_once(serv
     assert "Idempotent-Replayed" not in retried.headers
     assert retried.json()["status"] == "done"
     assert len(_outbox(server, "task_completed", task_id=task_id)) == 1
+
+
+def _console(server, username: str) -> requests.Session:
+    """A browser's session of the review console, signed in."""
+    browser = requests.Session()
+    form = browser.get(f"{server.url}/console/login", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    signed_in = browser.post(f"{server.url}/console/login", timeout=30, allow_redirects=False,
+                             data={"username": username, "password": live.PASSWORD, "csrf_token": token})
+    assert signed_in.status_code == 302, signed_in.text
+    return browser
+
+
+def test_a_console_issue_racing_api_issues_takes_effect_once(server):
+    """The author's Issue button in the console and his phone's issue, pressed together: both front
+    ends go through the same rule under the same row lock, so one set of tasks and one winner."""
+    exec1 = server.login("exec1")["access_token"]
+    executors = _ids(server, "employee1", "employee2")
+    browsers = [_console(server, "exec1") for _ in range(N // 2)]
+    for _ in range(3):
+        res = _draft(server, exec1, executors)
+        page = browsers[0].get(f"{server.url}/console/resolutions/{res['id']}", timeout=30).text
+        tokens = [re.search(r'name="csrf_token" value="([^"]+)"', b.get(
+            f"{server.url}/console/resolutions/{res['id']}", timeout=30).text).group(1) for b in browsers]
+        assert 'data-testid="issue"' in page
+
+        def from_console(i: int) -> requests.Response:
+            return browsers[i].post(f"{server.url}/console/api/resolutions/{res['id']}/issue",
+                                    headers={"X-CSRF-Token": tokens[i]}, timeout=60)
+
+        answers = together([lambda i=i: from_console(i) for i in range(len(browsers))]
+                           + [lambda: server.call("POST", f"/resolutions/{res['id']}/issue", exec1, json={})]
+                           * (N - len(browsers)))
+        _one_winner(answers, "issued")
+        with server.app.app_context():
+            tasks = db.session.scalars(sa.select(Task.executor_id).where(Task.resolution_id == int(res["id"]))).all()
+        assert sorted(str(t) for t in tasks) == sorted(executors)
+        assert len(_outbox(server, "task_assigned", resolution_id=res["id"])) == len(executors)

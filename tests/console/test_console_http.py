@@ -5,7 +5,8 @@ import re
 
 import sqlalchemy as sa
 
-from models import AuthSession, Resolution, db
+from models import AuthSession, Organization, Resolution, Task, db
+from tests.approvals.approvals_tablet import Tablet
 from tests.conftest import DEMO_PASSWORD
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -101,3 +102,64 @@ def test_bad_edits_are_refused_whole(client, login, demo):
     ok = client.post(f"/console/api/resolutions/{res_id}", json={"text": "Новый текст"},
                      headers={"X-CSRF-Token": token})
     assert ok.status_code == 200 and "<ins>Новый текст</ins>" in ok.get_json()["revisions_html"]
+
+
+def _requires_signed_issues(demo, required: bool = True) -> None:
+    org = db.session.get(Organization, demo["exec1"].organization_id)
+    org.issue_requires_signature = required
+    db.session.commit()
+
+
+def _issue(client, res_id: str):
+    token = _token(client, f"/console/resolutions/{res_id}")
+    return client.post(f"/console/api/resolutions/{res_id}/issue", headers={"X-CSRF-Token": token})
+
+
+def _tasks_of(res_id: str) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Task).where(Task.resolution_id == int(res_id)))
+
+
+def test_the_console_refuses_an_unsigned_issue_where_the_organization_has_issues_signed(client, login, demo):
+    res_id = _draft(login, demo)
+    _requires_signed_issues(demo)
+    assert login("exec1").post("/keys", json={"csr": Tablet().csr_pem()}).status_code == 201
+    _sign_in(client, "exec1")
+    # The screen does not offer what the rule refuses, and says where to issue instead.
+    page = client.get(f"/console/resolutions/{res_id}").get_data(as_text=True)
+    assert 'data-testid="issue"' not in page and 'data-testid="signed-on-tablet"' in page
+    # Asked anyway (an old page, a crafted request), the rule refuses it and nothing is issued.
+    refused = _issue(client, res_id)
+    assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+    assert refused.get_json()["code"] == "signature_required"
+    assert "планшете" in refused.get_json()["detail"]
+    assert db.session.get(Resolution, int(res_id)).status == "draft" and _tasks_of(res_id) == 0
+    # Without the policy, the same author issues from the console.
+    _requires_signed_issues(demo, False)
+    assert 'data-testid="issue"' in client.get(f"/console/resolutions/{res_id}").get_data(as_text=True)
+    issued = _issue(client, res_id)
+    assert issued.status_code == 200 and issued.get_json()["status"] == "issued"
+    assert _tasks_of(res_id) == 1
+
+
+def test_the_author_is_not_offered_a_review_of_his_own_draft(client, login, demo):
+    res_id = _draft(login, demo)
+    db.session.get(Resolution, int(res_id)).status = "awaiting_review"  # as a dictated draft is
+    db.session.commit()
+    _sign_in(client, "exec1")
+    assert 'data-testid="mark-reviewed"' not in client.get(f"/console/resolutions/{res_id}").get_data(as_text=True)
+    token = _token(client, f"/console/resolutions/{res_id}")
+    own = client.post(f"/console/api/resolutions/{res_id}/reviewed", headers={"X-CSRF-Token": token})
+    assert own.status_code == 403 and own.get_json()["code"] == "self_review"
+    client.post("/console/logout", data={"csrf_token": token})
+    _sign_in(client, "assistant1")
+    page = client.get(f"/console/resolutions/{res_id}").get_data(as_text=True)
+    assert 'data-testid="mark-reviewed"' in page and 'data-testid="issue"' not in page
+
+
+def test_a_limited_console_sign_in_says_when_to_retry(app, client, demo):
+    app.config.update(LOGIN_RATE_LIMIT="2 per minute")
+    for _ in range(2):
+        assert _sign_in(client, "assistant1", password="wrong").status_code == 401
+    limited = _sign_in(client, "assistant1")
+    assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert "Слишком много попыток" in limited.get_data(as_text=True)
