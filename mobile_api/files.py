@@ -1,4 +1,12 @@
-"""Serving stored files: from a stream of whichever blob store is configured, with ETag and Range."""
+"""Serving stored files: from a stream of whichever blob store is configured, with ETag and Range.
+
+Files come from people (a clerk's upload, a phone's recording) and are served on the product's own
+origin, so they are never active content there: only types a browser shows without running anything
+keep the type their uploader declared (anything else, HTML, SVG or a script among them, is served as
+bytes), the browser is told not to guess another (`nosniff`, which also stops a `<script>` or a
+stylesheet from loading one), attachments come as downloads, and every file answer carries a
+sandboxing CSP, so even a file opened on its own runs in an origin of its own with no script.
+"""
 from flask import request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.http import parse_range_header
@@ -7,17 +15,38 @@ from models.blobstore import BlobNotFound, blobs
 
 from .errors import not_found
 
+FILE_CSP = "sandbox; default-src 'none'"
+# What a browser displays but never runs, beside audio/* and video/*.
+PASSIVE_TYPES = frozenset({
+    "application/pdf", "text/plain", "text/csv", "image/jpeg", "image/png", "image/gif", "image/tiff", "image/webp",
+    "image/bmp", "application/zip", "application/rtf", "application/msword", "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+})
+
+
+def served_type(declared: str) -> str:
+    """The Content-Type a stored file is served with: its declared one if passive, else plain bytes."""
+    base = declared.split(";", 1)[0].strip().lower()
+    if base in PASSIVE_TYPES or base.startswith(("audio/", "video/")):
+        return declared
+    return "application/octet-stream"
+
 
 def send_blob(sha256: str, mimetype: str, download_name: str | None = None, what: str = "file"):
-    """The blob's bytes; 304 on a matching If-None-Match, 206 for a Range, 416 for one past the end."""
+    """The blob's bytes (a download when it has a name); 304 on a matching If-None-Match, 206 for a
+    Range, 416 for one past the end."""
     _ignore_unserved_range()
     try:
         stream = blobs().open(sha256)
     except BlobNotFound:
         raise not_found(what) from None
-    resp = send_file(stream, mimetype=mimetype, download_name=download_name, etag=sha256, conditional=False,
-                     max_age=0)
+    resp = send_file(stream, mimetype=served_type(mimetype), download_name=download_name,
+                     as_attachment=download_name is not None, etag=sha256, conditional=False, max_age=0)
     resp.content_length = stream.size
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = FILE_CSP
     try:
         return resp.make_conditional(request.environ, accept_ranges=True, complete_length=stream.size)
     except RequestedRangeNotSatisfiable:

@@ -119,7 +119,7 @@ def _guard():
 
 @bp.after_request
 def _headers(resp):
-    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers.setdefault("Content-Security-Policy", CSP)  # a file's own (files.FILE_CSP) is stricter
     resp.headers["X-Frame-Options"] = "DENY"
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Referrer-Policy"] = "same-origin"

@@ -1,10 +1,12 @@
 """Registration by a clerk, inbox delivery, attachment download with Range, blob dedup."""
 import io
 import json
+import re
 
 import sqlalchemy as sa
 
 from models import Attachment, Document, InboxItem, db
+from tests.conftest import DEMO_PASSWORD
 from tests.scale.test_reads import Statements
 
 
@@ -180,3 +182,32 @@ def test_a_document_with_a_long_history_opens_with_a_page_of_resolutions_and_pag
     assert [r["id"] for r in first["items"]] == everything[:5] and first["next_cursor"]
     assert exec1.get(f"/documents/{doc_id}/resolutions?cursor=nonsense").status_code == 400
     assert login("exec2").get(f"/documents/{doc_id}/resolutions").status_code == 404  # another organization
+
+
+def test_uploaded_files_are_never_active_content_on_the_products_origin(client, login, demo):
+    """A clerk's letter.html that loads scan.js must not run in the console or the API's origin: active
+    types come as bytes, nothing is sniffed, every file is a sandboxed download."""
+    files = [("letter.html", b'<script src="scan.js"></script>', "text/html"),
+             ("scan.js", b"fetch('/console/api/resolutions/1/issue', {method: 'POST'})", "text/javascript"),
+             ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "image/svg+xml"),
+             ("Доклад.pdf", b"%PDF-1.4 report", "application/pdf")]
+    body = {"title": "Письмо с вложениями", "correspondent": "Аппарат Президента",
+            "addressees": [str(demo["exec1"].units[0].id)]}
+    data = {"metadata": json.dumps(body, ensure_ascii=False),
+            "file": [(io.BytesIO(content), name, mime) for name, content, mime in files]}
+    doc = login("clerk1").post("/documents", data=data, content_type="multipart/form-data").get_json()
+    declared = {a["name"]: a["mime"] for a in doc["attachments"]}
+    assert declared["letter.html"] == "text/html"  # what was declared is kept as the file's description
+
+    served = {"letter.html": "application/octet-stream", "scan.js": "application/octet-stream",
+              "logo.svg": "application/octet-stream", "Доклад.pdf": "application/pdf"}
+    exec1 = login("exec1")
+    client.post("/console/login", data={"username": "exec1", "password": DEMO_PASSWORD, "csrf_token": re.search(
+        r'name="csrf_token" value="([^"]+)"', client.get("/console/login").get_data(as_text=True)).group(1)})
+    for att in doc["attachments"]:
+        path = f"/documents/{doc['id']}/attachments/{att['id']}"
+        for resp in (exec1.get(path), client.get(f"/console{path}")):
+            assert resp.status_code == 200 and resp.mimetype == served[att["name"]], (att["name"], resp.mimetype)
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+            assert resp.headers["Content-Disposition"].startswith("attachment")
+            assert resp.headers["Content-Security-Policy"].startswith("sandbox")
