@@ -77,6 +77,9 @@ def from_env() -> dict:
         "LOGIN_ADDRESS_LIMIT": os.environ.get("LOGIN_ADDRESS_LIMIT", "30 per minute;200 per hour"),
         # How many reverse proxies in front of the web nodes append to X-Forwarded-For (0: none).
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # /metrics names endpoints and counts failed sign-ins: without this bearer token it answers
+        # only the machine itself (a scraper on the node); with it, whoever sends the token.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         # Uploads (documents, recordings) may be large; JSON bodies never need to be.
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
         "MAX_JSON_BYTES": _int("MAX_JSON_BYTES", 64 * 1024),

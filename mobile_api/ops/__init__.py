@@ -1,4 +1,6 @@
 """Health, readiness and Prometheus metrics for operators."""
+import hmac
+import ipaddress
 import os
 import time
 
@@ -11,7 +13,7 @@ from models import Job, OutboxMessage, ProcessHeartbeat, db
 from models.queue import read_db_now
 
 from ..blueprint import Blueprint
-from ..errors import problem
+from ..errors import ApiError, problem
 
 blp = Blueprint("ops", __name__, description="Operations")
 
@@ -133,10 +135,30 @@ class _Both:
             yield from collector.collect()
 
 
+def _from_this_machine(address: str | None) -> bool:
+    try:
+        peer = ipaddress.ip_address(address or "")
+    except ValueError:  # a unix socket's peer has no address: it is on this machine
+        return address == ""
+    return (getattr(peer, "ipv4_mapped", None) or peer).is_loopback
+
+
+def _check_scraper() -> None:
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            raise ApiError(401, "unauthorized", "Send the metrics token as a bearer token.",
+                           headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    elif not _from_this_machine(request.remote_addr):
+        raise ApiError(403, "forbidden", "Metrics answer this machine only; set METRICS_TOKEN to scrape from afar.")
+
+
 @blp.route("/metrics", methods=["GET"])
 @blp.doc(security=[])
 @blp.response(200, description="Prometheus text format")
 def metrics():
-    """Prometheus metrics."""
+    """Prometheus metrics: for the machine itself, or with `Authorization: Bearer $METRICS_TOKEN`."""
+    _check_scraper()
     return Response(generate_latest(_Both(_scrape_registry(), current_app.extensions["metrics_queues"])),
                     mimetype="text/plain; version=0.0.4")

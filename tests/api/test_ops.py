@@ -31,6 +31,20 @@ def test_metrics_count_requests_and_read_queue_depths(login, client):
     assert 'mobile_outbox{status="queued"}' in text
 
 
+def test_metrics_answer_this_machine_or_the_holder_of_the_metrics_token(app, client):
+    from_afar = {"REMOTE_ADDR": "10.20.30.40"}
+    refused = client.get("/metrics", environ_base=from_afar)
+    assert refused.status_code == 403 and refused.mimetype == "application/problem+json"
+    assert "mobile_http_requests_total" not in refused.get_data(as_text=True)
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"}).status_code == 200
+    app.config["METRICS_TOKEN"] = "scrape-me"
+    assert client.get("/metrics").status_code == 401  # with a token set, even this machine sends it
+    wrong = client.get("/metrics", environ_base=from_afar, headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"].startswith("Bearer")
+    scraped = client.get("/metrics", environ_base=from_afar, headers={"Authorization": "Bearer scrape-me"})
+    assert scraped.status_code == 200 and "mobile_http_requests_total" in scraped.get_data(as_text=True)
+
+
 def test_production_refuses_to_start_without_its_settings(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.delenv("SECRET_KEY", raising=False)
