@@ -59,6 +59,12 @@ def _flatten(messages) -> dict:
     return _flatten_fields(messages) if isinstance(messages, dict) else {"_schema": [str(messages)]}
 
 
+def field_errors(messages) -> dict[str, list[str]]:
+    """A schema's messages as the problem's `errors`: {"executors.0": ["Not a valid id."]}, never a
+    nested structure printed as text."""
+    return _flatten_fields(messages) if isinstance(messages, dict) else {"_schema": [str(m) for m in messages]}
+
+
 def _flatten_fields(messages: dict, prefix: str = "") -> dict:
     out: dict[str, list[str]] = {}
     for field, value in messages.items():

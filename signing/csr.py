@@ -45,8 +45,14 @@ def load_csr(pem: bytes | str) -> x509.CertificateSigningRequest:
     try:
         csr = x509.load_pem_x509_csr(data)
         key = csr.public_key()
-    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
-        raise CsrError("csr_malformed", f"not a readable PEM PKCS#10 certificate request ({error})") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # The parser's own words (ASN.1 tags, Rust debug output) help nobody who reads the answer.
+        if b"-----BEGIN CERTIFICATE REQUEST-----" not in data:
+            raise CsrError("csr_malformed", "not a PEM certificate request: send the PKCS#10 request between "
+                                            "-----BEGIN CERTIFICATE REQUEST----- and -----END CERTIFICATE "
+                                            "REQUEST----- lines") from None
+        raise CsrError("csr_malformed", "the certificate request is damaged or truncated: its content is "
+                                        "not a PKCS#10 request; make it again on the device") from None
     if not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
         raise CsrError(
             "csr_unsupported_key",

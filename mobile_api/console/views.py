@@ -13,6 +13,7 @@ from domain.errors import ApiError, not_found
 from models import Document, Resolution, User, VoiceNote, db, utcnow
 
 from ..auth.signin import sign_in
+from ..errors import field_errors
 from ..files import send_blob
 from ..schemas import ResolutionPatch
 from . import bp, lang, safe_next, t
@@ -203,8 +204,7 @@ def save(resolution_id):
         changes = ResolutionPatch().load(body)
     except ValidationError as exc:
         raise ApiError(422, "validation_failed", "The request did not pass validation.",
-                       {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in exc.messages.items()}
-                       ) from None
+                       field_errors(exc.messages)) from None
     return jsonify(_state(rules.edit(g.user, resolution_id, changes)))
 
 

@@ -12,7 +12,7 @@ from ..approvals.schemas import ApprovalSchema
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
 from ..conditional import etagged
-from ..errors import ApiError
+from ..errors import ApiError, field_errors
 from ..fastdump import compile_rows
 from ..files import send_blob
 from ..idempotency import idempotent
@@ -127,7 +127,7 @@ def register():
     except ValidationError as exc:
         errors = exc.messages if isinstance(exc.messages, dict) else {"metadata": exc.messages}
         raise ApiError(422, "validation_failed", "The metadata did not pass validation.",
-                       {k: v if isinstance(v, list) else [str(v)] for k, v in errors.items()}) from None
+                       field_errors(errors)) from None
     doc = documents.register(g.user, meta, request.files.getlist("file"))
     created = detail(doc.id)
     created.status_code = 201

@@ -50,6 +50,10 @@ def test_only_clerks_register_and_only_into_their_organization(login, demo):
     assert _register(login("exec1"), demo).status_code == 403
     resp = _register(login("clerk1"), demo, addressees=[str(demo["exec2"].units[0].id)])
     assert resp.status_code == 422 and "addressees" in resp.get_json()["errors"]
+    # A malformed addressee is named by its place, in plain words (not a structure printed as text).
+    resp = _register(login("clerk1"), demo, addressees=["first floor"])
+    assert resp.status_code == 422 and list(resp.get_json()["errors"]) == ["addressees.0"]
+    assert all("{" not in m for m in resp.get_json()["errors"]["addressees.0"])
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Document)) == 6
 
 

@@ -35,6 +35,11 @@ def test_malformed_and_weak_csrs_are_refused_with_their_codes(login):
     for csr, code in cases:
         resp = api.post("/keys", json={"csr": csr})
         assert resp.status_code == 422 and resp.get_json()["code"] == code, (code, resp.get_json())
+    # Damaged requests are told in words a person reads, never the ASN.1 parser's debug text.
+    damaged = "-----BEGIN CERTIFICATE REQUEST-----\nMIIBAzCBqgIBADA=\n-----END CERTIFICATE REQUEST-----\n"
+    for csr, said in (("not a csr", "not a PEM certificate request"), (damaged, "damaged or truncated")):
+        detail = api.post("/keys", json={"csr": csr}).get_json()["detail"]
+        assert said in detail and "ParseError" not in detail and "{" not in detail, detail
     good = api.post("/keys", json={"csr": _csr(ec.generate_private_key(ec.SECP256R1()))})
     assert good.status_code == 201
     cert = x509.load_pem_x509_certificate(good.get_json()["certificate"].encode())
