@@ -19,6 +19,7 @@ from models.org import ROLES
 
 from . import paging, parsing, resolutions
 from .errors import ApiError
+from .workdays import end_of_day
 
 COLUMNS = ["organization", "unit", "username", "surname", "first_name", "patronymic", "position", "roles",
            "assistant_of"]
@@ -224,11 +225,6 @@ def lookup_for(organization_id: int) -> parsing.Lookup:
 def today_in(org: Organization, at: datetime | None = None) -> date:
     """The date in the organization's time zone at `at` (default now)."""
     return (at or utcnow()).astimezone(ZoneInfo(org.timezone)).date()
-
-
-def end_of_day(org: Organization, day: date) -> datetime:
-    """A deadline date as the last second of that day in the organization's time zone."""
-    return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=ZoneInfo(org.timezone))
 
 
 def read(user: User, text: str, language: str | None, on: date | None = None) -> parsing.Parsed:

@@ -1,5 +1,5 @@
 """The life of a resolution: drafted (typed or dictated), reviewed, edited, issued as tasks."""
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -22,6 +22,7 @@ from models.raw import insert_in_order, insert_loaded, run
 from . import access, corrections, inbox, signatures
 from .errors import ApiError, conflict, not_found
 from .notify import notify, notify_each
+from .workdays import end_of_day
 
 EDITABLE = {"draft", "awaiting_review", "reviewed"}
 # What a list of resolutions shows beyond their rows (authors, how many edits), loaded with the list
@@ -73,7 +74,14 @@ def resolver_task(user: User, doc: Document) -> int | None:
     return task_id
 
 
-def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | None,
+def _deadline(author: User, value: datetime | date | None) -> datetime | None:
+    """A deadline given as a date is due by the end of that day in the organization's time zone."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return end_of_day(author.organization, value)
+    return value
+
+
+def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | date | None,
            status: str = "draft", issue: bool = False) -> Resolution:
     """A new resolution by `author` on a document they can see; with `issue`, issued at once (as
     `issue` does, the resolution and its tasks written together; never where the organization has
@@ -82,7 +90,8 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
     if issue:
         signatures.check_issue_signed(author, signed=False)
     executors = _executors(author, executor_ids) if executor_ids else []
-    res = Resolution(document_id=doc.id, author_id=author.id, status=status, text=text, deadline=deadline,
+    res = Resolution(document_id=doc.id, author_id=author.id, status=status, text=text,
+                     deadline=_deadline(author, deadline),
                      parent_task_id=parent_task_id)
     if issue:
         _mark_issued(res, executors)
@@ -117,6 +126,8 @@ def edit(user: User, resolution_id: int, changes: dict) -> Resolution:
         raise conflict("invalid_state", f"A resolution that is {res.status} cannot be edited.", res.status)
     if "executors" in changes:
         changes = {**changes, "executors": _executors(res.author, changes["executors"])}
+    if "deadline" in changes:
+        changes = {**changes, "deadline": _deadline(res.author, changes["deadline"])}
     diff = {}
     for field, new in changes.items():
         old = getattr(res, field)

@@ -5,12 +5,18 @@
 published up to its release; a year whose transfers were decreed later looks like plain weekends
 and holidays until the package is updated.
 """
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import holidays
 
-from models.org import DAY_OFF_RULES
+from models.org import DAY_OFF_RULES, Organization
+
+
+def end_of_day(org: Organization, day: date) -> datetime:
+    """A deadline date as the last second of that day in the organization's time zone."""
+    return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=ZoneInfo(org.timezone))
 
 
 @lru_cache(maxsize=8)

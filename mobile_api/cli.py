@@ -37,6 +37,43 @@ def register(app: Flask) -> None:
         made = seed(users, documents, password=current_app.config["DEMO_PASSWORD"])
         click.echo(f"Seeded {made} in {time.perf_counter() - started:.1f} s")
 
+    users_group = AppGroup("users", help="People's roles.")
+    app.cli.add_command(users_group)
+
+    def _change_roles(username: str, role: str, granted: bool) -> None:
+        from models import User, audit
+        from models.org import ROLES
+        if role not in ROLES:
+            raise click.BadParameter(f"roles are {', '.join(ROLES)}", param_hint="ROLE")
+        user = db.session.scalar(sa.select(User).where(User.username == username).with_for_update())
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        roles = [r for r in user.roles if r != role] + ([role] if granted else [])
+        if roles == user.roles:
+            click.echo(f"{username}: unchanged ({user.role_list})")
+            return
+        if not roles:
+            raise click.ClickException(f"{username} would have no role left; grant another first")
+        user.role_list = " ".join(roles)
+        audit.record(user.organization_id, None, "user.role_granted" if granted else "user.role_revoked", "user",
+                     user.id, role=role)
+        db.session.commit()
+        click.echo(f"{username}: {user.role_list}")
+
+    @users_group.command("grant")
+    @click.argument("username")
+    @click.argument("role")
+    def users_grant(username, role):
+        """Give USERNAME the ROLE (executive, assistant, clerk, employee, admin)."""
+        _change_roles(username, role, True)
+
+    @users_group.command("revoke")
+    @click.argument("username")
+    @click.argument("role")
+    def users_revoke(username, role):
+        """Take the ROLE from USERNAME."""
+        _change_roles(username, role, False)
+
     audit_group = AppGroup("audit", help="The hash-chained audit trail.")
     app.cli.add_command(audit_group)
 

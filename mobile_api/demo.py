@@ -13,7 +13,7 @@ ORG1 = ("Министерство цифрового развития Респу
 ORG2 = ("Администрация Заречного муниципального района", "Администрация Заречного р-на", "АЗР")
 
 # username, surname, first name, patronymic, position, roles, unit key (the people of
-# ../shared/resolutions/cases.json: Хабибуллин is employee1, Смирнова employee2, Петрова clerk1)
+# tests/fixtures/resolutions/cases.json: Хабибуллин is employee1, Смирнова employee2, Петрова clerk1)
 PEOPLE = [
     ("minister", "Сафин", "Рустем", "Ильдарович", "Министр", "executive", "office"),
     ("exec1", "Галиев", "Ильдар", "Рашитович", "Заместитель министра", "executive", "office"),
@@ -21,6 +21,8 @@ PEOPLE = [
     ("clerk1", "Петрова", "Ольга", "Сергеевна", "Начальник отдела делопроизводства", "clerk", "records"),
     ("employee1", "Хабибуллин", "Марат", "Айдарович", "Начальник отдела информатизации", "employee", "it"),
     ("employee2", "Смирнова", "Екатерина", "Павловна", "Главный специалист", "employee", "it"),
+    # The organization's administrator: its policies (PATCH /organization), its directory.
+    ("admin1", "Козлов", "Денис", "Андреевич", "Администратор системы", "admin", "it"),
 ]
 
 LETTERS = [

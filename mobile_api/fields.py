@@ -1,6 +1,7 @@
 """Marshmallow fields for the contract's conventions: string ids, UTC times, clean text."""
+import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from marshmallow import ValidationError, fields, validate
 
@@ -47,6 +48,28 @@ class UtcTime(fields.DateTime):
         if not 2000 <= parsed.year <= 2200:
             raise ValidationError("The time is out of range.")
         return parsed.astimezone(timezone.utc)
+
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class Deadline(fields.Field):
+    """A deadline: an RFC 3339 time, or a plain date (`2026-12-10`), which the rules read as the end of
+    that day in the organization's time zone (as `/resolutions/parse` and the console give it)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return UtcTime()._serialize(value, attr, obj)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and _PLAIN_DATE.fullmatch(value):
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                raise ValidationError("Not a valid date.") from None
+            if not 2000 <= day.year <= 2200:
+                raise ValidationError("The date is out of range.")
+            return day
+        return UtcTime()._deserialize(value, attr, data)
 
 
 _ALLOWED_CONTROLS = {"\n", "\t"}

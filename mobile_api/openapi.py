@@ -16,7 +16,7 @@ from collections.abc import Callable
 from flask import Flask
 
 from .conditional import etagged, versioned
-from .fields import Id, Text, UtcTime
+from .fields import Deadline, Id, Text, UtcTime
 from .idempotency import idempotent
 
 PROBLEM_TYPE = "application/problem+json"
@@ -32,6 +32,7 @@ NONBLANK_TEXT_PATTERN = f"^{_TEXT_CHAR}*{_TEXT_WORD_CHAR}{_TEXT_CHAR}*$"
 # RFC 3339 as the server reads it: an offset is required, years 2000-2200.
 TIME_PATTERN = ("^(2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
                 "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+DATE_PATTERN = "^(2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 BASE64_PATTERN = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 PROBLEM_SCHEMA = {
@@ -495,6 +496,9 @@ def field_schema(converter, field, **kwargs) -> dict:
         return {"pattern": TEXT_PATTERN}
     if isinstance(field, UtcTime):
         return {"pattern": TIME_PATTERN, "example": "2026-11-25T09:30:00Z"}
+    if isinstance(field, Deadline):
+        return {"type": "string", "pattern": f"{TIME_PATTERN}|{DATE_PATTERN}", "example": "2026-12-10",
+                "description": "an RFC 3339 time, or a date: the end of that day in the organization's time zone"}
     if isinstance(field, Base64):
         return {"format": "byte", "pattern": BASE64_PATTERN}
     return {}

@@ -7,7 +7,7 @@ from models.documents import INBOX_KINDS
 from models.org import ROLES
 from models.resolutions import RESOLUTION_STATES, TASK_STATES
 
-from .fields import Id, Text, UtcTime, fits
+from .fields import Deadline, Id, Text, UtcTime, fits
 
 # Push tokens (FCM registration tokens, APNs and web-push ids) are printable ASCII, so the column's
 # length in characters is also its length in bytes and the unique index never meets an oversized key.
@@ -178,14 +178,14 @@ class ResolutionIn(Schema):
     text = Text(required=True, validate=validate.Length(1, 4000),
                 metadata={"example": "Подготовить предложения к совещанию."})
     executors = fields.List(Id(), required=True, validate=validate.Length(1, 1000))
-    deadline = UtcTime(allow_none=True)
+    deadline = Deadline(allow_none=True)
     issue = fields.Boolean(load_default=False, metadata={"description": "issue at once instead of a draft"})
 
 
 class ResolutionPatch(Schema):
     text = Text(validate=validate.Length(1, 4000))
     executors = fields.List(Id(), validate=validate.Length(1, 1000))
-    deadline = UtcTime(allow_none=True)
+    deadline = Deadline(allow_none=True)
 
 
 class DocumentDetailSchema(Schema):

@@ -2,7 +2,7 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .base import BigId, db, utcnow
 
@@ -108,6 +108,16 @@ class User(db.Model):
         primaryjoin=lambda: User.id == assistants.c.assistant_id,
         secondaryjoin=lambda: User.id == assistants.c.executive_id,
     )
+
+    @validates("role_list")
+    def _known_roles(self, _key: str, value: str) -> str:
+        """Role words separated by spaces (commas and semicolons read as such): an unknown word is refused
+        rather than kept as one bogus role ("clerk,admin" is clerk and admin)."""
+        words = list(dict.fromkeys(value.replace(",", " ").replace(";", " ").split()))
+        unknown = [w for w in words if w not in ROLES]
+        if unknown or not words:
+            raise ValueError(f"roles must be some of {', '.join(ROLES)}; not {', '.join(unknown) or 'none'}")
+        return " ".join(words)
 
     @property
     def roles(self) -> list[str]:

@@ -1,7 +1,7 @@
 """Text resolutions: drafts, edits kept as revisions, issue into tasks, completion."""
 import sqlalchemy as sa
 
-from models import Document, OutboxMessage, Resolution, ResolutionRevision, Task, db
+from models import Document, Organization, OutboxMessage, Resolution, ResolutionRevision, Task, db
 
 
 def _doc(demo, n=1):
@@ -116,3 +116,21 @@ def test_assistant_of_another_executive_cannot_see_the_draft(login, demo):
     assert login("assistant1").get(f"/resolutions/{draft['id']}").status_code == 200
     doc = login("minister").get(f"/documents/{_doc(demo)}").get_json()
     assert draft["id"] not in [r["id"] for r in doc["resolutions"]]
+
+
+def test_a_deadline_given_as_a_date_is_the_end_of_that_day_in_the_organizations_zone(login, demo):
+    """What /resolutions/parse and the console's date picker give, the API takes: a plain date."""
+    exec1 = login("exec1")
+    org = db.session.get(Organization, demo["exec1"].organization_id)
+    org.timezone = "Asia/Yekaterinburg"  # UTC+5: the end of the day there is 18:59:59 UTC
+    db.session.commit()
+    made = exec1.post(f"/documents/{_doc(demo)}/resolutions",
+                      json={"text": "Доложить", "executors": [str(demo["employee1"].id)], "deadline": "2026-12-10"})
+    assert made.status_code == 201 and made.get_json()["deadline"] == "2026-12-10T18:59:59Z"
+    moved = exec1.patch(f"/resolutions/{made.get_json()['id']}", json={"deadline": "2026-12-11"})
+    assert moved.status_code == 200 and moved.get_json()["deadline"] == "2026-12-11T18:59:59Z"
+    timed = exec1.patch(f"/resolutions/{made.get_json()['id']}", json={"deadline": "2026-12-12T09:00:00+03:00"})
+    assert timed.status_code == 200 and timed.get_json()["deadline"] == "2026-12-12T06:00:00Z"
+    for bad in ("2026-02-30", "2026-12-10T10:00:00", "10.12.2026", "1999-01-01"):
+        refused = exec1.patch(f"/resolutions/{made.get_json()['id']}", json={"deadline": bad})
+        assert refused.status_code == 422 and "deadline" in refused.get_json()["errors"], bad

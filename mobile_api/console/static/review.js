@@ -205,7 +205,7 @@
     const ids = Array.from(chosen.querySelectorAll("li")).map(function (li) { return li.dataset.id; });
     if (ids.length) body.executors = ids;
     const d = document.getElementById("deadline").value;
-    body.deadline = d ? new Date(d + "T18:00:00").toISOString() : null;
+    body.deadline = d || null;  // a date: the rules make it the end of that day in the organization's zone
     return body;
   }
 
