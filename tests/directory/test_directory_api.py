@@ -33,7 +33,7 @@ def test_search_by_surname_name_or_position_any_case_and_yo(staffed, login):
 def test_pages_follow_on_without_gaps_and_an_unchanged_page_is_304(staffed, login):
     api = login("exec1")
     everyone = ids(api.get("/directory/people?limit=100").get_json())
-    assert len(everyone) == 11  # the demo's 6 of this organization and the 5 of staff.csv
+    assert len(everyone) == 12  # the demo's 7 of this organization and the 5 of staff.csv
     seen, cursor = [], None
     while True:
         page = api.get("/directory/people?limit=4" + (f"&cursor={cursor}" if cursor else "")).get_json()
@@ -59,8 +59,8 @@ def test_unit_filter_takes_the_units_below_and_another_organizations_unit_is_not
     it = children["Отдел информатизации"]["id"]
     people = api.get(f"/directory/people?unit={it}&limit=100").get_json()
     assert {p["short_name"] for p in people["items"]} == {"Хабибуллин М.А.", "Смирнова Е.П.", "Валиев А.М.",
-                                                          "Петров Д.О."}
-    assert len(ids(api.get(f"/directory/people?unit={tree[0]['id']}&limit=100").get_json())) == 11
+                                                          "Петров Д.О.", "Козлов Д.А."}
+    assert len(ids(api.get(f"/directory/people?unit={tree[0]['id']}&limit=100").get_json())) == 12
     theirs = login("exec2").get("/directory/units").get_json()["items"]
     assert [u["name"] for u in theirs] == ["Глава района"]
     assert api.get(f"/directory/people?unit={theirs[0]['id']}").status_code == 404
@@ -82,7 +82,7 @@ def test_another_organizations_people_never_appear(staffed, login):
 def test_sync_brings_a_phone_up_to_date_with_upserts_and_tombstones(staffed, login):
     api = login("exec1")
     first = api.get("/directory/sync").get_json()
-    assert len(first["people"]["upserted"]) == 11 and first["people"]["removed"] == []
+    assert len(first["people"]["upserted"]) == 12 and first["people"]["removed"] == []
     assert {u["name"] for u in first["units"]["upserted"]} >= {"Аппарат министра", "Отдел кадров"}
     assert api.get(f"/directory/sync?since={first['next']}").get_json()["people"] == {"upserted": [], "removed": []}
     # Someone leaves, someone changes position, a unit is renamed.

@@ -121,7 +121,7 @@ def test_export_writes_what_import_reads(app, demo, tmp_path):
     result = run(app, "export", "--organization", "МЦР", "--output", str(out))
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert len(rows) == 11
+    assert len(rows) == 12
     mine = {r["username"]: r for r in rows}
     with open(FIXTURES / "staff.csv", encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -129,7 +129,7 @@ def test_export_writes_what_import_reads(app, demo, tmp_path):
     assert mine["assistant1"]["assistant_of"] == "exec1"
     before = snapshot()
     again = run(app, "import", str(out))
-    assert "11 rows: 0 created, 0 updated, 11 unchanged" in again.output
+    assert "12 rows: 0 created, 0 updated, 12 unchanged" in again.output
     db.session.expire_all()
     assert snapshot() == before
 
