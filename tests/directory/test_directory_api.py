@@ -157,6 +157,12 @@ def test_parse_answers_what_the_text_says(staffed, login):
     assert ambiguous["ambiguous"] == [{"said": "Петрову", "start": 0, "end": 7, "candidates": [
         {"id": str(staffed["petrov_d"].id), "short_name": "Петров Д.О."},
         {"id": str(staffed["petrov_i"].id), "short_name": "Петров И.В."}]}]
+    # A letter Unicode has no name for (U+18259, a Tangut ideograph) is read as no one, not a 500.
+    unnamed = api.post("/resolutions/parse", json={"text": "Смирновой \U00018259 подготовить ответ до пятницы",
+                                                   "language": "ru", "on": "2026-11-23"})
+    assert unnamed.status_code == 200, unnamed.get_data(as_text=True)
+    assert unnamed.get_json()["executors"][0]["short_name"] == "Смирнова Е.П."
+    assert unnamed.get_json()["deadline"] == "2026-11-27"
     for bad in ({}, {"text": ""}, {"text": "x" * 4001}, {"text": 5}, {"text": "a", "language": "../"},
                 {"text": "a", "on": "tomorrow"}):
         resp = api.post("/resolutions/parse", json=bad)

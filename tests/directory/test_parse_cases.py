@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain import directory
+from domain import directory, parsing
 
 from .conftest import FIXTURES
 
@@ -142,3 +142,14 @@ def test_a_language_without_a_parser_keeps_the_text_as_it_is(staffed):
     parsed = directory.parsed_json(directory.read(staffed["exec1"], text, "ko", on=date(2026, 11, 23)))
     assert parsed == {"text": text, "executors": [], "deadline": None, "deadline_said": None,
                       "deadline_span": None, "ambiguous": [], "unmatched": []}
+
+
+def test_a_letter_unicode_has_no_name_for_is_read_as_no_one(staffed):
+    """pymorphy3 raises ValueError on such a letter (it asks unicodedata.name whether it is Latin)."""
+    tangut = "\U00018259"
+    parsed = directory.parsed_json(directory.read(staffed["exec1"], f"{tangut}у и Смирновой ответить {tangut} завтра",
+                                                  "ru", on=date(2026, 11, 23)))
+    assert [e["said"] for e in parsed["executors"]] == ["Смирновой"]
+    assert parsed["deadline"] == "2026-11-24" and parsed["text"] == f"{tangut}у и ответить {tangut}"
+    # The dictation's phrase list reads every name in the directory, whatever letters an import brought.
+    assert parsing.addressed_forms("ru", f"Иванов{tangut}", f"Иван{tangut}") == [f"Иванов{tangut}"]
