@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from domain import directory
+from domain import names
 from models import Resolution, User, db, resolution_executors, utcnow
 
 
@@ -23,7 +23,7 @@ def test_search_by_surname_name_or_position_any_case_and_yo(staffed, login):
     assert {p["short_name"] for p in api.get("/directory/people?q=начальник").get_json()["items"]} == {
         "Петров И.В.", "Петрова О.С.", "Хабибуллин М.А."}
     # ё = е, both ways.
-    directory.set_name(db.session.get(User, staffed["orlova"].id), "Орлёва", "Анна", "Викторовна", "Специалист")
+    names.set_name(db.session.get(User, staffed["orlova"].id), "Орлёва", "Анна", "Викторовна", "Специалист")
     db.session.commit()
     assert [p["short_name"] for p in api.get("/directory/people?q=орлев").get_json()["items"]] == ["Орлёва А.В."]
     assert [p["short_name"] for p in api.get("/directory/people?q=Орлёв").get_json()["items"]] == ["Орлёва А.В."]
@@ -88,7 +88,7 @@ def test_sync_brings_a_phone_up_to_date_with_upserts_and_tombstones(staffed, log
     # Someone leaves, someone changes position, a unit is renamed.
     db.session.get(User, staffed["orlova"].id).is_active = False
     valiev = db.session.get(User, staffed["valiev"].id)
-    directory.set_name(valiev, "Валиев", "Айдар", "Маратович", "Начальник отдела")
+    names.set_name(valiev, "Валиев", "Айдар", "Маратович", "Начальник отдела")
     unit = valiev.units[0]
     unit.name, unit.short_name = "Отдел цифровых технологий", "Цифровые технологии"
     db.session.commit()
