@@ -33,17 +33,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from models import db
-from models.queue import (
-    RUNNING,
-    beat_many,
-    database_down,
-    forget,
-    forget_long_gone,
-    renew,
-    rollback_quietly,
-    take_exhausted,
-)
+from models import db, queue
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +179,8 @@ class LeasedWorker:
                 write()
                 return
             except Exception as exc:
-                rollback_quietly()
-                if not database_down(exc):
+                queue.rollback_quietly()
+                if not queue.database_down(exc):
                     raise
                 if self.stopping.is_set():
                     raise Stopping(row_id) from exc
@@ -208,7 +198,7 @@ class LeasedWorker:
         # until commit, so no other worker can claim the row between our check and our write.
         model = self.model
         held = db.session.execute(
-            sa.update(model).where(model.id == row_id, model.lease_owner == owner, model.status == RUNNING)
+            sa.update(model).where(model.id == row_id, model.lease_owner == owner, model.status == queue.RUNNING)
             .values(lease_owner=owner).execution_options(synchronize_session=False))
         if held.rowcount != 1:
             db.session.rollback()
@@ -233,13 +223,13 @@ class LeasedWorker:
                     worked = self.step(owner)
                     failures = 0
                 except Exception as exc:  # noqa: BLE001 - no loop ends but by stop()
-                    rollback_quietly()
+                    queue.rollback_quietly()
                     if once:
                         self._error = self._error or exc
                         return
                     failures += 1
                     delay = outage_delay(failures)
-                    down = database_down(exc)
+                    down = queue.database_down(exc)
                     what = "database unavailable" if down else type(exc).__name__
                     (log.warning if down else log.exception)(
                         "%s: a step failed (%s: %s); trying again in %.1f s", key, what, first_line(exc), delay)
@@ -261,7 +251,8 @@ class LeasedWorker:
         if now < self._next_reap:
             return
         self._next_reap = now + max(1.0, self.settings.lease.total_seconds() / 2)
-        ids = take_exhausted(self.model, owner, self.settings.lease, self.settings.max_attempts, where=self.where())
+        settings = self.settings
+        ids = queue.take_exhausted(self.model, owner, settings.lease, settings.max_attempts, where=self.where())
         if ids:
             self.give_up(ids, owner)
 
@@ -290,29 +281,29 @@ class LeasedWorker:
                         with self._lock:
                             held = dict(self._held)
                         for row_id, owner in held.items():
-                            if not renew(self.model, row_id, owner, self.settings.lease):
+                            if not queue.renew(self.model, row_id, owner, self.settings.lease):
                                 # Finished a moment ago, or taken over (then its result is dropped at settling).
                                 log.info("%s %s: lease not renewed (finished or taken over)", self.noun, row_id)
                         next_renew = now + renew_every
-                    beat_many(self._beats())
+                    queue.beat_many(self._beats())
                     if now >= next_cleanup:
-                        forget_long_gone()
+                        queue.forget_long_gone()
                         next_cleanup = now + 600
                     if down:
                         log.info("%s: database reachable again", self.name)
                     down = False
                 except Exception as exc:  # noqa: BLE001 - the supervisor must outlive any outage
-                    rollback_quietly()
+                    queue.rollback_quietly()
                     if not down:
-                        (log.warning if database_down(exc) else log.exception)(
+                        (log.warning if queue.database_down(exc) else log.exception)(
                             "%s: heartbeat failed (%s); trying again", self.name, first_line(exc))
                     down = True
                 if self.stopping.wait(min(self.settings.beat_s, renew_every)):
                     break
             try:  # a clean stop is not a stalled loop: take our heartbeats away
-                forget(self.name)
+                queue.forget(self.name)
             except Exception:  # noqa: BLE001
-                rollback_quietly()
+                queue.rollback_quietly()
                 log.warning("%s: could not remove its heartbeats; they age out", self.name)
 
     def _listen(self, app: Flask) -> None:
