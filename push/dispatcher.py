@@ -122,7 +122,7 @@ def _chunks(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
 class Dispatcher(LeasedWorker):
     """Claims outbox rows as leases and sends them through a Sender."""
 
-    kind, role, noun, model = "push", "dispatch", "outbox", OutboxMessage
+    kind, role, noun, model = "push", "dispatch", "outbox row", OutboxMessage
 
     def __init__(self, sender: Sender, settings: Settings = Settings(), name: str | None = None) -> None:
         super().__init__(settings, name or f"push@{socket.gethostname()}:{os.getpid()}")
