@@ -27,7 +27,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from domain import directory  # noqa: E402
+from domain import dictation, staff_csv  # noqa: E402
 from mobile_api import create_app  # noqa: E402
 from models import User, db  # noqa: E402
 from tests.directory.test_parse_cases import DICTATION_DAYS, expected_deadline  # noqa: E402
@@ -53,10 +53,10 @@ def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def import_text(text: str) -> directory.ImportSummary:
-    summary = directory.import_rows(directory.read_rows(io.StringIO(text)))
+def import_text(text: str) -> staff_csv.ImportSummary:
+    summary = staff_csv.import_rows(staff_csv.read_rows(io.StringIO(text)))
     db.session.commit()
-    directory.refresh_statistics()  # as `flask directory import` does
+    staff_csv.refresh_statistics()  # as `flask directory import` does
     return summary
 
 
@@ -65,7 +65,7 @@ def accuracy(cases: list[dict], exec1: User, usernames: dict[int, str]) -> dict:
     misses = []
     for today in DICTATION_DAYS:
         for case in cases:
-            parsed = directory.read(exec1, case["text"], "ru", on=today)
+            parsed = dictation.read(exec1, case["text"], "ru", on=today)
             got_exec = [usernames[p.id] for p, _ in parsed.executors]
             want_deadline = expected_deadline(case["deadline"], today)
             amb = [s.said for s, _ in parsed.ambiguous]
@@ -85,7 +85,7 @@ def accuracy(cases: list[dict], exec1: User, usernames: dict[int, str]) -> dict:
 
 def big_staff(n: int) -> str:
     """n people with common surnames (each fits hundreds of people), names and patronymics."""
-    lines = [",".join(directory.COLUMNS)]
+    lines = [",".join(staff_csv.COLUMNS)]
     for i in range(n):
         woman = i % 2 == 1
         surname = SURNAMES[i % len(SURNAMES)] + ("а" if woman else "")
@@ -169,13 +169,13 @@ def main() -> None:
             size = db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.organization_id == org1))
             exec2 = db.session.scalar(sa.select(User).where(User.username == "exec2"))
             progress(f"parse latency: {len(THIRTY_WORDS.split())} words against {size} people")
-            sample = directory.parsed_json(directory.read(exec1, THIRTY_WORDS, "ru"))
+            sample = dictation.parsed_json(dictation.read(exec1, THIRTY_WORDS, "ru"))
             results["30-word parse"] = {
                 "people in the organization": size, "words": len(THIRTY_WORDS.split()),
                 "executors": [e["said"] for e in sample["executors"]],
                 "ambiguous": [(a["said"], len(a["candidates"])) for a in sample["ambiguous"]],
-                **paired("parse", lambda: directory.read(exec1, THIRTY_WORDS, "ru"),
-                         lambda: directory.read(exec2, THIRTY_WORDS, "ru"), args.rounds, args.per_round)}
+                **paired("parse", lambda: dictation.read(exec1, THIRTY_WORDS, "ru"),
+                         lambda: dictation.read(exec2, THIRTY_WORDS, "ru"), args.rounds, args.per_round)}
 
             client = app.test_client()
 

@@ -14,7 +14,7 @@ from models.base import lock as lock_row
 from models.blobstore import blobs
 from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
 
-from . import access, corrections, directory, inbox, paging, parsing
+from . import access, corrections, dictation, inbox, paging, parsing
 from . import resolutions as rules
 from .errors import ApiError, not_found
 from .notify import notify
@@ -78,7 +78,7 @@ def phrases_for(user: User, given: list[str] | None, language: str | None = None
     if given is not None:
         return given
     if phrase_mode(user) == "templates":
-        names = directory.name_phrases(user) if language in parsing.languages() else []
+        names = dictation.name_phrases(user) if language in parsing.languages() else []
         return (templates(user.organization_id) + names) or None
     return None
 
@@ -204,7 +204,7 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
     if res is None or res.status != "transcribing":
         return
     res.text = text
-    directory.fill_draft(res, note)  # suggested text, executors and deadline; names to check marked
+    dictation.fill_draft(res, note)  # suggested text, executors and deadline; names to check marked
     corrections.apply(note, res)  # the author's earlier corrections: beside the original words, and in the draft
     rules.move(res, "awaiting_review")
     reviewers = access.reviewers_of(res.author_id)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 from werkzeug.security import generate_password_hash
 
-from domain import approvals, directory, documents, inbox, resolutions, signatures
+from domain import approvals, documents, inbox, names, resolutions, signatures
 from models import Organization, Unit, User, db, utcnow
 
 ORG1 = ("Министерство цифрового развития Республики", "Минцифры", "МЦР")
@@ -71,10 +71,10 @@ def load(password: str) -> list[tuple[str, str, str]]:
     for username, surname, first, patronymic, position, roles, unit in PEOPLE:
         users[username] = User(organization_id=org1.id, username=username, password_hash=pw, role_list=roles,
                                units=[units[unit]],
-                               **directory.name_fields(surname, first, patronymic, position))
+                               **names.name_fields(surname, first, patronymic, position))
     users["exec2"] = User(organization_id=org2.id, username="exec2", password_hash=pw, role_list="executive",
                           units=[units["head2"]],
-                          **directory.name_fields("Зарипов", "Айрат", "Ринатович", "Глава района"))
+                          **names.name_fields("Зарипов", "Айрат", "Ринатович", "Глава района"))
     db.session.add_all(users.values())
     db.session.flush()
     users["assistant1"].executives = [users["exec1"]]
@@ -104,7 +104,7 @@ def load(password: str) -> list[tuple[str, str, str]]:
             "addressees": [units["head2"].id], "for_information": [], "urgent": False, "due_at": None}
     clerk2 = User(organization_id=org2.id, username="clerk2", password_hash=pw, role_list="clerk",
                   units=[units["head2"]],
-                  **directory.name_fields("Волкова", "Анна", "Игоревна", "Управляющий делами"))
+                  **names.name_fields("Волкова", "Анна", "Игоревна", "Управляющий делами"))
     db.session.add(clerk2)
     db.session.flush()
     documents.register(clerk2, meta, [_file("Письмо.txt", "Отопительный сезон\n")])

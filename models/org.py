@@ -80,7 +80,7 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     name: Mapped[str] = mapped_column(sa.String(200))
     short_name: Mapped[str] = mapped_column(sa.String(80))
-    # The directory's parts of the name; `name` and `short_name` are derived from them (domain/directory.py).
+    # The directory's parts of the name; `name` and `short_name` are derived from them (domain/names.py).
     surname: Mapped[str | None] = mapped_column(sa.String(100))
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
     patronymic: Mapped[str | None] = mapped_column(sa.String(100))

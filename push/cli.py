@@ -44,7 +44,7 @@ def register(app: Flask) -> None:
         dispatcher = Dispatcher(sender, Settings.from_config(current_app.config))
         # SIGTERM (a deploy, `kill`) finishes the batch in flight and stops between batches.
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: dispatcher.stop.set())
+            signal.signal(signum, lambda *_: dispatcher.stop())
         try:
             dispatcher.run(once=once)
         finally:

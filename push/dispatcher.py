@@ -17,18 +17,16 @@ message carries its event id (data `event_id`, the outbox row's id) and a collap
 copy replaces the first on the lock screen and the app drops an event id it has seen. Retries
 are the dispatcher's alone: the FCM session makes no hidden resends (push/fcm.py).
 
-The dispatcher rides out a database outage: its loop backs off and reconnects, never ends but on
-SIGTERM; a supervisor thread keeps a heartbeat for the process and for the loop, so /readyz sees
-a dispatcher whose loop died or hangs.
+The loop, its supervisor (heartbeats for the process and the loop, so /readyz sees a dispatcher
+whose loop died or hangs), the reaping of rows whose dispatcher died on each attempt and the
+waiting out of a database outage are the leased-worker skeleton's (workers/leased.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -37,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from domain.inbox import unread_counts
@@ -53,49 +50,31 @@ from models import (
 )
 from models.push import DELIVERED, FAILED, FINAL, RETRY, SENDING
 from models.queue import FAILED as ROW_FAILED
-from models.queue import (
-    beat_many,
-    claim,
-    database_down,
-    database_time,
-    finish,
-    finish_many,
-    forget,
-    forget_long_gone,
-    renew_many,
-    retry_later,
-    rollback_quietly,
-    take_exhausted,
-)
+from models.queue import claim, database_time, finish, finish_many, renew_many, retry_later
 from push import deadlines
 from push.backoff import backoff_delay
 from push.fcm import MAX_BATCH
 from push.messages import Event, build_message
 from push.quiet import quiet_until
 from push.sender import Outcome, OutgoingMessage, Sender, SendResult
+from workers.leased import LeasedWorker, LoopSettings
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How the dispatcher paces itself."""
+@dataclass(frozen=True, kw_only=True)
+class Settings(LoopSettings):
+    """How the dispatcher paces itself (one loop: a pass's rows are the process's leases)."""
 
     batch_size: int = MAX_BATCH  # messages per send_each call
     claim_limit: int = 1000  # outbox rows per pass: a few batches, so recording overlaps sending
-    lease: timedelta = timedelta(seconds=60)
-    poll: float = 1.0  # seconds to wait when nothing is due
     scan_every: float = 60.0  # seconds between deadline scans
-    max_attempts: int = 10  # then the row ends failed, with the last error
-    stall_s: float = 120.0  # a pass (or one batch) running longer than this is a stalled loop
-    silence_s: float = 15.0  # a loop silent past its promise this long is reported stalled
-    beat_s: float = 1.0  # heartbeat period
 
     @classmethod
     def from_config(cls, config) -> Settings:
         """Settings from the Flask config."""
         return cls(batch_size=config["PUSH_BATCH_SIZE"], lease=timedelta(seconds=config["PUSH_LEASE_S"]),
-                   poll=config["PUSH_POLL_MS"] / 1000, stall_s=config.get("PUSH_STALL_S", 120.0),
+                   poll_s=config["PUSH_POLL_MS"] / 1000, stall_s=config.get("PUSH_STALL_S", 120.0),
                    silence_s=config.get("READY_LOOP_SILENCE_S", 15.0))
 
 
@@ -140,73 +119,38 @@ def _chunks(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
         yield items[start : start + size]
 
 
-class Dispatcher:
+class Dispatcher(LeasedWorker):
     """Claims outbox rows as leases and sends them through a Sender."""
 
+    kind, role, noun, model = "push", "dispatch", "outbox row", OutboxMessage
+
     def __init__(self, sender: Sender, settings: Settings = Settings(), name: str | None = None) -> None:
+        super().__init__(settings, name or f"push@{socket.gethostname()}:{os.getpid()}")
         self.sender = sender
-        self.settings = settings
-        self.name = name or f"push@{socket.gethostname()}:{os.getpid()}"
-        self.stop = threading.Event()
         self._next_scan = 0.0
-        self._loop_key = f"{self.name}/dispatch"
-        self._loop_thread: threading.Thread | None = None
-        self._due = time.monotonic() + settings.silence_s  # by when the loop promised to check in again
-        self._state = "starting"
-        self._next_reap = 0.0
 
-    def _check_in(self, promise_s: float, state: str) -> None:
-        self._due, self._state = time.monotonic() + promise_s, state
+    def owner(self, key: str) -> str:
+        # One loop per dispatcher: its leases are the process's, as for drain() outside any loop.
+        return self.name
 
-    def run(self, once: bool = False) -> None:
-        """Dispatch until `stop` is set; with `once`, until nothing is due. Only `stop` ends it."""
+    def run(self, once: bool = False) -> int:
+        """Dispatch until stop(); with `once`, until nothing is due. Returns the outbox rows handled."""
         log.info("push dispatcher %s started (batch %d, lease %s)", self.name, self.settings.batch_size,
                  self.settings.lease)
-        self._loop_thread = threading.current_thread()
-        app = current_app._get_current_object()  # the supervisor needs an app context (a session) of its own
-        supervisor = threading.Thread(target=self._supervise, args=(app,), name="push-heartbeat", daemon=True)
-        supervisor.start()
-        failures = 0
         try:
-            while not self.stop.is_set():
-                self._check_in(self.settings.stall_s, "dispatching")
-                try:
-                    self.scan_deadlines()
-                    self._reap_exhausted()
-                    rows = self.dispatch().rows
-                    failures = 0
-                except Exception as error:  # noqa: BLE001 - no outage or bug ends the dispatcher
-                    rollback_quietly()
-                    if once:
-                        raise
-                    failures += 1
-                    delay = min(5.0, 0.25 * 2 ** min(failures, 10)) * random.uniform(0.5, 1.0)
-                    down = database_down(error)
-                    (log.warning if down else log.exception)(
-                        "push: pass failed (%s: %s); trying again in %.1f s",
-                        "database unavailable" if down else type(error).__name__,
-                        (str(error).splitlines() or [""])[0], delay)
-                    self._check_in(delay, "database unavailable; retrying" if down else "pass failed; retrying")
-                    self.stop.wait(delay)
-                    continue
-                if rows == 0:
-                    if once:
-                        break
-                    self._check_in(self.settings.poll, "idle")
-                    self.stop.wait(self.settings.poll)
+            return super().run(once)
         finally:
-            self.stop.set()
-            supervisor.join(5)
-        log.info("push dispatcher %s stopped", self.name)
+            log.info("push dispatcher %s stopped", self.name)
 
-    def _reap_exhausted(self) -> None:
+    def step(self, owner: str) -> bool:
+        self.scan_deadlines()
+        rows = self.dispatch().rows
+        self.handled += rows
+        return rows > 0
+
+    def give_up(self, row_ids: list[int], owner: str) -> None:
         """Outbox rows whose dispatcher died on each of their attempts end failed, with the reason."""
-        now = time.monotonic()
-        if now < self._next_reap:
-            return
-        self._next_reap = now + max(1.0, self.settings.lease.total_seconds() / 2)
-        ids = take_exhausted(OutboxMessage, self.name, self.settings.lease, self.settings.max_attempts)
-        for row in db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id.in_(ids))):
+        for row in db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.id.in_(row_ids))):
             reason = f"the dispatcher stopped during each of {row.attempts} attempts"
             log.error("push: outbox %s (%s) given up: %s", row.id, row.event, reason)
             finish(row, ROW_FAILED, reason)
@@ -214,41 +158,6 @@ class Dispatcher:
                                                               PushDelivery.status == SENDING)
                                .values(status=FAILED, error=reason, updated_at=utcnow()))
         db.session.commit()
-
-    def _beats(self) -> list[dict]:
-        silence = int(max(2, self.settings.silence_s))
-        alive = self._loop_thread is None or self._loop_thread.is_alive()
-        late = max(0.0, time.monotonic() - self._due)
-        return [dict(name=self.name, kind="push", silence_s=max(silence, int(5 * self.settings.beat_s)),
-                     state="running"),
-                dict(name=self._loop_key, kind="push", process=self.name, silence_s=silence,
-                     state=self._state if alive else f"thread ended ({self._state})",
-                     late_s=late if alive else max(late, silence + 1.0))]
-
-    def _supervise(self, app) -> None:
-        """Beat for the process and its loop every beat_s, from a thread of its own (the loop may hang)."""
-        next_cleanup, down = 0.0, False
-        with app.app_context():
-            while True:
-                try:
-                    beat_many(self._beats())
-                    if time.monotonic() >= next_cleanup:
-                        forget_long_gone()
-                        next_cleanup = time.monotonic() + 600
-                    down = False
-                except Exception as error:  # noqa: BLE001 - the supervisor outlives any outage
-                    rollback_quietly()
-                    if not down:
-                        (log.warning if database_down(error) else log.exception)(
-                            "push: heartbeat failed (%s); trying again", (str(error).splitlines() or [""])[0])
-                    down = True
-                if self.stop.wait(self.settings.beat_s):
-                    break
-            try:  # a clean stop is not a stalled loop
-                forget(self.name)
-            except Exception:  # noqa: BLE001
-                rollback_quietly()
-                log.warning("push: could not remove its heartbeats; they age out")
 
     def scan_deadlines(self, force: bool = False) -> int:
         """Owe deadline reminders that fell due, at most every `scan_every` seconds."""
@@ -306,8 +215,8 @@ class Dispatcher:
         pending: tuple[list[_Item], Future[list[SendResult]]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as pool:
             for chunk in _chunks(plan, self.settings.batch_size):
-                self._check_in(self.settings.stall_s, f"sending a batch of {len(chunk)}")
-                if self.stop.is_set():
+                self.check_in(self.settings.stall_s, f"sending a batch of {len(chunk)}")
+                if self.stopping.is_set():
                     break  # rows left with unsent devices go back to the queue at once
                 if time.monotonic() - renewed > self.settings.lease.total_seconds() / 4:
                     self._keep_leases(tallies)

@@ -58,13 +58,26 @@ def _morph() -> pymorphy3.MorphAnalyzer:
     return pymorphy3.MorphAnalyzer(lang="ru")
 
 
+def _readings(word: str) -> list:
+    """pymorphy3's readings of `word`; none for a word it cannot read.
+
+    Every word this module reads goes through here. pymorphy3 asks `unicodedata.name` whether a letter
+    is Latin and raises ValueError for a letter Unicode has no name for (U+18259, say): such a word
+    names no one and states no deadline, so it has no reading rather than failing the whole text.
+    """
+    try:
+        return _morph().parse(word)
+    except ValueError:
+        return []
+
+
 def norm(word: str) -> str:
     return word.lower().replace("ё", "е")
 
 
 @lru_cache(maxsize=200_000)
 def _lemmas(word: str) -> frozenset[str]:
-    return frozenset(norm(p.normal_form) for p in _morph().parse(word))
+    return frozenset(norm(p.normal_form) for p in _readings(word))
 
 
 @lru_cache(maxsize=200_000)
@@ -72,7 +85,7 @@ def analyses(word: str) -> tuple[tuple[str, str, str | None], ...]:
     """(role, nominative key, case) for each reading of `word` as a surname, first name or patronymic."""
     out = set()
     has_surname = False
-    for p in _morph().parse(word):
+    for p in _readings(word):
         role = next((ROLES[g] for g in ROLES if g in p.tag.grammemes), None)
         if role is None:
             continue
@@ -86,8 +99,8 @@ def analyses(word: str) -> tuple[tuple[str, str, str | None], ...]:
 
 @lru_cache(maxsize=200_000)
 def _top_is_name(word: str) -> str | None:
-    top = _morph().parse(word)[0]
-    return next((ROLES[g] for g in ROLES if g in top.tag.grammemes), None)
+    top = next(iter(_readings(word)), None)
+    return next((ROLES[g] for g in ROLES if g in top.tag.grammemes), None) if top else None
 
 
 def _number(raw: str | None) -> int | None:
@@ -335,9 +348,9 @@ def _clean(text: str, tokens: list[_Token]) -> str:
 
 def addressed_forms(surname: str, first_name: str) -> list[str]:
     """How a person is named in a resolution: the surname as listed and in the dative («Хабибуллину»)."""
-    gender = next((p.tag.gender for p in _morph().parse(norm(first_name)) if "Name" in p.tag.grammemes), None)
+    gender = next((p.tag.gender for p in _readings(norm(first_name)) if "Name" in p.tag.grammemes), None)
     forms = [surname]
-    for p in _morph().parse(norm(surname)):
+    for p in _readings(norm(surname)):
         if "Surn" in p.tag.grammemes and p.tag.case == "nomn" and (gender is None or p.tag.gender == gender):
             dative = p.inflect({"datv"})
             if dative:

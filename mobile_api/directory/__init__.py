@@ -1,7 +1,7 @@
 """The directory (people, units, offline sync), frequent executors, and reading a resolution's text."""
 from flask import g
 
-from domain import directory
+from domain import dictation, directory
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
@@ -59,4 +59,4 @@ def frequent_executors():
 @blp.response(200, ParseOut)
 def parse(body):
     """What a resolution's text says: instruction, executors, deadline, and names to check."""
-    return directory.parsed_json(directory.read(g.user, body["text"], body.get("language"), body.get("on")))
+    return dictation.parsed_json(dictation.read(g.user, body["text"], body.get("language"), body.get("on")))

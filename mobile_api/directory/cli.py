@@ -7,7 +7,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from tqdm import tqdm
 
-from domain import directory
+from domain import staff_csv
 from domain.errors import ApiError
 from models import db
 
@@ -23,10 +23,10 @@ def register(app: Flask) -> None:
         started = time.perf_counter()
         with open(path, encoding="utf-8-sig", newline="") as f:
             try:
-                rows = directory.read_rows(f)
+                rows = staff_csv.read_rows(f)
                 with tqdm(total=len(rows), desc="people", unit="row", disable=len(rows) < 1000,
                           file=sys.stderr) as bar:
-                    summary = directory.import_rows(rows, progress=bar.update)
+                    summary = staff_csv.import_rows(rows, progress=bar.update)
             except ApiError as exc:
                 db.session.rollback()
                 click.echo(f"Nothing imported. {exc.detail}", err=True)
@@ -35,7 +35,7 @@ def register(app: Flask) -> None:
                 raise SystemExit(1) from None
         db.session.commit()
         if summary.created or summary.updated:
-            directory.refresh_statistics()
+            staff_csv.refresh_statistics()
         click.echo(f"{summary.rows} rows: {summary.created} created, {summary.updated} updated, "
                    f"{summary.unchanged} unchanged; {summary.units_created} units created"
                    + "".join(f"; unit renamed: {a} -> {b}" for a, b in summary.units_renamed)
@@ -46,5 +46,5 @@ def register(app: Flask) -> None:
     @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")
     def export_cmd(organization, output):
         """Write the directory in the import format."""
-        n = directory.write_csv(directory.export_rows(organization), output)
+        n = staff_csv.write_csv(staff_csv.export_rows(organization), output)
         click.echo(f"{n} people exported", err=True)

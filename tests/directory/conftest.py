@@ -4,15 +4,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from domain import directory
+from domain import staff_csv
 from models import User, db
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "resolutions"
 
 
-def import_file(path: Path) -> directory.ImportSummary:
+def import_file(path: Path) -> staff_csv.ImportSummary:
     with open(path, encoding="utf-8", newline="") as f:
-        summary = directory.import_rows(directory.read_rows(f))
+        summary = staff_csv.import_rows(staff_csv.read_rows(f))
     db.session.commit()
     return summary
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from domain import directory
+from domain import names
 from models import Resolution, User, db, resolution_executors, utcnow
 
 
@@ -23,7 +23,7 @@ def test_search_by_surname_name_or_position_any_case_and_yo(staffed, login):
     assert {p["short_name"] for p in api.get("/directory/people?q=начальник").get_json()["items"]} == {
         "Петров И.В.", "Петрова О.С.", "Хабибуллин М.А."}
     # ё = е, both ways.
-    directory.set_name(db.session.get(User, staffed["orlova"].id), "Орлёва", "Анна", "Викторовна", "Специалист")
+    names.set_name(db.session.get(User, staffed["orlova"].id), "Орлёва", "Анна", "Викторовна", "Специалист")
     db.session.commit()
     assert [p["short_name"] for p in api.get("/directory/people?q=орлев").get_json()["items"]] == ["Орлёва А.В."]
     assert [p["short_name"] for p in api.get("/directory/people?q=Орлёв").get_json()["items"]] == ["Орлёва А.В."]
@@ -88,7 +88,7 @@ def test_sync_brings_a_phone_up_to_date_with_upserts_and_tombstones(staffed, log
     # Someone leaves, someone changes position, a unit is renamed.
     db.session.get(User, staffed["orlova"].id).is_active = False
     valiev = db.session.get(User, staffed["valiev"].id)
-    directory.set_name(valiev, "Валиев", "Айдар", "Маратович", "Начальник отдела")
+    names.set_name(valiev, "Валиев", "Айдар", "Маратович", "Начальник отдела")
     unit = valiev.units[0]
     unit.name, unit.short_name = "Отдел цифровых технологий", "Цифровые технологии"
     db.session.commit()
@@ -157,6 +157,12 @@ def test_parse_answers_what_the_text_says(staffed, login):
     assert ambiguous["ambiguous"] == [{"said": "Петрову", "start": 0, "end": 7, "candidates": [
         {"id": str(staffed["petrov_d"].id), "short_name": "Петров Д.О."},
         {"id": str(staffed["petrov_i"].id), "short_name": "Петров И.В."}]}]
+    # A letter Unicode has no name for (U+18259, a Tangut ideograph) is read as no one, not a 500.
+    unnamed = api.post("/resolutions/parse", json={"text": "Смирновой \U00018259 подготовить ответ до пятницы",
+                                                   "language": "ru", "on": "2026-11-23"})
+    assert unnamed.status_code == 200, unnamed.get_data(as_text=True)
+    assert unnamed.get_json()["executors"][0]["short_name"] == "Смирнова Е.П."
+    assert unnamed.get_json()["deadline"] == "2026-11-27"
     for bad in ({}, {"text": ""}, {"text": "x" * 4001}, {"text": 5}, {"text": "a", "language": "../"},
                 {"text": "a", "on": "tomorrow"}):
         resp = api.post("/resolutions/parse", json=bad)

@@ -5,13 +5,13 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from domain import directory
+from domain import staff_csv
 from models import Unit, User, assistants, db, unit_members
 from models.changes import ChangeCounter
 
 from .conftest import FIXTURES
 
-HEADER = ",".join(directory.COLUMNS) + "\n"
+HEADER = ",".join(staff_csv.COLUMNS) + "\n"
 
 
 def run(app, *args):

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain import directory
+from domain import dictation, parsing
 
 from .conftest import FIXTURES
 
@@ -70,7 +70,7 @@ def test_every_shared_case_on_each_dictation_day(staffed, today):
     by_id = {u.id: name for name, u in staffed.items()}
     failures = []
     for case in CASES:
-        parsed = directory.parsed_json(directory.read(staffed["exec1"], case["text"], "ru", on=today))
+        parsed = dictation.parsed_json(dictation.read(staffed["exec1"], case["text"], "ru", on=today))
         got = {
             "executors": [by_id[e["id"]] for e in parsed["executors"]],
             "deadline": parsed["deadline"],
@@ -90,7 +90,7 @@ def test_the_calendar_cases_land_where_the_decree_says(staffed):
     exec1 = staffed["exec1"]
 
     def deadline(text, on):
-        return directory.read(exec1, text, "ru", on=on).deadline
+        return dictation.read(exec1, text, "ru", on=on).deadline
 
     assert deadline("Смирновой подготовить ответ до конца месяца", date(2026, 12, 2)) == date(2026, 12, 30)
     assert deadline("Смирновой подготовить ответ в течение двух рабочих дней", date(2026, 12, 30)) == date(2027, 1, 12)
@@ -105,7 +105,7 @@ def test_what_is_left_is_the_instruction(staffed):
     on = date(2026, 11, 23)
 
     def read(text):
-        return directory.parsed_json(directory.read(exec1, text, "ru", on=on))
+        return dictation.parsed_json(dictation.read(exec1, text, "ru", on=on))
 
     first = read("Хабибуллину и Смирновой подготовить предложения к совещанию до пятницы")
     assert first["text"] == "Подготовить предложения к совещанию"
@@ -120,18 +120,18 @@ def test_what_is_left_is_the_instruction(staffed):
 
 
 def test_ambiguous_names_list_their_candidates_and_choose_no_one(staffed):
-    parsed = directory.parsed_json(directory.read(staffed["exec1"], "Петрову подготовить отчёт", "ru",
+    parsed = dictation.parsed_json(dictation.read(staffed["exec1"], "Петрову подготовить отчёт", "ru",
                                                   on=date(2026, 11, 23)))
     assert parsed["executors"] == []
     assert [c["id"] for c in parsed["ambiguous"][0]["candidates"]] == [staffed["petrov_d"].id, staffed["petrov_i"].id]
     # «Петровой» is a woman: only Петрова О.С. fits, the two men do not.
-    her = directory.read(staffed["exec1"], "Петровой подготовить отчёт", "ru", on=date(2026, 11, 23))
+    her = dictation.read(staffed["exec1"], "Петровой подготовить отчёт", "ru", on=date(2026, 11, 23))
     assert [p.id for p, _ in her.executors] == [staffed["clerk1"].id] and her.ambiguous == []
 
 
 def test_people_of_another_organization_are_unmatched_never_chosen(staffed):
     # Зарипов and Волкова work in the other organization of the demo.
-    parsed = directory.parsed_json(directory.read(staffed["exec1"], "Зарипову и Волковой подготовить справку",
+    parsed = dictation.parsed_json(dictation.read(staffed["exec1"], "Зарипову и Волковой подготовить справку",
                                                   "ru", on=date(2026, 11, 23)))
     assert parsed["executors"] == [] and parsed["unmatched"] == ["Зарипову", "Волковой"]
     assert parsed["text"] == "Подготовить справку"
@@ -139,6 +139,17 @@ def test_people_of_another_organization_are_unmatched_never_chosen(staffed):
 
 def test_a_language_without_a_parser_keeps_the_text_as_it_is(staffed):
     text = "홍길동 보고서 준비 금요일까지"
-    parsed = directory.parsed_json(directory.read(staffed["exec1"], text, "ko", on=date(2026, 11, 23)))
+    parsed = dictation.parsed_json(dictation.read(staffed["exec1"], text, "ko", on=date(2026, 11, 23)))
     assert parsed == {"text": text, "executors": [], "deadline": None, "deadline_said": None,
                       "deadline_span": None, "ambiguous": [], "unmatched": []}
+
+
+def test_a_letter_unicode_has_no_name_for_is_read_as_no_one(staffed):
+    """pymorphy3 raises ValueError on such a letter (it asks unicodedata.name whether it is Latin)."""
+    tangut = "\U00018259"
+    parsed = dictation.parsed_json(dictation.read(staffed["exec1"], f"{tangut}у и Смирновой ответить {tangut} завтра",
+                                                  "ru", on=date(2026, 11, 23)))
+    assert [e["said"] for e in parsed["executors"]] == ["Смирновой"]
+    assert parsed["deadline"] == "2026-11-24" and parsed["text"] == f"{tangut}у и ответить {tangut}"
+    # The dictation's phrase list reads every name in the directory, whatever letters an import brought.
+    assert parsing.addressed_forms("ru", f"Иванов{tangut}", f"Иван{tangut}") == [f"Иванов{tangut}"]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
-from models import db
+from domain.notify import notify
+from models import Device, OutboxMessage, PushDelivery, User, db
+from push.dispatcher import Dispatcher, Settings
+from push.log_sender import LogSender
 from tests.conftest import DEMO_PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -65,3 +71,44 @@ def test_a_restart_between_two_requests_costs_the_phone_nothing(outage_app, priv
     resp = client.get("/api/v1/inbox", headers=auth)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert client.post("/api/v1/auth/login", json={"username": "exec1", "password": DEMO_PASSWORD}).status_code == 200
+
+
+def test_a_worker_waits_an_outage_out_and_a_once_run_says_it_failed(outage_app, private_pg):
+    """The leased-worker skeleton (workers/leased.py), through the dispatcher: a loop backs off while
+    PostgreSQL is down and sends what was owed once it is back; `--once` fails instead of waiting."""
+    employee = db.session.scalar(sa.select(User).where(User.username == "employee1"))
+    db.session.execute(sa.update(OutboxMessage).values(status="done"))
+    db.session.add(Device(user_id=employee.id, token="outage-phone", platform="android", locale="ru"))
+    notify("task_assigned", employee.id, None, task_id=1)
+    db.session.commit()
+    settings = Settings(poll_s=0.2, beat_s=0.2)
+    dispatcher = Dispatcher(LogSender(), settings, name="outage-dispatcher")
+
+    private_pg.stop()
+    try:
+        with pytest.raises(sa.exc.OperationalError):
+            Dispatcher(LogSender(), settings, name="outage-once").run(once=True)
+
+        def run() -> None:
+            with outage_app.app_context():
+                dispatcher.run()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        time.sleep(3)  # several failed passes, backing off
+        assert thread.is_alive()
+    finally:
+        private_pg.start()
+    try:
+        deadline = time.monotonic() + 30
+        delivered = []
+        while time.monotonic() < deadline and not delivered:
+            db.session.rollback()
+            delivered = db.session.scalars(sa.select(PushDelivery.status).join(Device)
+                                           .where(Device.token == "outage-phone")).all()
+            time.sleep(0.2)
+        assert delivered == ["delivered"]
+    finally:
+        dispatcher.stop()
+        thread.join(30)
+    assert not thread.is_alive()

@@ -67,7 +67,7 @@ def test_a_dead_worker_loop_makes_readyz_503_with_its_name(app, client, speech_m
     db.session.commit()
     settings = dataclasses.replace(Settings.from_config(app.config, threads=2), **FAST)
     worker = Worker(app, speech_models, settings, name="worker-under-test")
-    dispatcher = Dispatcher(LogSender(), PushSettings(poll=0.2, silence_s=1.0, beat_s=0.2), name="push-under-test")
+    dispatcher = Dispatcher(LogSender(), PushSettings(poll_s=0.2, silence_s=1.0, beat_s=0.2), name="push-under-test")
     worker_thread = threading.Thread(target=worker.run, daemon=True)
     worker_thread.start()
     push_thread = run_in_app(app, dispatcher.run)
@@ -75,7 +75,7 @@ def test_a_dead_worker_loop_makes_readyz_503_with_its_name(app, client, speech_m
         ready = wait_for_readyz(client, 200)
         assert ready.get_json()["checks"] == {"database": "ok", "worker": "ok", "push": "ok"}
 
-        end_thread(worker._loops["worker-under-test/transcribe-0"].thread)
+        end_thread(worker.loops["worker-under-test/transcribe-0"].thread)
 
         gone = wait_for_readyz(client, 503, "transcribe-0")
         detail = gone.get_json()["detail"]
@@ -84,7 +84,7 @@ def test_a_dead_worker_loop_makes_readyz_503_with_its_name(app, client, speech_m
         assert gone.headers["Retry-After"]
     finally:
         worker.stop()
-        dispatcher.stop.set()
+        dispatcher.stop()
         worker_thread.join(30)
         push_thread.join(30)
     # Stopped cleanly: gone, not stalled.
@@ -114,7 +114,7 @@ def test_a_hung_dispatcher_loop_makes_readyz_503_until_it_moves_again(app, clien
     with HangingFcm(key.public_key()) as fcm:
         account = write_service_account(tmp_path / "sa.json", key, fcm.token_uri)
         with FcmSender.from_credentials(str(account), endpoint=fcm.url, timeout=30) as sender:
-            dispatcher = Dispatcher(sender, PushSettings(poll=0.2, stall_s=1.0, silence_s=1.0, beat_s=0.2),
+            dispatcher = Dispatcher(sender, PushSettings(poll_s=0.2, stall_s=1.0, silence_s=1.0, beat_s=0.2),
                                     name="push-under-test")
             thread = run_in_app(app, dispatcher.run)
             try:
@@ -124,5 +124,5 @@ def test_a_hung_dispatcher_loop_makes_readyz_503_until_it_moves_again(app, clien
                 wait_for_readyz(client, 200)
                 assert [r.body["message"]["token"] for r in fcm.sends()] == ["phone-1"]
             finally:
-                dispatcher.stop.set()
+                dispatcher.stop()
                 thread.join(30)

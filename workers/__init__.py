@@ -1,0 +1,4 @@
+"""What every background worker shares; each worker's own work lives in its package (transcription/, push/).
+
+Workers import this package and `models`; nothing here imports a worker, the domain or the web app.
+"""
