@@ -2,8 +2,13 @@
 
 Runs first on every request. Each check is cheap on the common path (a few C-level byte scans);
 the full walk of a JSON document only happens when a cheap scan says it could be needed.
+
+A refused request's body is read to its end after the answer is sent (`drain`): gunicorn drops
+only 64 KB of an unread body before the next request on a kept-alive connection, then closes the
+connection it has already announced as kept alive, and the phone's next request on it fails.
 """
 import json
+import time
 
 from flask import Flask, request
 
@@ -95,8 +100,57 @@ def _check_form() -> None:
                 raise _nul_refused(name.replace("\x00", "") or "_form")
 
 
+# How long a refused body may take to arrive after its answer, before the connection is given up.
+DRAIN_S = 10.0
+_DRAIN_CHUNK = 64 * 1024
+
+
+def drain(environ: dict, limit: int, seconds: float = DRAIN_S) -> bool:
+    """Read and drop what is left of the request's body, at most `limit` bytes and `seconds`; True
+    when it ended. Only a server that ends the input stream itself (`wsgi.input_terminated`: gunicorn,
+    werkzeug's chunked bodies) is drained; reading another's past its body would wait for ever."""
+    if not environ.get("wsgi.input_terminated"):
+        return False
+    stream, sock = environ["wsgi.input"], environ.get("gunicorn.socket")
+    deadline, read = time.monotonic() + seconds, 0
+    before = sock.gettimeout() if sock is not None else None
+    try:
+        while read <= limit:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if sock is not None:
+                sock.settimeout(left)  # a client that stops sending holds the thread no longer
+            chunk = stream.read(_DRAIN_CHUNK)
+            if not chunk:
+                return True
+            read += len(chunk)
+        return False
+    except (OSError, ValueError):  # timed out, reset, or a malformed chunk: the server closes
+        return False
+    finally:
+        if sock is not None:
+            try:
+                sock.settimeout(before)
+            except OSError:
+                pass
+
+
+def _has_body(environ: dict) -> bool:
+    return environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
+
+
 def install(app: Flask) -> None:
-    """Checks of the body and query, first on every request."""
+    """Checks of the body and query, first on every request; refused bodies drained after the answer."""
+    limit = app.config["MAX_CONTENT_LENGTH"]
+
+    @app.after_request
+    def _drain_refused(resp):
+        # After the answer has gone out (the response's close), so the phone reads its refusal at once.
+        environ = request.environ
+        if resp.status_code >= 400 and _has_body(environ):
+            resp.call_on_close(lambda: drain(environ, limit))
+        return resp
 
     @app.before_request
     def _guard_request():
