@@ -9,8 +9,9 @@ connection it has already announced as kept alive, and the phone's next request 
 """
 import json
 import time
+from typing import NamedTuple
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from .errors import ApiError
 
@@ -92,9 +93,49 @@ def _check_json_body(limit: int) -> None:
         raise _nul_refused(_nul_path(document))
 
 
+class Takes(NamedTuple):
+    """What an API view declares it reads (flask-smorest's `arguments`, a declared multipart body): the
+    checks of what it does not read are not made, so it answers only the codes its contract lists."""
+    json: bool
+    query: bool
+    form: bool
+
+
+_EVERYTHING = Takes(True, True, True)  # a page of the console, not an API operation
+
+
+def takes(endpoint: str | None) -> Takes | None:
+    """What the endpoint's view reads; None for no endpoint (the answer is 404 or 405)."""
+    if endpoint is None:
+        return None
+    known = current_app.extensions.setdefault("guard_takes", {})
+    found = known.get(endpoint)
+    if found is None:
+        doc = getattr(current_app.view_functions.get(endpoint), "_apidoc", None)
+        if doc is None:
+            found = _EVERYTHING
+        else:
+            locations = {p.get("in") for p in doc.get("arguments", {}).get("parameters", ())}
+            body = doc.get("manual_doc", {}).get("requestBody", {}).get("content", {})
+            found = Takes("json" in locations, "query" in locations, "multipart/form-data" in body)
+        known[endpoint] = found
+    return found
+
+
+def _check_media_type() -> None:
+    """A view that reads a JSON body refuses any other (a form, text, bytes without a type): read as JSON
+    it would be an empty object, and a PATCH would answer 200 having changed nothing."""
+    environ = request.environ
+    declared = "CONTENT_TYPE" in environ
+    if (declared or _has_body(environ)) and not (declared and _is_json()) and getattr(takes(request.endpoint),
+                                                                                      "json", False):
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+
+
 def _check_form() -> None:
     if "CONTENT_TYPE" in request.environ and request.mimetype in ("multipart/form-data",
-                                                                   "application/x-www-form-urlencoded"):
+                                                                   "application/x-www-form-urlencoded") \
+            and getattr(takes(request.endpoint), "form", False):
         for name, value in request.form.items(multi=True):
             if "\x00" in value or "\x00" in name:
                 raise _nul_refused(name.replace("\x00", "") or "_form")
@@ -156,16 +197,17 @@ def install(app: Flask) -> None:
     def _guard_request():
         # A polled GET has neither a body nor, often, a query: its headers are not even parsed for them.
         environ = request.environ
-        if "CONTENT_TYPE" in environ and _is_json():
+        if "CONTENT_TYPE" in environ and _is_json() and getattr(takes(request.endpoint), "json", False):
             _check_json_body(app.config["MAX_JSON_BYTES"])
-        if environ.get("QUERY_STRING"):
+        if environ.get("QUERY_STRING") and getattr(takes(request.endpoint), "query", False):
             for name, value in request.args.items(multi=True):
                 if "\x00" in value or "\x00" in name:
                     raise _nul_refused(name.replace("\x00", "") or "_query")
 
 
 def install_form_check(app: Flask) -> None:
-    """Form fields are checked after each blueprint's own checks (authentication): parsing a form
-    reads the whole upload, which a caller who is not signed in must not be able to make us do."""
+    """The body's type and form fields are checked after each blueprint's own checks (authentication):
+    parsing a form reads the whole upload, which a caller who is not signed in must not be able to make
+    us do."""
     for name in app.blueprints:
-        app.before_request_funcs.setdefault(name, []).append(_check_form)
+        app.before_request_funcs.setdefault(name, []).extend((_check_media_type, _check_form))
