@@ -142,6 +142,22 @@ def test_the_next_request_on_a_kept_alive_connection_works_after_a_body_is_refus
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_servers_own_refusals_are_the_ones_the_contract_lists(app, client):
+    """gunicorn refuses a long request line (414) and big headers (431) before the app: with its own page,
+    which the document lists on every operation."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    me = spec["paths"]["/api/v1/me"]["get"]["responses"]
+    with Gunicorn(app, WEB_THREADS="2") as server:
+        for status, path, headers in ((414, "/api/v1/me?q=" + "a" * 5000, {}),
+                                      (431, "/api/v1/me", {"X-Big": "a" * 9000}),
+                                      (431, "/api/v1/me", {f"X-H{i}": "a" for i in range(120)})):
+            resp = requests.get(server.url + path, headers=headers, timeout=30)
+            documented = spec["components"]["responses"][me[str(status)]["$ref"].rsplit("/", 1)[1]]
+            assert resp.status_code == status and resp.headers["Content-Type"].split(";")[0] in documented["content"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_one_device_registered_many_times_at_once_on_sqlite(app, demo):
     """Two gunicorn workers with four threads each, 16 simultaneous registrations of one token, 3 rounds."""
     db.session.commit()
