@@ -99,9 +99,10 @@ class Takes(NamedTuple):
     json: bool
     query: bool
     form: bool
+    declared: bool = True  # False: a page of the console, not an API operation, and every check applies
 
 
-_EVERYTHING = Takes(True, True, True)  # a page of the console, not an API operation
+_EVERYTHING = Takes(True, True, True, declared=False)
 
 
 def takes(endpoint: str | None) -> Takes | None:
@@ -125,10 +126,10 @@ def takes(endpoint: str | None) -> Takes | None:
 def _check_media_type() -> None:
     """A view that reads a JSON body refuses any other (a form, text, bytes without a type): read as JSON
     it would be an empty object, and a PATCH would answer 200 having changed nothing."""
-    environ = request.environ
-    declared = "CONTENT_TYPE" in environ
-    if (declared or _has_body(environ)) and not (declared and _is_json()) and getattr(takes(request.endpoint),
-                                                                                      "json", False):
+    environ, view = request.environ, takes(request.endpoint)
+    typed = "CONTENT_TYPE" in environ
+    if view is not None and view.declared and view.json and (typed or _has_body(environ)) \
+            and not (typed and _is_json()):
         raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
 
 
