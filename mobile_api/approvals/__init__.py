@@ -94,8 +94,8 @@ def revoke(key_id):
 @idempotent
 @blp.arguments(SessionIn())
 @blp.response(201, SessionOut)
-@errors("invalid_state", "key_revoked", "key_expired", "approval_closed", "not_due", "no_certificate_authority",
-        "comment_required")
+@errors("not_found", "invalid_state", "key_revoked", "key_expired", "approval_closed", "not_due",
+        "no_certificate_authority", "comment_required", "validation_failed")
 def open_session(body):
     """Prepare a signature: the canonical content and the DER signed attributes the device signs."""
     subject = body["subject"]
