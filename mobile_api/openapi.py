@@ -50,7 +50,6 @@ PROBLEM_SCHEMA = {
     },
 }
 DESCRIPTIONS = {
-    304: "Not modified: the ETag sent in If-None-Match still matches (no body)",
     400: "Bad request", 401: "Missing, expired or revoked access token", 403: "Not allowed",
     404: "Not found, or not visible to this user (never 403 for that)", 409: "Conflict with the current state",
     410: "Gone", 413: "Payload too large", 415: "Unsupported media type", 416: "Range not satisfiable",
@@ -206,10 +205,10 @@ class ContractPlugin(BasePlugin):
         rule = kwargs.get("rule")
         if rule is None:
             return
-        for method, op in operations.items():
-            self._finish(op, rule.endpoint, method, "{" in (path or ""))
+        for op in operations.values():
+            self._finish(op, rule.endpoint, "{" in (path or ""))
 
-    def _finish(self, op: dict, endpoint: str, method: str, has_path_ids: bool) -> None:
+    def _finish(self, op: dict, endpoint: str, has_path_ids: bool) -> None:
         for kind, named in op.pop("x-components", {}).items():
             for name, component in named.items():
                 self._register(kind, name, copy.deepcopy(component))
