@@ -189,8 +189,9 @@ def install(app: Flask) -> None:
     @app.after_request
     def _drain_refused(resp):
         # After the answer has gone out (the response's close), so the phone reads its refusal at once.
+        # A body that says it is longer than any the API takes is not read: the server closes.
         environ = request.environ
-        if resp.status_code >= 400 and _has_body(environ):
+        if resp.status_code >= 400 and _has_body(environ) and (request.content_length or 0) <= limit:
             resp.call_on_close(lambda: drain(environ, limit))
         return resp
 

@@ -113,6 +113,23 @@ def test_a_chunked_json_body_over_the_limit_is_413_before_it_is_read_whole(app, 
     assert body.read_bytes <= app.config["MAX_JSON_BYTES"] + 64 * 1024
 
 
+def test_a_refused_body_is_drained_after_the_answer_up_to_the_largest_body_taken(app, login, demo):
+    api = login("exec1")
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    for length, drained in ((None, limit), (str(limit + 1), 0)):
+        body = _Endless()
+        environ = EnvironBuilder(path="/api/v1/devices", method="POST", headers=api.headers,
+                                 content_type="application/json", data=b"").get_environ()
+        environ.pop("CONTENT_LENGTH", None)
+        environ.update({"wsgi.input": body, "wsgi.input_terminated": True})
+        environ.update({"CONTENT_LENGTH": length} if length else {"HTTP_TRANSFER_ENCODING": "chunked"})
+        app_iter, status, _ = run_wsgi_app(app, environ)
+        assert status.startswith("413") and json.loads(b"".join(app_iter))["code"] == "payload_too_large"
+        before = body.read_bytes
+        app_iter.close()  # the answer has been sent: the rest of the body is read now, or never
+        assert drained <= body.read_bytes - before <= drained + 64 * 1024, (length, body.read_bytes - before)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_next_request_on_a_kept_alive_connection_works_after_a_body_is_refused(app, demo):
