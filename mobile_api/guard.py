@@ -189,9 +189,11 @@ def install(app: Flask) -> None:
     @app.after_request
     def _drain_refused(resp):
         # After the answer has gone out (the response's close), so the phone reads its refusal at once.
-        # A body that says it is longer than any the API takes is not read: the server closes.
+        # A body that says it is longer than any the API takes is not read, nor that of a client that
+        # closes the connection after this request: the server closes it.
         environ = request.environ
-        if resp.status_code >= 400 and _has_body(environ) and (request.content_length or 0) <= limit:
+        if resp.status_code >= 400 and _has_body(environ) and (request.content_length or 0) <= limit \
+                and environ.get("HTTP_CONNECTION", "").lower() != "close":
             resp.call_on_close(lambda: drain(environ, limit))
         return resp
 
