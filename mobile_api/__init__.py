@@ -10,7 +10,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 
 from models import AuthSession, User, blobstore, db, liveness, raw
 
-from . import config, errors, guard, transaction
+from . import config, errors, guard, openapi, transaction
 from .extensions import Api, compress, migrate
 from .fields import parse_id
 from .json_provider import OrjsonProvider
@@ -109,8 +109,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     compress.init_app(app)
     api = Api(app)
-    api.register_converter(IdConverter, lambda _: {"type": "string", "pattern": "^[0-9]{1,19}$"})
-    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    api.register_converter(IdConverter, lambda _: dict(openapi.ID_SCHEMA))
     errors.register(app)
 
     guard.install(app)

@@ -13,9 +13,28 @@ from typing import Callable
 
 from flask import g, make_response, request
 
+from .openapi import declare
+
 # Bump when the representation of a versioned page changes, so old tags stop matching.
 FORMAT = 1
 NO_CACHE = "private, no-cache"
+
+# What a conditional read adds to the contract: If-None-Match in, ETag out, 304 when it matches.
+ETAG = {"$ref": "#/components/headers/ETag"}
+conditional_doc = declare(**{
+    "x-parameters": {"If-None-Match": "IfNoneMatch"},
+    "x-success-headers": {"ETag": ETAG},
+    "responses": {304: {"description": "Not modified: the ETag sent in If-None-Match still matches (no body)",
+                          "headers": {"ETag": ETAG}}},
+    "x-components": {
+        "parameters": {"IfNoneMatch": {
+            "in": "header", "name": "If-None-Match", "required": False,
+            "description": "the ETag of the copy the app holds: an unchanged answer is `304` with no body",
+            "schema": {"type": "string", "example": '"5d41402abc4b2a76b9719d911017c592"'}}},
+        "headers": {"ETag": {"description": "strong validator of this answer; send it back in If-None-Match",
+                             "schema": {"type": "string"}}},
+    },
+})
 
 
 def _tag_body(resp):
@@ -33,7 +52,7 @@ def etagged(view):
     def wrapper(*args, **kwargs):
         return _tag_body(make_response(view(*args, **kwargs)))
 
-    return wrapper
+    return conditional_doc(wrapper)
 
 
 def versioned(version: Callable[[], str | None]):
@@ -52,7 +71,7 @@ def versioned(version: Callable[[], str | None]):
                     return _tag_version(make_response("", 304), current)
             return view(*args, **kwargs)
 
-        return wrapper
+        return conditional_doc(wrapper)
 
     return decorate
 

@@ -13,7 +13,34 @@ from werkzeug.http import parse_range_header
 
 from models.blobstore import BlobNotFound, blobs
 
+from .conditional import conditional_doc
 from .errors import not_found
+from .openapi import BINARY, declare
+
+
+def serves_file(*media_types: str):
+    """Decorator of a view answering with `send_blob`: documents its bytes (these media types; generators
+    want concrete ones, so the usual types come before a catch-all), ETag and 304, Range, 206 and 416."""
+    content = {kind: {"schema": dict(BINARY)} for kind in media_types}
+    content_range = {"$ref": "#/components/headers/Content-Range"}
+    ranged = declare(**{
+        "x-parameters": {"Range": "Range"},
+        "x-codes": {"range_not_satisfiable": True},
+        "responses": {
+            200: {"content": content},
+            206: {"description": "The requested part of the file", "content": content,
+                    "headers": {"Content-Range": content_range, "ETag": {"$ref": "#/components/headers/ETag"}}}},
+        "x-components": {
+            "parameters": {"Range": {
+                "in": "header", "name": "Range", "required": False,
+                "description": "`bytes=first-last`: `206` with that part; outside the file `416` with "
+                               "`Content-Range: bytes */size`; a malformed value is ignored (`200`, the whole file)",
+                "schema": {"type": "string", "example": "bytes=0-1023"}}},
+            "headers": {"Content-Range": {"description": "`bytes first-last/size` (206) or `bytes */size` (416)",
+                                          "schema": {"type": "string"}}},
+        },
+    })
+    return lambda view: conditional_doc(ranged(view))
 
 FILE_CSP = "sandbox; default-src 'none'"
 # What a browser displays but never runs, beside audio/* and video/*.

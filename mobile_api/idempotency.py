@@ -30,6 +30,7 @@ from models import IdempotentResponse, db, utcnow
 
 from . import transaction
 from .errors import ApiError
+from .openapi import declare
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,26 @@ def _release(key: str, token: str) -> None:
         log.warning("could not release Idempotency-Key claim of user %s", g.user_id, exc_info=True)
 
 
+# What `idempotent` adds to the contract of the operation it wraps.
+_DOCUMENTED = declare(**{
+    "x-parameters": {"Idempotency-Key": "IdempotencyKey"},
+    "x-success-headers": {"Idempotent-Replayed": {"$ref": "#/components/headers/Idempotent-Replayed"}},
+    "x-codes": dict.fromkeys(("invalid_idempotency_key", "idempotency_conflict", "idempotency_in_progress"), True),
+    "x-components": {
+        "parameters": {"IdempotencyKey": {
+            "in": "header", "name": "Idempotency-Key", "required": False,
+            "description": "Any string of 1-255 printable characters. The same key from the same user with the "
+                           "same body replays the first answer and changes nothing; with another body it is "
+                           "`409 idempotency_conflict`.",
+            "schema": {"type": "string", "pattern": "^[!-~]([ -~]{0,253}[!-~])?$", "example": "8b1f0c4e-retry-1"},
+        }},
+        "headers": {"Idempotent-Replayed": {
+            "description": "`true` when this is the remembered answer to a retried request",
+            "schema": {"type": "string"}}},
+    },
+})
+
+
 def idempotent(view):
     """Wrap a POST that creates or acts: its remembered answer commits with its work (mobile_api.transaction)."""
 
@@ -183,7 +204,7 @@ def idempotent(view):
         transaction.before_commit(lambda answer: _remember(key, claimed, answer))
         return view(*args, **kwargs)
 
-    return wrapper
+    return _DOCUMENTED(wrapper)
 
 
 def _remember(key: str, claimed: str, answer: Response) -> None:

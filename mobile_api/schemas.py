@@ -1,6 +1,7 @@
 """Response and request schemas of the core contract; trimmed mobile views live here."""
 from marshmallow import Schema, fields, validate
 
+from domain.documents import MAX_FILES
 from domain.reading import DETAIL_RESOLUTIONS
 from models import AuthSession, Device, Document, User
 from models.documents import INBOX_KINDS
@@ -133,14 +134,19 @@ class TaskCompleteIn(Schema):
     report = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Исполнено, отчёт направлен."})
 
 
-class SyncPart(Schema):
-    upserted = fields.List(fields.Dict())
-    removed = fields.List(fields.String())
+class SyncInbox(Schema):
+    upserted = fields.List(fields.Nested(InboxItemSchema))
+    removed = fields.List(fields.String(), metadata={"description": "ids of lines to drop"})
+
+
+class SyncTasks(Schema):
+    upserted = fields.List(fields.Nested(TaskSchema))
+    removed = fields.List(fields.String(), metadata={"description": "ids of tasks to drop"})
 
 
 class SyncOut(Schema):
-    inbox = fields.Nested(SyncPart)
-    tasks = fields.Nested(SyncPart)
+    inbox = fields.Nested(SyncInbox)
+    tasks = fields.Nested(SyncTasks)
     next = fields.String()
     has_more = fields.Boolean()
 
@@ -203,7 +209,8 @@ class DocumentDetailSchema(Schema):
         "description": f"the first {DETAIL_RESOLUTIONS} resolutions this user sees, oldest first"})
     resolutions_next_cursor = fields.String(allow_none=True, metadata={
         "description": "when the document has more: GET /documents/{id}/resolutions?cursor= for the next page"})
-    approval = fields.Raw(allow_none=True)  # dumped by ApprovalSchema; the document says so (mobile_api/openapi.py)
+    approval = fields.Nested("ApprovalSchema", allow_none=True,
+                             metadata={"description": "the current approval round, if the document has one"})
     actions = fields.List(fields.String(metadata={"enum": ACTIONS}),
                           metadata={"description": "what this user may do with the document now"})
 
@@ -217,3 +224,17 @@ class DocumentMetadataIn(Schema):
     reg_date = fields.Date()
     due_at = UtcTime(allow_none=True)
     urgent = fields.Boolean(load_default=False)
+
+
+# Multipart bodies: their parts, for the contract (the views read the parts themselves).
+BINARY_PART = {"type": "string", "format": "binary"}
+
+
+class DocumentForm(Schema):
+    metadata = fields.Nested(DocumentMetadataIn, required=True)
+    file = fields.List(fields.Raw(metadata=BINARY_PART), required=True, validate=validate.Length(1, MAX_FILES),
+                       metadata={"description": "the letter's files; one part per file"})
+
+
+class AttachmentForm(Schema):
+    file = fields.Raw(required=True, metadata=BINARY_PART)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from mobile_api import create_app
 from models import db
+from tests.contract.answers import answers_are_in_the_contract  # noqa: F401  (every run holds its answers to it)
 from tests.debian import apt_install
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -9,7 +9,8 @@ from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
 from ..errors import ApiError
 from ..idempotency import idempotent
-from ..schemas import AttachmentSchema, PageArgs
+from ..openapi import LOCATION, binary_body, declare, errors
+from ..schemas import AttachmentForm, AttachmentSchema, PageArgs
 from .schemas import (
     ApprovalPage,
     ApprovalSchema,
@@ -32,6 +33,7 @@ blp.before_request(authenticate)
 @blp.route("/documents/<id:document_id>/approval-route", methods=["PUT"])
 @blp.arguments(RouteIn())
 @blp.response(200, ApprovalSchema)
+@errors("forbidden", "approval_in_progress")
 def put_route(body, document_id):
     """The owner sets the approval route: a new round whose first approvers are asked at once."""
     approval = approvals.put_route(g.user, access.get_document(g.user, document_id), body["stages"])
@@ -52,6 +54,8 @@ def waiting(args):
 @idempotent
 @blp.arguments(DecisionIn())
 @blp.response(200, ApprovalSchema)
+@errors("approval_closed", "not_due", "session_used", "stale_version", "signature_mismatch", "signature_missing",
+        "comment_required", "signature_required", "signing_session_mismatch")
 def decide(body, approval_id):
     """Approve or reject (a reject needs a comment); signed through a signing session when required."""
     approval = approvals.decide(g.user, approval_id, body["decision"], body.get("comment"),
@@ -63,6 +67,7 @@ def decide(body, approval_id):
 @idempotent
 @blp.arguments(KeyIn())
 @blp.response(201, KeyOut)
+@errors("no_certificate_authority", "csr_malformed", "csr_bad_signature", "csr_unsupported_key")
 def enrol(body):
     """Enrol a device key: a P-256 PKCS#10 request in, a certificate from the organization's CA out."""
     return signatures.enrol(g.user, body["csr"]), 201
@@ -86,6 +91,8 @@ def revoke(key_id):
 @idempotent
 @blp.arguments(SessionIn())
 @blp.response(201, SessionOut)
+@errors("not_found", "invalid_state", "key_revoked", "key_expired", "approval_closed", "not_due",
+        "no_certificate_authority", "comment_required", "validation_failed")
 def open_session(body):
     """Prepare a signature: the canonical content and the DER signed attributes the device signs."""
     subject = body["subject"]
@@ -103,6 +110,9 @@ def open_session(body):
 @idempotent
 @blp.arguments(SignatureIn())
 @blp.response(200, SignatureOut)
+@errors("session_used", "key_revoked", "key_expired", "no_certificate_authority", "session_expired",
+        "digest_mismatch", "bad_signature", "untrusted_issuer", "certificate_expired", "certificate_revoked",
+        "wrong_key_usage", "malformed")
 def sign(body, session_id):
     """The device's ECDSA signature over data_to_sign: assembled into a detached CMS and verified."""
     return signatures.sign(g.user, session_id, body["signature"])
@@ -110,6 +120,7 @@ def sign(body, session_id):
 
 @blp.route("/documents/<id:document_id>/signatures", methods=["GET"])
 @blp.response(200, SignatureReport)
+@errors("no_certificate_authority")
 def report(document_id):
     """Every signature on the document, verified now: signer, certificate, time, valid and why."""
     doc = access.get_document(g.user, document_id)
@@ -118,6 +129,8 @@ def report(document_id):
 
 @blp.route("/documents/<id:document_id>/evidence", methods=["GET"])
 @blp.response(200, description="A zip that `openssl cms -verify` checks", content_type="application/zip")
+@binary_body(200, "application/zip")
+@errors("no_certificate_authority")
 def evidence(document_id):
     """The signed contents, .p7s files, certificates and CA of the document, with instructions."""
     doc = access.get_document(g.user, document_id)
@@ -125,18 +138,11 @@ def evidence(document_id):
                      download_name=f"evidence-{doc.id}.zip")
 
 
-ATTACHMENT_BODY = {
-    "required": True,
-    "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}},
-    }}},
-}
-
-
 @blp.route("/documents/<id:document_id>/attachments", methods=["POST"])
 @idempotent
-@blp.doc(requestBody=ATTACHMENT_BODY)
-@blp.response(201, AttachmentSchema)
+@declare(requestBody={"required": True, "content": {"multipart/form-data": {"schema": AttachmentForm}}})
+@blp.response(201, AttachmentSchema, headers=LOCATION)
+@errors("forbidden", "payload_too_large", "validation_failed")
 def add_attachment(document_id):
     """The owner adds a file (same name: a new version); pending approval decisions are cancelled."""
     upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None

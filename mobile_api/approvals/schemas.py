@@ -122,13 +122,23 @@ class SessionIn(Schema):
 
 
 class SubjectOut(Schema):
-    type = fields.String(attribute="subject_type", metadata={"enum": list(SUBJECT_TYPES)})
-    id = Id(attribute="subject_id")
+    type = fields.String(metadata={"enum": list(SUBJECT_TYPES)})
+    id = Id()
+
+
+class Subject(fields.Nested):
+    """What a session or a signature is about, as SubjectOut, from its `subject_type` and `subject_id`."""
+
+    def __init__(self, **kwargs):
+        super().__init__(SubjectOut, **kwargs)
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        return {"type": obj.subject_type, "id": obj.subject_id}
 
 
 class SessionOut(Schema):
     id = Id()
-    subject = fields.Function(lambda s: SubjectOut().dump(s))
+    subject = Subject()
     key_id = Id()
     data_to_sign = Base64(metadata={"description": "DER signed attributes: sign these bytes (ECDSA P-256, SHA-256)"})
     algorithm = fields.Constant("ecdsa-with-SHA256", metadata={"type": "string", "enum": ["ecdsa-with-SHA256"]})
@@ -146,7 +156,7 @@ class SignatureOut(Schema):
     id = Id()
     session_id = Id()
     document_id = Id()
-    subject = fields.Function(lambda s: SubjectOut().dump(s))
+    subject = Subject()
     signer = fields.Nested(UserRef)
     certificate_serial = fields.String(attribute="key.serial")
     signed_at = UtcTime()
@@ -162,7 +172,7 @@ class CertificateView(Schema):
 
 class SignatureReportItem(Schema):
     id = Id()
-    subject = fields.Dict()
+    subject = fields.Nested(SubjectOut)
     signer = fields.Nested(UserRef)
     certificate = fields.Nested(CertificateView)
     signed_at = UtcTime()

@@ -5,6 +5,7 @@ from models import utcnow
 
 from ..blueprint import Blueprint
 from ..errors import ApiError
+from ..openapi import errors
 from ..schemas import LoginIn, RefreshIn, TokenPair, UserSchema
 from . import tokens
 from .signin import sign_in
@@ -23,8 +24,7 @@ def _authenticate():
 @blp.doc(security=[])
 @blp.arguments(LoginIn())
 @blp.response(200, TokenPair)
-@blp.alt_response(401, description="invalid_credentials")
-@blp.alt_response(429, description="rate_limited")
+@errors("invalid_credentials", "rate_limited")
 def login(body):
     """Exchange a username and password for an access and a refresh token (429 while the failed
     sign-in limits hold, see auth/signin.py)."""
@@ -38,7 +38,7 @@ def login(body):
 @blp.doc(security=[])
 @blp.arguments(RefreshIn())
 @blp.response(200, TokenPair)
-@blp.alt_response(401, description="invalid_token, token_reused, token_expired")
+@errors("invalid_token", "token_reused", "token_expired")
 def refresh(body):
     """Spend the refresh token for a new pair. The same token again within REFRESH_GRACE_S (a retry)
     gets the same pair; a spent token otherwise closes the session."""

@@ -6,6 +6,7 @@ from domain import dictation, directory
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
 from ..conditional import etagged
+from ..openapi import errors
 from .schemas import (
     DirectorySync,
     DirectorySyncArgs,
@@ -25,6 +26,7 @@ blp.before_request(authenticate)
 @etagged
 @blp.arguments(PeopleArgs(), location="query")
 @blp.response(200, PeoplePage)
+@errors("not_found")
 def people(args):
     """People of the caller's organization by the start of their surname, first name or position."""
     return directory.search(g.user, args.get("q"), args.get("unit"), args["limit"], args.get("cursor"))

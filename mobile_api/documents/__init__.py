@@ -14,12 +14,14 @@ from ..blueprint import Blueprint
 from ..conditional import etagged
 from ..errors import ApiError, field_errors
 from ..fastdump import compile_rows
-from ..files import send_blob
+from ..files import send_blob, serves_file
 from ..idempotency import idempotent
+from ..openapi import LOCATION, declare, errors
 from ..reads import gets_outside_transaction
 from ..schemas import (
     AttachmentSchema,
     DocumentDetailSchema,
+    DocumentForm,
     DocumentMetadataIn,
     PageArgs,
     ResolutionPage,
@@ -91,28 +93,19 @@ def list_resolutions(args, document_id):
 
 @blp.route("/documents/<id:document_id>/attachments/<id:attachment_id>", methods=["GET"])
 @blp.response(200, description="The file (Range supported: 206)")
+@serves_file("application/octet-stream", "application/pdf", "text/plain", "*/*")
 def download(document_id, attachment_id):
     """An attachment's bytes, with ETag and Range."""
     att = access.get_attachment(g.user_id, document_id, attachment_id)
     return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
 
 
-REGISTER_BODY = {
-    "required": True,
-    "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["metadata", "file"],
-        "properties": {
-            "metadata": {"type": "string", "description": "JSON: DocumentMetadataIn"},
-            "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-        },
-    }}},
-}
-
-
 @blp.route("/documents", methods=["POST"])
 @idempotent
-@blp.doc(requestBody=REGISTER_BODY)
-@blp.response(201, DocumentDetailSchema)
+@declare(requestBody={"required": True, "content": {"multipart/form-data": {
+    "schema": DocumentForm, "encoding": {"metadata": {"contentType": "application/json"}}}}})
+@blp.response(201, DocumentDetailSchema, headers=LOCATION)
+@errors("forbidden", "payload_too_large", "unsupported_media_type", "malformed_json", "validation_failed")
 def register():
     """A clerk registers a document: multipart `metadata` (JSON) and one or more `file` parts."""
     if request.mimetype != "multipart/form-data":

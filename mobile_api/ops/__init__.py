@@ -6,6 +6,7 @@ import time
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request
+from marshmallow import Schema, fields
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
@@ -14,13 +15,23 @@ from models.queue import read_db_now
 
 from ..blueprint import Blueprint
 from ..errors import ApiError, problem
+from ..openapi import declare, errors
 
 blp = Blueprint("ops", __name__, description="Operations")
 
 
+class Health(Schema):
+    status = fields.String(metadata={"enum": ["ok"]})
+
+
+class Readiness(Schema):
+    status = fields.String(metadata={"enum": ["ready"]})
+    checks = fields.Dict(keys=fields.String(), values=fields.String(metadata={"enum": ["ok"]}))
+
+
 @blp.route("/healthz", methods=["GET"])
 @blp.doc(security=[])
-@blp.response(200)
+@blp.response(200, Health)
 def healthz():
     """The process is up."""
     return {"status": "ok"}
@@ -28,8 +39,8 @@ def healthz():
 
 @blp.route("/readyz", methods=["GET"])
 @blp.doc(security=[])
-@blp.response(200)
-@blp.alt_response(503, description="not ready")
+@blp.response(200, Readiness)
+@errors("not_ready")
 def readyz():
     """Ready when the database answers, a transcription worker and a push dispatcher are alive, and none
     of their loops is dead or stalled (each loop keeps its own heartbeat in the database)."""
@@ -156,7 +167,9 @@ def _check_scraper() -> None:
 
 @blp.route("/metrics", methods=["GET"])
 @blp.doc(security=[])
-@blp.response(200, description="Prometheus text format")
+@blp.response(200, description="Prometheus text format", content_type="text/plain")
+@declare(responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+@errors("unauthorized", "forbidden")
 def metrics():
     """Prometheus metrics: for the machine itself, or with `Authorization: Bearer $METRICS_TOKEN`."""
     _check_scraper()

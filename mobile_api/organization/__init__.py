@@ -6,6 +6,7 @@ from domain import organization as rules
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
 from ..idempotency import idempotent
+from ..openapi import LOCATION, errors
 from ..voice.upload import check_vocabulary
 from .schemas import OrganizationOut, OrganizationPatch, TemplateIn, TemplateOut, TemplatePage, TemplatePatch
 
@@ -23,6 +24,7 @@ def get():
 @blp.route("/organization", methods=["PATCH"])
 @blp.arguments(OrganizationPatch())
 @blp.response(200, OrganizationOut)
+@errors("forbidden")
 def edit(body):
     """Admin: whether authors with an enrolled key must sign the resolutions they issue."""
     rules.set_issue_requires_signature(g.user, body["issue_requires_signature"])
@@ -45,7 +47,8 @@ def _checked(text: str) -> str:
 @blp.route("/organization/resolution-templates", methods=["POST"])
 @idempotent
 @blp.arguments(TemplateIn())
-@blp.response(201, TemplateOut)
+@blp.response(201, TemplateOut, headers=LOCATION)
+@errors("forbidden", "template_exists", "too_many_templates", "out_of_vocabulary")
 def create_template(body):
     """Clerk or admin: add a template; every word must be known to the default language's model."""
     template = rules.add_template(g.user, _checked(body["text"]), body.get("position"))
@@ -62,6 +65,7 @@ def get_template(template_id):
 @blp.route("/organization/resolution-templates/<id:template_id>", methods=["PATCH"])
 @blp.arguments(TemplatePatch())
 @blp.response(200, TemplateOut)
+@errors("forbidden", "template_exists", "out_of_vocabulary")
 def update_template(body, template_id):
     """Clerk or admin: reword or move a template."""
     template = rules.get_template(g.user, template_id)
@@ -72,6 +76,7 @@ def update_template(body, template_id):
 
 @blp.route("/organization/resolution-templates/<id:template_id>", methods=["DELETE"])
 @blp.response(204)
+@errors("forbidden")
 def delete_template(template_id):
     """Clerk or admin: remove a template."""
     rules.delete_template(g.user, rules.get_template(g.user, template_id))

@@ -8,6 +8,7 @@ from ..approvals.schemas import IssueIn
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
 from ..idempotency import idempotent
+from ..openapi import LOCATION, errors
 from ..schemas import ResolutionIn, ResolutionPatch, ResolutionSchema
 
 blp = Blueprint("resolutions", __name__, description="Resolutions")
@@ -17,7 +18,8 @@ blp.before_request(authenticate)
 @blp.route("/documents/<id:document_id>/resolutions", methods=["POST"])
 @idempotent
 @blp.arguments(ResolutionIn())
-@blp.response(201, ResolutionSchema)
+@blp.response(201, ResolutionSchema, headers=LOCATION)
+@errors("forbidden", "signature_required")
 def create(body, document_id):
     """Write a resolution: a draft, or issued at once when `issue` is true."""
     doc = access.get_document(g.user, document_id)
@@ -35,6 +37,7 @@ def get(resolution_id):
 @blp.route("/resolutions/<id:resolution_id>", methods=["PATCH"])
 @blp.arguments(ResolutionPatch())
 @blp.response(200, ResolutionSchema)
+@errors("invalid_state")
 def edit(body, resolution_id):
     """Edit text, executors or deadline before issue; each edit is kept as a revision."""
     return rules.edit(g.user, resolution_id, body)
@@ -43,6 +46,7 @@ def edit(body, resolution_id):
 @blp.route("/resolutions/<id:resolution_id>/reviewed", methods=["POST"])
 @idempotent
 @blp.response(200, ResolutionSchema)
+@errors("self_review", "invalid_state")
 def reviewed(resolution_id):
     """The assistant hands the corrected draft back to its author."""
     return rules.mark_reviewed(g.user, resolution_id)
@@ -52,6 +56,8 @@ def reviewed(resolution_id):
 @idempotent
 @blp.arguments(IssueIn())
 @blp.response(200, ResolutionSchema)
+@errors("forbidden", "invalid_state", "signature_missing", "signature_mismatch", "signing_session_mismatch",
+        "signature_required")
 def issue(body, resolution_id):
     """The author issues the resolution, signed when `signing_session_id` names their signature of it."""
     return rules.issue(g.user, resolution_id, body.get("signing_session_id"))

@@ -10,6 +10,7 @@ from ..blueprint import Blueprint
 from ..conditional import tag_page, versioned
 from ..fastdump import compile_rows
 from ..idempotency import idempotent
+from ..openapi import errors
 from ..reads import gets_outside_transaction
 from ..schemas import TaskArgs, TaskCompleteIn, TaskPage, TaskSchema
 
@@ -33,6 +34,7 @@ def list_tasks(args):
 @idempotent
 @blp.arguments(TaskCompleteIn())
 @blp.response(200, TaskSchema)
+@errors("invalid_state")
 def complete(body, task_id):
     """Report a task done."""
     return rules.complete_task(g.user, task_id, body["report"])

@@ -5,8 +5,9 @@ from domain import access, voice
 
 from ..conditional import etagged
 from ..errors import ApiError
-from ..files import send_blob
+from ..files import send_blob, serves_file
 from ..idempotency import idempotent
+from ..openapi import LOCATION, declare, errors
 from ..schemas import ResolutionSchema
 from . import blp
 from . import upload as recording
@@ -17,29 +18,16 @@ from .schemas import (
     VoiceNoteSchema,
     VoiceQueued,
     VoiceSettings,
+    VoiceUploadForm,
 )
-
-UPLOAD_BODY = {
-    "required": True,
-    "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["audio"],
-        "properties": {
-            "audio": {"type": "string", "format": "binary",
-                      "description": "m4a/AAC, Ogg/Opus, WebM/Opus, MP3, WAV, FLAC, AMR...: recognised from its bytes"},
-            "language": {"type": "string", "description": "a configured model language; default VOICE_LANGUAGE"},
-            "phrases": {"type": "string", "description": "JSON array of strings: recognise only these phrases"},
-        },
-    }}},
-}
 
 
 @blp.route("/documents/<id:document_id>/voice-resolutions", methods=["POST"])
 @idempotent
-@blp.doc(requestBody=UPLOAD_BODY)
-@blp.response(202, VoiceQueued)
-@blp.alt_response(413, description="payload_too_large")
-@blp.alt_response(415, description="unsupported_audio")
-@blp.alt_response(422, description="audio_too_long, no_speech, validation_failed")
+@declare(requestBody={"required": True, "content": {"multipart/form-data": {"schema": VoiceUploadForm}}})
+@blp.response(202, VoiceQueued, headers=LOCATION)
+@errors("forbidden", "payload_too_large", "unsupported_audio", "audio_too_long", "no_speech", "out_of_vocabulary",
+        "validation_failed")
 def upload(document_id):
     """Dictate a resolution: the recording is stored and queued for transcription."""
     doc = access.get_document(g.user, document_id)
@@ -74,6 +62,8 @@ def get_note(note_id):
 
 @blp.route("/voice-notes/<id:note_id>/audio", methods=["GET"])
 @blp.response(200, description="The original recording (Range supported: 206)")
+@serves_file("audio/mp4", "audio/ogg", "audio/webm", "audio/mpeg", "audio/wav", "audio/aac", "audio/flac",
+             "audio/amr", "audio/3gpp", "application/octet-stream", "audio/*")
 def audio(note_id):
     """The original recording, with ETag and Range."""
     note = voice.get_note(g.user, note_id)
@@ -83,6 +73,7 @@ def audio(note_id):
 @blp.route("/resolutions/<id:resolution_id>/retry", methods=["POST"])
 @idempotent
 @blp.response(200, ResolutionSchema)
+@errors("invalid_state")
 def retry(resolution_id):
     """Transcribe a failed dictation again."""
     return voice.retry(g.user, access.get_resolution(g.user, resolution_id))

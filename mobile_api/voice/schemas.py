@@ -1,10 +1,12 @@
 """Request and response schemas of voice resolutions."""
 from marshmallow import Schema, fields, validate
 
+from domain.voice import MAX_PHRASE_CHARS, MAX_PHRASES
 from models.voice import PHRASE_MODES, VOICE_STATES
 
 from ..fields import Id, UtcTime
-from ..schemas import PageArgs, ResolutionSchema
+from ..openapi import NONBLANK_TEXT_PATTERN
+from ..schemas import BINARY_PART, PageArgs, ResolutionSchema
 
 
 class VoiceQueued(Schema):
@@ -59,6 +61,22 @@ class LanguageSchema(Schema):
 
 class LanguagePage(Schema):
     items = fields.List(fields.Nested(LanguageSchema), required=True)
+
+
+class Language(fields.String):
+    """A language a speech model is configured for (the contract lists them: `openapi.field_schema`)."""
+
+
+class VoiceUploadForm(Schema):
+    audio = fields.Raw(required=True, metadata={**BINARY_PART, "description": "m4a/AAC, Ogg/Opus, WebM/Opus, MP3, "
+                                                "WAV, FLAC, AMR...: recognised from its bytes"})
+    language = Language(metadata={"description": "a configured model (GET /voice/languages); default VOICE_LANGUAGE"})
+    phrases = fields.List(
+        fields.String(validate=validate.Length(1, MAX_PHRASE_CHARS), metadata={"pattern": NONBLANK_TEXT_PATTERN}),
+        validate=validate.Length(1, MAX_PHRASES),
+        metadata={"description": "recognise only these phrases, one part per phrase (a single part holding a JSON "
+                                 "array is read too); every word must be in the model's vocabulary, else 422 "
+                                 "out_of_vocabulary"})
 
 
 __all__ = ["LanguagePage", "PageArgs", "ReviewQueuePage", "VoiceNoteSchema", "VoiceQueued", "VoiceSettings",

@@ -59,6 +59,13 @@ def test_bad_json_bodies_get_a_clear_problem_and_change_nothing(login, demo, pat
     huge = call(url, data=b'{"text": "' + b"a" * 70_000 + b'"}', content_type="application/json")
     assert huge.status_code == 413 and huge.get_json()["code"] == "payload_too_large"
 
+    # A body not declared JSON is refused, not read as an empty object (a PATCH answered 200, unchanged).
+    as_json = json.dumps(body).encode()
+    for kind, sent in (("text/plain", as_json), ("application/x-www-form-urlencoded", b"text=x"),
+                       ("multipart/form-data", {"text": "x"}), (None, as_json)):
+        resp = call(url, data=sent, content_type=kind)
+        assert resp.status_code == 415 and resp.get_json()["code"] == "unsupported_media_type", (kind, resp.json)
+
     for name, spoil in BAD.items():
         if path == "/auth/refresh" and name == "oversized_string":
             continue  # checked below: the token is refused whatever its length

@@ -1,11 +1,19 @@
 """The served document describes every route as the server answers it (what a generator relies on)."""
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 
 import pytest
 
+from domain.errors import PROBLEMS
 from mobile_api import create_app
+from mobile_api.openapi import errors
+from mobile_api.voice.upload import _STATUS as AUDIO_STATUS
+from signing.cms import Reason
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC = {"auth_login", "auth_refresh", "ops_healthz", "ops_readyz", "ops_metrics"}
 ACTING = {"resolutions_reviewed", "resolutions_issue", "tasks_complete", "approvals_decide", "approvals_sign",
@@ -64,8 +72,8 @@ def test_every_error_is_the_problem_the_server_sends_with_its_codes(document):
     assert problem["properties"]["code"]["type"] == "string" and "Error" not in spec["components"]["schemas"]
     for path, method, op in _operations(spec):
         for status, response in op["responses"].items():
-            if status == "default" or int(status) < 400:
-                continue
+            if status == "default" or int(status) < 400 or status in ("414", "431"):
+                continue  # 414 and 431 are gunicorn's own refusals, before the app
             schema = _deref(spec, response)["content"]["application/problem+json"]["schema"]
             assert schema["allOf"][0] == {"$ref": "#/components/schemas/Problem"}, (op["operationId"], status)
             assert schema["allOf"][1]["properties"]["code"]["enum"], (op["operationId"], status)
@@ -106,7 +114,8 @@ def test_request_schemas_ids_and_enums_are_spelt_out(document):
     _, spec = document
     ops = {op["operationId"]: op for _, _, op in _operations(spec)}
     register = ops["documents_register"]["requestBody"]["content"]["multipart/form-data"]
-    assert register["schema"]["properties"]["metadata"] == {"$ref": "#/components/schemas/DocumentMetadataIn"}
+    assert _deref(spec, register["schema"])["properties"]["metadata"] == {
+        "$ref": "#/components/schemas/DocumentMetadataIn"}
     assert register["encoding"]["metadata"]["contentType"] == "application/json"
     schemas = spec["components"]["schemas"]
     assert schemas["DocumentMetadataIn"]["required"] == ["addressees", "correspondent", "title"]
@@ -116,3 +125,37 @@ def test_request_schemas_ids_and_enums_are_spelt_out(document):
     assert set(schemas["Resolution"]["required"]) >= {"id", "status", "text", "executors", "voice_note_id"}
     path_ids = [p for item in spec["paths"].values() for p in item.get("parameters", []) if p["in"] == "path"]
     assert path_ids and all(p["schema"]["pattern"].startswith("^([1-9]") for p in path_ids)
+
+
+def _raised_codes():
+    """(status, code, where) of every ApiError(status, "code", ...) and conflict("code", ...) written in the code."""
+    for folder in ("domain", "mobile_api", "signing", "transcription", "models"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+                    continue
+                args = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                if node.func.id == "ApiError" and len(args) >= 2 and isinstance(args[1], str):
+                    yield args[0], args[1], where
+                elif node.func.id == "conflict" and args and isinstance(args[0], str):
+                    yield 409, args[0], where
+                elif node.func.id == "_unauthorized" and args and isinstance(args[0], str):
+                    yield 401, args[0], where
+
+
+def test_every_code_raised_is_in_the_registry_with_its_status():
+    raised = list(_raised_codes())
+    assert len(raised) > 80
+    for status, code, where in raised:
+        assert code in PROBLEMS and status in (None, PROBLEMS[code].status), (code, status, where)
+    # Codes passed on from other layers: the signature checker's reasons and the audio checks.
+    for reason in Reason:
+        assert reason is Reason.OK or PROBLEMS[reason.value].status == 422, reason
+    for code, status in AUDIO_STATUS.items():
+        assert PROBLEMS[code].status == status, code
+
+
+def test_a_view_cannot_declare_a_code_the_registry_lacks():
+    with pytest.raises(KeyError, match="no_such_code"):
+        errors("invalid_state", "no_such_code")

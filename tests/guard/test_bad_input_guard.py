@@ -1,6 +1,7 @@
 """What fuzzing found, each now a clear 4xx: oversized columns, NUL, deep JSON, endless chunked bodies,
 SQLite's "database is locked" when one device registers twice at once."""
 import concurrent.futures
+import http.client
 import io
 import json
 
@@ -110,6 +111,66 @@ def test_a_chunked_json_body_over_the_limit_is_413_before_it_is_read_whole(app, 
     answer = json.loads(b"".join(app_iter))
     assert status.startswith("413") and answer["code"] == "payload_too_large", (status, answer)
     assert body.read_bytes <= app.config["MAX_JSON_BYTES"] + 64 * 1024
+
+
+def test_a_refused_body_is_drained_after_the_answer_up_to_the_largest_body_taken(app, login, demo):
+    api = login("exec1")
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    for length, drained in ((None, limit), (str(limit + 1), 0)):
+        body = _Endless()
+        environ = EnvironBuilder(path="/api/v1/devices", method="POST", headers=api.headers,
+                                 content_type="application/json", data=b"").get_environ()
+        environ.pop("CONTENT_LENGTH", None)
+        environ.update({"wsgi.input": body, "wsgi.input_terminated": True})
+        environ.update({"CONTENT_LENGTH": length} if length else {"HTTP_TRANSFER_ENCODING": "chunked"})
+        app_iter, status, _ = run_wsgi_app(app, environ)
+        assert status.startswith("413") and json.loads(b"".join(app_iter))["code"] == "payload_too_large"
+        before = body.read_bytes
+        app_iter.close()  # the answer has been sent: the rest of the body is read now, or never
+        assert drained <= body.read_bytes - before <= drained + 64 * 1024, (length, body.read_bytes - before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_next_request_on_a_kept_alive_connection_works_after_a_body_is_refused(app, demo):
+    """A 2 MB JSON body (chunked, then with its length) is refused with 413, and the phone's next
+    request on the same connection is answered: gunicorn alone drops 64 KB of an unread body and then
+    closes the connection it had announced as kept alive."""
+    db.session.commit()
+    with Gunicorn(app, WEB_THREADS="2") as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("POST", "/api/v1/auth/login", json.dumps({"username": "exec1", "password": DEMO_PASSWORD}),
+                     {"Content-Type": "application/json"})
+        token = json.loads(conn.getresponse().read())["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        sock = conn.sock
+        for i, body in enumerate((iter([b" " * 65536] * 32), b" " * 2 * 2**20)):
+            conn.request("POST", "/api/v1/devices", body, headers, encode_chunked=not isinstance(body, bytes))
+            refused = conn.getresponse()
+            assert refused.status == 413 and json.loads(refused.read())["code"] == "payload_too_large"
+            assert refused.getheader("Connection") == "keep-alive"
+            conn.request("POST", "/api/v1/devices", json.dumps({"token": f"t{i}", "platform": "android"}), headers)
+            answer = conn.getresponse()
+            assert answer.status == 201, answer.read()
+            answer.read()
+            assert conn.sock is sock  # the same connection, never reopened
+        conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_servers_own_refusals_are_the_ones_the_contract_lists(app, client):
+    """gunicorn refuses a long request line (414) and big headers (431) before the app: with its own page,
+    which the document lists on every operation."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    me = spec["paths"]["/api/v1/me"]["get"]["responses"]
+    with Gunicorn(app, WEB_THREADS="2") as server:
+        for status, path, headers in ((414, "/api/v1/me?q=" + "a" * 5000, {}),
+                                      (431, "/api/v1/me", {"X-Big": "a" * 9000}),
+                                      (431, "/api/v1/me", {f"X-H{i}": "a" for i in range(120)})):
+            resp = requests.get(server.url + path, headers=headers, timeout=30)
+            documented = spec["components"]["responses"][me[str(status)]["$ref"].rsplit("/", 1)[1]]
+            assert resp.status_code == status and resp.headers["Content-Type"].split(";")[0] in documented["content"]
 
 
 @pytest.mark.slow
