@@ -77,7 +77,7 @@ def test_a_generated_client_does_the_whole_loop(live, tmp_path):
         SubjectIn,
         SubjectInType,
         TaskCompleteIn,
-        VoiceUploadBody,
+        VoiceUploadForm,
     )
     from office_client.types import File
 
@@ -109,7 +109,7 @@ def test_a_generated_client_does_the_whole_loop(live, tmp_path):
     with open(AUDIO / clip["files"]["m4a"]["file"], "rb") as recording:
         queued = voice_upload.sync_detailed(
             document_id, client=executive, idempotency_key="dictation-1",
-            body=VoiceUploadBody(audio=File(payload=recording, file_name="note.m4a", mime_type="audio/mp4"),
+            body=VoiceUploadForm(audio=File(payload=recording, file_name="note.m4a", mime_type="audio/mp4"),
                                  phrases=MANIFEST["phrase_list"]))
     assert queued.status_code == HTTPStatus.ACCEPTED, queued.content
     assert queued.parsed.status.value == "queued" and queued.headers["Location"].endswith(queued.parsed.voice_note_id)
