@@ -4,9 +4,9 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from approvals_tablet import Tablet
 
 from models import Unit, db
+from tests.approvals.approvals_tablet import Tablet
 
 
 class Signer:

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from approvals_tablet import Tablet
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from models import AuditEvent, db, utcnow
 from models.signing import Signature, SigningSession
 from signing import cms
+from tests.approvals.approvals_tablet import Tablet
 
 
 def _csr(key, tamper: bool = False) -> str:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from contract_live import LiveServer, prepare
 
 from tests.conftest import _pg_database
+from tests.contract.contract_live import LiveServer, prepare
 
 PASSWORD = "contract-demo"
 

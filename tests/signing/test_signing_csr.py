@@ -7,9 +7,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from signing_tablet import NOW, Tablet
 
 from signing.csr import CsrError, issue_certificate, load_csr
+from tests.signing.signing_tablet import NOW, Tablet
 
 
 def _csr(key, algorithm=hashes.SHA256()) -> bytes:
