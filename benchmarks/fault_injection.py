@@ -38,7 +38,8 @@ from pathlib import Path
 import requests
 
 from tests.fakes.fcm_server import FakeFcm, generate_key, write_service_account
-from tests.reliability.pgcluster import PgCluster, free_port
+from tests.support.database import PgCluster
+from tests.support.live import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIO = ROOT / "tests" / "fixtures" / "audio"

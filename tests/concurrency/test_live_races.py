@@ -28,8 +28,8 @@ from models import (
     db,
 )
 from models.signing import ApprovalDecision, Signature
-from tests.approvals.approvals_tablet import Tablet
-from tests.live import together
+from tests.support.live import together
+from tests.support.tablet import Tablet
 
 from .conftest import REFRESH_GRACE_S
 
@@ -205,7 +205,7 @@ def test_one_signature_posted_many_times_at_once_is_kept_once(server):
     key = server.call("POST", "/keys", exec1, json={"csr": tablet.csr_pem()}).json()
     session = server.call("POST", "/signing-sessions", exec1, json={
         "subject": {"type": "approval", "id": approval["id"]}, "key_id": key["id"], "decision": "approve"}).json()
-    signature = tablet.sign(session["data_to_sign"])
+    signature = tablet.sign_b64(session["data_to_sign"])
 
     answers = together([lambda: server.call("POST", f"/signing-sessions/{session['id']}/signature", exec1,
                                             json={"signature": signature})] * N)

@@ -9,7 +9,8 @@ import pytest
 
 from signing.ca import CertificateAuthority, create_ca
 from signing.csr import issue_certificate, load_csr
-from tests.signing.signing_tablet import NOW, Signer, Tablet
+from tests.signing.signer import NOW, Signer
+from tests.support.tablet import Tablet
 
 Enrol = Callable[..., Signer]
 

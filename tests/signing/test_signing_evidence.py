@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from signing.canonical import decision_bytes, resolution_bytes, version_hash
 from signing.evidence import SignedItem, build_evidence
-from tests.signing.signing_tablet import NOW
+from tests.signing.signer import NOW
 
 OPENSSL = shutil.which("openssl")
 
