@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from domain.notify import notify
 from models import Device, OutboxMessage, PushDelivery, db, utcnow
 from tests.fakes.fcm_server import FakeFcm
+from tests.support.live import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICES, BATCH, LEASE_S = 25, 10, 3
@@ -37,14 +38,6 @@ def flask_cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
     command = [str(flask)] if flask.exists() else [sys.executable, "-m", "flask"]
     return subprocess.Popen([*command, "--app", "wsgi", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def delivered(outbox_id: int) -> int:
@@ -81,7 +74,7 @@ def test_dispatcher_killed_mid_batch_resends_that_batch_under_the_same_event(app
     try:
         # The first batch is answered; the second has reached FCM and waits for its answers.
         wait_for(lambda: len(slow_fcm.sends()) >= 2 * BATCH and delivered(row.id) == BATCH, 60,
-                 "the second batch in flight")
+                 "the second batch in flight", interval=0.02)
         first.send_signal(signal.SIGKILL)
     finally:
         first.kill()

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from models import Job, ProcessHeartbeat, db
 from models.queue import claim
+from tests.support.database import committed
+from tests.support.live import wait_for
 from tests.voice.conftest import AUDIO, MANIFEST, document_of, jobs, note_of, upload
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
@@ -31,17 +33,6 @@ def skewed_worker(app, faketime: str, offset: str) -> subprocess.Popen:
            "LD_PRELOAD": faketime, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "transcription-worker"]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.rollback()
-        db.session.expire_all()
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def stop(worker: subprocess.Popen) -> str:
@@ -63,8 +54,9 @@ def test_a_worker_an_hour_ahead_does_not_steal_a_live_lease(login, app, faketime
     ahead = skewed_worker(app, faketime, "+1h")
     try:
         # It runs and polls (its loop beats), yet by the database's clock the lease has 50-odd seconds left.
-        wait_for(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(ProcessHeartbeat)
-                                           .where(ProcessHeartbeat.kind == "worker")) > 1, 90, "the worker to run")
+        wait_for(committed(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(ProcessHeartbeat)
+                                                     .where(ProcessHeartbeat.kind == "worker")) > 1),
+                 90, "the worker to run")
         time.sleep(3)
         db.session.rollback()
         job = db.session.get(Job, job_id)
@@ -84,6 +76,6 @@ def test_a_worker_an_hour_behind_takes_due_work_at_once(login, app, faketime):
         # The job is due now by the database's clock; the worker's own clock would say in an hour.
         # (Only the claim is watched, by its count: libfaketime breaks time.sleep, which recognition may
         # use, so an attempt may fail within milliseconds and be queued again before a poll sees it running.)
-        wait_for(lambda: jobs()[0].attempts >= 1, 90, "the job to be taken")
+        wait_for(committed(lambda: jobs()[0].attempts >= 1), 90, "the job to be taken")
     finally:
         stop(behind)

@@ -28,6 +28,18 @@ from tests.support.live import free_port
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+def committed(condition: Callable[[], object]) -> Callable[[], object]:
+    """`condition`, asked after the session's transaction ends and its objects expire, so that it sees
+    what other processes have committed since (for `wait_for`)."""
+    from models import db
+
+    def check() -> object:
+        db.session.rollback()
+        db.session.expire_all()
+        return condition()
+    return check
+
+
 def admin_url(variable: str = "TEST_POSTGRES_URL") -> str:
     """The SQLAlchemy URL of a database on the server to make scratch databases on."""
     return os.environ.get(variable, DEFAULT_ADMIN_URL)

@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from models import InboxItem, Job, OutboxMessage, Resolution, db
+from tests.support.database import committed
+from tests.support.live import wait_for
 from transcription.worker import Settings, Worker
 
 from .conftest import AUDIO, MANIFEST, document_of, jobs, note_of, upload
@@ -32,17 +34,6 @@ def _worker_process(app, *args: str, **settings: str) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.rollback()  # see what the worker processes committed
-        db.session.expire_all()
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_a_worker_killed_mid_job_loses_nothing(login, app, demo):
     exec1 = login("exec1")
     body = upload(exec1, document_of(exec1), AUDIO / "dictation_long.wav").get_json()  # free mode: seconds of work
@@ -51,7 +42,8 @@ def test_a_worker_killed_mid_job_loses_nothing(login, app, demo):
 
     first = _worker_process(app)
     try:
-        _wait_for(lambda: note_of(body["resolution_id"]).status == "processing", 60, "the first worker to start")
+        wait_for(committed(lambda: note_of(body["resolution_id"]).status == "processing"), 60,
+                 "the first worker to start")
         time.sleep(0.5)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -62,7 +54,8 @@ def test_a_worker_killed_mid_job_loses_nothing(login, app, demo):
 
     second = _worker_process(app)
     try:
-        _wait_for(lambda: note_of(body["resolution_id"]).status == "transcribed", 90, "the job to be taken again")
+        wait_for(committed(lambda: note_of(body["resolution_id"]).status == "transcribed"), 90,
+                 "the job to be taken again")
         second.send_signal(signal.SIGTERM)  # a clean stop: exit 0
         out, _ = second.communicate(timeout=30)
         assert second.returncode == 0, out
@@ -107,8 +100,9 @@ def test_a_recording_whose_worker_dies_every_time_ends_failed_with_a_reason(logi
     for attempt in (1, 2):  # TRANSCRIPTION_MAX_ATTEMPTS=2: the worker dies on both
         doomed = _worker_process(app, TRANSCRIPTION_MAX_ATTEMPTS="2")
         try:
-            _wait_for(lambda: jobs()[0].attempts == attempt and note_of(body["resolution_id"]).status == "processing",
-                      60, f"attempt {attempt} to start")
+            wait_for(committed(lambda: jobs()[0].attempts == attempt
+                               and note_of(body["resolution_id"]).status == "processing"),
+                     60, f"attempt {attempt} to start")
             time.sleep(0.3)
         finally:
             doomed.send_signal(signal.SIGKILL)
@@ -118,7 +112,7 @@ def test_a_recording_whose_worker_dies_every_time_ends_failed_with_a_reason(logi
     survivor = _worker_process(app, TRANSCRIPTION_MAX_ATTEMPTS="2")
     try:
         # Its lease runs out (by the database's clock) and the job is not tried a third time.
-        _wait_for(lambda: note_of(body["resolution_id"]).status == "failed", 60, "the job to be given up")
+        wait_for(committed(lambda: note_of(body["resolution_id"]).status == "failed"), 60, "the job to be given up")
         survivor.send_signal(signal.SIGTERM)
         out, _ = survivor.communicate(timeout=30)
         assert survivor.returncode == 0, out
