@@ -178,6 +178,49 @@ def together(calls: list) -> list:
     return results
 
 
+
+class FlaskCommand:
+    """`flask --app wsgi <args>` (the transcription worker, the push dispatcher) as a process of its own,
+    as a context manager that kills it if it is still running at the end. Its output goes to a file
+    (`log`), never to a pipe read only at the end, which would block it once full."""
+
+    def __init__(self, *args: str, settings: dict[str, str], log: Path | None = None) -> None:
+        self.log, self._own_log = Path(log or tempfile.mkstemp(prefix="flask-", suffix=".log")[1]), log is None
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
+                                            env={**os.environ, **settings}, stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> str:
+        """Send `sig` (unless it has exited already) and wait for the exit; its output."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        self.process.wait(timeout)
+        return self.output()
+
+    def wait(self, timeout: float = 60) -> str:
+        """Wait for it to exit by itself; its output."""
+        self.process.wait(timeout)
+        return self.output()
+
+    def __enter__(self) -> FlaskCommand:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Kill it if it still runs; a log file of its own (no `log` given) goes with it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        if self._own_log:
+            self.log.unlink(missing_ok=True)
+
+
 @contextmanager
 def moto_s3() -> Iterator[str]:
     """moto's S3-compatible server (a real HTTP S3 API) on a free port of 127.0.0.1; yields its URL."""
