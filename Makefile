@@ -8,10 +8,18 @@ export FLASK_APP := wsgi
 
 .PHONY: run test bench clean
 
-$(BIN)/.installed: requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# Production's packages for `make run`; production's and the test and benchmark tools for `make test`.
+# A stamp per file list, made again when a list it installs changes.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(BIN)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(BIN)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 ## run: migrate, load demo data, start web + transcription worker + push dispatcher on SQLite
@@ -25,7 +33,7 @@ run: $(BIN)/.installed
 ## processes, each test file in one of them: most tests wait on servers, workers and databases,
 ## so three keep two cores busy. Every fixture takes its own ports, databases and directories.
 TEST_PROCESSES ?= 3
-test: $(BIN)/.installed
+test: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 clean:

@@ -19,9 +19,6 @@ import time
 import zipfile
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from flask_migrate import upgrade
 from tqdm import tqdm
 from werkzeug.datastructures import FileStorage
@@ -29,11 +26,7 @@ from werkzeug.datastructures import FileStorage
 from domain import approvals, documents, signatures
 from mobile_api import create_app
 from models import Document, Organization, Unit, User, db
-
-
-def _csr(key: ec.EllipticCurvePrivateKey) -> str:
-    request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
-    return request.public_bytes(serialization.Encoding.PEM).decode()
+from tests.support.tablet import Tablet
 
 
 def make_document(count: int) -> Document:
@@ -57,10 +50,10 @@ def make_document(count: int) -> Document:
     doc = documents.register(clerk, meta, [upload])
     approval = approvals.put_route(clerk, doc, [{"mode": "parallel", "approvers": [u.id for u in approvers]}])
     for user in tqdm(approvers, desc="tablets sign", unit="sig"):
-        device = ec.generate_private_key(ec.SECP256R1())
-        key = signatures.enrol(user, _csr(device))
+        tablet = Tablet()
+        key = signatures.enrol(user, tablet.csr_pem())
         session = approvals.open_session(user, approval.id, key.id, "approve", None)
-        signatures.sign(user, session.id, device.sign(session.data_to_sign, ec.ECDSA(hashes.SHA256())))
+        signatures.sign(user, session.id, tablet.sign(session.data_to_sign))
         approvals.decide(user, approval.id, "approve", None, session.id)
     db.session.commit()
     return doc

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,8 +29,10 @@ import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks import scratch  # noqa: E402
 from tests.console.conftest import CHROMIUM_ARGS, ensure_chromium  # noqa: E402
+from tests.support.database import admin_url, scratch_database  # noqa: E402
+from tests.support.live import Gunicorn, demo_database  # noqa: E402
+from tests.support.timing import paired, timed  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
 REPEATS = int(os.environ.get("BENCH_REPEATS", "15"))
@@ -45,18 +45,15 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 def prepare(url: str, data_dir: str) -> int:
     """Demo data, the long dictation transcribed by the real worker, and 500 more drafts waiting; its id."""
     import vosk
-    from flask_migrate import upgrade
 
     from mobile_api import create_app
-    from mobile_api.demo import load
     from models import Document, Resolution, User, VoiceNote, db
     from transcription.worker import Settings, Worker, load_models
 
     vosk.SetLogLevel(-1)
+    demo_database(url, data_dir, PASSWORD, SECRET)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": data_dir, "SECRET_KEY": SECRET})
     with app.app_context():
-        upgrade()
-        load(PASSWORD)
         client = app.test_client()
         login = client.post("/api/v1/auth/login", json={"username": "exec1", "password": PASSWORD}).get_json()
         auth = {"Authorization": f"Bearer {login['access_token']}"}
@@ -86,29 +83,6 @@ def prepare(url: str, data_dir: str) -> int:
         return int(body["resolution_id"])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(url: str, data_dir: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": data_dir, "SECRET_KEY": SECRET, "BIND": f"127.0.0.1:{port}",
-           "WEB_CONCURRENCY": "1", "WEB_THREADS": "4", "ACCESS_LOG": "0"}
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "--no-control-socket", "wsgi:app"], cwd=ROOT,
-                            env=env, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(f"{base}/healthz", timeout=10).ok:
-                return proc, base
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
-
-
 def console_session(base: str, username: str) -> requests.Session:
     s = requests.Session()
     token = TOKEN.search(s.get(f"{base}/console/login").text).group(1)
@@ -116,11 +90,12 @@ def console_session(base: str, username: str) -> requests.Session:
     return s
 
 
-def timed(call) -> float:
-    start = time.perf_counter()
-    resp = call()
-    assert resp.status_code == 200, resp.status_code
-    return (time.perf_counter() - start) * 1000
+def ok_ms(call) -> float:
+    """Milliseconds of one call, which must answer 200."""
+    def checked():
+        status = call().status_code
+        assert status == 200, status
+    return timed(checked) * 1000
 
 
 def queue_figures(base: str) -> None:
@@ -130,13 +105,11 @@ def queue_figures(base: str) -> None:
     api.headers["Authorization"] = f"Bearer {token['access_token']}"
     first = browser_like.get(f"{base}/console/")
     rows = first.text.count('data-testid="queue-item"')
-    page_ms, api_ms, ratios = [], [], []
-    for _ in tqdm(range(REPEATS * 2), desc="queue page", unit="req"):
-        a = timed(lambda: browser_like.get(f"{base}/console/"))
-        b = timed(lambda: api.get(f"{base}/api/v1/review-queue", params={"limit": 100}))
-        page_ms.append(a)
-        api_ms.append(b)
-        ratios.append(a / b)
+    with tqdm(total=REPEATS * 2, desc="queue page", unit="req") as bar:
+        queue = paired(lambda: ok_ms(lambda: browser_like.get(f"{base}/console/")),
+                       lambda: ok_ms(lambda: api.get(f"{base}/api/v1/review-queue", params={"limit": 100})),
+                       REPEATS * 2, after_round=lambda *_: bar.update())
+    page_ms = queue.subject
     walk = []
     for _ in range(3):
         start, url, pages = time.perf_counter(), f"{base}/console/", 0
@@ -149,9 +122,9 @@ def queue_figures(base: str) -> None:
     print(f"\nQueue, {WAITING + 1} drafts waiting ({rows} rows on the first page, {len(first.content)} bytes):")
     print(f"  GET /console/               median {statistics.median(page_ms):7.1f} ms   "
           f"p95 {sorted(page_ms)[int(len(page_ms) * 0.95) - 1]:7.1f} ms   (target < 1000 ms)")
-    print(f"  GET /api/v1/review-queue    median {statistics.median(api_ms):7.1f} ms   "
+    print(f"  GET /api/v1/review-queue    median {queue.median('baseline'):7.1f} ms   "
           "(baseline: the same rows as JSON)")
-    print(f"  page / API: median of paired ratios {statistics.median(ratios):.2f}")
+    print(f"  page / API: median of paired ratios {queue.ratio():.2f}")
     print(f"  every page of the queue ({pages} pages): median {statistics.median(walk):.0f} ms")
 
 
@@ -189,15 +162,18 @@ def review_figures(base: str, res_id: int) -> None:
             return sizes, float(interactive)
 
         review_url = f"{base}/console/resolutions/{res_id}"
-        tti, base_tti, ratios, weights = [], [], [], []
-        for _ in tqdm(range(REPEATS), desc="review screen", unit="load"):
-            sizes, t = load(review_url, "document.getElementById('review') && "
-                                        "document.getElementById('review').dataset.ready")
-            _, b = load(f"{base}/console/login", "document.readyState !== 'loading' && performance.now()")
-            tti.append(t)
-            base_tti.append(b)
-            ratios.append(t / b)
+        weights = []
+
+        def review() -> float:
+            sizes, interactive = load(review_url, "document.getElementById('review') && "
+                                                  "document.getElementById('review').dataset.ready")
             weights.append(sizes)
+            return interactive
+
+        with tqdm(total=REPEATS, desc="review screen", unit="load") as bar:
+            tti = paired(review, lambda: load(f"{base}/console/login",
+                                              "document.readyState !== 'loading' && performance.now()")[1],
+                         REPEATS, after_round=lambda *_: bar.update())
         browser.close()
     kinds = sorted({k for w in weights for k in w})
     print(f"\nReview screen of the 27.7 s dictation, headless Chromium, cold cache, {REPEATS} loads:")
@@ -206,23 +182,19 @@ def review_figures(base: str, res_id: int) -> None:
     total = statistics.median(sum(w.values()) for w in weights)
     without_audio = statistics.median(sum(v for k, v in w.items() if k != "media") for w in weights)
     print(f"  total      {total / 1024:8.1f} KiB ({without_audio / 1024:.1f} KiB without the recording)")
-    print(f"  time to interactive: median {statistics.median(tti):.0f} ms (sign-in page: "
-          f"{statistics.median(base_tti):.0f} ms; median of paired ratios {statistics.median(ratios):.2f})")
+    print(f"  time to interactive: median {tti.median('subject'):.0f} ms (sign-in page: "
+          f"{tti.median('baseline'):.0f} ms; median of paired ratios {tti.ratio():.2f})")
 
 
 def main() -> None:
-    _, url, drop = scratch.create("bench_console")
+    _, url, drop = scratch_database("bench_console", admin_url("BENCH_POSTGRES_URL"))
     data_dir = tempfile.mkdtemp(prefix="bench_console_")
-    proc = None
     try:
         res_id = prepare(url, data_dir)
-        proc, base = serve(url, data_dir)
-        queue_figures(base)
-        review_figures(base, res_id)
+        with Gunicorn({"DATABASE_URL": url, "DATA_DIR": data_dir, "SECRET_KEY": SECRET}) as server:
+            queue_figures(server.url)
+            review_figures(server.url, res_id)
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(timeout=30)
         drop()
 
 

@@ -38,7 +38,8 @@ from pathlib import Path
 import requests
 
 from tests.fakes.fcm_server import FakeFcm, generate_key, write_service_account
-from tests.reliability.pgcluster import PgCluster, free_port
+from tests.support.database import PgCluster
+from tests.support.live import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
@@ -214,11 +215,9 @@ class Processes:
 
 
 def wait_until(condition, timeout: float, what: str) -> float:
+    """Seconds until `condition` holds."""
     started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.25)
+    wait_for(condition, timeout, what, interval=0.25)
     return time.monotonic() - started
 
 

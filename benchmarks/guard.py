@@ -17,19 +17,12 @@ import io
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 
 from tqdm import tqdm
 
-
-def _timed(fn, repeat: int) -> float:
-    started = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - started) / repeat
+from tests.support.live import moto_s3
+from tests.support.timing import paired, timed
 
 
 def bench_guard(rounds: int) -> None:
@@ -45,15 +38,15 @@ def bench_guard(rounds: int) -> None:
     while len(big := json.dumps({"rows": [[{"a": [i]}] for i in range(count)]}).encode()) > 60_000:
         count -= 100
     for name, body in (("1 KB JSON", small), ("60 KB, 20k brackets", big)):
-        ratios, times = [], []
-        clients = guarded.test_client(), bare.test_client()
-        for _ in tqdm(range(rounds), desc=f"guard {name}", unit="round"):
-            pair = [_timed(lambda c=c: c.post("/api/v1/devices", data=body, content_type="application/json"), 200)
-                    for c in clients]
-            ratios.append(pair[0] / pair[1])
-            times.append(pair[0] - pair[1])
-        print(f"guard, {name:<20}: {statistics.median(ratios):.3f}x the unguarded request "
-              f"(+{statistics.median(times) * 1e6:.0f} µs per request)")
+        def posts(client, body=body) -> float:
+            return timed(lambda: client.post("/api/v1/devices", data=body, content_type="application/json"), 200)
+
+        with_guard, without = guarded.test_client(), bare.test_client()
+        with tqdm(total=rounds, desc=f"guard {name}", unit="round") as bar:
+            result = paired(lambda: posts(with_guard), lambda: posts(without), rounds,
+                            after_round=lambda *_: bar.update())
+        extra = statistics.median(s - b for s, b in zip(result.subject, result.baseline))
+        print(f"guard, {name:<20}: {result.ratio():.3f}x the unguarded request (+{extra * 1e6:.0f} µs per request)")
 
 
 def bench_login(rounds: int) -> None:
@@ -72,28 +65,16 @@ def bench_login(rounds: int) -> None:
     client = app.test_client()
     times = []
     for i in tqdm(range(rounds), desc="failed logins", unit="round"):
-        times.append(_timed(lambda: client.post("/api/v1/auth/login", json={"username": "exec1", "password": "no"},
+        times.append(timed(lambda: client.post("/api/v1/auth/login", json={"username": "exec1", "password": "no"},
                                                 environ_base={"REMOTE_ADDR": f"10.0.{i}.1"}), 5))
     print(f"failed login with database limits (SQLite, scrypt included): {statistics.median(times) * 1e3:.1f} ms")
 
 
 def bench_s3(rounds: int) -> None:
     import boto3
-    import requests
 
     from models import blobstore
-    from tests.guard.live import free_port
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                requests.get(url, timeout=2)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+    with moto_s3() as url:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
         boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket="bench")
@@ -115,15 +96,11 @@ def bench_s3(rounds: int) -> None:
                 assert len(blob.read(64 * 1024)) == 64 * 1024
 
         for name, fn in (("whole 4 MB", whole), ("64 KB range", middle)):
-            pairs = []
-            for _ in tqdm(range(rounds), desc=f"s3 {name}", unit="round"):
-                pairs.append((_timed(lambda: fn(s3), 3), _timed(lambda: fn(local), 3)))
-            ratio = statistics.median(a / b for a, b in pairs)
-            print(f"blob read, {name:<12}: S3 {statistics.median(a for a, _ in pairs) * 1e3:.1f} ms, "
-                  f"local {statistics.median(b for _, b in pairs) * 1e3:.2f} ms ({ratio:.0f}x)")
-    finally:
-        server.terminate()
-        server.wait(30)
+            with tqdm(total=rounds, desc=f"s3 {name}", unit="round") as bar:
+                result = paired(lambda: timed(lambda: fn(s3), 3), lambda: timed(lambda: fn(local), 3), rounds,
+                                after_round=lambda *_: bar.update())
+            print(f"blob read, {name:<12}: S3 {result.median('subject') * 1e3:.1f} ms, "
+                  f"local {result.median('baseline') * 1e3:.2f} ms ({result.ratio():.0f}x)")
 
 
 def main() -> None:

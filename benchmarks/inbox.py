@@ -17,8 +17,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,12 +29,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks import plans, scratch
+from benchmarks import plans
 from tests.debian import apt_install
+from tests.support.database import admin_url, scratch_database, url_of
+from tests.support.live import Gunicorn
+from tests.support.timing import Paired
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")
+ADMIN_URL = admin_url("BENCH_POSTGRES_URL")
 TICK = os.sysconf("SC_CLK_TCK")
 # The reads of 100 lines, compared with bare's 100 rather than its 25 (bare's are never compressed).
 HUNDRED_LINES = {"sync from zero", "inbox 100 lines gzip"}
@@ -47,12 +49,6 @@ def need_wrk() -> str:
         print("installing wrk (Debian package)...", flush=True)
         apt_install("wrk")
     return shutil.which("wrk")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tree_cpu(pid: int) -> float:
@@ -90,29 +86,13 @@ def postgres_cpu() -> float:
     return total
 
 
-class Server:
-    def __init__(self, app: str, url: str, workers: int):
-        self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "PORT": str(self.port), "BIND": f"127.0.0.1:{self.port}",
-               "WEB_CONCURRENCY": str(workers), "ACCESS_LOG": "0", "PYTHONPATH": str(ROOT),
-               "DEMO_PASSWORD": PASSWORD, "MAX_REQUESTS": "0",
-               # No keep-alive (connections = threads), for both servers: wrk's few connections would at
-               # times all land on one worker and leave the other idle (see gunicorn.conf.py)
-               "WORKER_CONNECTIONS": "2"}
-        self.proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app], cwd=ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        probe = "/healthz" if "wsgi" in app else "/bare"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}{probe}", timeout=2)
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"{app} did not start")
-
-    def stop(self):
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait()
+def serve(app: str, url: str, workers: int) -> Gunicorn:
+    """The API or the bare endpoint on the same gunicorn settings."""
+    # No keep-alive (connections = threads), for both servers: wrk's few connections would at times all
+    # land on one worker and leave the other idle (see gunicorn.conf.py)
+    return Gunicorn({"DATABASE_URL": url, "PYTHONPATH": str(ROOT), "DEMO_PASSWORD": PASSWORD, "MAX_REQUESTS": "0",
+                     "WORKER_CONNECTIONS": "2"}, app=app, workers=workers, threads=2,
+                    ready="/healthz" if "wsgi" in app else "/bare").start()
 
 
 def call(port, method, path, token=None, body=None, headers=None, raw=None):
@@ -144,10 +124,10 @@ def wrk(port, path, seconds, headers=None, script=None, connections=4) -> dict:
             "p50": ms("50"), "p99": ms("99"), "bad": int(bad.group(1)) if bad else 0, "failed": failed}
 
 
-def measure(server: Server, path, seconds, headers=None, script=None, connections=4) -> dict:
-    before, db_before = tree_cpu(server.proc.pid), postgres_cpu()
+def measure(server: Gunicorn, path, seconds, headers=None, script=None, connections=4) -> dict:
+    before, db_before = tree_cpu(server.process.pid), postgres_cpu()
     result = wrk(server.port, path, seconds, headers, script, connections)
-    result["cpu_ms"] = (tree_cpu(server.proc.pid) - before) * 1000 / max(1, result["requests"])
+    result["cpu_ms"] = (tree_cpu(server.process.pid) - before) * 1000 / max(1, result["requests"])
     result["db_ms"] = (postgres_cpu() - db_before) * 1000 / max(1, result["requests"])
     return result
 
@@ -166,9 +146,9 @@ def main() -> None:
     need_wrk()
 
     if args.reuse:
-        name, url, drop = args.reuse, scratch.url_of(args.reuse), None
+        name, url, drop = args.reuse, url_of(args.reuse, ADMIN_URL), None
     else:
-        name, url, drop = scratch.create("bench_region")
+        name, url, drop = scratch_database("bench_region", ADMIN_URL)
     env = {**os.environ, "DATABASE_URL": url, "DEMO_PASSWORD": PASSWORD}
     engine = None
     try:
@@ -250,8 +230,8 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
     print(f"reader: {heavy.username} (largest inbox); executor: {worker.username}; unit {big.unit_id} "
           f"with {big.n} executives; clerk {clerk}", flush=True)
 
-    api = Server("wsgi:app", url, args.workers)
-    bare = Server("benchmarks.bare_app:app", url, args.workers)
+    api = serve("wsgi:app", url, args.workers)
+    bare = serve("benchmarks.bare_app:app", url, args.workers)
     try:
         def login(username):
             return call(api.port, "POST", "/api/v1/auth/login", body={"username": username,
@@ -291,7 +271,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
                   f"{'DB ms/req':>10}{'bad':>6}")
             for name, runs in results.items():
                 base = results["bare, 100 lines" if name in HUNDRED_LINES else "bare flask JSON"]
-                ratio = statistics.median(b["cpu_ms"] / x["cpu_ms"] for b, x in zip(base, runs))
+                ratio = Paired(base, runs).ratio("cpu_ms")
                 med = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "cpu_ms", "db_ms")}
                 print(f"{name:<22}{med['rps']:>8.0f}{med['p50']:>8.2f}{med['p99']:>8.2f}{med['cpu_ms']:>11.2f}"
                       f"{ratio:>11.2f}{med['db_ms']:>10.2f}{sum(x['bad'] for x in runs):>6}")
@@ -300,8 +280,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
                   " CPU: the gunicorn processes; DB: every PostgreSQL process, the one part the region shares)")
             for view in views:
                 if f"inbox {view} p200" in results:
-                    d = statistics.median(a["cpu_ms"] / b["cpu_ms"] for a, b in
-                                          zip(results[f"inbox {view} p200"], results[f"inbox {view} p1"]))
+                    d = Paired(results[f"inbox {view} p200"], results[f"inbox {view} p1"]).ratio("cpu_ms")
                     print(f"inbox {view}: page 200 costs {d:.2f}x page 1 in CPU (target <= 1.10)")
             print(f"largest inbox line: {line_bytes} bytes of JSON (limit < 400)", flush=True)
             # Above, four connections keep both cores busy: a p50 there is mostly queueing behind other

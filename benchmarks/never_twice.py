@@ -15,15 +15,14 @@ import time
 import uuid
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 from tqdm import tqdm
 
-from benchmarks import scratch
 from domain import access
 from domain import resolutions as rules
 from mobile_api import create_app
-from mobile_api.demo import load
 from models import Document, Task, User, db
+from tests.support.database import admin_url, scratch_database
+from tests.support.live import demo_database
 
 PASSWORD = "bench"
 
@@ -51,10 +50,9 @@ def _timed(client, path: str, headers: dict) -> float:
 
 
 def run(url: str, data_dir: str, tasks: int, rounds: int) -> None:
+    demo_database(url, data_dir, PASSWORD, "b" * 40)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": data_dir, "SECRET_KEY": "b" * 40})
     with app.app_context():
-        upgrade()
-        load(PASSWORD)
         client = app.test_client()
         token = client.post("/api/v1/auth/login", json={"username": "employee1", "password": PASSWORD}).get_json()
         auth = {"Authorization": f"Bearer {token['access_token']}"}
@@ -88,7 +86,7 @@ def main() -> None:
         if args.database in ("sqlite", "both"):
             run(f"sqlite:///{tmp}/bench.db", tmp, args.tasks, args.rounds)
         if args.database in ("postgresql", "both"):
-            _, url, drop = scratch.create("bench_twice")
+            _, url, drop = scratch_database("bench_twice", admin_url("BENCH_POSTGRES_URL"))
             try:
                 run(url, tmp, args.tasks, args.rounds)
             finally:

@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,8 +30,9 @@ from domain import dictation, staff_csv  # noqa: E402
 from mobile_api import create_app  # noqa: E402
 from models import User, db  # noqa: E402
 from tests.directory.test_parse_cases import DICTATION_DAYS, expected_deadline  # noqa: E402
+from tests.support.database import admin_url, scratch_database  # noqa: E402
+from tests.support.timing import Paired, paired, timed  # noqa: E402
 
-ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SHARED = ROOT / "tests" / "fixtures" / "resolutions"
 OWN = ROOT / "benchmarks" / "data"
 THIRTY_WORDS = ("Хабибуллину, Валиеву и Петрову Игорю Васильевичу совместно с отделом кадров подготовить "
@@ -96,29 +96,23 @@ def big_staff(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return (time.perf_counter() - started) * 1000
-
-
-def paired(name: str, subject, baseline, rounds: int, per_round: int) -> dict:
-    """Interleave subject and baseline; per round the p50 of each; the median of the rounds' ratios."""
+def against(name: str, subject, baseline, rounds: int, per_round: int) -> dict:
+    """Paired rounds of subject and baseline, `per_round` calls of each; the median of the rounds' p50 ratios."""
     subject(), baseline()  # warm caches
-    all_subject, ratios = [], []
-    for r in range(rounds):
-        s, b = [], []
-        for _ in range(per_round):
-            s.append(timed(subject))
-            b.append(timed(baseline))
-        all_subject += s
-        ratios.append(statistics.median(s) / statistics.median(b))
-        progress(f"  {name}: round {r + 1}/{rounds} p50 {statistics.median(s):.2f} ms "
-                 f"(baseline {statistics.median(b):.2f} ms)")
-    all_subject.sort()
+
+    def p50(fn) -> dict:
+        samples = [timed(fn) * 1000 for _ in range(per_round)]
+        return {"p50": statistics.median(samples), "samples": samples}
+
+    def shown(r: int, result: Paired) -> None:
+        progress(f"  {name}: round {r + 1}/{rounds} p50 {result.subject[-1]['p50']:.2f} ms "
+                 f"(baseline {result.baseline[-1]['p50']:.2f} ms)")
+
+    result = paired(lambda: p50(subject), lambda: p50(baseline), rounds, after_round=shown)
+    all_subject = sorted(ms for r in result.subject for ms in r["samples"])
     return {"p50 ms": round(statistics.median(all_subject), 2),
             "p99 ms": round(all_subject[min(len(all_subject) - 1, int(len(all_subject) * 0.99))], 2),
-            "median ratio to baseline": round(statistics.median(ratios), 2)}
+            "median ratio to baseline": round(result.ratio("p50"), 2)}
 
 
 def main() -> None:
@@ -130,12 +124,8 @@ def main() -> None:
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp()
-    name = f"bench_parse_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
     if args.db == "postgresql":
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
+        _, url, drop = scratch_database("bench_parse", admin_url("BENCH_POSTGRES_URL"))
     else:
         url = f"sqlite:///{tmp}/bench.db"
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": tmp, "SECRET_KEY": "b" * 40,
@@ -174,7 +164,7 @@ def main() -> None:
                 "people in the organization": size, "words": len(THIRTY_WORDS.split()),
                 "executors": [e["said"] for e in sample["executors"]],
                 "ambiguous": [(a["said"], len(a["candidates"])) for a in sample["ambiguous"]],
-                **paired("parse", lambda: dictation.read(exec1, THIRTY_WORDS, "ru"),
+                **against("parse", lambda: dictation.read(exec1, THIRTY_WORDS, "ru"),
                          lambda: dictation.read(exec2, THIRTY_WORDS, "ru"), args.rounds, args.per_round)}
 
             client = app.test_client()
@@ -197,15 +187,14 @@ def main() -> None:
                 assert client.get("/api/v1/me", headers=headers).status_code == 200
 
             progress(f"directory search latency against {size} people")
-            results["directory search (HTTP, 25 a page)"] = paired("search", search, me, args.rounds,
+            results["directory search (HTTP, 25 a page)"] = against("search", search, me, args.rounds,
                                                                    args.per_round)
         print(json.dumps(results, ensure_ascii=False, indent=1))
     finally:
         if args.db == "postgresql":
             with app.app_context():
                 db.engine.dispose()
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            drop()
 
 
 if __name__ == "__main__":

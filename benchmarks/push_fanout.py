@@ -20,13 +20,13 @@ import sqlalchemy as sa
 from firebase_admin import messaging
 from tqdm import tqdm
 
-from benchmarks import scratch
 from mobile_api import create_app
 from push.dispatcher import Dispatcher, Settings
 from push.fcm import MAX_BATCH, FcmSender
 from push.messages import Event, build_message
 from push.sender import OutgoingMessage, SendResult
 from tests.fakes.fcm_server import FakeFcm, generate_key, write_service_account
+from tests.support.database import admin_url, scratch_database
 
 
 class TimedFcm(FakeFcm):
@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     total = args.executors * args.devices
 
-    name, url, drop = scratch.create("push_bench")
+    name, url, drop = scratch_database("push_bench", admin_url("BENCH_POSTGRES_URL"))
     workdir = Path(tempfile.mkdtemp(prefix="push-bench-"))
     try:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url,

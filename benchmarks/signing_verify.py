@@ -14,14 +14,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from tqdm import tqdm
 
 from signing import cms
 from signing.ca import create_ca
 from signing.canonical import decision_bytes
 from signing.csr import issue_certificate, load_csr
+from tests.support.tablet import Tablet
 
 
 def make_signatures(count: int) -> tuple[x509.Certificate, list[tuple[bytes, bytes]]]:
@@ -30,17 +30,15 @@ def make_signatures(count: int) -> tuple[x509.Certificate, list[tuple[bytes, byt
     now = datetime.now(timezone.utc)
     signed = []
     for index in tqdm(range(count), desc="signing", unit="sig"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
-        pem = csr.public_bytes(serialization.Encoding.PEM)
-        cert = issue_certificate(ca, load_csr(pem), user_id=f"u-{index}", user_name=f"Пользователь {index}")
+        tablet = Tablet()
+        cert = issue_certificate(ca, load_csr(tablet.csr_pem()), user_id=f"u-{index}",
+                                 user_name=f"Пользователь {index}")
         content = decision_bytes(
             document_id=f"doc-{index}", version_hash=f"{index:064x}", decision="approve",
             comment="Согласовано", signer=f"u-{index}", signed_at=now,
         )
         data_to_sign = cms.signed_attributes(content, cert, now)
-        signature = key.sign(data_to_sign, ec.ECDSA(hashes.SHA256()))
-        signed.append((content, cms.assemble(data_to_sign, signature, cert, [ca.certificate])))
+        signed.append((content, cms.assemble(data_to_sign, tablet.sign(data_to_sign), cert, [ca.certificate])))
     return ca.certificate, signed
 
 

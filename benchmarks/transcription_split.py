@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +11,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
 
 import vosk  # noqa: E402
 
-from benchmarks.vosk_baseline import bare  # noqa: E402
+from tests.support.timing import timed  # noqa: E402
+from tests.support.vosk_loop import vosk_loop  # noqa: E402
 from transcription.audio import decode  # noqa: E402
 from transcription.recognizer import SpeechModel, transcribe  # noqa: E402
 from transcription.registry import default_model_path  # noqa: E402
@@ -26,9 +26,7 @@ def measure(name: str, run: Callable[[], object], seconds: float, repeats: int) 
     best = float("inf")
     for i in range(repeats):
         print(f"  {name}: run {i + 1}/{repeats} ...", end="", flush=True)
-        start = time.perf_counter()
-        run()
-        took = time.perf_counter() - start
+        took = timed(run)
         best = min(best, took)
         print(f" {took:.2f} s", flush=True)
     print(f"{name:<22} {seconds / best:6.2f} audio-s per wall-s (best of {repeats})", flush=True)
@@ -42,7 +40,7 @@ def main(repeats: int = 2) -> None:
     audio = decode(AUDIO)
     cuts = [round(c, 2) for c in cut_points(audio.pcm)]
     print(f"{AUDIO.name}: {audio.duration_s:.2f} s, cuts at {cuts} s", flush=True)
-    measure("bare vosk loop", lambda: bare(model, audio.pcm), audio.duration_s, repeats)
+    measure("bare vosk loop", lambda: vosk_loop(model.vosk_model, audio.pcm), audio.duration_s, repeats)
     measure("single pass", lambda: transcribe(model, audio.pcm), audio.duration_s, repeats)
     for threads in (1, 2):
         measure(f"split, {threads} thread(s)", lambda: transcribe_long(model, audio.pcm, threads=threads),

@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
 import sqlalchemy as sa  # noqa: E402
 import vosk  # noqa: E402
 
-from benchmarks import scratch  # noqa: E402
-from benchmarks.vosk_baseline import bare  # noqa: E402
+from tests.support.database import admin_url, scratch_database  # noqa: E402
+from tests.support.vosk_loop import vosk_loop  # noqa: E402
 from transcription.audio import decode  # noqa: E402
 from transcription.recognizer import SpeechModel  # noqa: E402
 
@@ -51,7 +51,7 @@ def bare_threads(model: SpeechModel, pcms: list[bytes], threads: int) -> float:
                 if not todo:
                     return
                 pcm = todo.pop()
-            bare(model, pcm)
+            vosk_loop(model.vosk_model, pcm)
 
     start = time.perf_counter()
     pool = [threading.Thread(target=run) for _ in range(threads)]
@@ -71,7 +71,7 @@ def main() -> None:
     from transcription.worker import Settings, Worker, load_models
 
     vosk.SetLogLevel(-1)
-    _, url, drop = scratch.create("bench_voice")
+    _, url, drop = scratch_database("bench_voice", admin_url("BENCH_POSTGRES_URL"))
     data = tempfile.mkdtemp(prefix="bench-voice-")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": data, "DEMO_PASSWORD": "demo",
                       "TRANSCRIPTION_POLL_S": 1.0})
@@ -132,7 +132,7 @@ def main() -> None:
             for _ in range(REPEATS):
                 print("  bare decode of its PCM ...", end="", flush=True)
                 start = time.perf_counter()
-                bare(model, pcm)
+                vosk_loop(model.vosk_model, pcm)
                 bare_s = min(bare_s, t := time.perf_counter() - start)
                 print(f" {t:.2f} s", flush=True)
                 for split_threads in (1, 2):

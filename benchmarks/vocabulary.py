@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import statistics
 import sys
 import time
 import tracemalloc
 from pathlib import Path
 
+from tests.support.timing import Paired, paired
 from transcription.registry import default_model_path
 from transcription.vocabulary import NON_WORDS, Vocabulary, _fst_words
 
@@ -59,20 +59,18 @@ def main() -> None:
     known = [w.encode() for phrase in PHRASES for w in phrase.split()]
     probes = known + [f"없는말{i}".encode() for i in range(len(known))]
     print(f"{len(words)} words; {len(probes)} probes ({len(known)} known)", file=sys.stderr)
-    rows = {"frozenset": [], "hashed array": []}
-    for i in range(args.rounds):
-        order = [("frozenset", _baseline), ("hashed array", Vocabulary)]
-        for name, build in order if i % 2 == 0 else reversed(order):
-            rows[name].append(_measure(build, words, probes))
-        assert rows["frozenset"][-1]["found"] == rows["hashed array"][-1]["found"] == len(known)
+    def done(i: int, result: Paired) -> None:
+        assert result.subject[-1]["found"] == result.baseline[-1]["found"] == len(known)
         print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
+
+    result = paired(lambda: _measure(Vocabulary, words, probes), lambda: _measure(_baseline, words, probes),
+                    args.rounds, after_round=done)
     print(f"{'':14}{'build CPU s':>12}{'memory MB':>11}{'lookup µs':>11}")
-    for name, runs in rows.items():
-        print(f"{name:14}" + "".join(f"{statistics.median(r[k] for r in runs):>{w}.{p}f}"
+    for name, side in (("frozenset", "baseline"), ("hashed array", "subject")):
+        print(f"{name:14}" + "".join(f"{result.median(side, k):>{w}.{p}f}"
                                      for k, w, p in (("build_s", 12, 3), ("mb", 11, 1), ("lookup_us", 11, 2))))
     for key, label in (("build_s", "build CPU"), ("mb", "memory"), ("lookup_us", "lookup")):
-        ratio = statistics.median(a[key] / b[key] for a, b in zip(rows["hashed array"], rows["frozenset"]))
-        print(f"hashed array / frozenset, {label}: {ratio:.2f}")
+        print(f"hashed array / frozenset, {label}: {result.ratio(key):.2f}")
 
 
 if __name__ == "__main__":

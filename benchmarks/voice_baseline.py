@@ -8,16 +8,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
-import vosk
 
+from tests.support.vosk_loop import vosk_loop
 from transcription.audio import DEMUXERS, sniff_file
-from transcription.recognizer import CHUNK_BYTES, SpeechModel
+from transcription.recognizer import SpeechModel
 
 REVIEW_BELOW = 0.6
 
@@ -52,11 +51,5 @@ def speech_verdict(pcm: bytes) -> str:
 
 def plain_words(model: SpeechModel, pcm: bytes, phrases: list[str] | None) -> list[tuple[str, bool]]:
     """(word, marked) from the old single MBR pass with the old confidence threshold."""
-    rec = vosk.KaldiRecognizer(model.vosk_model, 16000, *([model.grammar(phrases)] if phrases else []))
-    rec.SetWords(True)
-    results = []
-    for i in range(0, len(pcm), CHUNK_BYTES):
-        if rec.AcceptWaveform(pcm[i:i + CHUNK_BYTES]):
-            results.append(rec.Result())
-    results.append(rec.FinalResult())
-    return [(w["word"], w["conf"] < REVIEW_BELOW) for r in results for w in json.loads(r).get("result", [])]
+    results = vosk_loop(model.vosk_model, pcm, grammar=model.grammar(phrases) if phrases else None)
+    return [(w["word"], w["conf"] < REVIEW_BELOW) for r in results for w in r.get("result", [])]

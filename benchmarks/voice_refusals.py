@@ -10,9 +10,7 @@ check_speech). Speech refused is a false refusal (target 0); noise and garbage m
 from __future__ import annotations
 
 import collections
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +18,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
 
 from benchmarks import voice_baseline  # noqa: E402
 from benchmarks.voice_heldout import ensure  # noqa: E402
+from tests.support.timing import paired, timed  # noqa: E402
 from transcription.audio import AudioError, decode  # noqa: E402
 from transcription.speech import check_speech  # noqa: E402
 
@@ -35,20 +34,12 @@ def after(path: Path) -> str:
 def check_speed(repeats: int = 5) -> None:
     """Time of the speech check on the 27.7 s dictation, old and new, paired runs: median ratio."""
     pcm = decode(ROOT / "tests" / "fixtures" / "audio" / "dictation_long.wav").pcm
-    ratios, old_s, new_s = [], [], []
-    for i in range(repeats):
-        print(f"\r  speech check timing {i + 1}/{repeats}", end="", flush=True)
-        t0 = time.perf_counter()
-        voice_baseline.speech_verdict(pcm)
-        t1 = time.perf_counter()
-        check_speech(pcm)
-        t2 = time.perf_counter()
-        old_s.append(t1 - t0)
-        new_s.append(t2 - t1)
-        ratios.append((t2 - t1) / (t1 - t0))
-    print(f"\nspeech check on 27.7 s of audio: before {statistics.median(old_s) * 1000:.0f} ms, "
-          f"after {statistics.median(new_s) * 1000:.0f} ms (median of {repeats} paired ratios after/before: "
-          f"{statistics.median(ratios):.2f})")
+    result = paired(lambda: timed(lambda: check_speech(pcm)), lambda: timed(lambda: voice_baseline.speech_verdict(pcm)),
+                    repeats, after_round=lambda i, _: print(f"\r  speech check timing {i + 1}/{repeats}", end="",
+                                                            flush=True))
+    print(f"\nspeech check on 27.7 s of audio: before {result.median('baseline') * 1000:.0f} ms, "
+          f"after {result.median('subject') * 1000:.0f} ms (median of {repeats} paired ratios after/before: "
+          f"{result.ratio():.2f})")
 
 
 def main(folder: Path) -> None:

@@ -4,8 +4,6 @@ PostgreSQL is required: if it cannot be reached the tests that need it error out
 skipped), so a CI without the database goes red.
 """
 import glob
-import os
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -14,28 +12,20 @@ from mobile_api import create_app
 from models import db
 from tests.contract.answers import answers_are_in_the_contract  # noqa: F401  (every run holds its answers to it)
 from tests.debian import apt_install
+from tests.support.database import admin_url, scratch_database
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = admin_url()
 DEMO_PASSWORD = "demo-pass"
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 def _pg_database() -> tuple[str, callable]:
-    name = f"mobile_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    """A scratch PostgreSQL database: its URL and what drops it. The tests fail without PostgreSQL."""
     try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        _, url, drop = scratch_database("mobile_test", PG_ADMIN_URL)
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is required for the tests and is not reachable at {PG_ADMIN_URL}: {exc}",
                     pytrace=False)
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
     return url, drop
 
 

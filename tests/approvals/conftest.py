@@ -4,9 +4,9 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from approvals_tablet import Tablet
 
 from models import Unit, db
+from tests.support.tablet import Tablet
 
 
 class Signer:
@@ -21,7 +21,7 @@ class Signer:
 
     def sign_session(self, session: dict):
         return self.api.post(f"/signing-sessions/{session['id']}/signature",
-                             json={"signature": self.tablet.sign(session["data_to_sign"])})
+                             json={"signature": self.tablet.sign_b64(session["data_to_sign"])})
 
     def signed(self, subject_type: str, subject_id: str, **extra) -> str:
         """Open a session, sign on the tablet, post the signature; returns the session id."""

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from approvals_tablet import Tablet
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from models import AuditEvent, db, utcnow
 from models.signing import Signature, SigningSession
 from signing import cms
+from tests.support.tablet import Tablet
 
 
 def _csr(key, tamper: bool = False) -> str:
@@ -57,7 +57,7 @@ def test_garbage_signatures_replays_and_expired_sessions_are_refused(enrol, rout
         assert resp.status_code == 422 and resp.get_json()["code"] == code, resp.get_json()
     assert exec1.api.post(url, json={"signature": "%%% not base64"}).status_code == 422
     # Signed by another device's key: the certificate in the session does not match.
-    resp = exec1.api.post(url, json={"signature": Tablet().sign(session["data_to_sign"])})
+    resp = exec1.api.post(url, json={"signature": Tablet().sign_b64(session["data_to_sign"])})
     assert resp.get_json()["code"] == "bad_signature"
 
     assert exec1.sign_session(session).status_code == 200
@@ -78,7 +78,7 @@ def test_garbage_signatures_replays_and_expired_sessions_are_refused(enrol, rout
     db.session.add(fresh)
     db.session.commit()
     resp = exec1.api.post(f"/signing-sessions/{fresh.id}/signature",
-                          json={"signature": exec1.tablet.sign(base64.b64encode(fresh.data_to_sign).decode())})
+                          json={"signature": exec1.tablet.sign_b64(base64.b64encode(fresh.data_to_sign).decode())})
     assert resp.status_code == 410 and resp.get_json()["code"] == "session_expired"
     assert enrol("employee1").api.post(url, json={"signature": "AAAA"}).status_code == 404  # not theirs
 
@@ -163,7 +163,7 @@ def test_tampering_with_stored_signatures_shows_in_the_report(enrol, route, user
     foreign_cert = x509.load_pem_x509_certificate(outsider.key["certificate"].encode())
     moment = signature.signed_at
     data = cms.signed_attributes(content, foreign_cert, moment)
-    foreign = cms.assemble(data, outsider.tablet.key.sign(data, ec.ECDSA(hashes.SHA256())), foreign_cert)
+    foreign = cms.assemble(data, outsider.tablet.sign(data), foreign_cert)
     item = tampered(p7s=foreign)
     assert (item["valid"], item["reason"]) == (False, "untrusted_issuer")
     assert _report(exec1.api, document)["valid"]

@@ -29,11 +29,10 @@ from models import (
     db,
 )
 from models.signing import ApprovalDecision, Signature
-from tests import live
-from tests.approvals.approvals_tablet import Tablet
-from tests.live import together
+from tests.support.live import together
+from tests.support.tablet import Tablet
 
-from .conftest import REFRESH_GRACE_S
+from .conftest import PASSWORD, REFRESH_GRACE_S
 
 pytestmark = pytest.mark.slow  # a real gunicorn and a database of its own
 N = 8
@@ -207,7 +206,7 @@ def test_one_signature_posted_many_times_at_once_is_kept_once(server):
     key = server.call("POST", "/keys", exec1, json={"csr": tablet.csr_pem()}).json()
     session = server.call("POST", "/signing-sessions", exec1, json={
         "subject": {"type": "approval", "id": approval["id"]}, "key_id": key["id"], "decision": "approve"}).json()
-    signature = tablet.sign(session["data_to_sign"])
+    signature = tablet.sign_b64(session["data_to_sign"])
 
     answers = together([lambda: server.call("POST", f"/signing-sessions/{session['id']}/signature", exec1,
                                             json={"signature": signature})] * N)
@@ -337,7 +336,7 @@ def _console(server, username: str) -> requests.Session:
     form = browser.get(f"{server.url}/console/login", timeout=30).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
     signed_in = browser.post(f"{server.url}/console/login", timeout=30, allow_redirects=False,
-                             data={"username": username, "password": live.PASSWORD, "csrf_token": token})
+                             data={"username": username, "password": PASSWORD, "csrf_token": token})
     assert signed_in.status_code == 302, signed_in.text
     return browser
 

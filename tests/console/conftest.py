@@ -6,17 +6,12 @@ Debian's `chromium` package when it is missing and points Playwright at /usr/bin
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.debian import apt_install
+from tests.support.live import Gunicorn, app_settings
 from tests.voice.conftest import models, reseed, worker  # noqa: F401  (the real Vosk model and worker)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +34,6 @@ def ensure_chromium() -> str:
     return CHROMIUM
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser():
     # Module scope: Playwright's sync API runs an event loop in this thread until it stops, and a
@@ -61,28 +50,8 @@ def browser():
 @pytest.fixture
 def live_server(app):
     """gunicorn serving the test's database and data directory on a free port; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": app.config["DATA_DIR"],
-           "SECRET_KEY": app.config["SECRET_KEY"], "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
-           "WEB_THREADS": "4", "ACCESS_LOG": "0"}
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "--no-control-socket", "wsgi:app"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert proc.poll() is None, "gunicorn exited at start-up"
-            assert time.monotonic() < deadline, "gunicorn did not start in 60 s"
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with Gunicorn(app_settings(app), log=Path(app.config["DATA_DIR"]).parent / "gunicorn.log") as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 import sqlalchemy as sa
 
 from models import AuthSession, Organization, Resolution, Task, db
-from tests.approvals.approvals_tablet import Tablet
+from tests.support.tablet import Tablet
 from tests.conftest import DEMO_PASSWORD
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from models import Job, Organization, Resolution, Task, User, VoiceNote, db
 from models.voice import ResolutionTemplate
-from tests.approvals.approvals_tablet import Tablet
+from tests.support.tablet import Tablet
 
 AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
 PHRASES = json.loads((AUDIO / "manifest.json").read_text("utf-8"))["phrase_list"]
@@ -172,7 +172,7 @@ def test_the_organization_decides_that_enrolled_authors_sign_what_they_issue(app
     session = exec1.post("/signing-sessions", json={"subject": {"type": "resolution", "id": draft["id"]},
                                                     "key_id": key["id"]}).get_json()
     assert exec1.post(f"/signing-sessions/{session['id']}/signature",
-                      json={"signature": tablet.sign(session["data_to_sign"])}).status_code == 200
+                      json={"signature": tablet.sign_b64(session["data_to_sign"])}).status_code == 200
     issued = exec1.post(f"/resolutions/{draft['id']}/issue", json={"signing_session_id": session["id"]})
     assert issued.status_code == 200 and issued.get_json()["status"] == "issued"
     # The policy off again: the enrolled author may issue unsigned.

@@ -8,7 +8,6 @@ made by a tablet's device key. Errors arrive as the generated problem models, wi
 """
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.signing.signing_tablet import Tablet
+from tests.support.tablet import Tablet
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
               pytest.mark.parametrize("live", ["postgresql"], indirect=True)]
@@ -143,7 +142,7 @@ def test_a_generated_client_does_the_whole_loop(live, tmp_path):
 
     # The tablet enrols its key and approves the document waiting for exec1, signed.
     tablet = Tablet()
-    key = approvals_enrol.sync_detailed(client=executive, body=KeyIn(csr=tablet.csr_pem().decode()))
+    key = approvals_enrol.sync_detailed(client=executive, body=KeyIn(csr=tablet.csr_pem()))
     assert key.status_code == HTTPStatus.CREATED, key.content
     assert [k.id for k in approvals_keys.sync_detailed(client=executive).parsed.items] == [key.parsed.id]
     approval = approvals_waiting.sync_detailed(client=executive).parsed.items[0]
@@ -151,7 +150,7 @@ def test_a_generated_client_does_the_whole_loop(live, tmp_path):
         subject=SubjectIn(type_=SubjectInType.APPROVAL, id=approval.id), key_id=key.parsed.id,
         decision=SessionInDecision.APPROVE))
     assert session.status_code == HTTPStatus.CREATED, session.content
-    signature = base64.b64encode(tablet.sign(base64.b64decode(session.parsed.data_to_sign))).decode()
+    signature = tablet.sign_b64(session.parsed.data_to_sign)
     signed = approvals_sign.sync_detailed(session.parsed.id, client=executive, body=SignatureIn(signature=signature))
     assert signed.status_code == HTTPStatus.OK, signed.content
     decided = approvals_decide.sync_detailed(approval.id, client=executive, body=DecisionIn(

@@ -15,8 +15,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from models import Device, Document, Resolution, db
 from tests.api import world
 from tests.conftest import DEMO_PASSWORD
-
-from .live import Gunicorn
+from tests.support.live import Gunicorn, app_settings
 
 
 def _devices(api):
@@ -178,7 +177,7 @@ def test_the_servers_own_refusals_are_the_ones_the_contract_lists(app, client):
 def test_one_device_registered_many_times_at_once_on_sqlite(app, demo):
     """Two gunicorn workers with four threads each, 16 simultaneous registrations of one token, 3 rounds."""
     db.session.commit()
-    with Gunicorn(app, workers=2, WEB_THREADS="4") as server:
+    with Gunicorn(app_settings(app), workers=2, threads=4) as server:
         login = requests.post(f"{server.url}/api/v1/auth/login", timeout=30,
                               json={"username": "exec1", "password": DEMO_PASSWORD}).json()
         headers = {"Authorization": f"Bearer {login['access_token']}"}

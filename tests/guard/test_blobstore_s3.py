@@ -1,41 +1,21 @@
 """Attachments and recordings in an S3-compatible object store (moto's server on 127.0.0.1, a real
 HTTP S3 API): upload, download, Range, ETag, the same file stored once, the worker's local copy."""
 import io
-import subprocess
-import sys
 import time
 
 import boto3
 import pytest
-import requests
 
 from models import blobstore
-
-from .live import free_port
+from tests.support.live import moto_s3
 
 BUCKET = "region-files"
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(url, timeout=5)
-                break
-            except requests.RequestException:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the S3-compatible test server did not start")
-                time.sleep(0.2)
+    with moto_s3() as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 @pytest.fixture

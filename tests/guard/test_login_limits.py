@@ -8,8 +8,7 @@ import sqlalchemy as sa
 
 from models import LoginFailure, db
 from tests.conftest import DEMO_PASSWORD
-
-from .live import Gunicorn
+from tests.support.live import Gunicorn, app_settings
 
 
 def _login(client, username="exec1", password=DEMO_PASSWORD, address="10.0.0.1"):
@@ -66,7 +65,8 @@ def test_two_web_processes_share_the_limit(app, demo):
     db.session.commit()
     limits = {"LOGIN_RATE_LIMIT": "6 per minute", "LOGIN_USERNAME_LIMIT": "100 per minute",
               "LOGIN_ADDRESS_LIMIT": "100 per minute"}
-    with Gunicorn(app, **limits) as one, Gunicorn(app, **limits) as two:
+    with Gunicorn(app_settings(app), threads=1, **limits) as one, \
+            Gunicorn(app_settings(app), threads=1, **limits) as two:
         def attempt(i, password="wrong"):
             node = (one, two)[i % 2]
             return requests.post(f"{node.url}/api/v1/auth/login", timeout=30,

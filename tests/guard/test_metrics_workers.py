@@ -6,8 +6,7 @@ import pytest
 import requests
 
 from models import db
-
-from .live import Gunicorn
+from tests.support.live import Gunicorn, app_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
 
@@ -20,7 +19,7 @@ def _healthz_count(text: str) -> float:
 def test_metrics_of_two_workers_are_summed(app, tmp_path):
     db.session.commit()
     metrics_dir = tmp_path / "metrics"
-    with Gunicorn(app, workers=2, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as server:
+    with Gunicorn(app_settings(app), workers=2, threads=1, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as server:
         before = _healthz_count(requests.get(f"{server.url}/metrics", timeout=30).text)  # start-up probes
         sent = 0
         with concurrent.futures.ThreadPoolExecutor(8) as pool:

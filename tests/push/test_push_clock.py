@@ -6,7 +6,6 @@ that its log points the operator at the clock.)"""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,7 @@ from domain.notify import notify
 from models import Device, OutboxMessage, Task, db, utcnow
 from tests.fakes.fcm_server import write_service_account
 from tests.push.test_push_dispatch import issue_resolution
-from tests.push.test_push_killed import flask_cli, wait_for
+from tests.support.live import FlaskCommand, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
 
@@ -29,11 +28,12 @@ def _decided(row_id: int) -> bool:
 
 def _skewed_dispatcher(app, fake_fcm, service_key, tmp_path, faketime: str, offset: str):
     """The real dispatcher, its machine's wall clock `offset` from the database's."""
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": str(tmp_path / "data"),
-           "FIREBASE_CREDENTIALS": str(write_service_account(tmp_path / "sa.json", service_key, fake_fcm.token_uri)),
-           "FCM_ENDPOINT": fake_fcm.url, "PUSH_POLL_MS": "100", "NO_PROXY": "127.0.0.1",
-           "LD_PRELOAD": faketime, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-    return flask_cli("push-dispatcher", env=env)
+    settings = {"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": str(tmp_path / "data"),
+                "FIREBASE_CREDENTIALS": str(write_service_account(tmp_path / "sa.json", service_key,
+                                                                  fake_fcm.token_uri)),
+                "FCM_ENDPOINT": fake_fcm.url, "PUSH_POLL_MS": "100", "NO_PROXY": "127.0.0.1",
+                "LD_PRELOAD": faketime, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    return FlaskCommand("push-dispatcher", settings=settings, log=tmp_path / "dispatcher.log")
 
 
 @pytest.mark.parametrize("offset", ["+3h", "-3h"])
@@ -49,12 +49,11 @@ def test_a_dispatcher_hours_off_keeps_quiet_hours_by_the_database_clock(app, dem
     row = notify("task_completed", employee.id, None, task_id=7)  # not urgent: it waits for the morning
     urgent = notify("task_assigned", employee.id, None, task_id=8)  # goes now, and meets FCM's refusal
     db.session.commit()
-    dispatcher = _skewed_dispatcher(app, fake_fcm, service_key, tmp_path, faketime, offset)
-    try:
-        wait_for(lambda: _decided(row.id) and _decided(urgent.id), 60, "the dispatcher's decisions")
-    finally:
-        dispatcher.terminate()
-        output = dispatcher.communicate(timeout=30)[0]
+    with _skewed_dispatcher(app, fake_fcm, service_key, tmp_path, faketime, offset) as dispatcher:
+        try:
+            wait_for(lambda: _decided(row.id) and _decided(urgent.id), 60, "the dispatcher's decisions")
+        finally:
+            output = dispatcher.stop(timeout=30)
 
     db.session.expire_all()
     held = db.session.get(OutboxMessage, row.id)
@@ -89,12 +88,11 @@ def test_a_dispatcher_hours_off_owes_deadline_reminders_by_the_database_clock(ap
     db.session.commit()
     ids = [passed.id, soon.id]
 
-    dispatcher = _skewed_dispatcher(app, fake_fcm, service_key, tmp_path, faketime, offset)
-    try:
-        wait_for(lambda: len(_reminders(ids)) == 2, 60, "a reminder for each task")
-    finally:
-        dispatcher.terminate()
-        output = dispatcher.communicate(timeout=30)[0]
+    with _skewed_dispatcher(app, fake_fcm, service_key, tmp_path, faketime, offset) as dispatcher:
+        try:
+            wait_for(lambda: len(_reminders(ids)) == 2, 60, "a reminder for each task")
+        finally:
+            output = dispatcher.stop(timeout=30)
 
     # Three hours ahead the second would count as passed; three hours behind the first as only soon.
     assert _reminders(ids) == {str(passed.id): {"deadline_passed"}, str(soon.id): {"deadline_soon"}}, output

@@ -3,10 +3,7 @@ in flight is sent again under the same event id and collapse tag, so each phone 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +14,7 @@ import sqlalchemy as sa
 from domain.notify import notify
 from models import Device, OutboxMessage, PushDelivery, db, utcnow
 from tests.fakes.fcm_server import FakeFcm
+from tests.support.live import FlaskCommand, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICES, BATCH, LEASE_S = 25, 10, 3
@@ -30,21 +28,6 @@ class SlowFcm(FakeFcm):
     def _answer_send(self, project, headers, body):
         time.sleep(self.delay)
         return super()._answer_send(project, headers, body)
-
-
-def flask_cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    flask = Path(sys.executable).with_name("flask")
-    command = [str(flask)] if flask.exists() else [sys.executable, "-m", "flask"]
-    return subprocess.Popen([*command, "--app", "wsgi", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def delivered(outbox_id: int) -> int:
@@ -72,20 +55,17 @@ def test_dispatcher_killed_mid_batch_resends_that_batch_under_the_same_event(app
     db.session.add_all(Device(user_id=employee.id, token=t, platform="android", locale="ru") for t in tokens)
     row = notify("task_assigned", employee.id, None, task_id=99)
     db.session.commit()
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": str(tmp_path / "data"),
-           "FIREBASE_CREDENTIALS": str(write_service_account(tmp_path / "sa.json", service_key, slow_fcm.token_uri)),
-           "FCM_ENDPOINT": slow_fcm.url, "PUSH_BATCH_SIZE": str(BATCH), "PUSH_LEASE_S": str(LEASE_S),
-           "PUSH_POLL_MS": "100", "NO_PROXY": "127.0.0.1"}
+    settings = {"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": str(tmp_path / "data"),
+                "FIREBASE_CREDENTIALS": str(write_service_account(tmp_path / "sa.json", service_key,
+                                                                  slow_fcm.token_uri)),
+                "FCM_ENDPOINT": slow_fcm.url, "PUSH_BATCH_SIZE": str(BATCH), "PUSH_LEASE_S": str(LEASE_S),
+                "PUSH_POLL_MS": "100", "NO_PROXY": "127.0.0.1"}
 
-    first = flask_cli("push-dispatcher", env=env)
-    try:
+    with FlaskCommand("push-dispatcher", settings=settings, log=tmp_path / "first.log") as first:
         # The first batch is answered; the second has reached FCM and waits for its answers.
         wait_for(lambda: len(slow_fcm.sends()) >= 2 * BATCH and delivered(row.id) == BATCH, 60,
-                 "the second batch in flight")
-        first.send_signal(signal.SIGKILL)
-    finally:
-        first.kill()
-        output = first.communicate()[0]
+                 "the second batch in flight", interval=0.02)
+        output = first.stop(signal.SIGKILL, 10)
     assert first.returncode == -signal.SIGKILL, output
     time.sleep(slow_fcm.delay)  # let the orphaned requests finish on the fake's side
 
@@ -94,8 +74,8 @@ def test_dispatcher_killed_mid_batch_resends_that_batch_under_the_same_event(app
     lease_until = db.session.scalar(sa.select(OutboxMessage.lease_until).where(OutboxMessage.id == row.id))
     time.sleep(max(0.0, (lease_until - utcnow()).total_seconds()) + 0.2)
 
-    second = flask_cli("push-dispatcher", "--once", env=env)
-    output = second.communicate(timeout=60)[0]
+    with FlaskCommand("push-dispatcher", "--once", settings=settings, log=tmp_path / "second.log") as second:
+        output = second.wait(60)
     assert second.returncode == 0, output
 
     sends = slow_fcm.sends()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from flask_migrate import upgrade
 
 from mobile_api import create_app
 from models import db
 from tests.conftest import DEMO_PASSWORD
-from tests.reliability.pgcluster import PgCluster
+from tests.support.database import PgCluster
+from tests.support.live import demo_database
 
 SECRET = "test-secret-key-that-is-long-enough-32"
 
@@ -16,15 +16,8 @@ SECRET = "test-secret-key-that-is-long-enough-32"
 @pytest.fixture(scope="module")
 def private_pg(tmp_path_factory):
     """The cluster, migrated, with the demo data loaded once."""
-    from mobile_api.demo import load
-
     with PgCluster() as cluster:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": cluster.url, "DEMO_PASSWORD": DEMO_PASSWORD,
-                          "DATA_DIR": str(tmp_path_factory.mktemp("pgdata")), "SECRET_KEY": SECRET})
-        with app.app_context():
-            upgrade(revision="heads")
-            load(DEMO_PASSWORD)
-            db.engine.dispose()
+        demo_database(cluster.url, tmp_path_factory.mktemp("pgdata"), DEMO_PASSWORD, SECRET)
         yield cluster
 
 

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from signing_tablet import NOW, Signer, Tablet
 
 from signing.ca import CertificateAuthority, create_ca
 from signing.csr import issue_certificate, load_csr
+from tests.signing.signer import NOW, Signer
+from tests.support.tablet import Tablet
 
 Enrol = Callable[..., Signer]
 

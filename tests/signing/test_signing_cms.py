@@ -10,12 +10,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from signing_tablet import NOW, Tablet
 
 from signing import cms
 from signing.canonical import decision_bytes
 from signing.cms import Reason, verify
 from signing.csr import issue_certificate, load_csr
+from tests.signing.signer import NOW
+from tests.support.tablet import Tablet
 
 CONTENT = decision_bytes(
     document_id="doc-1", version_hash="cd" * 32, decision="approve", comment=None, signer="u-1001", signed_at=NOW

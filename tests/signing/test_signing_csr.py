@@ -7,9 +7,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from signing_tablet import NOW, Tablet
 
 from signing.csr import CsrError, issue_certificate, load_csr
+from tests.signing.signer import NOW
+from tests.support.tablet import Tablet
 
 
 def _csr(key, algorithm=hashes.SHA256()) -> bytes:
@@ -20,7 +21,7 @@ def _csr(key, algorithm=hashes.SHA256()) -> bytes:
 
 
 def _broken_self_signature() -> bytes:
-    der = x509.load_pem_x509_csr(Tablet().csr_pem()).public_bytes(serialization.Encoding.DER)
+    der = x509.load_pem_x509_csr(Tablet().csr_pem().encode()).public_bytes(serialization.Encoding.DER)
     # The last byte belongs to the ECDSA signature's s: flipping it keeps the DER readable.
     tampered = x509.load_der_x509_csr(der[:-1] + bytes([der[-1] ^ 0x01]))
     return tampered.public_bytes(serialization.Encoding.PEM)
@@ -55,7 +56,7 @@ def test_the_reason_names_the_refused_key(case, words):
 
 def test_a_good_csr_gets_a_signing_certificate_for_the_user(ca):
     tablet = Tablet()
-    cert = issue_certificate(ca, load_csr(tablet.csr_pem().decode()), user_id="u-7", user_name="Пётр Иванов", now=NOW)
+    cert = issue_certificate(ca, load_csr(tablet.csr_pem()), user_id="u-7", user_name="Пётр Иванов", now=NOW)
 
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Пётр Иванов"
     assert cert.subject.get_attributes_for_oid(NameOID.USER_ID)[0].value == "u-7"

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
-from signing_tablet import NOW
 
 from signing.canonical import decision_bytes, resolution_bytes, version_hash
 from signing.evidence import SignedItem, build_evidence
+from tests.signing.signer import NOW
 
 OPENSSL = shutil.which("openssl")
 

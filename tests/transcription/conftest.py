@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import pytest
 import vosk
 
 from mobile_api.config import from_env
+from tests.support.vosk_loop import wav_words
 from transcription.marks import N_BEST
-from transcription.recognizer import CHUNK_BYTES, SpeechModel
+from transcription.recognizer import SpeechModel
 from transcription.registry import default_model_path
 from transcription.worker import Settings
 
@@ -65,20 +65,5 @@ def reseed() -> Callable[[], None]:
 
 @pytest.fixture
 def bare_words(model: SpeechModel) -> Callable[[Path], list[tuple[str, float, float]]]:
-    """(word, start, end) of the best alternative of a bare KaldiRecognizer asked for the same n-best
-    list as ours, fed a 16 kHz wav the way Vosk's examples do."""
-
-    def run(path: Path) -> list[tuple[str, float, float]]:
-        with wave.open(str(path)) as wf:
-            rec = vosk.KaldiRecognizer(model.vosk_model, wf.getframerate())
-            rec.SetWords(True)
-            rec.SetMaxAlternatives(N_BEST)
-            results = []
-            while data := wf.readframes(CHUNK_BYTES // 2):
-                if rec.AcceptWaveform(data):
-                    results.append(rec.Result())
-            results.append(rec.FinalResult())
-        return [(w["word"], w["start"], w["end"]) for r in results
-                for w in (json.loads(r).get("alternatives") or [{}])[0].get("result", [])]
-
-    return run
+    """(word, start, end) of the bare Vosk loop over a wav, asked for the same n-best list as ours."""
+    return lambda path: wav_words(model.vosk_model, path, N_BEST)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import wave
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,8 @@ import sqlalchemy as sa
 import vosk
 
 from models import Job, Resolution, VoiceNote, db
+from tests.support.vosk_loop import wav_words
 from transcription.marks import N_BEST
-from transcription.recognizer import CHUNK_BYTES
 from transcription.worker import Settings, Worker, load_models
 
 AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
@@ -72,16 +71,5 @@ def document_of(api) -> str:
 
 
 def bare_words(models, path: Path) -> list[tuple[str, float, float]]:
-    """(word, start, end) of the best alternative of a bare KaldiRecognizer asked for the same n-best
-    list as the worker, fed a 16 kHz wav the way Vosk's examples do."""
-    with wave.open(str(path)) as wf:
-        rec = vosk.KaldiRecognizer(models.get("ko").vosk_model, wf.getframerate())
-        rec.SetWords(True)
-        rec.SetMaxAlternatives(N_BEST)
-        results = []
-        while data := wf.readframes(CHUNK_BYTES // 2):
-            if rec.AcceptWaveform(data):
-                results.append(rec.Result())
-        results.append(rec.FinalResult())
-    return [(w["word"], w["start"], w["end"]) for r in results
-            for w in (json.loads(r).get("alternatives") or [{}])[0].get("result", [])]
+    """(word, start, end) of the bare Vosk loop over the wav, asked for the same n-best list as the worker."""
+    return wav_words(models.get("ko").vosk_model, path, N_BEST)

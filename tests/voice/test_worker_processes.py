@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from models import InboxItem, Job, OutboxMessage, Resolution, db
+from tests.support.database import committed
+from tests.support.live import FlaskCommand, wait_for
 from transcription.worker import Settings, Worker
 
 from .conftest import AUDIO, MANIFEST, document_of, jobs, note_of, upload
@@ -23,24 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PHRASES = __import__("json").dumps(MANIFEST["phrase_list"], ensure_ascii=False)
 
 
-def _worker_process(app, *args: str, **settings: str) -> subprocess.Popen:
+def _worker_process(app, *args: str, **settings: str) -> FlaskCommand:
     """`flask --app wsgi transcription-worker` on the test database, with a short lease."""
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": app.config["DATA_DIR"],
-           "TRANSCRIPTION_LEASE_S": "2", "TRANSCRIPTION_POLL_S": "0.2", "TRANSCRIPTION_THREADS": "1",
-           "VOICE_SPLIT_THREADS": "1", **settings}  # one slow single pass: plenty of time to kill it mid-job
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "transcription-worker", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.rollback()  # see what the worker processes committed
-        db.session.expire_all()
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+    settings = {"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "DATA_DIR": app.config["DATA_DIR"],
+                "TRANSCRIPTION_LEASE_S": "2", "TRANSCRIPTION_POLL_S": "0.2", "TRANSCRIPTION_THREADS": "1",
+                "VOICE_SPLIT_THREADS": "1", **settings}  # one slow single pass: plenty of time to kill it mid-job
+    return FlaskCommand("transcription-worker", *args, settings=settings)
 
 
 def test_a_worker_killed_mid_job_loses_nothing(login, app, demo):
@@ -49,25 +39,19 @@ def test_a_worker_killed_mid_job_loses_nothing(login, app, demo):
     note_id = int(body["voice_note_id"])
     db.session.commit()
 
-    first = _worker_process(app)
-    try:
-        _wait_for(lambda: note_of(body["resolution_id"]).status == "processing", 60, "the first worker to start")
+    with _worker_process(app) as first:
+        wait_for(committed(lambda: note_of(body["resolution_id"]).status == "processing"), 60,
+                 "the first worker to start")
         time.sleep(0.5)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
-        first.kill()
+        first.stop(signal.SIGKILL, 10)
     job = jobs()[0]
     assert (job.status, job.attempts, note_of(body["resolution_id"]).status) == ("running", 1, "processing")
 
-    second = _worker_process(app)
-    try:
-        _wait_for(lambda: note_of(body["resolution_id"]).status == "transcribed", 90, "the job to be taken again")
-        second.send_signal(signal.SIGTERM)  # a clean stop: exit 0
-        out, _ = second.communicate(timeout=30)
+    with _worker_process(app) as second:
+        wait_for(committed(lambda: note_of(body["resolution_id"]).status == "transcribed"), 90,
+                 "the job to be taken again")
+        out = second.stop(signal.SIGTERM, 30)  # a clean stop: exit 0
         assert second.returncode == 0, out
-    finally:
-        second.kill()
     job = jobs()[0]
     assert (job.status, job.attempts, job.lease_owner) == ("done", 2, None)
     assert db.session.get(Resolution, int(body["resolution_id"])).status == "awaiting_review"
@@ -105,25 +89,21 @@ def test_a_recording_whose_worker_dies_every_time_ends_failed_with_a_reason(logi
     body = upload(exec1, document_of(exec1), AUDIO / "dictation_long.wav").get_json()
     db.session.commit()
     for attempt in (1, 2):  # TRANSCRIPTION_MAX_ATTEMPTS=2: the worker dies on both
-        doomed = _worker_process(app, TRANSCRIPTION_MAX_ATTEMPTS="2")
-        try:
-            _wait_for(lambda: jobs()[0].attempts == attempt and note_of(body["resolution_id"]).status == "processing",
-                      60, f"attempt {attempt} to start")
-            time.sleep(0.3)
-        finally:
-            doomed.send_signal(signal.SIGKILL)
-            doomed.wait(10)
+        with _worker_process(app, TRANSCRIPTION_MAX_ATTEMPTS="2") as doomed:
+            try:
+                wait_for(committed(lambda: jobs()[0].attempts == attempt
+                                   and note_of(body["resolution_id"]).status == "processing"),
+                         60, f"attempt {attempt} to start")
+                time.sleep(0.3)
+            finally:
+                doomed.stop(signal.SIGKILL, 10)
     assert (jobs()[0].status, jobs()[0].attempts) == ("running", 2)
 
-    survivor = _worker_process(app, TRANSCRIPTION_MAX_ATTEMPTS="2")
-    try:
+    with _worker_process(app, TRANSCRIPTION_MAX_ATTEMPTS="2") as survivor:
         # Its lease runs out (by the database's clock) and the job is not tried a third time.
-        _wait_for(lambda: note_of(body["resolution_id"]).status == "failed", 60, "the job to be given up")
-        survivor.send_signal(signal.SIGTERM)
-        out, _ = survivor.communicate(timeout=30)
+        wait_for(committed(lambda: note_of(body["resolution_id"]).status == "failed"), 60, "the job to be given up")
+        out = survivor.stop(signal.SIGTERM, 30)
         assert survivor.returncode == 0, out
-    finally:
-        survivor.kill()
     job = jobs()[0]
     assert (job.status, job.attempts, job.lease_owner) == ("failed", 2, None)
     note = note_of(body["resolution_id"])

@@ -1,9 +1,12 @@
-"""A private PostgreSQL cluster in a temporary directory, to stop and start at will.
+"""PostgreSQL for tests and benchmarks: a scratch database on the shared server, and a private cluster.
 
-The shared test server must never be stopped, so outage tests and the fault-injection run get a
-cluster of their own: initdb into a fresh directory, listening on 127.0.0.1 on a free port. PostgreSQL
-refuses to run as root, so under root the cluster belongs to an unprivileged user (`postgres` if the
-machine has one, else `nobody`).
+A scratch database is created on the server `TEST_POSTGRES_URL` names (the benchmarks: `BENCH_POSTGRES_URL`)
+and dropped with its connections when done.
+
+The shared server must never be stopped, so outage tests and the fault-injection run get a cluster of
+their own: initdb into a fresh directory, listening on 127.0.0.1 on a free port. PostgreSQL refuses to
+run as root, so under root the cluster belongs to an unprivileged user (`postgres` if the machine has
+one, else `nobody`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,60 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.support.live import free_port
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def committed(condition: Callable[[], object]) -> Callable[[], object]:
+    """`condition`, asked after the session's transaction ends and its objects expire, so that it sees
+    what other processes have committed since (for `wait_for`)."""
+    from models import db
+
+    def check() -> object:
+        db.session.rollback()
+        db.session.expire_all()
+        return condition()
+    return check
+
+
+def admin_url(variable: str = "TEST_POSTGRES_URL") -> str:
+    """The SQLAlchemy URL of a database on the server to make scratch databases on."""
+    return os.environ.get(variable, DEFAULT_ADMIN_URL)
+
+
+def url_of(name: str, admin: str | None = None) -> str:
+    """The URL of database `name` on the admin URL's server."""
+    return (admin or admin_url()).rsplit("/", 1)[0] + f"/{name}"
+
+
+def scratch_database(prefix: str, admin: str | None = None) -> tuple[str, str, Callable[[], None]]:
+    """A new database `prefix_<random>`: its name, its URL and what drops it (and ends its connections).
+    Raises SQLAlchemy's OperationalError when the server cannot be reached."""
+    admin = admin or admin_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except BaseException:
+        engine.dispose()
+        raise
+
+    def drop() -> None:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+    return name, url_of(name, admin), drop
 
 
 def _bin_dir() -> Path:
@@ -24,12 +77,6 @@ def _bin_dir() -> Path:
         raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin "
                            "(apt-get install -y postgresql)")
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PgCluster:
