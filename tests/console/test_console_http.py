@@ -6,8 +6,8 @@ import re
 import sqlalchemy as sa
 
 from models import AuthSession, Organization, Resolution, Task, db
-from tests.support.tablet import Tablet
 from tests.conftest import DEMO_PASSWORD
+from tests.support.tablet import Tablet
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
