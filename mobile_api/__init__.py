@@ -95,8 +95,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
     app.json = OrjsonProvider(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("postgresql"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
+        app.config.setdefault("SQLALCHEMY_BINDS", {}).setdefault(
+            raw.READER, raw.reader_options(url, app.config["DATABASE_POOL_SIZE"]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
@@ -104,8 +107,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["blobstore"] = blobstore.from_config(app.config)
     db.init_app(app)
     with app.app_context():
-        liveness.install(db.engine)
-        raw.install(db.engine)
+        for engine in db.engines.values():
+            liveness.install(engine)
+        if raw.READER in db.engines:  # one database: its two pools are let go together
+            reader = db.engines[raw.READER]
+            sa.event.listen(db.engine, "engine_disposed", lambda _engine: reader.dispose())
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     compress.init_app(app)
     api = Api(app)
