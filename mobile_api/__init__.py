@@ -16,25 +16,6 @@ from .fields import parse_id
 from .json_provider import OrjsonProvider
 
 
-class MobileApp(Flask):
-    """Flask, with each handler's sync-or-async answer found once rather than on every request."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._callable = {}
-
-    def ensure_sync(self, func):
-        # Flask asks `inspect.iscoroutinefunction` of every hook and view on every request (a dozen
-        # per polled page, 1.8% of its instructions); the answer never changes for a function. Bounded,
-        # in case a closure made per request (an `after_this_request`) ever comes by.
-        ready = self._callable.get(func)
-        if ready is None:
-            ready = super().ensure_sync(func)
-            if len(self._callable) < 1000:
-                self._callable[func] = ready
-        return ready
-
-
 class RequestGlobals(_AppCtxGlobals):
     """`g`, with the signed-in user and session loaded on first use rather than on every request."""
 
@@ -74,7 +55,7 @@ class IdConverter(BaseConverter):
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app from the environment, overridden by `test_config` in tests."""
-    app = MobileApp(__name__, instance_relative_config=False)
+    app = Flask(__name__, instance_relative_config=False)
     app.app_ctx_globals_class = RequestGlobals
     app.config.from_mapping(config.from_env())
     app.config.update(
