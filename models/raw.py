@@ -50,6 +50,7 @@ def reader_options(url: str, pool_size: int) -> dict:
     index whatever their values (benchmarks.inbox prints the generic plans); a transaction's statements,
     the ORM's among them, run on the other engine and keep PostgreSQL's choice."""
     return {"url": url, "pool_size": pool_size, "isolation_level": "AUTOCOMMIT",
+            "pool_reset_on_return": None,  # in autocommit there is never a transaction to end
             "connect_args": {"options": "-c plan_cache_mode=force_generic_plan"}}
 
 
