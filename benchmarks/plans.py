@@ -29,8 +29,9 @@ def statements_of(url: str, reads: dict[str, tuple[str, dict]]) -> dict[str, lis
         seen.append((statement, tuple(parameters or ())))
 
     with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
+        engines = list(db.engines.values())  # the reader engine's, where the polled reads run, too
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", record)
     client, sent = app.test_client(), {}
     for name, (path, headers) in reads.items():
         seen.clear()

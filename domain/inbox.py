@@ -8,7 +8,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from models import Document, InboxItem, db, utcnow
 from models.changes import change_number, change_number_sql
-from models.raw import run, run_each
 
 TITLE_MAX = 120
 # A line must stay under 400 bytes of JSON, guaranteed, not only for typical titles. With the longest
@@ -59,7 +58,7 @@ def deliver(user_ids: Iterable[int], doc: Document, kind: str, sender: str, due_
             urgent: bool | None = None) -> None:
     """Put a document into these users' inboxes as `kind`; an existing line of that kind comes back unread.
 
-    One upsert per user, compiled once and sent in one round trip (models.raw.run_each): two
+    One upsert per user, sent in one round trip (psycopg pipelines an executemany): two
     transactions delivering the same line at once (two drafts of one document) both succeed, the later
     one updating the other's row. Lines are written in the order of the users' ids, whatever the order
     given, so that two transactions delivering to the same people never hold each other's lines."""
@@ -70,7 +69,7 @@ def deliver(user_ids: Iterable[int], doc: Document, kind: str, sender: str, due_
     line = dict(document_id=doc.id, kind=kind, reg_number=reg_number, title=title, sender=short_sender,
                 received_at=utcnow(), due_at=due_at if due_at is not None else doc.due_at, unread=True,
                 urgent=bool(doc.urgent if urgent is None else urgent), removed=False, seq=change_number(db.session))
-    run_each(_UPSERTS[db.session.get_bind().dialect.name], [{**line, "user_id": u} for u in users])
+    db.session.execute(_UPSERTS[db.session.get_bind().dialect.name], [{**line, "user_id": u} for u in users])
 
 
 _LINE = ("user_id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
@@ -83,9 +82,9 @@ def _upsert(insert: sa.Insert) -> sa.Insert:
                                         set_={c: insert.excluded[c] for c in _LINE[3:]})
 
 
-# One line, every value bound: built once per dialect, compiled once (models.raw.run).
-_UPSERTS = {dialect.__name__.rsplit(".", 1)[-1]: _upsert(dialect.insert(InboxItem.__table__).values(
-    {c: sa.bindparam(c, type_=InboxItem.__table__.c[c].type) for c in _LINE})) for dialect in (postgresql, sqlite)}
+# Lines given as parameters, one set per user: built once per dialect.
+_UPSERTS = {dialect.__name__.rsplit(".", 1)[-1]: _upsert(dialect.insert(InboxItem.__table__))
+            for dialect in (postgresql, sqlite)}
 
 
 def deliver_many(users: sa.Select, doc: Document, kind: str, sender: str, due_at: datetime | None = None) -> int:
@@ -109,13 +108,14 @@ def deliver_many(users: sa.Select, doc: Document, kind: str, sender: str, due_at
 
 def withdraw(user_id: int, document_id: int, kind: str) -> None:
     """Take an item out of the inbox; it stays as a tombstone that sync reports as removed."""
-    run(_WITHDRAW, user_id=user_id, document_id=document_id, kind=kind, change=change_number(db.session))
+    db.session.execute(_WITHDRAW, {"user": user_id, "document": document_id, "line_kind": kind,
+                                   "change": change_number(db.session)})
 
 
 _items = InboxItem.__table__.c
 _WITHDRAW = sa.update(InboxItem.__table__).where(
-    _items.user_id == sa.bindparam("user_id"), _items.document_id == sa.bindparam("document_id"),
-    _items.kind == sa.bindparam("kind"), _items.removed == sa.false(),
+    _items.user_id == sa.bindparam("user"), _items.document_id == sa.bindparam("document"),
+    _items.kind == sa.bindparam("line_kind"), _items.removed == sa.false(),
 ).values(removed=True, seq=sa.bindparam("change", type_=sa.BigInteger))
 
 

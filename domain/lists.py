@@ -1,28 +1,20 @@
 """The phone's lists: inbox views, task views, the sync stream and the versions behind their ETags.
 
 These are the reads phones poll, so they are plain SQL (see models.raw), each a walk of one partial
-index: a page costs its own rows, however long the user's history. Each view's condition is written
-exactly as its index's predicate (models.documents, models.resolutions), with constants rather than
-parameters, so that every plan, generic or not, may use that index.
+index: a page costs its own rows, however long the user's history. Each view's condition is its
+index's predicate, written once (models.views).
 """
 from datetime import datetime
 
 from models import utcnow
 from models.changes import settled, settled_rows
-from models.documents import ACTION_KINDS_SQL
 from models.raw import as_utc
+from models.views import INBOX_VIEWS, TASK_VIEWS, condition
 
 from .paging import decode, encode, page_of
 
 INBOX_LINE = ("id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
               "urgent")
-INBOX_VIEWS = {
-    "all": "NOT removed",
-    "unread": "unread AND NOT removed",
-    "action": f"kind IN {ACTION_KINDS_SQL} AND NOT removed",
-    "overdue": "due_at IS NOT NULL AND NOT removed",
-}
-
 # A task as a phone lists it: its row, its document's number and the author of its resolution.
 TASK_LINE = ("id", "document_id", "resolution_id", "document_reg_number", "text", "resolution_author_id",
              "resolution_author_short_name", "deadline", "status", "report", "created_at", "completed_at")
@@ -30,11 +22,6 @@ _TASK_FROM = ("SELECT tasks.id, tasks.document_id, tasks.resolution_id, document
               "users.short_name, tasks.deadline, tasks.status, tasks.report, tasks.created_at, tasks.completed_at{} "
               "FROM tasks JOIN documents ON documents.id = tasks.document_id "
               "JOIN resolutions ON resolutions.id = tasks.resolution_id JOIN users ON users.id = resolutions.author_id")
-TASK_VIEWS = {
-    "open": "tasks.status = 'open' AND NOT tasks.removed",
-    "overdue": "tasks.status = 'open' AND tasks.deadline IS NOT NULL AND NOT tasks.removed",
-    "done": "tasks.status = 'done' AND NOT tasks.removed",
-}
 
 
 def _newest_first(select: str, where: list[str], params: list, at: str, key: str, limit: int, cursor: str | None,
@@ -57,7 +44,7 @@ def inbox_page(user_id: int, view: str, limit: int,
                cursor: str | None) -> tuple[list[tuple], str | None, str | None]:
     """A page of the user's inbox view, newest first: rows of INBOX_LINE, the next cursor and the
     version of the view (as `inbox_version` gives it), read with the page."""
-    where, params, now = [f"user_id = %s AND {INBOX_VIEWS[view]}"], [user_id], utcnow()
+    where, params, now = [f"user_id = %s AND {condition(INBOX_VIEWS, view)}"], [user_id], utcnow()
     version = _version_columns("inbox", user_id, view, now)
     if view == "overdue":
         # Walk the view's index in received order; the due date is only a filter (written so that no
@@ -72,7 +59,7 @@ def task_page(user_id: int, view: str, limit: int,
               cursor: str | None) -> tuple[list[tuple], str | None, str | None]:
     """A page of the user's tasks (open, overdue or done), newest first: rows of TASK_LINE, the next
     cursor and the version of the view (as `tasks_version` gives it), read with the page."""
-    where, params, now = [f"tasks.executor_id = %s AND {TASK_VIEWS[view]}"], [user_id], utcnow()
+    where, params, now = [f"tasks.executor_id = %s AND {condition(TASK_VIEWS, view, 'tasks')}"], [user_id], utcnow()
     version = _version_columns("tasks", user_id, view, now)
     if view == "overdue":
         where.append(f"coalesce(tasks.deadline, tasks.created_at) < %s AND {_ANY_OVERDUE['tasks']}")
@@ -84,8 +71,8 @@ def task_page(user_id: int, view: str, limit: int,
 # Per list: its table, whose rows they are, their due column and what makes a row one that falls due
 # (the predicate of its due-date index, with constants).
 _DUE = {
-    "inbox": ("inbox_items", "user_id", "due_at", "due_at IS NOT NULL AND NOT removed"),
-    "tasks": ("tasks", "executor_id", "deadline", "status = 'open' AND deadline IS NOT NULL AND NOT removed"),
+    "inbox": ("inbox_items", "user_id", "due_at", condition(INBOX_VIEWS, "overdue")),
+    "tasks": ("tasks", "executor_id", "deadline", condition(TASK_VIEWS, "overdue")),
 }
 
 

@@ -3,14 +3,12 @@
 The push dispatcher sends them; writing them here, next to the change that causes them,
 means a notification exists if and only if its cause was committed.
 """
-import json
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models import OutboxMessage, db, utcnow
 from models.queue import QUEUED, db_now
-from models.raw import run_each
 
 EVENTS = (
     "task_assigned",      # executor
@@ -45,14 +43,13 @@ def notify_each(event: str, document_id: int | None, owed: list[tuple[int, dict]
     """Like notify, for several users at once (each with their ids), in one round trip and no ORM
     objects: an issue owes one to each of its executors."""
     now = utcnow()
-    run_each(_OWED, [{**values, "payload": json.dumps(values["payload"]), "created_at": now}  # as the column writes it
-                     for values in (_values(event, user_id, document_id, None, ids) for user_id, ids in owed)])
+    if owed:
+        db.session.execute(_OWED, [{**_values(event, user_id, document_id, None, ids), "created_at": now}
+                                   for user_id, ids in owed])
 
 
-# One notification, built once (models.raw.run_each): queued now by the database's clock, as the model's defaults.
-_OWED = sa.insert(OutboxMessage.__table__).values({
-    **{c: sa.bindparam(c) for c in ("event", "user_id", "document_id", "payload", "dedup_key", "urgent", "created_at")},
-    "status": QUEUED, "attempts": 0, "available_at": db_now()})
+# One notification, built once: queued now by the database's clock, as the model's defaults.
+_OWED = sa.insert(OutboxMessage.__table__).values(status=QUEUED, attempts=0, available_at=db_now())
 
 
 def notify_once(event: str, user_id: int, document_id: int | None, dedup_key: str, **ids) -> bool:

@@ -3,6 +3,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import (
     Document,
@@ -17,7 +18,6 @@ from models import (
 )
 from models.base import store_order
 from models.changes import change_number
-from models.raw import insert_in_order, insert_loaded, run
 
 from . import access, corrections, inbox, signatures
 from .errors import ApiError, conflict, not_found
@@ -95,9 +95,16 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
                      parent_task_id=parent_task_id)
     if issue:
         _mark_issued(res, executors)
-    # Its links, with their positions, are written next; a new resolution has no revisions to read.
-    insert_loaded(res, document=doc, author=author, executors=executors, revisions=[])
-    insert_in_order(resolution_executors, "resolution_id", res.id, executors)
+    res.document, res.author = doc, author
+    db.session.add(res)
+    db.session.flush()
+    # Its links go with their positions in one statement, rather than written by the flush and then
+    # ordered by another; the collection is set as written, and a new resolution has no revisions.
+    if executors:
+        db.session.execute(sa.insert(resolution_executors), [
+            {"resolution_id": res.id, "user_id": user.id, "position": i} for i, user in enumerate(executors)])
+    set_committed_value(res, "executors", executors)
+    set_committed_value(res, "revisions", [])
     audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
     if issue:
         _assign(author, res)
@@ -203,9 +210,9 @@ def _assign(user: User, res: Resolution) -> list[int]:
     """Give each executor of an issued resolution (its links written) a task, and tell them; take the
     resolution off the author's inbox. The tasks' ids, in the executors' order."""
     # One statement whatever the number of executors, from the links as they stand in the transaction.
-    by_executor = {executor_id: task_id for task_id, executor_id in run(
-        _TASKS, resolution_id=res.id, document_id=res.document_id, text=res.text, deadline=res.deadline,
-        created_at=utcnow(), seq=change_number(db.session))}
+    by_executor = {executor_id: task_id for task_id, executor_id in db.session.execute(
+        _TASKS, {"resolution_id": res.id, "document_id": res.document_id, "text": res.text,
+                 "deadline": res.deadline, "created_at": utcnow(), "seq": change_number(db.session)})}
     tasks = [(by_executor[e.id], e.id) for e in res.executors]
     doc = res.document
     inbox.deliver([executor_id for _, executor_id in tasks], doc, "task", user.short_name, due_at=res.deadline)
@@ -218,7 +225,7 @@ def _assign(user: User, res: Resolution) -> list[int]:
 
 
 _tasks, _links = Task.__table__.c, resolution_executors.c
-# An issued resolution's tasks, one per executor link: built once (models.raw.run).
+# An issued resolution's tasks, one per executor link, in one statement however many executors.
 _TASKS = sa.insert(Task.__table__).from_select(
     ["resolution_id", "document_id", "executor_id", "text", "deadline", "status", "created_at", "removed", "seq"],
     sa.select(_links.resolution_id, sa.bindparam("document_id", type_=_tasks.document_id.type), _links.user_id,

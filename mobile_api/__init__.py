@@ -16,25 +16,6 @@ from .fields import parse_id
 from .json_provider import OrjsonProvider
 
 
-class MobileApp(Flask):
-    """Flask, with each handler's sync-or-async answer found once rather than on every request."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._callable = {}
-
-    def ensure_sync(self, func):
-        # Flask asks `inspect.iscoroutinefunction` of every hook and view on every request (a dozen
-        # per polled page, 1.8% of its instructions); the answer never changes for a function. Bounded,
-        # in case a closure made per request (an `after_this_request`) ever comes by.
-        ready = self._callable.get(func)
-        if ready is None:
-            ready = super().ensure_sync(func)
-            if len(self._callable) < 1000:
-                self._callable[func] = ready
-        return ready
-
-
 class RequestGlobals(_AppCtxGlobals):
     """`g`, with the signed-in user and session loaded on first use rather than on every request."""
 
@@ -74,7 +55,7 @@ class IdConverter(BaseConverter):
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app from the environment, overridden by `test_config` in tests."""
-    app = MobileApp(__name__, instance_relative_config=False)
+    app = Flask(__name__, instance_relative_config=False)
     app.app_ctx_globals_class = RequestGlobals
     app.config.from_mapping(config.from_env())
     app.config.update(
@@ -95,8 +76,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["TRUSTED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
     app.json = OrjsonProvider(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("postgresql"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
+        app.config.setdefault("SQLALCHEMY_BINDS", {}).setdefault(
+            raw.READER, raw.reader_options(url, app.config["DATABASE_POOL_SIZE"]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
@@ -104,8 +88,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["blobstore"] = blobstore.from_config(app.config)
     db.init_app(app)
     with app.app_context():
-        liveness.install(db.engine)
-        raw.install(db.engine)
+        for engine in db.engines.values():
+            liveness.install(engine)
+        if raw.READER in db.engines:  # one database: its two pools are let go together
+            reader = db.engines[raw.READER]
+            sa.event.listen(db.engine, "engine_disposed", lambda _engine: reader.dispose())
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     compress.init_app(app)
     api = Api(app)

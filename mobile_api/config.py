@@ -110,9 +110,10 @@ def from_env() -> dict:
         # The review console's cookie: Secure (HTTPS only) by default in production; 0/1 to override.
         "CONSOLE_SECURE_COOKIE": _int("CONSOLE_SECURE_COOKIE", 1 if env == "production" else 0) == 1,
         "CONSOLE_SESSION_TTL": _int("CONSOLE_SESSION_TTL", 8 * 3600),
-        # Connections a process pools without opening one per checkout: a web thread keeps one for the
-        # polled lists (models.raw) and draws at most one more while it works (PostgreSQL).
-        "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 2 * _int("WEB_THREADS", 2) + 1),
+        # Connections each of a process's two pools keeps (PostgreSQL): a web thread draws one, from the
+        # reader engine for a polled read (models.raw) or from the session's for anything else, and gives
+        # it back as its request ends.
+        "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", _int("WEB_THREADS", 2)),
         **_voice(),
     }
     if env == "production":

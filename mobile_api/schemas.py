@@ -7,6 +7,7 @@ from models import AuthSession, Device, Document, User
 from models.documents import INBOX_KINDS
 from models.org import ROLES
 from models.resolutions import RESOLUTION_STATES, TASK_STATES
+from models.views import INBOX_VIEWS, TASK_VIEWS
 
 from .fields import Deadline, Id, Text, UtcTime, fits
 
@@ -79,11 +80,11 @@ class PageArgs(Schema):
 
 
 class InboxArgs(PageArgs):
-    view = fields.String(load_default="all", validate=validate.OneOf(["all", "unread", "action", "overdue"]))
+    view = fields.String(load_default="all", validate=validate.OneOf(list(INBOX_VIEWS)))
 
 
 class TaskArgs(PageArgs):
-    view = fields.String(load_default="open", validate=validate.OneOf(["open", "overdue", "done"]))
+    view = fields.String(load_default="open", validate=validate.OneOf(list(TASK_VIEWS)))
 
 
 class SyncArgs(Schema):

@@ -18,7 +18,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import BigId, db, utcnow
-from .raw import run_each_on, run_on
 
 GENESIS = "0" * 64
 _PENDING = "audit_pending"
@@ -93,37 +92,35 @@ def _chain(session: Session) -> None:
         return
     connection, key = session.connection(), _key()
     for organization_id in sorted({e.organization_id for e in pending}):
-        head = run_on(connection, _LOCK_HEAD, organization_id=organization_id)
-        if not head:
+        head = connection.execute(_LOCK_HEAD, {"organization_id": organization_id}).first()
+        if head is None:
             # The organization's first entry. Two first entries at once both get here: one creates the
             # head, the other's insert waits for it and does nothing, and both then lock the same head.
-            run_on(connection, _FIRST_HEAD[connection.dialect.name], organization_id=organization_id)
-            head = run_on(connection, _LOCK_HEAD, organization_id=organization_id)
-        seq, link = head[0]
+            connection.execute(_FIRST_HEAD[connection.dialect.name], {"organization_id": organization_id})
+            head = connection.execute(_LOCK_HEAD, {"organization_id": organization_id}).one()
+        seq, link = head
         rows = []
         for entry in (e for e in pending if e.organization_id == organization_id):
             entry.seq, entry.prev_hash = seq + 1, link
             entry.hash = entry.compute_hash()
             entry.seal = _seal("event", organization_id, entry.seq, entry.hash, key)
             seq, link = entry.seq, entry.hash
-            rows.append({**{column: getattr(entry, column) for column in _WRITTEN},
-                         "details": json.dumps(entry.details)})  # as the JSON column would write it
-        run_each_on(connection, _INSERT_EVENTS, rows)
-        run_on(connection, _MOVE_HEAD, organization_id=organization_id, new_seq=seq, new_hash=link,
-               new_seal=_seal("head", organization_id, seq, link, key))
+            rows.append({column: getattr(entry, column) for column in _WRITTEN})
+        connection.execute(_INSERT_EVENTS, rows)
+        connection.execute(_MOVE_HEAD, {"org": organization_id, "new_seq": seq, "new_hash": link,
+                                        "new_seal": _seal("head", organization_id, seq, link, key)})
 
 
-# The chain's statements, built once and compiled once per dialect (models.raw.run_on): they run in every
+# The chain's statements, built once (SQLAlchemy compiles each once and caches it): they run in every
 # writing request, where building and compiling them anew cost a third of a millisecond.
 _heads = AuditHead.__table__.c
 _LOCK_HEAD = (sa.select(_heads.seq, _heads.hash).where(_heads.organization_id == sa.bindparam("organization_id"))
               .with_for_update())
 _FIRST_HEAD = {dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(AuditHead.__table__).values(
-    organization_id=sa.bindparam("organization_id"), seq=0, hash=GENESIS).on_conflict_do_nothing(
+    seq=0, hash=GENESIS).on_conflict_do_nothing(
     index_elements=["organization_id"]) for dialect in (postgresql, sqlite)}
-_INSERT_EVENTS = (sa.insert(AuditEvent.__table__)  # inline: no RETURNING of ids nobody reads
-                  .values({column: sa.bindparam(column) for column in _WRITTEN}).inline())
-_MOVE_HEAD = sa.update(AuditHead.__table__).where(_heads.organization_id == sa.bindparam("organization_id")).values(
+_INSERT_EVENTS = sa.insert(AuditEvent.__table__)  # its rows as parameters: one executemany, no ids returned
+_MOVE_HEAD = sa.update(AuditHead.__table__).where(_heads.organization_id == sa.bindparam("org")).values(
     seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"), seal=sa.bindparam("new_seal"))
 
 

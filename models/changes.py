@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from .base import db
-from .raw import fetch, run_on, take_deferred_check
+from .raw import fetch, take_deferred_check
 
 
 class ChangeCounter(db.Model):
@@ -41,7 +41,7 @@ class ChangeCounter(db.Model):
 
 _KEY = "change_number"
 PG_NUMBER = sa.text("pg_current_xact_id()::text::bigint")
-_SELECT_PG_NUMBER = sa.select(PG_NUMBER)  # built once: every writing transaction asks it (models.raw.run_on)
+_SELECT_PG_NUMBER = sa.select(PG_NUMBER)  # built once: every writing transaction asks it
 
 
 def _dialect(session: Session) -> str:
@@ -86,7 +86,7 @@ def change_number(session) -> int:
     if cached is not None and cached[0] is _root(session):
         return cached[1]
     if _dialect(session) == "postgresql":
-        number = run_on(session.connection(), _SELECT_PG_NUMBER)[0][0]
+        number = session.connection().execute(_SELECT_PG_NUMBER).scalar_one()  # no autoflush: flushes ask it
     else:
         number = _take_counter(session)
     session.info[_KEY] = (_root(session), number)

@@ -6,11 +6,9 @@ from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from .base import BigId, db, partial_index, utcnow
 from .org import Organization, Unit
+from .views import INBOX_VIEWS, condition
 
 INBOX_KINDS = ("review", "resolution", "approval", "task", "info")
-# The kinds that ask the user to act: the inbox's "action" view.
-ACTION_KINDS = ("review", "resolution", "approval", "task")
-ACTION_KINDS_SQL = "(" + ", ".join(f"'{k}'" for k in ACTION_KINDS) + ")"
 
 document_addressees = sa.Table(
     "document_addressees",
@@ -80,14 +78,13 @@ class InboxItem(db.Model):
     __table_args__ = (
         # One partial index per inbox view, each in the view's order (read backwards for newest first),
         # so that a page reads its own rows and no others, also for a user with nothing in the view.
-        partial_index("ix_inbox_all", "user_id", "received_at", "id", where="NOT removed"),
-        partial_index("ix_inbox_unread", "user_id", "received_at", "id", where="unread AND NOT removed"),
-        partial_index("ix_inbox_action", "user_id", "received_at", "id",
-                      where=f"kind IN {ACTION_KINDS_SQL} AND NOT removed"),
+        partial_index("ix_inbox_all", "user_id", "received_at", "id", where=condition(INBOX_VIEWS, "all")),
+        partial_index("ix_inbox_unread", "user_id", "received_at", "id", where=condition(INBOX_VIEWS, "unread")),
+        partial_index("ix_inbox_action", "user_id", "received_at", "id", where=condition(INBOX_VIEWS, "action")),
         # Overdue is "due before now": the lines with a due date in the view's order, and by due date
         # (which answers at once when nothing is overdue, and tells when the next line falls due).
-        partial_index("ix_inbox_due", "user_id", "received_at", "id", where="due_at IS NOT NULL AND NOT removed"),
-        partial_index("ix_inbox_due_at", "user_id", "due_at", where="due_at IS NOT NULL AND NOT removed"),
+        partial_index("ix_inbox_due", "user_id", "received_at", "id", where=condition(INBOX_VIEWS, "overdue")),
+        partial_index("ix_inbox_due_at", "user_id", "due_at", where=condition(INBOX_VIEWS, "overdue")),
         # Serves sync: what changed for this user after a position (change number, id).
         sa.Index("ix_inbox_user_seq", "user_id", "seq", "id"),
         sa.UniqueConstraint("user_id", "document_id", "kind"),

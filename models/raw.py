@@ -1,125 +1,76 @@
-"""Plain SQL for the phones' polled reads.
+"""Plain SQL for the phones' polled reads: a read path, and only for reads.
 
 Phones poll their inbox and tasks all day; at the region's scale these reads are most of the API's
 traffic, and building a statement with SQLAlchemy and processing its rows costs several times what
 PostgreSQL spends answering it. The few statements on that path are written once, in SQL that both
-databases speak, with `%s` placeholders, and run on the request's own DBAPI connection (the same
-transaction as the session's other statements; for the polled lists, a connection of their own in
-autocommit, see `plain_reads`). PostgreSQL prepares each statement once per connection. Rows come
-back as plain tuples, with times as text from both databases (`2026-11-25 09:30:00.5`: SQLite stores
-them so, and PostgreSQL's text is kept rather than parsed, see `_time_loader`); `utc_text` writes
-one the way the API writes times, `as_utc` reads one back.
+databases speak, with `%s` placeholders, and run on a DBAPI cursor. PostgreSQL prepares each statement
+once per connection. Rows come back as plain tuples, with times as text from both databases
+(`2026-11-25 09:30:00.5`: SQLite stores them so, and PostgreSQL's text is kept rather than parsed, see
+`_time_loader`); `utc_text` writes one the way the API writes times, `as_utc` reads one back.
 
-`run` does the same for a SQLAlchemy Core statement built once: a rule that must not be written
-twice (who may see a document), or a write on a hot path that SQLAlchemy would compile anew every
-time (an inbox delivery's INSERT .. ON CONFLICT).
+`run` does the same for a SQLAlchemy Core SELECT built once: a rule that must not be written twice
+(who may see a document) that a hot read also needs. Nothing here writes: every write goes through
+the session, with SQLAlchemy's type processing.
+
+Where they run: inside a transaction, on the session's connection (its statements see what it wrote);
+in a request that reads through them alone (`Reads`, begun by the web layer for the polled lists), on
+a connection of the reader engine: a pool of its own, in autocommit, whose connections run prepared
+statements on generic plans (`reader_options`). Either way a connection is drawn from a pool and given
+back; nothing is kept by a thread between requests.
 """
 import contextlib
 import contextvars
 import sqlite3
-import threading
 from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 
-import psycopg
 import sqlalchemy as sa
-from flask import g
 from psycopg import adapters as psycopg_defaults
 from psycopg.adapt import Loader
 from psycopg.postgres import types as postgres_types
 from psycopg.types.string import TextLoader
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 
-from . import liveness
 from .base import db
 
 # How SQLAlchemy stores a DateTime in SQLite: the raw statements compare against that text.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+# The Flask-SQLAlchemy bind of the reader engine (PostgreSQL only; on SQLite reads use the one engine).
+READER = "reads"
+
+
+def reader_options(url: str, pool_size: int) -> dict:
+    """The reader engine's options, a bind of its own: autocommit (a poll sends no BEGIN nor ROLLBACK;
+    under READ COMMITTED each statement has its own snapshot anyway), and generic plans, set once as
+    each connection starts rather than by a hook on every checkout.
+
+    Left to choose, PostgreSQL plans a prepared statement anew on every run for as long as its generic
+    plan looks costlier than the plans made for the values given, and a page's LIMIT, a parameter, makes
+    it look so (the planner takes a tenth of the rows for an unknown LIMIT): an inbox page was planned
+    on every poll, three quarters of its database time. The polled statements are written to walk one
+    index whatever their values (benchmarks.inbox prints the generic plans); a transaction's statements,
+    the ORM's among them, run on the other engine and keep PostgreSQL's choice."""
+    return {"url": url, "pool_size": pool_size, "isolation_level": "AUTOCOMMIT",
+            "pool_reset_on_return": None,  # in autocommit there is never a transaction to end
+            "connect_args": {"options": "-c plan_cache_mode=force_generic_plan"}}
 
 
 def fetch(sql: str, params: tuple = ()) -> list[tuple]:
-    """Run one statement on the session's connection; the rows as tuples."""
-    connection = _connection()
-    return _execute(connection, sql, params)
+    """Run one read statement; the rows as tuples."""
+    return _execute(_connection(), sql, params)
 
 
-def run(statement: sa.Executable, **params) -> list[tuple]:
-    """A SQLAlchemy Core statement, built once at module level, run as `fetch` runs plain SQL: compiled
+def run(statement: sa.Select, **params) -> list[tuple]:
+    """A SQLAlchemy Core SELECT, built once at module level, run as `fetch` runs plain SQL: compiled
     once per dialect, its bind parameters given by name. For a rule written once with SQLAlchemy
-    (domain.access) that a hot read also needs, and for statements SQLAlchemy cannot cache (its
-    dialects' INSERT .. ON CONFLICT is compiled anew on every execution)."""
-    return run_on(_connection(), statement, **params)
-
-
-def run_on(connection: sa.Connection, statement: sa.Executable, **params) -> list[tuple]:
-    """`run` on a given connection (a session event's, which has its own session at hand)."""
+    (domain.access) that a hot read also needs."""
+    if not statement.is_select:
+        raise TypeError("models.raw only reads: write through the session")
+    connection = _connection()
     sql, order = _compile(connection, statement)
     return _execute(connection, sql, order(params))
 
 
-def run_each(statement: sa.Executable, rows: list[dict]) -> None:
-    """`run` once for each set of parameters, in the order given and in one round trip to PostgreSQL
-    (psycopg pipelines an executemany); for a write of no result that several rows need."""
-    if rows:
-        run_each_on(_connection(), statement, rows)
-
-
-def run_each_on(connection: sa.Connection, statement: sa.Executable, rows: list[dict]) -> None:
-    """`run_each` on a given connection (a session event's)."""
-    if rows:
-        sql, order = _compile(connection, statement)
-        _execute(connection, sql, [order(row) for row in rows], many=True)
-
-
-def insert_loaded(obj, **loaded):
-    """Write a new ORM object's row with one INSERT .. RETURNING its id, built once per table and
-    compiled once (as `run`), and attach the object to the session as if it had been read. On a hot
-    write (issuing a resolution) the unit of work's flush of a new object costs several times its
-    INSERT. An attribute left None takes the model's Python default; values go to the driver as they
-    are (no JSON columns). The relationships given in `loaded` are set as they stand: no flush writes
-    them, the caller does. Returns the object."""
-    values = {}
-    for attribute in sa.inspect(type(obj)).column_attrs:
-        column = attribute.columns[0]
-        if column.primary_key:
-            continue
-        value = getattr(obj, attribute.key)
-        if value is None and column.default is not None:
-            if column.default.is_clause_element:  # a default in SQL cannot be a bound value
-                raise ValueError(f"{attribute.key}: set it, its default is SQL")
-            value = column.default.arg(None) if column.default.is_callable else column.default.arg
-        setattr(obj, attribute.key, value)  # every column set: none is left to load
-        values[column.key] = value
-    [(obj.id,)] = run(_insert(obj.__table__, returning_id=True), **values)
-    make_transient_to_detached(obj)  # its columns as loaded, its key its id
-    db.session.add(obj)
-    for name, value in loaded.items():
-        set_committed_value(obj, name, value)
-    return obj
-
-
-def insert_in_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None:
-    """Write a new owner's ordered list of users into its link table, positions included, in one round
-    trip: for a list set as loaded (`set_committed_value`, `insert_loaded`), which no flush writes."""
-    run_each(_insert(link), [{owner_column: owner_id, "user_id": user.id, "position": i}
-                             for i, user in enumerate(users)])
-
-
-def _insert(table: sa.Table, returning_id: bool = False) -> sa.Insert:
-    """An INSERT of every column, built once per table; with `returning_id`, of every column but the
-    key, which it returns."""
-    statement = _inserts.get((table, returning_id))
-    if statement is None:
-        statement = sa.insert(table).values(
-            {c.key: sa.bindparam(c.key, type_=c.type) for c in table.c if not (returning_id and c.primary_key)})
-        if returning_id:
-            statement = statement.returning(table.c.id)
-        _inserts[table, returning_id] = statement
-    return statement
-
-
-def _compile(connection: sa.Connection, statement: sa.Executable) -> tuple[str, Callable[[dict], tuple]]:
+def _compile(connection: sa.Connection, statement: sa.Select) -> tuple[str, Callable[[dict], tuple]]:
     key = (statement, connection.dialect.name)
     compiled = _compiled.get(key)
     if compiled is None:
@@ -130,23 +81,7 @@ def _compile(connection: sa.Connection, statement: sa.Executable) -> tuple[str, 
     return compiled
 
 
-def plain_reads() -> None:
-    """Run the request's plain statements (`fetch`, `run`) on a connection of their own, in autocommit,
-    for a request that reads through them alone (the polled lists): on PostgreSQL the thread's reader
-    (`_reader`), elsewhere one checked out on first use and given back by `end_plain_reads`. The
-    session's transaction, with its isolation switch and its reset, is never set up, nor the session
-    itself: this state is the request's (Flask's `g`). The ORM, if asked after all, still works on the
-    session, in a transaction of its own."""
-    setattr(g, _PLAIN, None)
-
-
-def end_plain_reads() -> None:
-    """End the request's plain reads. A reader connection the thread keeps stays with it; another goes
-    back to the pool, still in autocommit: the pool's next user gets the mode it needs as it checks it
-    out (`_mode_for_user`)."""
-    connection = g.pop(_PLAIN, None)
-    if connection is not None and not _readers.is_kept(connection):
-        connection.close()
+_compiled: dict[tuple[sa.Select, str], tuple[str, Callable[[dict], tuple]]] = {}
 
 
 class Check(NamedTuple):
@@ -157,17 +92,50 @@ class Check(NamedTuple):
     verify: Callable[[object], None]
 
 
-def defer_check(check: Check) -> None:
-    """In a `plain_reads` request, let the check ride in the request's next statement that reads a header
-    row (models.changes.settled), rather than cost a statement of its own: a polled page is then one
-    statement. `run_deferred_check` runs it alone when no such statement came; until then the
-    request must answer nothing."""
-    setattr(g, _CHECK, check)
+class Reads:
+    """A request's reads outside any transaction: the reader connection it draws on first use, and a
+    check waiting to ride in its next statement that reads a header row (models.changes.settled)."""
+
+    __slots__ = ("connection", "check")
+
+    def __init__(self):
+        self.connection: sa.Connection | None = None
+        self.check: Check | None = None
+
+
+def begin_reads() -> contextvars.Token:
+    """Run this context's plain statements on the reader engine until `end_reads`; for a request that
+    reads through them alone (the polled lists). The ORM session, if asked after all, still works, in
+    a transaction of its own."""
+    return _reads.set(Reads())
+
+
+def end_reads(token: contextvars.Token) -> None:
+    """Give the reads' connection back to its pool (in autocommit, as the reader engine's always are)."""
+    reads = _reads.get()
+    _reads.reset(token)
+    if reads is not None and reads.connection is not None:
+        reads.connection.close()
+
+
+def defer_check(check: Check) -> bool:
+    """Let the check ride in the reads' next statement that reads a header row, rather than cost a
+    statement of its own: a polled page is then one statement. False outside `begin_reads` (the caller
+    runs it now). Until `run_deferred_check`, the request must answer nothing."""
+    reads = _reads.get()
+    if reads is None:
+        return False
+    reads.check = check
+    return True
 
 
 def take_deferred_check() -> Check | None:
     """The check waiting for a statement to ride in, taken off: the caller verifies its value."""
-    return g.pop(_CHECK, None)
+    reads = _reads.get()
+    if reads is None:
+        return None
+    check, reads.check = reads.check, None
+    return check
 
 
 def run_deferred_check() -> None:
@@ -182,139 +150,27 @@ def run_check(check: Check) -> None:
     check.verify(fetch(f"SELECT {check.column}", check.params)[0][0])
 
 
-def reads_plainly() -> bool:
-    """Whether this request runs `plain_reads`."""
-    return _PLAIN in g
-
-
-def _plain_connection() -> sa.Connection | None:
-    connection = g.get(_PLAIN, _NOT_PLAIN)
-    if connection is _NOT_PLAIN:
-        return None
-    if connection is None or connection.invalidated:
-        connection = _reader(db.engine)
-        setattr(g, _PLAIN, connection)
-    return connection
-
-
-def _reader(engine: sa.Engine) -> sa.Connection:
-    """The connection for a request's plain reads. On PostgreSQL each thread keeps one between requests
-    (`_Readers`): the pool's checkout and return, with their events and reset, cost 2.5% of a polled
-    page's instructions more than this. It is checked as the pool checks its connections
-    (models.liveness) before each request uses it, and replaced when the server has ended it or a
-    statement lost it."""
-    kept = _readers.kept.get(engine)
-    if kept is not None:
-        connection = kept.connection
-        if not connection.invalidated and not liveness.closed_by_server(connection.connection.driver_connection):
-            return connection
-        _readers.give_back(engine)
-    checking_out = _FOR_PLAIN_READS.set(True)  # autocommit, set as it is checked out (`_mode_for_user`)
-    try:
-        connection = engine.connect()
-    finally:
-        _FOR_PLAIN_READS.reset(checking_out)
-    if engine.dialect.name == "postgresql":
-        _readers.kept[engine] = _Kept(connection)
-    return connection
-
-
-class _Readers(threading.local):
-    """Per thread, the reader connection it keeps for plain reads, per engine (a test process has many).
-    Each thread that serves requests holds one pooled connection more than those its transactions
-    draw while they work. It goes back to the pool when its engine is disposed, or when the thread
-    ends (a development server's thread per request): a thread's locals go with it."""
-
-    def __init__(self):
-        self.kept: dict[sa.Engine, _Kept] = {}
-
-    def is_kept(self, connection: sa.Connection) -> bool:
-        kept = self.kept.get(connection.engine)
-        return kept is not None and kept.connection is connection
-
-    def give_back(self, engine: sa.Engine) -> None:
-        kept = self.kept.pop(engine, None)
-        if kept is not None:
-            kept.give_back()
-
-
-class _Kept:
-    """A reader connection a thread keeps: given back to the pool when let go, if not before."""
-
-    __slots__ = ("connection",)
-
-    def __init__(self, connection: sa.Connection):
-        self.connection = connection
-
-    def give_back(self) -> None:
-        with contextlib.suppress(Exception):  # it may be gone already; never raise from a finalizer
-            self.connection.close()
-
-    __del__ = give_back
-
-
-def _disposed(engine: sa.Engine) -> None:
-    _readers.give_back(engine)  # this thread's: in a web worker, only process ends dispose engines
-
-
-def _mode_for_user(dbapi_connection, record, proxy) -> None:
-    """Every connection leaves the pool in the mode its user needs: autocommit for `plain_reads` (behind
-    SQLAlchemy's back, which sets up no transaction there), a transaction's for anyone else, whatever
-    mode it went back in. Set as it leaves rather than undone as it comes back: where phones poll, most
-    connections a poll draws were given back by polls, already in autocommit, and nothing is switched.
-
-    Plain reads also run their prepared statements on generic plans, planned once per connection.
-    Left to choose, PostgreSQL plans a prepared statement anew on every run for as long as its generic
-    plan looks costlier than the plans made for the values given, and a page's LIMIT, a parameter, makes
-    it look so (the planner takes a tenth of the rows for an unknown LIMIT): an inbox page was planned
-    on every poll, three quarters of its database time. The polled statements are written to walk one
-    index whatever their values (benchmarks.inbox prints the generic plans); a transaction's statements,
-    the ORM's among them, keep PostgreSQL's choice."""
-    wanted = _FOR_PLAIN_READS.get()
-    if record.info.get(_GENERIC_PLANS, False) != wanted:  # a new connection, or one changing hands
-        try:
-            dbapi_connection.autocommit = True  # a SET outside any transaction, which a ROLLBACK would undo
-            dbapi_connection.execute("SET plan_cache_mode = force_generic_plan" if wanted
-                                     else "RESET plan_cache_mode")
-        except psycopg.Error as lost:  # the server went since the liveness check: the pool tries another
-            raise sa.exc.DisconnectionError(f"the connection failed as it left the pool: {lost}") from lost
-        record.info[_GENERIC_PLANS] = wanted
-    if dbapi_connection.autocommit != wanted:
-        dbapi_connection.autocommit = wanted
-
-
-def install(engine: sa.Engine) -> None:
-    """Keep the engine's pool safe for `plain_reads`."""
-    if engine.dialect.name == "postgresql":
-        sa.event.listen(engine, "checkout", _mode_for_user)
-        sa.event.listen(engine, "engine_disposed", _disposed)
-
-
-# Names in the request's `g`: its connection for plain statements run on their own, and its deferred check.
-_PLAIN, _CHECK, _NOT_PLAIN = "_plain_reads", "_deferred_check", object()
-# Whether the connection being checked out is for `plain_reads` (read by `_mode_for_user`).
-_FOR_PLAIN_READS = contextvars.ContextVar("for_plain_reads", default=False)
-# In a pooled connection's `info`: whether it runs generic plans (set for plain reads).
-_GENERIC_PLANS = "generic_plans"
-_compiled: dict[tuple[sa.Executable, str], tuple[str, Callable[[dict], tuple]]] = {}
-_inserts: dict[tuple[sa.Table, bool], sa.Insert] = {}
-_readers = _Readers()
+_reads: contextvars.ContextVar[Reads | None] = contextvars.ContextVar("plain_reads", default=None)
 
 
 def _connection() -> sa.Connection:
-    plain = _plain_connection()
-    if plain is not None:
-        return plain
-    if db.session.autoflush:  # as the ORM's own queries do: the transaction reads what it wrote
-        db.session.flush()
-    return db.session.connection()
+    reads = _reads.get()
+    if reads is None:
+        if db.session.autoflush:  # as the ORM's own queries do: the transaction reads what it wrote
+            db.session.flush()
+        return db.session.connection()
+    if reads.connection is None or reads.connection.invalidated:
+        if reads.connection is not None:
+            reads.connection.close()
+        reads.connection = db.engines.get(READER, db.engine).connect()
+    return reads.connection
 
 
-def _execute(connection: sa.Connection, sql: str, params: tuple | list[tuple], many: bool = False) -> list[tuple]:
+def _execute(connection: sa.Connection, sql: str, params: tuple) -> list[tuple]:
     driver = connection.connection.driver_connection
     sqlite = isinstance(driver, sqlite3.Connection)
     adapt = _for_sqlite if sqlite else _for_postgres
-    params = [tuple(adapt(p) for p in each) for each in params] if many else tuple(adapt(p) for p in params)
+    params = tuple(adapt(p) for p in params)
     if sqlite:
         sql = sql.replace("%s", "?")
     dialect = connection.dialect
@@ -322,17 +178,13 @@ def _execute(connection: sa.Connection, sql: str, params: tuple | list[tuple], m
     try:
         # Whoever listens to SQLAlchemy's statements (tracing, logging, tests) hears these too.
         if connection.dispatch.before_cursor_execute:
-            connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, many)
-        if many:
-            cursor.executemany(sql, params)
-            return []
+            connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
         if sqlite:
             cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []  # a write without RETURNING has none
+            return cursor.fetchall()
         cursor.adapters.register_loader(_TIMESTAMP, _time_loader(driver))
         cursor.execute(sql, params, prepare=True)
-        # The result's column count, not psycopg's `description`, which builds an object per column.
-        return cursor.fetchall() if cursor.pgresult.nfields else []
+        return cursor.fetchall()
     except dialect.loaded_dbapi.Error as exc:
         # As SQLAlchemy does with its own statements: a lost connection leaves the pool, and the error
         # is SQLAlchemy's (OperationalError and the rest), which the app already answers (503 and so on).

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import BigId, db, partial_index, utcnow
 from .documents import Document
 from .org import User
+from .views import TASK_VIEWS, condition
 
 RESOLUTION_STATES = ("transcribing", "awaiting_review", "reviewed", "draft", "issued", "failed")
 TASK_STATES = ("open", "done")
@@ -67,15 +68,15 @@ class ResolutionRevision(db.Model):
     resolution: Mapped[Resolution] = relationship(back_populates="revisions")
 
 
-_OPEN_WITH_DEADLINE = "status = 'open' AND deadline IS NOT NULL AND NOT removed"
+_OPEN_WITH_DEADLINE = condition(TASK_VIEWS, "overdue")
 
 
 class Task(db.Model):
     __tablename__ = "tasks"
     __table_args__ = (
         # One partial index per /tasks view, in the view's order (read backwards for newest first).
-        partial_index("ix_tasks_open", "executor_id", "created_at", "id", where="status = 'open' AND NOT removed"),
-        partial_index("ix_tasks_done", "executor_id", "created_at", "id", where="status = 'done' AND NOT removed"),
+        partial_index("ix_tasks_open", "executor_id", "created_at", "id", where=condition(TASK_VIEWS, "open")),
+        partial_index("ix_tasks_done", "executor_id", "created_at", "id", where=condition(TASK_VIEWS, "done")),
         # The overdue view walks only open tasks that have a deadline: most have none, and walking
         # the open tasks' index would pass every one of them to find the few overdue.
         partial_index("ix_tasks_due", "executor_id", "created_at", "id", where=_OPEN_WITH_DEADLINE),

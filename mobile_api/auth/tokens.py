@@ -10,12 +10,11 @@ from functools import lru_cache
 import jwt
 from flask import current_app, g, request
 
-from models import AuthSession, User, db, raw, utcnow
+from models import AuthSession, User, db, utcnow
 from models.base import lock as lock_row
-from models.raw import Check
 
-from ..errors import ApiError
 from ..fields import parse_id
+from .check import check_session, unauthorized
 
 
 def _mac(session: AuthSession, generation: int) -> str:
@@ -26,10 +25,6 @@ def _mac(session: AuthSession, generation: int) -> str:
 
 def _refresh_token(session: AuthSession) -> str:
     return f"{session.id}.{session.generation}.{_mac(session, session.generation)}"
-
-
-def _unauthorized(code: str, detail: str) -> ApiError:
-    return ApiError(401, code, detail, headers={"WWW-Authenticate": 'Bearer realm="api"'})
 
 
 def start_session(user: User, device_name: str | None) -> tuple[AuthSession, str]:
@@ -58,7 +53,7 @@ def rotate(refresh: str) -> dict:
     the same pair again. Any other spent token, or that one later, is a copy someone kept: the
     session is closed.
     """
-    invalid = _unauthorized("invalid_token", "The refresh token is not valid.")
+    invalid = unauthorized("invalid_token", "The refresh token is not valid.")
     parts = refresh.split(".")
     if len(parts) != 3:
         raise invalid
@@ -80,10 +75,10 @@ def rotate(refresh: str) -> dict:
         # A genuine but spent token: someone kept a copy. Assume theft and end the session.
         session.revoked_at, session.revoked_reason = now, "refresh_reuse"
         db.session.commit()
-        raise _unauthorized("token_reused", "This refresh token was already used; the session is closed.")
+        raise unauthorized("token_reused", "This refresh token was already used; the session is closed.")
     expires = session.last_used_at + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"])
     if expires < now:
-        raise _unauthorized("token_expired", "The session has expired; sign in again.")
+        raise unauthorized("token_expired", "The session has expired; sign in again.")
     # Whole seconds: the access token's iat has no fraction, and a retry must mint the same token.
     session.generation, session.last_used_at, session.rotated_at = session.generation + 1, now, now.replace(
         microsecond=0)
@@ -105,41 +100,20 @@ def _verified(token: str, key: str) -> tuple[int | None, int | None, int]:
 def authenticate() -> None:
     """Resolve the bearer token to a live session and an active user, or refuse with 401.
 
-    One indexed lookup per request, so that revocation and disabling take effect at once: a statement
-    of its own, or, for the polled lists, a column of their first statement (nothing is answered
-    before it is verified). The User object itself is loaded only if the handler asks for `g.user`.
+    The session is checked on every request (`check.check_session`); the User object itself is loaded
+    only if the handler asks for `g.user`.
     """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("unauthorized", "Send an access token: Authorization: Bearer <token>.")
+        raise unauthorized("unauthorized", "Send an access token: Authorization: Bearer <token>.")
     try:
         session_id, user_id, expires = _verified(token, current_app.config["SECRET_KEY"])
     except jwt.InvalidTokenError:
-        raise _unauthorized("invalid_token", "The access token is not valid.") from None
+        raise unauthorized("invalid_token", "The access token is not valid.") from None
     if expires <= time.time():
-        raise _unauthorized("token_expired", "The access token has expired; refresh it.")
+        raise unauthorized("token_expired", "The access token has expired; refresh it.")
     if not session_id or not user_id:
-        raise _unauthorized("invalid_token", "The session has ended; sign in again.")
-    check = Check(_SESSION_STATE, (session_id, user_id), _verify_session_state)
-    if raw.reads_plainly():
-        raw.defer_check(check)  # read with the polled page or its version: one statement fewer
-    else:
-        raw.run_check(check)
+        raise unauthorized("invalid_token", "The session has ended; sign in again.")
+    check_session(session_id, user_id)
     g.sign_in(user_id, session_id)
-
-
-# What became of the session since the token was issued, in one SQL value (NULL: no such session).
-# Plain SQL (models.raw): this runs on every request.
-_SESSION_STATE = ("(SELECT CASE WHEN NOT users.is_active THEN 2 WHEN auth_sessions.revoked_at IS NOT NULL THEN 1 "
-                  "ELSE 0 END FROM auth_sessions JOIN users ON users.id = auth_sessions.user_id "
-                  "WHERE auth_sessions.id = %s AND auth_sessions.user_id = %s)")
-
-
-def _verify_session_state(state) -> None:
-    if state == 2:
-        raise _unauthorized("account_disabled", "This account is disabled.")
-    # Disabling a user ends its sessions for good (a database trigger), so enabling it again
-    # does not bring them back: the user signs in anew.
-    if state != 0:
-        raise _unauthorized("invalid_token", "The session has ended; sign in again.")

@@ -18,8 +18,9 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import ApiError
-from models import AuthSession, User, db
+from models import User, db
 
+from ..auth.check import check_session
 from ..errors import problem
 from .i18n import DEFAULT, LANGUAGES, translate
 
@@ -103,11 +104,12 @@ def _guard():
             raise ApiError(403, "csrf_failed", t("csrf"))
     if request.endpoint in PUBLIC:
         return None
-    row = None
     sid, uid = session.get("sid"), session.get("uid")
-    if isinstance(sid, int) and isinstance(uid, int):
-        row = db.session.get(AuthSession, sid)
-    if row is None or row.user_id != uid or row.revoked_at is not None or not row.user.is_active:
+    try:
+        if not (isinstance(sid, int) and isinstance(uid, int)):
+            raise ApiError(401, "unauthorized", "Not signed in.")
+        check_session(sid, uid)  # the apps' own check: signing out or disabling ends it at once
+    except ApiError:
         session.pop("sid", None)
         session.pop("uid", None)
         if wants_json():

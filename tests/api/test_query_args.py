@@ -9,7 +9,7 @@ from mobile_api.blueprint import Blueprint
 
 
 class Page(Schema):
-    """Arguments of plain values whose load depends on the query string alone: loaded once per string."""
+    """Arguments of plain values whose load depends on the query string alone."""
     view = fields.String(load_default="all", validate=validate.OneOf(["all", "unread"]))
     limit = fields.Integer(load_default=25, validate=validate.Range(1, 100))
 
@@ -19,7 +19,7 @@ class Args(Page):
 
 
 class Since(Schema):
-    """Arguments whose load depends on more than the query string: never kept between requests."""
+    """Arguments whose load depends on more than the query string."""
     since = fields.String(load_default=lambda: datetime.now(timezone.utc).isoformat())
 
 
@@ -73,10 +73,10 @@ def test_bad_query_arguments_are_refused_with_what_is_wrong():
 
 def test_a_query_string_sent_again_gets_the_same_arguments_and_its_own_copy():
     c = client()
-    for _ in range(3):  # the second and third are answered from what the first loaded
+    for _ in range(3):  # the same string again: the same arguments, whatever a view did with the last ones
         assert c.get("/page?view=unread&limit=5").json == {"view": "unread", "limit": 5}
         assert c.get("/page").json == {"view": "all", "limit": 25}
-        assert c.get("/page?limit=0").status_code == 422  # a refusal is never kept as arguments
+        assert c.get("/page?limit=0").status_code == 422  # refused every time
 
 
 def test_arguments_that_depend_on_more_than_the_query_string_are_loaded_every_time():

@@ -4,7 +4,6 @@ import gzip
 import io
 import json
 import random
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -18,15 +17,17 @@ class Statements:
     """The SQL statements the app sends while in the block."""
 
     def __enter__(self):
-        self.seen = []
-        sa.event.listen(db.engine, "before_cursor_execute", self._record)
+        self.seen, self.engines = [], list(db.engines.values())  # the reader engine's too
+        for engine in self.engines:
+            sa.event.listen(engine, "before_cursor_execute", self._record)
         return self
 
     def _record(self, conn, cursor, statement, parameters, context, executemany):
         self.seen.append(" ".join(statement.split()))
 
     def __exit__(self, *exc):
-        sa.event.remove(db.engine, "before_cursor_execute", self._record)
+        for engine in self.engines:
+            sa.event.remove(engine, "before_cursor_execute", self._record)
 
 
 def _page_reads(statements, table):
@@ -203,7 +204,9 @@ def test_polled_reads_hold_no_transaction_while_writes_keep_theirs(login, demo):
                       else driver.info.transaction_status.name != "IDLE")
 
     doc_id = api.get("/inbox").get_json()["items"][0]["document_id"]
-    sa.event.listen(db.engine, "before_cursor_execute", record)
+    engines = list(db.engines.values())  # on PostgreSQL, the reader engine's too
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", record)
     try:
         for path in ("/inbox", "/inbox?view=overdue", "/sync", "/tasks", f"/documents/{doc_id}"):
             states.clear()
@@ -214,48 +217,46 @@ def test_polled_reads_hold_no_transaction_while_writes_keep_theirs(login, demo):
         assert api.post(f"/inbox/{line['id']}/read").status_code == 204
         assert states[-1]  # the read mark's UPDATE ran inside its transaction
     finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", record)
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite's never change mode
-def test_connections_that_served_polled_lists_go_back_to_the_pool_for_transactions(login, demo):
-    """The lists read on a connection in autocommit, which each thread keeps for them between requests
-    (models.raw.plain_reads): one per thread, given back to the pool when the thread ends. Whoever draws
-    it from the pool next for anything else must get it in a transaction's mode, however the requests
-    ended, or a write would commit statement by statement and could leave half of itself behind."""
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has one engine
+def test_polled_lists_read_on_their_own_engine_and_keep_no_connection(login, demo):
+    """The lists read on the reader engine's connections, in autocommit and on generic plans; each
+    request gives its connection back as it ends, so a web thread holds one connection at most while
+    it answers and none between requests. The session's engine, which writes, never runs in autocommit
+    and keeps PostgreSQL's own choice of plans, or a write would commit statement by statement."""
     api = login("exec1")
-    pool = db.engine.pool
-    before = pool.checkedout()
-    servers, held = set(), []
+    reader, writer = db.engines[raw.READER], db.engine
+    served = {reader: set(), writer: set()}
+    held = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        servers.add(conn.connection.driver_connection.info.backend_pid)
+    def recorder(engine):
+        def record(conn, cursor, statement, parameters, context, executemany):
+            served[engine].add(conn.connection.driver_connection.info.backend_pid)
+            held.append(reader.pool.checkedout() + writer.pool.checkedout())
+        return record
 
-    def polls():
+    listeners = {engine: recorder(engine) for engine in served}
+    db.session.rollback()  # the sign-in's connection, which the test's session held, back to its pool
+    for engine, listener in listeners.items():
+        sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
         for path in ("/inbox", "/tasks?view=overdue", "/sync", "/inbox?cursor=not-a-cursor", "/tasks?limit=0",
                      "/inbox?view=unread"):
             api.get(path)
-        held.append(pool.checkedout() - before)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        worker = threading.Thread(target=polls)
-        worker.start()
-        worker.join()
+            assert reader.pool.checkedout() == 0, path  # given back as the request ended
     finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-    assert len(servers) == 1 and held == [1]  # every poll of the thread on the one connection it keeps
-    assert pool.checkedout() == before  # given back as the thread ended
-    pooled = [db.engine.connect() for _ in range(pool.checkedin())]
-    try:
-        assert servers <= {c.connection.driver_connection.info.backend_pid for c in pooled}
-        for connection in pooled:
-            # PostgreSQL's own choice of plans again, for statements nobody checked on generic plans
-            assert connection.execute(sa.text("SHOW plan_cache_mode")).scalar() == "auto"
-            assert connection.connection.driver_connection.info.transaction_status.name == "INTRANS"
-    finally:
-        for connection in pooled:
-            connection.close()
+        for engine, listener in listeners.items():
+            sa.event.remove(engine, "before_cursor_execute", listener)
+    assert served[reader] and not served[writer] and held and max(held) == 1
+    with reader.connect() as conn:
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+        assert conn.connection.driver_connection.autocommit
+    with writer.connect() as conn:
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+        assert not conn.connection.driver_connection.autocommit
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite prepares nothing
@@ -268,11 +269,11 @@ def test_a_polled_list_is_planned_once_not_on_every_poll(app, login, demo):
         for path in ("/inbox", "/inbox?view=unread", "/tasks", "/sync?limit=5"):
             assert api.get(path).status_code == 200
     with app.test_request_context():
-        raw.plain_reads()  # on this thread's reader connection, whose prepared statements these are
+        reads = raw.begin_reads()  # on the reader connection the polls had, whose prepared statements these are
         try:
             plans = raw.fetch("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
         finally:
-            raw.end_plain_reads()
+            raw.end_reads(reads)
     pages = {statement: (generic, custom) for statement, generic, custom in plans
              if "ORDER BY" in statement and "LIMIT" in statement}
     assert len(pages) >= 4, plans  # inbox all, unread, tasks, sync
@@ -305,7 +306,8 @@ def test_lists_read_the_same_whatever_date_style_the_server_writes_times_in(logi
     name = db.engine.url.database
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET DateStyle = 'SQL, DMY'"))
-    db.engine.dispose()
+    for engine in db.engines.values():
+        engine.dispose()
     try:
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SHOW DateStyle")).scalar() == "SQL, DMY"
@@ -313,46 +315,8 @@ def test_lists_read_the_same_whatever_date_style_the_server_writes_times_in(logi
     finally:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text(f'ALTER DATABASE "{name}" RESET DateStyle'))
-        db.engine.dispose()
+        for engine in db.engines.values():
+            engine.dispose()
     assert after == before
     assert before[0] and all(line["received_at"].endswith("Z") for line in before[0])
     assert len({line["id"] for line in before[0]}) == len(before[0])  # no line twice, however alike the times
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has no server to lose
-def test_a_connection_the_server_ends_as_it_leaves_the_pool_is_replaced_unseen(login, demo):
-    """The server may end a connection after the pool's liveness check and before its mode is set for
-    polled reads (models.raw): the pool must drop it and hand out another, and the poll answer as ever,
-    rather than fail on the driver's error."""
-    api = login("exec1")
-    admin = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT")
-    ended, served = [], set()
-
-    def end_it(dbapi_connection, record, proxy):  # once: the server ends the first connection drawn
-        if not ended:
-            ended.append(dbapi_connection.info.backend_pid)
-            with admin.connect() as conn:  # returns once the server has ended it (waits up to 5 s)
-                assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"),
-                                    {"pid": ended[0]}).scalar()
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        served.add(conn.connection.driver_connection.info.backend_pid)
-
-    db.engine.dispose()  # the next poll draws a new connection, whose mode is set as it leaves the pool
-    # Between the liveness check and the mode: listeners run in the order they were added.
-    sa.event.remove(db.engine, "checkout", raw._mode_for_user)
-    sa.event.listen(db.engine, "checkout", end_it)
-    sa.event.listen(db.engine, "checkout", raw._mode_for_user)
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        page = api.get("/inbox")
-        again = api.get("/inbox")
-    finally:
-        for listener in (end_it, raw._mode_for_user):
-            sa.event.remove(db.engine, "checkout", listener)
-        sa.event.listen(db.engine, "checkout", raw._mode_for_user)
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-        admin.dispose()
-    assert len(ended) == 1 and page.status_code == 200 and page.get_json()["items"], page.get_json()
-    assert again.status_code == 200 and again.get_json() == page.get_json()
-    assert served and ended[0] not in served  # answered on another connection

@@ -68,11 +68,14 @@ def _race_once(app, api, token, change):
             racer.join(30)
 
     main = threading.current_thread()
-    sa.event.listen(db.engine, "before_cursor_execute", hook)
+    engines = list(db.engines.values())  # the sync reads on the reader engine, where there is one
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", hook)
     try:
         page = api.get(f"/sync?since={token}").get_json()
     finally:
-        sa.event.remove(db.engine, "before_cursor_execute", hook)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", hook)
     assert fired and not failures, failures
     return page
 
