@@ -146,7 +146,7 @@ def _raised_codes():
 
 def test_every_code_raised_is_in_the_registry_with_its_status():
     raised = list(_raised_codes())
-    assert len(raised) > 80
+    assert len(raised) > 60  # the rules' refusals were found: a scan that found none would pass as vacuously
     for status, code, where in raised:
         assert code in PROBLEMS and status in (None, PROBLEMS[code].status), (code, status, where)
     # Codes passed on from other layers: the signature checker's reasons and the audio checks.

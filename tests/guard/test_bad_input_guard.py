@@ -136,7 +136,7 @@ def test_the_next_request_on_a_kept_alive_connection_works_after_a_body_is_refus
     request on the same connection is answered: gunicorn alone drops 64 KB of an unread body and then
     closes the connection it had announced as kept alive."""
     db.session.commit()
-    with Gunicorn(app, WEB_THREADS="2") as server:
+    with Gunicorn(app_settings(app), threads=2) as server:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         conn.request("POST", "/api/v1/auth/login", json.dumps({"username": "exec1", "password": DEMO_PASSWORD}),
                      {"Content-Type": "application/json"})
@@ -163,7 +163,7 @@ def test_the_servers_own_refusals_are_the_ones_the_contract_lists(app, client):
     which the document lists on every operation."""
     spec = client.get("/api/v1/openapi.json").get_json()
     me = spec["paths"]["/api/v1/me"]["get"]["responses"]
-    with Gunicorn(app, WEB_THREADS="2") as server:
+    with Gunicorn(app_settings(app), threads=2) as server:
         for status, path, headers in ((414, "/api/v1/me?q=" + "a" * 5000, {}),
                                       (431, "/api/v1/me", {"X-Big": "a" * 9000}),
                                       (431, "/api/v1/me", {f"X-H{i}": "a" for i in range(120)})):
