@@ -6,7 +6,7 @@ from domain.reading import DETAIL_RESOLUTIONS
 from models import AuthSession, Device, Document, User
 from models.documents import INBOX_KINDS
 from models.org import ROLES
-from models.resolutions import RESOLUTION_STATES, TASK_STATES
+from models.resolutions import EXTENSION_STATES, RESOLUTION_STATES, TASK_STATES
 from models.views import INBOX_VIEWS, TASK_VIEWS
 
 from .fields import Deadline, Id, Text, UtcTime, fits
@@ -14,6 +14,9 @@ from .fields import Deadline, Id, Text, UtcTime, fits
 # Push tokens (FCM registration tokens, APNs and web-push ids) are printable ASCII, so the column's
 # length in characters is also its length in bytes and the unique index never meets an oversized key.
 PUSH_TOKEN = r"^[\x21-\x7e]+$"
+
+# A file part of a multipart body, for the contract.
+BINARY_PART = {"type": "string", "format": "binary"}
 
 ACTIONS = ["resolve", "complete", "route", "approve", "sign"]
 
@@ -112,6 +115,28 @@ class InboxPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class ReportFileSchema(Schema):
+    id = Id()
+    name = fields.String()
+    mime = fields.String()
+    size = fields.Integer()
+
+
+class TaskReportSchema(Schema):
+    """One report of the task's executor and how it was received."""
+
+    id = Id()
+    text = fields.String()
+    created_at = UtcTime()
+    outcome = fields.String(allow_none=True, metadata={
+        "enum": ["accepted", "returned", "withdrawn"],
+        "description": "null while it waits for the controller (or the responsible executor)"})
+    comment = fields.String(allow_none=True, metadata={"description": "the reviewer's comment"})
+    decided_at = UtcTime(allow_none=True)
+    files = fields.List(fields.Nested(ReportFileSchema), metadata={
+        "description": "GET /tasks/{id}/reports/{report_id}/files/{file_id} for each file's bytes"})
+
+
 class TaskSchema(Schema):
     id = Id()
     document_id = Id()
@@ -121,9 +146,16 @@ class TaskSchema(Schema):
     author = fields.Nested(UserRef, attribute="resolution.author")
     deadline = UtcTime(allow_none=True)
     status = fields.String(metadata={"enum": list(TASK_STATES)})
-    report = fields.String(allow_none=True)
+    report = fields.String(allow_none=True, metadata={"description": "the text of the last report"})
     created_at = UtcTime()
     completed_at = UtcTime(allow_none=True)
+    returned = fields.Boolean(metadata={"description": "open again: the last report was returned for rework"})
+    responsible = fields.Boolean(metadata={"description": "the executor is the responsible one (named first); "
+                                                          "a co-executor reports to them"})
+    control = fields.Boolean(metadata={"description": "reported and accepted (else for information: acknowledged)"})
+    withdrawn = fields.Boolean(metadata={"description": "ended by its resolution's withdrawal"})
+    reported_at = UtcTime(allow_none=True)
+    reports = fields.List(fields.Nested(TaskReportSchema), metadata={"description": "oldest first"})
 
 
 class TaskPage(Schema):
@@ -133,6 +165,54 @@ class TaskPage(Schema):
 
 class TaskCompleteIn(Schema):
     report = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Исполнено, отчёт направлен."})
+
+
+class TaskReportIn(Schema):
+    text = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Ответ направлен заявителю."})
+
+
+class TaskReportForm(Schema):
+    text = Text(required=True, validate=validate.Length(1, 4000))
+    file = fields.List(fields.Raw(metadata=BINARY_PART), validate=validate.Length(max=MAX_FILES),
+                       metadata={"description": "the report's files; one part per file"})
+
+
+class AcceptIn(Schema):
+    comment = Text(validate=validate.Length(max=4000))
+
+
+class ReturnIn(Schema):
+    comment = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Дополнить расчётами."})
+
+
+class ExtensionRequestIn(Schema):
+    deadline = Deadline(required=True)
+    reason = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Ждём ответа ведомства."})
+
+
+class ExtensionDecisionIn(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    comment = Text(validate=validate.Length(max=4000))
+    deadline = Deadline(metadata={"description": "approve to this deadline rather than the one asked"})
+
+
+class ExtensionRequestSchema(Schema):
+    id = Id()
+    task_id = Id()
+    requester = Id(attribute="requester_id")
+    decider = Id(attribute="decider_id")
+    reason = fields.String()
+    old_deadline = UtcTime(allow_none=True)
+    deadline = UtcTime(metadata={"description": "as asked"})
+    status = fields.String(metadata={"enum": list(EXTENSION_STATES)})
+    new_deadline = UtcTime(allow_none=True, metadata={"description": "as approved"})
+    comment = fields.String(allow_none=True)
+    created_at = UtcTime()
+    decided_at = UtcTime(allow_none=True)
+
+
+class WithdrawIn(Schema):
+    reason = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Вопрос снят заявителем."})
 
 
 class SyncInbox(Schema):
@@ -170,6 +250,10 @@ class ResolutionSchema(Schema):
     deadline = UtcTime(allow_none=True)
     voice_note_id = Id(allow_none=True)
     parent_task_id = Id(allow_none=True)
+    control = fields.Boolean(attribute="controlled", metadata={
+        "description": "for control (reports accepted by the controller) or for information"})
+    controller = Id(attribute="controller_user_id", metadata={"description": "who accepts reports and decides "
+                                                                            "extensions (default: the author)"})
     revisions = fields.Function(lambda r: len(r.revisions), metadata={"type": "integer",
                                                                       "description": "how many edits were kept"})
     created_at = UtcTime()
@@ -187,12 +271,18 @@ class ResolutionIn(Schema):
     executors = fields.List(Id(), required=True, validate=validate.Length(1, 1000))
     deadline = Deadline(allow_none=True)
     issue = fields.Boolean(load_default=False, metadata={"description": "issue at once instead of a draft"})
+    control = fields.Boolean(allow_none=True, metadata={
+        "description": "for control; default: when it has executors and a deadline"})
+    controller = Id(allow_none=True, metadata={
+        "description": "a user of the author's organization; default the author"})
 
 
 class ResolutionPatch(Schema):
     text = Text(validate=validate.Length(1, 4000))
     executors = fields.List(Id(), validate=validate.Length(1, 1000))
     deadline = Deadline(allow_none=True)
+    control = fields.Boolean(allow_none=True)
+    controller = Id(allow_none=True)
 
 
 class DocumentDetailSchema(Schema):
@@ -228,7 +318,6 @@ class DocumentMetadataIn(Schema):
 
 
 # Multipart bodies: their parts, for the contract (the views read the parts themselves).
-BINARY_PART = {"type": "string", "format": "binary"}
 
 
 class DocumentForm(Schema):
