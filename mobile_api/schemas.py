@@ -2,6 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from domain.documents import MAX_FILES
+from domain.execution import CONTROL_VIEWS
 from domain.reading import DETAIL_RESOLUTIONS
 from models import AuthSession, Device, Document, User
 from models.documents import INBOX_KINDS
@@ -209,6 +210,72 @@ class ExtensionRequestSchema(Schema):
     comment = fields.String(allow_none=True)
     created_at = UtcTime()
     decided_at = UtcTime(allow_none=True)
+
+
+class ExecutionTaskBrief(Schema):
+    id = Id()
+    status = fields.String(metadata={"enum": list(TASK_STATES)})
+    responsible = fields.Boolean()
+    control = fields.Boolean()
+    returned = fields.Boolean()
+    withdrawn = fields.Boolean()
+    deadline = UtcTime(allow_none=True)
+    reported_at = UtcTime(allow_none=True)
+    completed_at = UtcTime(allow_none=True)
+
+
+class ExecutionResolutionBrief(Schema):
+    id = Id()
+    document_id = Id()
+    status = fields.String(metadata={"enum": list(RESOLUTION_STATES)})
+    text = fields.String()
+    deadline = UtcTime(allow_none=True)
+    control = fields.Boolean(attribute="controlled")
+    issued_at = UtcTime(allow_none=True)
+    closed_at = UtcTime(allow_none=True, metadata={"description": "when it was executed or withdrawn"})
+    withdraw_reason = fields.String(allow_none=True)
+
+
+class ExecutionTask(Schema):
+    task = fields.Nested(ExecutionTaskBrief)
+    executor = fields.Nested(UserRef)
+    reports = fields.List(fields.Nested(TaskReportSchema), metadata={
+        "description": "oldest first; a returned one carries the comment it was returned with"})
+    extension_requests = fields.List(fields.Nested(ExtensionRequestSchema), metadata={
+        "description": "the task's deadline history, oldest first"})
+    resolutions = fields.List(fields.Nested(lambda: ExecutionSchema()), metadata={
+        "description": "the sub-resolutions the executor issued on the task, each a tree like this one"})
+
+
+class ExecutionSchema(Schema):
+    resolution = fields.Nested(ExecutionResolutionBrief)
+    author = fields.Nested(UserRef)
+    controller = fields.Nested(UserRef)
+    tasks = fields.List(fields.Nested(ExecutionTask))
+
+
+class ControlArgs(PageArgs):
+    view = fields.String(load_default="reports", validate=validate.OneOf(list(CONTROL_VIEWS)))
+
+
+class ControlTaskBrief(ExecutionTaskBrief):
+    document_id = Id()
+    resolution_id = Id()
+    text = fields.String()
+    report = fields.String(allow_none=True, metadata={"description": "the text of the last report"})
+
+
+class ControlItem(Schema):
+    task = fields.Nested(ControlTaskBrief)
+    reg_number = fields.String()
+    executor = fields.Nested(UserRef)
+    extension_request = fields.Nested(ExtensionRequestSchema, allow_none=True, metadata={
+        "description": "in the extensions view: the request waiting for the caller's decision"})
+
+
+class ControlPage(Schema):
+    items = fields.List(fields.Nested(ControlItem))
+    next_cursor = fields.String(allow_none=True)
 
 
 class WithdrawIn(Schema):

@@ -111,6 +111,8 @@ class Task(db.Model):
         sa.Index("ix_tasks_status_deadline", "status", "deadline"),
         # The control views: what a controller controls, and the reports waiting for a reviewer.
         sa.Index("ix_tasks_controller", "controller_id", "created_at", "id"),
+        partial_index("ix_tasks_controlled_due", "controller_id", "deadline", "id",
+                      where="status <> 'done' AND NOT removed"),
         partial_index("ix_tasks_reported", "reviewer_id", "reported_at", "id", where="status = 'reported'"),
     )
 

@@ -60,6 +60,8 @@ def upgrade():
         t.create_index("ix_tasks_controller", ["controller_id", "created_at", "id"])
     op.create_index("ix_tasks_reported", "tasks", ["reviewer_id", "reported_at", "id"],
                     postgresql_where=sa.text("status = 'reported'"), sqlite_where=sa.text("status = 'reported'"))
+    op.create_index("ix_tasks_controlled_due", "tasks", ["controller_id", "deadline", "id"],
+                    postgresql_where=sa.text(NEW["open"]), sqlite_where=sa.text(NEW["open"]))
     _views(NEW)
 
     op.create_table(
@@ -135,6 +137,7 @@ def downgrade():
     op.drop_table("task_reports")
     _views(OLD)
     op.drop_index("ix_tasks_reported", table_name="tasks")
+    op.drop_index("ix_tasks_controlled_due", table_name="tasks")
     with op.batch_alter_table("tasks") as t:
         t.drop_index("ix_tasks_controller")
         t.drop_constraint("fk_tasks_reviewer_id_users", type_="foreignkey")

@@ -1,7 +1,7 @@
 """Text resolutions: draft, edit, review, issue."""
 from flask import g, url_for
 
-from domain import access, control
+from domain import access, control, execution
 from domain import resolutions as rules
 
 from ..approvals.schemas import IssueIn
@@ -9,7 +9,7 @@ from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
 from ..idempotency import idempotent
 from ..openapi import LOCATION, errors
-from ..schemas import ResolutionIn, ResolutionPatch, ResolutionSchema, WithdrawIn
+from ..schemas import ExecutionSchema, ResolutionIn, ResolutionPatch, ResolutionSchema, WithdrawIn
 
 blp = Blueprint("resolutions", __name__, description="Resolutions")
 blp.before_request(authenticate)
@@ -33,6 +33,14 @@ def create(body, document_id):
 def get(resolution_id):
     """One resolution."""
     return access.get_resolution(g.user, resolution_id)
+
+
+@blp.route("/resolutions/<id:resolution_id>/execution", methods=["GET"])
+@blp.response(200, ExecutionSchema)
+def get_execution(resolution_id):
+    """How far the execution has come: the resolution, each task with its status, deadline, reports (with
+    files), returns and extension requests, and the sub-resolutions written on it, recursively."""
+    return execution.tree(g.user, resolution_id)
 
 
 @blp.route("/resolutions/<id:resolution_id>", methods=["PATCH"])
