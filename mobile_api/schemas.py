@@ -278,6 +278,46 @@ class ControlPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class SummaryArgs(Schema):
+    unit = Id(metadata={"description": "default: the caller's unit (an executive's: the organization's top)"})
+    start = Deadline(data_key="from", metadata={"description": "a time, or a date (from its start); "
+                                                               "default a year before `to`"})
+    end = Deadline(data_key="to", metadata={"description": "a time, or a date (to its end); default now"})
+
+
+class Counts(Schema):
+    open = fields.Integer(metadata={"description": "not done, due later than soon (or without a deadline)"})
+    due_soon = fields.Integer(metadata={"description": "not done, due within 3 days"})
+    overdue = fields.Integer(metadata={"description": "not done, past its deadline"})
+    done_on_time = fields.Integer(metadata={"description": "reported by the deadline and accepted"})
+    done_late = fields.Integer()
+    discipline = fields.Float(allow_none=True, metadata={"description": "done on time / done; null before any"})
+
+
+class SummaryUnit(Schema):
+    id = Id()
+    short_name = fields.String()
+
+
+class UnitCounts(Counts):
+    unit = fields.Nested(SummaryUnit)
+    parent_id = Id(allow_none=True)
+
+
+class ExecutorCounts(Counts):
+    executor = fields.Nested(UserRef)
+    unit_id = Id(metadata={"description": "the unit the executor's tasks count in"})
+
+
+class SummarySchema(Schema):
+    unit = fields.Nested(SummaryUnit)
+    start = UtcTime(data_key="from")
+    end = UtcTime(data_key="to")
+    total = fields.Nested(Counts)
+    units = fields.List(fields.Nested(UnitCounts), metadata={"description": "each unit of the subtree"})
+    executors = fields.List(fields.Nested(ExecutorCounts))
+
+
 class WithdrawIn(Schema):
     reason = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Вопрос снят заявителем."})
 

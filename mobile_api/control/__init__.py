@@ -2,11 +2,12 @@
 executed."""
 from flask import g
 
-from domain import execution
+from domain import execution, summary
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
-from ..schemas import ControlArgs, ControlPage
+from ..openapi import errors
+from ..schemas import ControlArgs, ControlPage, SummaryArgs, SummarySchema
 
 blp = Blueprint("control", __name__, description="Execution control")
 blp.before_request(authenticate)
@@ -22,3 +23,15 @@ def control_view(args):
     first), `open`, or done under an `executed` resolution (newest first)."""
     items, next_cursor = execution.control_page(g.user, args["view"], args["limit"], args.get("cursor"))
     return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/control/summary", methods=["GET"])
+@blp.arguments(SummaryArgs(), location="query")
+@blp.response(200, SummarySchema)
+@errors("validation_failed", "not_found")
+def control_summary(args):
+    """Execution discipline over the controlled tasks issued in the period, per unit of the subtree below
+    `unit` and per executor: open, due soon, overdue, done on time, done late, discipline. An executive
+    reads any unit of the organization, anyone else their own units' subtrees. A task counts once; one
+    ended by its resolution's withdrawal counts nowhere."""
+    return summary.summary(g.user, args.get("unit"), args.get("start"), args.get("end"))
