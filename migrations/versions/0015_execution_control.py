@@ -26,6 +26,19 @@ NEW = {"open": "status <> 'done' AND NOT removed",
        "action": "kind IN ('review', 'resolution', 'approval', 'task', 'report', 'extension') AND NOT removed"}
 
 
+USER_REFERENCES = (("resolutions", "controller_id"), ("tasks", "controller_id"), ("tasks", "reviewer_id"))
+
+
+def _add_user_reference(table: str, column: str) -> None:
+    """A nullable column referring to users, added in place (SQLite takes the reference inline)."""
+    name = f"fk_{table}_{column}_users"
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER CONSTRAINT {name} REFERENCES users (id)")
+    else:
+        op.add_column(table, sa.Column(column, BigId, nullable=True))
+        op.create_foreign_key(name, table, "users", [column], ["id"])
+
+
 def _views(where: dict) -> None:
     for name in ("ix_tasks_open", "ix_tasks_due", "ix_tasks_open_deadline"):
         op.drop_index(name, table_name="tasks")
@@ -40,24 +53,21 @@ def _views(where: dict) -> None:
 
 
 def upgrade():
-    with op.batch_alter_table("resolutions") as t:
-        t.add_column(sa.Column("control", sa.Boolean(), nullable=True))
-        t.add_column(sa.Column("controller_id", BigId, nullable=True))
-        t.add_column(sa.Column("withdraw_reason", sa.Text(), nullable=True))
-        t.add_column(sa.Column("closed_at", models.base.UTCDateTime(), nullable=True))
-        t.create_foreign_key("fk_resolutions_controller_id_users", "users", ["controller_id"], ["id"])
-        t.create_index("ix_resolutions_controller_id", ["controller_id"])
-    with op.batch_alter_table("tasks") as t:
-        t.add_column(sa.Column("control", sa.Boolean(), nullable=False, server_default=sa.false()))
-        t.add_column(sa.Column("responsible", sa.Boolean(), nullable=False, server_default=sa.true()))
-        t.add_column(sa.Column("controller_id", BigId, nullable=True))
-        t.add_column(sa.Column("reviewer_id", BigId, nullable=True))
-        t.add_column(sa.Column("reported_at", models.base.UTCDateTime(), nullable=True))
-        t.add_column(sa.Column("returned", sa.Boolean(), nullable=False, server_default=sa.false()))
-        t.add_column(sa.Column("withdrawn", sa.Boolean(), nullable=False, server_default=sa.false()))
-        t.create_foreign_key("fk_tasks_controller_id_users", "users", ["controller_id"], ["id"])
-        t.create_foreign_key("fk_tasks_reviewer_id_users", "users", ["reviewer_id"], ["id"])
-        t.create_index("ix_tasks_controller", ["controller_id", "created_at", "id"])
+    # Columns are added in place, never by rebuilding a table: on SQLite a rebuild drops the old table,
+    # and its ON DELETE CASCADE children (tasks, executors) would go with it.
+    for table, column in (("resolutions", sa.Column("control", sa.Boolean(), nullable=True)),
+                          ("resolutions", sa.Column("withdraw_reason", sa.Text(), nullable=True)),
+                          ("resolutions", sa.Column("closed_at", models.base.UTCDateTime(), nullable=True)),
+                          ("tasks", sa.Column("control", sa.Boolean(), nullable=False, server_default=sa.false())),
+                          ("tasks", sa.Column("responsible", sa.Boolean(), nullable=False, server_default=sa.true())),
+                          ("tasks", sa.Column("reported_at", models.base.UTCDateTime(), nullable=True)),
+                          ("tasks", sa.Column("returned", sa.Boolean(), nullable=False, server_default=sa.false())),
+                          ("tasks", sa.Column("withdrawn", sa.Boolean(), nullable=False, server_default=sa.false()))):
+        op.add_column(table, column)
+    for table, column in USER_REFERENCES:
+        _add_user_reference(table, column)
+    op.create_index("ix_resolutions_controller_id", "resolutions", ["controller_id"])
+    op.create_index("ix_tasks_controller", "tasks", ["controller_id", "created_at", "id"])
     op.create_index("ix_tasks_reported", "tasks", ["reviewer_id", "reported_at", "id"],
                     postgresql_where=sa.text("status = 'reported'"), sqlite_where=sa.text("status = 'reported'"))
     op.create_index("ix_tasks_controlled_due", "tasks", ["controller_id", "deadline", "id"],
@@ -138,15 +148,11 @@ def downgrade():
     _views(OLD)
     op.drop_index("ix_tasks_reported", table_name="tasks")
     op.drop_index("ix_tasks_controlled_due", table_name="tasks")
-    with op.batch_alter_table("tasks") as t:
-        t.drop_index("ix_tasks_controller")
-        t.drop_constraint("fk_tasks_reviewer_id_users", type_="foreignkey")
-        t.drop_constraint("fk_tasks_controller_id_users", type_="foreignkey")
-        for column in ("withdrawn", "returned", "reported_at", "reviewer_id", "controller_id", "responsible",
-                       "control"):
-            t.drop_column(column)
-    with op.batch_alter_table("resolutions") as t:
-        t.drop_index("ix_resolutions_controller_id")
-        t.drop_constraint("fk_resolutions_controller_id_users", type_="foreignkey")
-        for column in ("closed_at", "withdraw_reason", "controller_id", "control"):
-            t.drop_column(column)
+    op.drop_index("ix_tasks_controller", table_name="tasks")
+    op.drop_index("ix_resolutions_controller_id", table_name="resolutions")
+    # Dropped in place, as they were added (SQLite drops a column with an inline reference).
+    for table, columns in (("tasks", ("withdrawn", "returned", "reported_at", "reviewer_id", "controller_id",
+                                      "responsible", "control")),
+                           ("resolutions", ("closed_at", "withdraw_reason", "controller_id", "control"))):
+        for column in columns:
+            op.drop_column(table, column)
