@@ -237,3 +237,22 @@ def test_the_others_cannot_touch_a_task(login, demo):
         _refused(login("exec2").post(path, json={"comment": "x"}), 404, "not_found")
     _refused(exec1.post("/tasks/999999/accept", json={}), 404, "not_found")
     _refused(exec1.post("/extension-requests/999999/decision", json={"decision": "approve"}), 404, "not_found")
+
+
+def test_a_retried_report_or_accept_with_its_key_runs_once(login, demo):
+    exec1, emp1 = login("exec1"), login("employee1")
+    res = _issue(exec1, [demo["employee1"]])
+    task = _task(emp1, res["id"])
+
+    def report():
+        return emp1.post(f"/tasks/{task['id']}/report", headers={"Idempotency-Key": "report-1"}, data={
+            "text": "Готово", "file": (io.BytesIO(b"scan"), "Скан.png", "image/png")})
+
+    first, again = report(), report()
+    assert first.status_code == again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"
+    assert first.get_json() == again.get_json() and len(again.get_json()["reports"]) == 1
+    assert len(_pushes("report_submitted", demo["exec1"])) == 1
+    accepted = [exec1.post(f"/tasks/{task['id']}/accept", json={}, headers={"Idempotency-Key": "accept-1"})
+                for _ in range(2)]
+    assert [a.status_code for a in accepted] == [200, 200] and accepted[0].get_json() == accepted[1].get_json()
+    assert len(_pushes("report_accepted", demo["employee1"])) == 1
