@@ -72,16 +72,18 @@ def control_page(user: User, view: str, limit: int, cursor: str | None) -> tuple
     """A keyset page of a control view of what the user controls: tasks (with the extension request
     waiting, for `extensions`), each view in its own order."""
     now = utcnow()
-    mine = sa.and_(Task.controller_id == user.id, Task.removed.is_(False))
-    undone = Task.status != "done"
+    # Conditions as constants, the predicates of the partial indexes they walk (models.resolutions).
+    mine = sa.and_(Task.controller_id == user.id, sa.text("NOT tasks.removed"))
+    undone = sa.text("tasks.status <> 'done'")
     request = None
     if view == "reports":  # reports waiting for this user: the controller's, or a responsible executor's
-        where, at, ascending = sa.and_(Task.reviewer_id == user.id, Task.status == "reported",
-                                       Task.removed.is_(False)), Task.reported_at, False
+        where, at, ascending = sa.and_(Task.reviewer_id == user.id, sa.text("tasks.status = 'reported'"),
+                                       sa.text("NOT tasks.removed")), Task.reported_at, False
     elif view == "extensions":
         request = ExtensionRequest
         where, at, ascending = sa.and_(ExtensionRequest.decider_id == user.id,
-                                       ExtensionRequest.status == "pending"), ExtensionRequest.created_at, False
+                                       sa.text("extension_requests.status = 'pending'")), \
+            ExtensionRequest.created_at, False
     elif view == "overdue":  # the longest overdue first
         where, at, ascending = sa.and_(mine, undone, Task.deadline < now), Task.deadline, True
     elif view == "due_soon":  # the soonest first
@@ -90,8 +92,8 @@ def control_page(user: User, view: str, limit: int, cursor: str | None) -> tuple
     elif view == "open":
         where, at, ascending = sa.and_(mine, undone), Task.created_at, False
     else:  # executed: the tasks of executed resolutions, the latest done first
-        where, at, ascending = sa.and_(mine, Task.status == "done", Task.withdrawn.is_(False),
-                                       Resolution.status == "executed"), Task.completed_at, False
+        where, at, ascending = sa.and_(mine, sa.text("tasks.status = 'done' AND NOT tasks.withdrawn"),
+                                       sa.text("resolutions.status = 'executed'")), Task.completed_at, False
     key = ExtensionRequest.id if request is not None else Task.id
     query = sa.select(Task, ExtensionRequest) if request is not None else sa.select(Task)
     query = query.join(Resolution, Resolution.id == Task.resolution_id)
