@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from models import Document, OutboxMessage, db
+from models import AuditEvent, Document, OutboxMessage, db
 
 DEADLINE = (datetime.now(timezone.utc) + timedelta(days=10)).replace(microsecond=0)
 
@@ -41,6 +41,11 @@ def _line(api, kind, doc=1):
 def _pushes(event, user) -> list[dict]:
     return [m.payload for m in db.session.scalars(sa.select(OutboxMessage).where(
         OutboxMessage.event == event, OutboxMessage.user_id == user.id).order_by(OutboxMessage.id))]
+
+
+def _audited(obj_type, obj_id) -> list[tuple[str, int]]:
+    return [tuple(row) for row in db.session.execute(sa.select(AuditEvent.action, AuditEvent.actor_id).where(
+        AuditEvent.object_type == obj_type, AuditEvent.object_id == str(obj_id)).order_by(AuditEvent.id))]
 
 
 def _refused(resp, status, code, state=None):
@@ -101,6 +106,11 @@ def test_a_report_returned_reported_again_and_accepted_executes_the_resolution(l
     assert mine["id"] in [t["id"] for t in emp1.get("/tasks?view=done").get_json()["items"]]
     _refused(exec1.post(f"/tasks/{mine['id']}/accept", json={}), 409, "invalid_state", "done")
     _refused(exec1.post(f"/tasks/{mine['id']}/return", json={"comment": "Нет"}), 409, "invalid_state", "done")
+    e1, x1 = demo["employee1"].id, demo["exec1"].id
+    assert _audited("task", mine["id"]) == [("task.reported", e1), ("task.returned", x1), ("task.reported", e1),
+                                           ("task.accepted", x1)]
+    assert _audited("task", theirs["id"]) == [("task.reported", demo["employee2"].id), ("task.accepted", e1)]
+    assert ("resolution.executed", x1) in _audited("resolution", res["id"])
 
 
 def test_a_reported_task_stays_in_the_executors_open_list_until_accepted(login, demo):
@@ -197,6 +207,8 @@ def test_extension_requests_are_decided_by_the_controller_and_kept_as_history(lo
     history = [emp1.get(f"/extension-requests/{r['id']}").get_json() for r in (first, second)]
     assert [(h["status"], h["old_deadline"]) for h in history] == [("approved", _iso(DEADLINE)),
                                                                    ("rejected", _iso(granted))]
+    assert [action for action, _ in _audited("task", task["id"])] == [
+        "task.extension_requested", "task.extension_approved", "task.extension_requested", "task.extension_rejected"]
 
 
 def test_a_withdrawn_resolution_ends_its_open_tasks(login, demo):
@@ -222,6 +234,7 @@ def test_a_withdrawn_resolution_ends_its_open_tasks(login, demo):
     _refused(exec1.post(f"/resolutions/{res['id']}/withdraw", json={"reason": "x"}), 409, "invalid_state",
              "withdrawn")
     assert emp1.get(f"/resolutions/{res['id']}").status_code == 200  # still readable by its executors
+    assert ("resolution.withdrawn", demo["exec1"].id) in _audited("resolution", res["id"])
 
 
 def test_the_others_cannot_touch_a_task(login, demo):
