@@ -281,7 +281,7 @@ def decide_extension(user: User, request_id: int | None, decision: str, comment:
     else:
         request.status = "rejected"
     db.session.flush()
-    if request.status == "approved" and task.status != "done":
+    if request.status == "approved" and task.status == "open":
         _executor_line(task, user.short_name)  # the line comes back unread, due at the new deadline
     _settle_lines(task.document_id, {user.id})
     notify("extension_decided", request.requester_id, task.document_id, task_id=task.id,

@@ -20,8 +20,6 @@ INBOX_LINE = ("id", "document_id", "kind", "reg_number", "title", "sender", "rec
 TASK_LINE = ("id", "document_id", "resolution_id", "document_reg_number", "text", "resolution_author_id",
              "resolution_author_short_name", "deadline", "status", "report", "created_at", "completed_at",
              "returned", "responsible", "control", "withdrawn", "reported_at", "reports")
-REPORT = ("id", "text", "created_at", "outcome", "comment", "decided_at", "files")
-REPORT_FILE = ("id", "name", "mime", "size")
 _REPORTED_AT = TASK_LINE.index("reported_at")
 _TASK_FROM = ("SELECT tasks.id, tasks.document_id, tasks.resolution_id, documents.reg_number, tasks.text, users.id, "
               "users.short_name, tasks.deadline, tasks.status, tasks.report, tasks.created_at, tasks.completed_at, "
