@@ -17,6 +17,7 @@ from models import (
 )
 from models.base import lock as lock_row
 from models.raw import run
+from models.resolutions import ISSUED_STATES
 
 from . import approvals, signatures
 from .errors import not_found
@@ -107,7 +108,9 @@ def resolution_seen_by(user_id) -> sa.ColumnElement[bool]:
     """Which resolutions of a document they may open a user sees, as a clause: the issued ones, and the
     drafts of those whose drafts they may edit (their own, and those of the executives they assist)."""
     assisted = sa.select(assistants.c.executive_id).where(assistants.c.assistant_id == user_id)
-    return sa.or_(Resolution.status == "issued", Resolution.author_id == user_id, Resolution.author_id.in_(assisted))
+    issued = Resolution.status.in_([sa.literal_column(f"'{state}'") for state in ISSUED_STATES])  # constants
+    return sa.or_(issued, Resolution.author_id == user_id,
+                  Resolution.author_id.in_(assisted))
 
 
 def get_resolution(user: User, resolution_id: int | None, lock: bool = False) -> Resolution:
@@ -123,10 +126,10 @@ def get_resolution(user: User, resolution_id: int | None, lock: bool = False) ->
         raise not_found("resolution")
     if may_edit_resolution(user, res):
         return res
-    if res.status == "issued" and any(e.id == user.id for e in res.executors):
+    if res.status in ISSUED_STATES and (user.id == res.controller_id or any(e.id == user.id for e in res.executors)):
         return res
     # Anyone who may see the document sees its issued resolutions.
-    if res.status == "issued" and may_see(user, res.document_id):
+    if res.status in ISSUED_STATES and may_see(user, res.document_id):
         return res
     raise not_found("resolution")
 

@@ -33,6 +33,7 @@ PROBLEMS: dict[str, Problem] = {code: Problem(status, title) for status, code, t
     (409, "invalid_state", "Not possible in the thing's current state (`state` says which)"),
     (409, "idempotency_conflict", "The Idempotency-Key was used with another request"),
     (409, "idempotency_in_progress", "A request with this Idempotency-Key is still running"),
+    (409, "extension_pending", "The task already has an extension request waiting for a decision"),
     (409, "approval_in_progress", "An approval round is running"),
     (409, "approval_closed", "The approval round is closed"),
     (409, "not_due", "This approver's stage has not come yet"),

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from models import utcnow
 from models.changes import settled, settled_rows
-from models.raw import as_utc
+from models.raw import as_utc, fetch
 from models.views import INBOX_VIEWS, TASK_VIEWS, condition
 
 from .paging import decode, encode, page_of
@@ -16,10 +16,14 @@ from .paging import decode, encode, page_of
 INBOX_LINE = ("id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
               "urgent")
 # A task as a phone lists it: its row, its document's number and the author of its resolution.
+# Its reports come last, read for the page (see `with_reports`).
 TASK_LINE = ("id", "document_id", "resolution_id", "document_reg_number", "text", "resolution_author_id",
-             "resolution_author_short_name", "deadline", "status", "report", "created_at", "completed_at")
+             "resolution_author_short_name", "deadline", "status", "report", "created_at", "completed_at",
+             "returned", "responsible", "control", "withdrawn", "reported_at", "reports")
+_REPORTED_AT = TASK_LINE.index("reported_at")
 _TASK_FROM = ("SELECT tasks.id, tasks.document_id, tasks.resolution_id, documents.reg_number, tasks.text, users.id, "
-              "users.short_name, tasks.deadline, tasks.status, tasks.report, tasks.created_at, tasks.completed_at{} "
+              "users.short_name, tasks.deadline, tasks.status, tasks.report, tasks.created_at, tasks.completed_at, "
+              "tasks.returned, tasks.responsible, tasks.control, tasks.withdrawn, tasks.reported_at{} "
               "FROM tasks JOIN documents ON documents.id = tasks.document_id "
               "JOIN resolutions ON resolutions.id = tasks.resolution_id JOIN users ON users.id = resolutions.author_id")
 
@@ -65,7 +69,32 @@ def task_page(user_id: int, view: str, limit: int,
         where.append(f"coalesce(tasks.deadline, tasks.created_at) < %s AND {_ANY_OVERDUE['tasks']}")
         params += [now, user_id, now]
     select = _TASK_FROM.format(", tasks.created_at, tasks.id")
-    return _newest_first(select, where, params, "tasks.created_at", "tasks.id", limit, cursor, version)
+    rows, next_cursor, version = _newest_first(select, where, params, "tasks.created_at", "tasks.id", limit, cursor,
+                                               version)
+    return with_reports(rows), next_cursor, version
+
+
+def with_reports(rows: list[tuple]) -> list[tuple]:
+    """Task rows (TASK_LINE but its reports) with their reports, oldest first, each with its files: one
+    more statement for the page, and only for a page holding a task that was ever reported on (a page
+    of tasks never reported, most of them, stays one statement)."""
+    reported = [row[0] for row in rows if row[_REPORTED_AT] is not None]
+    reports: dict[int, list[tuple]] = {}
+    if reported:
+        files: dict[int, list[tuple]] = {}
+        found = fetch(
+            "SELECT task_reports.task_id, task_reports.id, task_reports.text, task_reports.created_at, "
+            "task_reports.outcome, task_reports.comment, task_reports.decided_at, report_files.id, "
+            "report_files.name, report_files.mime, report_files.size FROM task_reports LEFT JOIN report_files "
+            "ON report_files.report_id = task_reports.id WHERE task_reports.task_id IN "
+            f"({', '.join(['%s'] * len(reported))}) ORDER BY task_reports.id, report_files.id", tuple(reported))
+        for task_id, report_id, *rest in found:
+            if report_id not in files:
+                files[report_id] = []
+                reports.setdefault(task_id, []).append((report_id, *rest[:5], files[report_id]))
+            if rest[5] is not None:
+                files[report_id].append(tuple(rest[5:]))
+    return [(*row[:_REPORTED_AT + 1], reports.get(row[0], [])) for row in rows]
 
 
 # Per list: its table, whose rows they are, their due column and what makes a row one that falls due
@@ -127,6 +156,9 @@ def changes_since(user_id: int, token: str | None, limit: int) -> tuple[list[tup
         else:
             task = r[split:]
             rows.append((task[-2], TASKS, task[0], bool(task[-1]), task[:-2]))
+    reported = with_reports([r[4] for r in rows if r[1] == TASKS])
+    by_id = {row[0]: row for row in reported}
+    rows = [(*r[:4], by_id[r[2]]) if r[1] == TASKS else r for r in rows]
     rows.sort(key=lambda r: r[:3])
     more = len(rows) > limit
     rows = rows[:limit]

@@ -19,8 +19,14 @@ EVENTS = (
     "deadline_soon",      # executor, 24 hours before
     "deadline_passed",    # executor
     "transcription_failed",  # executive
+    "report_submitted",   # controller, or the responsible executor for a co-executor's report
+    "report_accepted",    # executor
+    "report_returned",    # executor
+    "extension_requested",  # controller
+    "extension_decided",  # executor
+    "resolution_withdrawn",  # executors whose tasks it ended
 )
-URGENT = {"task_assigned", "approval_requested", "deadline_passed"}
+URGENT = {"task_assigned", "approval_requested", "deadline_passed", "report_returned"}
 
 
 def _values(event: str, user_id: int, document_id: int | None, dedup_key: str | None, ids: dict) -> dict:

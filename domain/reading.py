@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from models import Document, Resolution, ResolutionRevision, Task, User
+from models import Document, Resolution, ResolutionRevision, Task, User, resolution_executors
 from models.raw import as_utc, fetch, run
 from models.signing import Approval
 
@@ -43,7 +43,8 @@ ATTACHMENT = ("id", "name", "mime", "size", "sha256")
 EXECUTOR = ("id", "short_name")
 # `executors` holds the EXECUTOR rows of each resolution, in their order; `revisions` how many edits were kept.
 RESOLUTION = ("id", "document_id", "author_id", "author_short_name", "status", "text", "executors", "deadline",
-              "voice_note_id", "parent_task_id", "revisions", "created_at", "issued_at")
+              "voice_note_id", "parent_task_id", "revisions", "created_at", "issued_at", "controlled",
+              "controller_user_id")
 _EXECUTORS_AT = RESOLUTION.index("executors")
 
 
@@ -69,6 +70,10 @@ _RESOLUTIONS = sa.select(
     Resolution.text, Resolution.deadline, Resolution.voice_note_id, Resolution.parent_task_id,
     sa.select(sa.func.count()).where(ResolutionRevision.resolution_id == Resolution.id).scalar_subquery(),
     Resolution.created_at, Resolution.issued_at,
+    # As Resolution.controlled and controller_user_id say: a draft's defaults.
+    sa.func.coalesce(Resolution.control, sa.and_(Resolution.deadline.is_not(None), sa.exists().where(
+        resolution_executors.c.resolution_id == Resolution.id))),
+    sa.func.coalesce(Resolution.controller_id, Resolution.author_id),
 ).join(User, User.id == Resolution.author_id).where(
     Resolution.document_id == DOCUMENT_ID, Resolution.id > sa.bindparam("after", type_=sa.BigInteger),
     resolution_seen_by(USER_ID),

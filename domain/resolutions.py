@@ -35,7 +35,9 @@ TRANSITIONS = {
     "awaiting_review": {"reviewed", "issued"},
     "reviewed": {"issued", "awaiting_review"},
     "draft": {"issued"},
-    "issued": set(),
+    "issued": {"executed", "withdrawn"},
+    "executed": set(),
+    "withdrawn": set(),
 }
 
 
@@ -81,21 +83,37 @@ def _deadline(author: User, value: datetime | date | None) -> datetime | None:
     return value
 
 
+def _controller(author: User, user_id: int | None) -> int | None:
+    """The controller named for a resolution: an active user of the author's organization (422 else)."""
+    if user_id is None:
+        return None
+    found = db.session.scalar(sa.select(User.id).where(
+        User.id == user_id, User.organization_id == author.organization_id, User.is_active.is_(True)))
+    if found is None:
+        raise ApiError(422, "validation_failed", "Unknown controller.",
+                       {"controller": ["The controller must be an active user of the author's organization."]})
+    return found
+
+
 def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | date | None,
-           status: str = "draft", issue: bool = False) -> Resolution:
+           status: str = "draft", issue: bool = False, control: bool | None = None,
+           controller_id: int | None = None) -> Resolution:
     """A new resolution by `author` on a document they can see; with `issue`, issued at once (as
     `issue` does, the resolution and its tasks written together; never where the organization has
-    issues signed, as a signature needs the resolution first)."""
+    issues signed, as a signature needs the resolution first). `control` and `controller_id` left
+    None take their defaults at issue (`Resolution.controlled`, `Resolution.controller_user_id`)."""
     parent_task_id = resolver_task(author, doc)
     if issue:
         signatures.check_issue_signed(author, signed=False)
     executors = _executors(author, executor_ids) if executor_ids else []
     res = Resolution(document_id=doc.id, author_id=author.id, status=status, text=text,
-                     deadline=_deadline(author, deadline),
+                     deadline=_deadline(author, deadline), control=control,
+                     controller_id=_controller(author, controller_id),
                      parent_task_id=parent_task_id)
-    if issue:
-        _mark_issued(res, executors)
     res.document, res.author = doc, author
+    if issue:
+        set_committed_value(res, "executors", executors)
+        _mark_issued(res, executors)
     db.session.add(res)
     db.session.flush()
     # Its links go with their positions in one statement, rather than written by the flush and then
@@ -135,6 +153,10 @@ def edit(user: User, resolution_id: int, changes: dict) -> Resolution:
         changes = {**changes, "executors": _executors(res.author, changes["executors"])}
     if "deadline" in changes:
         changes = {**changes, "deadline": _deadline(res.author, changes["deadline"])}
+    if "controller" in changes:
+        controller = changes["controller"]
+        changes = {key: value for key, value in changes.items() if key != "controller"}
+        changes["controller_id"] = _controller(res.author, controller)
     diff = {}
     for field, new in changes.items():
         old = getattr(res, field)
@@ -202,6 +224,7 @@ def _mark_issued(res: Resolution, executors: list[User]) -> None:
         raise ApiError(422, "validation_failed", "A resolution needs text and executors before it is issued.",
                        {"text": [] if res.text.strip() else ["Required."],
                         "executors": [] if executors else ["At least one executor."]})
+    res.control, res.controller_id = res.controlled, res.controller_user_id
     move(res, "issued")
     res.issued_at = utcnow()
 
@@ -212,7 +235,9 @@ def _assign(user: User, res: Resolution) -> list[int]:
     # One statement whatever the number of executors, from the links as they stand in the transaction.
     by_executor = {executor_id: task_id for task_id, executor_id in db.session.execute(
         _TASKS, {"resolution_id": res.id, "document_id": res.document_id, "text": res.text,
-                 "deadline": res.deadline, "created_at": utcnow(), "seq": change_number(db.session)})}
+                 "deadline": res.deadline, "created_at": utcnow(), "seq": change_number(db.session),
+                 "control": res.control, "controller_id": res.controller_id,
+                 "responsible_id": res.executors[0].id})}
     tasks = [(by_executor[e.id], e.id) for e in res.executors]
     doc = res.document
     inbox.deliver([executor_id for _, executor_id in tasks], doc, "task", user.short_name, due_at=res.deadline)
@@ -227,25 +252,14 @@ def _assign(user: User, res: Resolution) -> list[int]:
 _tasks, _links = Task.__table__.c, resolution_executors.c
 # An issued resolution's tasks, one per executor link, in one statement however many executors.
 _TASKS = sa.insert(Task.__table__).from_select(
-    ["resolution_id", "document_id", "executor_id", "text", "deadline", "status", "created_at", "removed", "seq"],
+    ["resolution_id", "document_id", "executor_id", "text", "deadline", "status", "created_at", "removed", "seq",
+     "control", "controller_id", "responsible"],
     sa.select(_links.resolution_id, sa.bindparam("document_id", type_=_tasks.document_id.type), _links.user_id,
               sa.bindparam("text", type_=_tasks.text.type), sa.bindparam("deadline", type_=_tasks.deadline.type),
               sa.literal("open", _tasks.status.type), sa.bindparam("created_at", type_=_tasks.created_at.type),
-              sa.false(), sa.bindparam("seq", type_=_tasks.seq.type))
+              sa.false(), sa.bindparam("seq", type_=_tasks.seq.type),
+              sa.bindparam("control", type_=_tasks.control.type),
+              sa.bindparam("controller_id", type_=_tasks.controller_id.type),
+              _links.user_id == sa.bindparam("responsible_id", type_=_links.user_id.type))
     .where(_links.resolution_id == sa.bindparam("resolution_id", type_=_links.resolution_id.type)),
 ).returning(_tasks.id, _tasks.executor_id)
-
-
-def complete_task(user: User, task_id: int, report: str) -> Task:
-    """The executor reports a task done; the resolution's author is told."""
-    task = access.get_task(user, task_id, lock=True)
-    if task.status != "open":
-        raise conflict("invalid_state", "The task is already done.", task.status)
-    task.status, task.report, task.completed_at = "done", report, utcnow()
-    db.session.flush()
-    if access.open_task_id(user.id, task.document_id) is None:  # the inbox line stays while other tasks remain
-        inbox.withdraw(user.id, task.document_id, "task")
-    notify("task_completed", task.resolution.author_id, task.document_id, task_id=task.id,
-           resolution_id=task.resolution_id)
-    audit.record(user.organization_id, user.id, "task.completed", "task", task.id)
-    return task

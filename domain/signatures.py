@@ -17,6 +17,7 @@ from flask import current_app
 from models import Document, Organization, Resolution, User, audit, db, utcnow
 from models.base import lock as lock_row
 from models.raw import run
+from models.resolutions import ISSUED_STATES
 from models.signing import OrganizationCA, Signature, SigningKey, SigningSession
 from signing import cms
 from signing.ca import (
@@ -175,7 +176,7 @@ def open_resolution_session(user: User, res: Resolution, key_id: int) -> Signing
     """A session for the author's signature on issuing a resolution."""
     if res.author_id != user.id:
         raise not_found("resolution")
-    if res.status == "issued":
+    if res.status in ISSUED_STATES:
         raise ApiError(409, "invalid_state", "The resolution is already issued.")
     signed_at = signing_now()
     content = _resolution_content(res, user, signed_at)

@@ -104,6 +104,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import (
         approvals,
         auth,
+        control,
         devices,
         directory,
         documents,
@@ -114,7 +115,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         tasks,
         voice,
     )
-    for module in (auth, devices, inbox, documents, resolutions, tasks, approvals, voice, directory, organization):
+    for module in (auth, devices, inbox, documents, resolutions, tasks, control, approvals, voice, directory,
+                   organization):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
     from . import console

@@ -2,11 +2,12 @@
 from marshmallow import Schema, fields, validate
 
 from domain.documents import MAX_FILES
+from domain.execution import CONTROL_VIEWS
 from domain.reading import DETAIL_RESOLUTIONS
 from models import AuthSession, Device, Document, User
 from models.documents import INBOX_KINDS
 from models.org import ROLES
-from models.resolutions import RESOLUTION_STATES, TASK_STATES
+from models.resolutions import EXTENSION_STATES, RESOLUTION_STATES, TASK_STATES
 from models.views import INBOX_VIEWS, TASK_VIEWS
 
 from .fields import Deadline, Id, Text, UtcTime, fits
@@ -14,6 +15,9 @@ from .fields import Deadline, Id, Text, UtcTime, fits
 # Push tokens (FCM registration tokens, APNs and web-push ids) are printable ASCII, so the column's
 # length in characters is also its length in bytes and the unique index never meets an oversized key.
 PUSH_TOKEN = r"^[\x21-\x7e]+$"
+
+# A file part of a multipart body, for the contract.
+BINARY_PART = {"type": "string", "format": "binary"}
 
 ACTIONS = ["resolve", "complete", "route", "approve", "sign"]
 
@@ -112,6 +116,28 @@ class InboxPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class ReportFileSchema(Schema):
+    id = Id()
+    name = fields.String()
+    mime = fields.String()
+    size = fields.Integer()
+
+
+class TaskReportSchema(Schema):
+    """One report of the task's executor and how it was received."""
+
+    id = Id()
+    text = fields.String()
+    created_at = UtcTime()
+    outcome = fields.String(allow_none=True, metadata={
+        "enum": ["accepted", "returned", "withdrawn"],
+        "description": "null while it waits for the controller (or the responsible executor)"})
+    comment = fields.String(allow_none=True, metadata={"description": "the reviewer's comment"})
+    decided_at = UtcTime(allow_none=True)
+    files = fields.List(fields.Nested(ReportFileSchema), metadata={
+        "description": "GET /tasks/{id}/reports/{report_id}/files/{file_id} for each file's bytes"})
+
+
 class TaskSchema(Schema):
     id = Id()
     document_id = Id()
@@ -121,9 +147,16 @@ class TaskSchema(Schema):
     author = fields.Nested(UserRef, attribute="resolution.author")
     deadline = UtcTime(allow_none=True)
     status = fields.String(metadata={"enum": list(TASK_STATES)})
-    report = fields.String(allow_none=True)
+    report = fields.String(allow_none=True, metadata={"description": "the text of the last report"})
     created_at = UtcTime()
     completed_at = UtcTime(allow_none=True)
+    returned = fields.Boolean(metadata={"description": "open again: the last report was returned for rework"})
+    responsible = fields.Boolean(metadata={"description": "the executor is the responsible one (named first); "
+                                                          "a co-executor reports to them"})
+    control = fields.Boolean(metadata={"description": "reported and accepted (else for information: acknowledged)"})
+    withdrawn = fields.Boolean(metadata={"description": "ended by its resolution's withdrawal"})
+    reported_at = UtcTime(allow_none=True)
+    reports = fields.List(fields.Nested(TaskReportSchema), metadata={"description": "oldest first"})
 
 
 class TaskPage(Schema):
@@ -133,6 +166,160 @@ class TaskPage(Schema):
 
 class TaskCompleteIn(Schema):
     report = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Исполнено, отчёт направлен."})
+
+
+class TaskReportIn(Schema):
+    text = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Ответ направлен заявителю."})
+
+
+class TaskReportForm(Schema):
+    text = Text(required=True, validate=validate.Length(1, 4000))
+    file = fields.List(fields.Raw(metadata=BINARY_PART), validate=validate.Length(max=MAX_FILES),
+                       metadata={"description": "the report's files; one part per file"})
+
+
+class AcceptIn(Schema):
+    comment = Text(validate=validate.Length(max=4000))
+
+
+class ReturnIn(Schema):
+    comment = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Дополнить расчётами."})
+
+
+class ExtensionRequestIn(Schema):
+    deadline = Deadline(required=True)
+    reason = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Ждём ответа ведомства."})
+
+
+class ExtensionDecisionIn(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    comment = Text(validate=validate.Length(max=4000))
+    deadline = Deadline(metadata={"description": "approve to this deadline rather than the one asked"})
+
+
+class ExtensionRequestSchema(Schema):
+    id = Id()
+    task_id = Id()
+    requester = Id(attribute="requester_id")
+    decider = Id(attribute="decider_id")
+    reason = fields.String()
+    old_deadline = UtcTime(allow_none=True)
+    deadline = UtcTime(metadata={"description": "as asked"})
+    status = fields.String(metadata={"enum": list(EXTENSION_STATES)})
+    new_deadline = UtcTime(allow_none=True, metadata={"description": "as approved"})
+    comment = fields.String(allow_none=True)
+    created_at = UtcTime()
+    decided_at = UtcTime(allow_none=True)
+
+
+class ExecutionTaskBrief(Schema):
+    id = Id()
+    status = fields.String(metadata={"enum": list(TASK_STATES)})
+    responsible = fields.Boolean()
+    control = fields.Boolean()
+    returned = fields.Boolean()
+    withdrawn = fields.Boolean()
+    deadline = UtcTime(allow_none=True)
+    reported_at = UtcTime(allow_none=True)
+    completed_at = UtcTime(allow_none=True)
+
+
+class ExecutionResolutionBrief(Schema):
+    id = Id()
+    document_id = Id()
+    status = fields.String(metadata={"enum": list(RESOLUTION_STATES)})
+    text = fields.String()
+    deadline = UtcTime(allow_none=True)
+    control = fields.Boolean(attribute="controlled")
+    issued_at = UtcTime(allow_none=True)
+    closed_at = UtcTime(allow_none=True, metadata={"description": "when it was executed or withdrawn"})
+    withdraw_reason = fields.String(allow_none=True)
+
+
+class ExecutionTask(Schema):
+    task = fields.Nested(ExecutionTaskBrief)
+    executor = fields.Nested(UserRef)
+    reports = fields.List(fields.Nested(TaskReportSchema), metadata={
+        "description": "oldest first; a returned one carries the comment it was returned with"})
+    extension_requests = fields.List(fields.Nested(ExtensionRequestSchema), metadata={
+        "description": "the task's deadline history, oldest first"})
+    resolutions = fields.List(fields.Nested(lambda: ExecutionSchema()), metadata={
+        "description": "the sub-resolutions the executor issued on the task, each a tree like this one"})
+
+
+class ExecutionSchema(Schema):
+    resolution = fields.Nested(ExecutionResolutionBrief)
+    author = fields.Nested(UserRef)
+    controller = fields.Nested(UserRef)
+    tasks = fields.List(fields.Nested(ExecutionTask))
+
+
+class ControlArgs(PageArgs):
+    view = fields.String(load_default="reports", validate=validate.OneOf(list(CONTROL_VIEWS)))
+
+
+class ControlTaskBrief(ExecutionTaskBrief):
+    document_id = Id()
+    resolution_id = Id()
+    text = fields.String()
+    report = fields.String(allow_none=True, metadata={"description": "the text of the last report"})
+
+
+class ControlItem(Schema):
+    task = fields.Nested(ControlTaskBrief)
+    reg_number = fields.String()
+    executor = fields.Nested(UserRef)
+    extension_request = fields.Nested(ExtensionRequestSchema, allow_none=True, metadata={
+        "description": "in the extensions view: the request waiting for the caller's decision"})
+
+
+class ControlPage(Schema):
+    items = fields.List(fields.Nested(ControlItem))
+    next_cursor = fields.String(allow_none=True)
+
+
+class SummaryArgs(Schema):
+    unit = Id(metadata={"description": "default: the caller's unit (an executive's: the organization's top)"})
+    start = Deadline(data_key="from", metadata={"description": "a time, or a date (from its start); "
+                                                               "default a year before `to`"})
+    end = Deadline(data_key="to", metadata={"description": "a time, or a date (to its end); default now"})
+
+
+class Counts(Schema):
+    open = fields.Integer(metadata={"description": "not done, due later than soon (or without a deadline)"})
+    due_soon = fields.Integer(metadata={"description": "not done, due within 3 days"})
+    overdue = fields.Integer(metadata={"description": "not done, past its deadline"})
+    done_on_time = fields.Integer(metadata={"description": "reported by the deadline and accepted"})
+    done_late = fields.Integer()
+    discipline = fields.Float(allow_none=True, metadata={"description": "done on time / done; null before any"})
+
+
+class SummaryUnit(Schema):
+    id = Id()
+    short_name = fields.String()
+
+
+class UnitCounts(Counts):
+    unit = fields.Nested(SummaryUnit)
+    parent_id = Id(allow_none=True)
+
+
+class ExecutorCounts(Counts):
+    executor = fields.Nested(UserRef)
+    unit_id = Id(metadata={"description": "the unit the executor's tasks count in"})
+
+
+class SummarySchema(Schema):
+    unit = fields.Nested(SummaryUnit)
+    start = UtcTime(data_key="from")
+    end = UtcTime(data_key="to")
+    total = fields.Nested(Counts)
+    units = fields.List(fields.Nested(UnitCounts), metadata={"description": "each unit of the subtree"})
+    executors = fields.List(fields.Nested(ExecutorCounts))
+
+
+class WithdrawIn(Schema):
+    reason = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Вопрос снят заявителем."})
 
 
 class SyncInbox(Schema):
@@ -170,6 +357,10 @@ class ResolutionSchema(Schema):
     deadline = UtcTime(allow_none=True)
     voice_note_id = Id(allow_none=True)
     parent_task_id = Id(allow_none=True)
+    control = fields.Boolean(attribute="controlled", metadata={
+        "description": "for control (reports accepted by the controller) or for information"})
+    controller = Id(attribute="controller_user_id", metadata={"description": "who accepts reports and decides "
+                                                                            "extensions (default: the author)"})
     revisions = fields.Function(lambda r: len(r.revisions), metadata={"type": "integer",
                                                                       "description": "how many edits were kept"})
     created_at = UtcTime()
@@ -187,12 +378,18 @@ class ResolutionIn(Schema):
     executors = fields.List(Id(), required=True, validate=validate.Length(1, 1000))
     deadline = Deadline(allow_none=True)
     issue = fields.Boolean(load_default=False, metadata={"description": "issue at once instead of a draft"})
+    control = fields.Boolean(allow_none=True, metadata={
+        "description": "for control; default: when it has executors and a deadline"})
+    controller = Id(allow_none=True, metadata={
+        "description": "a user of the author's organization; default the author"})
 
 
 class ResolutionPatch(Schema):
     text = Text(validate=validate.Length(1, 4000))
     executors = fields.List(Id(), validate=validate.Length(1, 1000))
     deadline = Deadline(allow_none=True)
+    control = fields.Boolean(allow_none=True)
+    controller = Id(allow_none=True)
 
 
 class DocumentDetailSchema(Schema):
@@ -228,7 +425,6 @@ class DocumentMetadataIn(Schema):
 
 
 # Multipart bodies: their parts, for the contract (the views read the parts themselves).
-BINARY_PART = {"type": "string", "format": "binary"}
 
 
 class DocumentForm(Schema):

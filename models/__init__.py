@@ -18,7 +18,15 @@ from .idempotency import IdempotentResponse
 from .org import Organization, Unit, User, assistants, unit_members
 from .push import PushDelivery
 from .queue import Job, OutboxMessage, ProcessHeartbeat
-from .resolutions import Resolution, ResolutionRevision, Task, resolution_executors
+from .resolutions import (
+    ExtensionRequest,
+    ReportFile,
+    Resolution,
+    ResolutionRevision,
+    Task,
+    TaskReport,
+    resolution_executors,
+)
 from .voice import VoiceNote
 
 __all__ = [
@@ -26,5 +34,5 @@ __all__ = [
     "InboxItem", "Job", "LoginFailure",
     "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
     "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
-    "resolution_executors", "unit_members", "utcnow",
+    "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "unit_members", "utcnow",
 ]

@@ -8,7 +8,7 @@ from .base import BigId, db, partial_index, utcnow
 from .org import Organization, Unit
 from .views import INBOX_VIEWS, condition
 
-INBOX_KINDS = ("review", "resolution", "approval", "task", "info")
+INBOX_KINDS = ("review", "resolution", "approval", "task", "info", "report", "extension")
 
 document_addressees = sa.Table(
     "document_addressees",

@@ -9,8 +9,14 @@ from .documents import Document
 from .org import User
 from .views import TASK_VIEWS, condition
 
-RESOLUTION_STATES = ("transcribing", "awaiting_review", "reviewed", "draft", "issued", "failed")
-TASK_STATES = ("open", "done")
+RESOLUTION_STATES = ("transcribing", "awaiting_review", "reviewed", "draft", "issued", "failed", "executed",
+                     "withdrawn")
+# A task of a controlled resolution is reported, then accepted (done) or returned (open again); a task
+# for information is acknowledged (done).
+TASK_STATES = ("open", "reported", "done")
+# The states of an issued resolution: seen by its executors and readers.
+ISSUED_STATES = ("issued", "executed", "withdrawn")
+EXTENSION_STATES = ("pending", "approved", "rejected", "cancelled")
 
 resolution_executors = sa.Table(
     "resolution_executors",
@@ -43,15 +49,34 @@ class Resolution(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     issued_at: Mapped[datetime | None]
+    # For control (reports accepted by the controller) or for information (acknowledged). None on a
+    # draft means "the default": controlled when it has executors and a deadline, fixed at issue.
+    control: Mapped[bool | None]
+    # Who accepts the reports and decides the extensions; None on a draft means its author.
+    controller_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    withdraw_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # When it was executed or withdrawn.
+    closed_at: Mapped[datetime | None]
 
     document: Mapped[Document] = relationship()
     author: Mapped[User] = relationship(foreign_keys=[author_id])
+    controller: Mapped[User | None] = relationship(foreign_keys=[controller_id])
     executors: Mapped[list[User]] = relationship(
         secondary=resolution_executors, order_by=resolution_executors.c.position, lazy="selectin"
     )
     revisions: Mapped[list["ResolutionRevision"]] = relationship(
         order_by="ResolutionRevision.id", cascade="all, delete-orphan", back_populates="resolution"
     )
+
+    @property
+    def controlled(self) -> bool:
+        """For control as given, else (a draft) when it has executors and a deadline."""
+        return self.control if self.control is not None else bool(self.deadline is not None and self.executors)
+
+    @property
+    def controller_user_id(self) -> int:
+        """Its controller as named, else its author."""
+        return self.controller_id or self.author_id
 
 
 class ResolutionRevision(db.Model):
@@ -84,6 +109,11 @@ class Task(db.Model):
         sa.Index("ix_tasks_executor_seq", "executor_id", "seq", "id"),
         # Serves the dispatcher's scan for deadlines coming up or passed.
         sa.Index("ix_tasks_status_deadline", "status", "deadline"),
+        # The control views: what a controller controls, and the reports waiting for a reviewer.
+        sa.Index("ix_tasks_controller", "controller_id", "created_at", "id"),
+        partial_index("ix_tasks_controlled_due", "controller_id", "deadline", "id",
+                      where="status <> 'done' AND NOT removed"),
+        partial_index("ix_tasks_reported", "reviewer_id", "reported_at", "id", where="status = 'reported'"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -98,7 +128,79 @@ class Task(db.Model):
     completed_at: Mapped[datetime | None]
     removed: Mapped[bool] = mapped_column(default=False)
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # Execution control, fixed at issue: whether the task is reported and accepted (else acknowledged),
+    # whether its executor is the resolution's responsible one (the first), and its controller.
+    control: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    responsible: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    controller_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # Who accepts or returns the report now waiting (the controller, or the responsible executor for a
+    # co-executor's report), and when the last report came.
+    reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    reported_at: Mapped[datetime | None]
+    returned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Ended by the resolution's withdrawal rather than done.
+    withdrawn: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     resolution: Mapped[Resolution] = relationship(foreign_keys=[resolution_id])
     document: Mapped[Document] = relationship()
-    executor: Mapped[User] = relationship()
+    reports: Mapped[list["TaskReport"]] = relationship(order_by="TaskReport.id", viewonly=True)
+    executor: Mapped[User] = relationship(foreign_keys=[executor_id])
+
+
+class TaskReport(db.Model):
+    """One report of a task's executor, with its files, and how it was received."""
+
+    __tablename__ = "task_reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None while it waits; "accepted" or "returned", by whom, when, with what comment.
+    outcome: Mapped[str | None] = mapped_column(sa.String(10))
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+
+    files: Mapped[list["ReportFile"]] = relationship(order_by="ReportFile.id", cascade="all, delete-orphan")
+
+
+class ReportFile(db.Model):
+    """A file of a report; the bytes live once in the blob store, named by SHA-256, as attachments do."""
+
+    __tablename__ = "report_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("task_reports.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    mime: Mapped[str] = mapped_column(sa.String(127))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ExtensionRequest(db.Model):
+    """An executor asks the controller for a later deadline; the rows are the task's deadline history."""
+
+    __tablename__ = "extension_requests"
+    __table_args__ = (
+        # One pending request per task, whatever races.
+        sa.Index("uq_extension_requests_pending", "task_id", unique=True,
+                 postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+        partial_index("ix_extension_requests_decider", "decider_id", "created_at", "id", where="status = 'pending'"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    requester_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    decider_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    old_deadline: Mapped[datetime | None]
+    deadline: Mapped[datetime]  # as asked
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    new_deadline: Mapped[datetime | None]  # as approved
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+    task: Mapped[Task] = relationship()

@@ -8,7 +8,7 @@ table's name and a dot in a statement that joins other tables with columns of th
 """
 
 # The kinds that ask the user to act: the inbox's "action" view.
-ACTION_KINDS = ("review", "resolution", "approval", "task")
+ACTION_KINDS = ("review", "resolution", "approval", "task", "report", "extension")
 
 INBOX_VIEWS = {
     "all": "NOT {t}removed",
@@ -19,9 +19,10 @@ INBOX_VIEWS = {
 }
 
 TASK_VIEWS = {
-    "open": "{t}status = 'open' AND NOT {t}removed",
-    # Open tasks that have a deadline; the overdue view adds "before now".
-    "overdue": "{t}status = 'open' AND {t}deadline IS NOT NULL AND NOT {t}removed",
+    # Not done: open, or reported and waiting for acceptance.
+    "open": "{t}status <> 'done' AND NOT {t}removed",
+    # Not-done tasks that have a deadline; the overdue view adds "before now".
+    "overdue": "{t}status <> 'done' AND {t}deadline IS NOT NULL AND NOT {t}removed",
     "done": "{t}status = 'done' AND NOT {t}removed",
 }
 

@@ -19,11 +19,18 @@ class Event(StrEnum):
     DEADLINE_SOON = "deadline_soon"  # due within 24 h -> executor
     DEADLINE_PASSED = "deadline_passed"  # overdue -> executor
     TRANSCRIPTION_FAILED = "transcription_failed"  # recording not transcribed -> executive
+    REPORT_SUBMITTED = "report_submitted"  # a report to accept -> controller (or responsible executor)
+    REPORT_ACCEPTED = "report_accepted"  # -> executor
+    REPORT_RETURNED = "report_returned"  # back for rework -> executor
+    EXTENSION_REQUESTED = "extension_requested"  # a later deadline asked -> controller
+    EXTENSION_DECIDED = "extension_decided"  # approved or rejected -> executor
+    RESOLUTION_WITHDRAWN = "resolution_withdrawn"  # taken off control -> executors
 
 
 # Tasks and approvals wake the phone at once; the rest may wait for a convenient moment.
 HIGH_PRIORITY = frozenset(
-    {Event.TASK_ASSIGNED, Event.APPROVAL_REQUESTED, Event.DEADLINE_SOON, Event.DEADLINE_PASSED}
+    {Event.TASK_ASSIGNED, Event.APPROVAL_REQUESTED, Event.DEADLINE_SOON, Event.DEADLINE_PASSED,
+     Event.REPORT_RETURNED}
 )
 
 DEFAULT_LANGUAGE = "en"
@@ -47,6 +54,12 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
             "Dictation not recognised",
             "Your recording could not be transcribed. Please type the resolution or record it again.",
         ),
+        Event.REPORT_SUBMITTED: ("Report to accept", "An executor has reported on a task."),
+        Event.REPORT_ACCEPTED: ("Report accepted", "Your report has been accepted; the task is done."),
+        Event.REPORT_RETURNED: ("Report returned", "Your report has been returned for rework."),
+        Event.EXTENSION_REQUESTED: ("Extension requested", "An executor asks for a later deadline."),
+        Event.EXTENSION_DECIDED: ("Extension decided", "Your request for a later deadline has been decided."),
+        Event.RESOLUTION_WITHDRAWN: ("Taken off control", "A resolution has been withdrawn; its task is closed."),
     },
     "ru": {
         Event.TASK_ASSIGNED: ("Новое поручение", "Вам назначено поручение."),
@@ -69,6 +82,12 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
             "Запись не распознана",
             "Не удалось распознать вашу запись. Введите резолюцию текстом или запишите её снова.",
         ),
+        Event.REPORT_SUBMITTED: ("Отчёт на приёмку", "Исполнитель отчитался о поручении."),
+        Event.REPORT_ACCEPTED: ("Отчёт принят", "Ваш отчёт принят, поручение исполнено."),
+        Event.REPORT_RETURNED: ("Отчёт возвращён", "Ваш отчёт возвращён на доработку."),
+        Event.EXTENSION_REQUESTED: ("Запрос продления срока", "Исполнитель просит продлить срок."),
+        Event.EXTENSION_DECIDED: ("Решение о продлении", "По вашему запросу о продлении срока принято решение."),
+        Event.RESOLUTION_WITHDRAWN: ("Снято с контроля", "Резолюция снята с контроля, поручение закрыто."),
     },
     "tt": {
         Event.TASK_ASSIGNED: ("Яңа йөкләмә", "Сезгә йөкләмә бирелде."),
@@ -85,6 +104,12 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
             "Язма танылмады",
             "Сезнең язманы танып булмады. Резолюцияне текст белән языгыз яки яңадан яздырыгыз.",
         ),
+        Event.REPORT_SUBMITTED: ("Кабул итү өчен хисап", "Башкаручы йөкләмә буенча хисап бирде."),
+        Event.REPORT_ACCEPTED: ("Хисап кабул ителде", "Сезнең хисап кабул ителде, йөкләмә үтәлде."),
+        Event.REPORT_RETURNED: ("Хисап кайтарылды", "Сезнең хисап эшләп бетерү өчен кайтарылды."),
+        Event.EXTENSION_REQUESTED: ("Срокны озайту соравы", "Башкаручы срокны озайтуны сорый."),
+        Event.EXTENSION_DECIDED: ("Озайту турында карар", "Срокны озайту соравыгыз буенча карар кабул ителде."),
+        Event.RESOLUTION_WITHDRAWN: ("Контрольдән алынды", "Резолюция контрольдән алынды, йөкләмә ябылды."),
     },
 }
 

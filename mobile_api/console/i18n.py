@@ -67,6 +67,8 @@ MESSAGES = {
     "st_draft": ("черновик", "draft"),
     "st_transcribing": ("распознаётся", "transcribing"),
     "st_failed": ("не распознана", "failed"),
+    "st_executed": ("исполнена", "executed"),
+    "st_withdrawn": ("снята с контроля", "withdrawn"),
     "by": ("правка", "edit by"),
     "failed_request": ("Не удалось: ", "Failed: "),
 }

@@ -1,7 +1,7 @@
 """Text resolutions: draft, edit, review, issue."""
 from flask import g, url_for
 
-from domain import access
+from domain import access, control, execution
 from domain import resolutions as rules
 
 from ..approvals.schemas import IssueIn
@@ -9,7 +9,7 @@ from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
 from ..idempotency import idempotent
 from ..openapi import LOCATION, errors
-from ..schemas import ResolutionIn, ResolutionPatch, ResolutionSchema
+from ..schemas import ExecutionSchema, ResolutionIn, ResolutionPatch, ResolutionSchema, WithdrawIn
 
 blp = Blueprint("resolutions", __name__, description="Resolutions")
 blp.before_request(authenticate)
@@ -23,7 +23,8 @@ blp.before_request(authenticate)
 def create(body, document_id):
     """Write a resolution: a draft, or issued at once when `issue` is true."""
     doc = access.get_document(g.user, document_id)
-    res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"), issue=body["issue"])
+    res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"), issue=body["issue"],
+                       control=body.get("control"), controller_id=body.get("controller"))
     return res, 201, {"Location": url_for("resolutions.get", resolution_id=res.id)}
 
 
@@ -34,12 +35,20 @@ def get(resolution_id):
     return access.get_resolution(g.user, resolution_id)
 
 
+@blp.route("/resolutions/<id:resolution_id>/execution", methods=["GET"])
+@blp.response(200, ExecutionSchema)
+def get_execution(resolution_id):
+    """How far the execution has come: the resolution, each task with its status, deadline, reports (with
+    files), returns and extension requests, and the sub-resolutions written on it, recursively."""
+    return execution.tree(g.user, resolution_id)
+
+
 @blp.route("/resolutions/<id:resolution_id>", methods=["PATCH"])
 @blp.arguments(ResolutionPatch())
 @blp.response(200, ResolutionSchema)
 @errors("invalid_state")
 def edit(body, resolution_id):
-    """Edit text, executors or deadline before issue; each edit is kept as a revision."""
+    """Edit text, executors, deadline, control or controller before issue; each edit is kept as a revision."""
     return rules.edit(g.user, resolution_id, body)
 
 
@@ -61,3 +70,13 @@ def reviewed(resolution_id):
 def issue(body, resolution_id):
     """The author issues the resolution, signed when `signing_session_id` names their signature of it."""
     return rules.issue(g.user, resolution_id, body.get("signing_session_id"))
+
+
+@blp.route("/resolutions/<id:resolution_id>/withdraw", methods=["POST"])
+@idempotent
+@blp.arguments(WithdrawIn())
+@blp.response(200, ResolutionSchema)
+@errors("forbidden", "invalid_state")
+def withdraw(body, resolution_id):
+    """The controller takes the resolution off control with a reason (`withdrawn`): its tasks not done end."""
+    return control.withdraw(g.user, resolution_id, body["reason"])

@@ -366,3 +366,45 @@ def test_a_console_issue_racing_api_issues_takes_effect_once(server):
             tasks = db.session.scalars(sa.select(Task.executor_id).where(Task.resolution_id == int(res["id"]))).all()
         assert sorted(str(t) for t in tasks) == sorted(executors)
         assert len(_outbox(server, "task_assigned", resolution_id=res["id"])) == len(executors)
+
+
+def _reported_task(server) -> tuple[int, str]:
+    """A controlled task of exec1's, reported by employee1: its id, and exec1's token."""
+    exec1, employee1 = server.login("exec1")["access_token"], server.login("employee1")["access_token"]
+    resp = server.call("POST", f"/documents/{_document(server)}/resolutions", exec1, json={
+        "text": "Исполнить", "executors": _ids(server, "employee1"), "deadline": "2200-01-01", "issue": True})
+    assert resp.status_code == 201 and resp.json()["control"] is True, resp.text
+    with server.app.app_context():
+        task_id = db.session.scalar(sa.select(Task.id).where(Task.resolution_id == int(resp.json()["id"])))
+    reported = server.call("POST", f"/tasks/{task_id}/report", employee1, json={"text": "Исполнено"})
+    assert reported.status_code == 200 and reported.json()["status"] == "reported", reported.text
+    return task_id, exec1
+
+
+def test_simultaneous_accepts_of_one_report_accept_it_once(server):
+    task_id, exec1 = _reported_task(server)
+
+    answers = together([lambda: server.call("POST", f"/tasks/{task_id}/accept", exec1, json={})] * 10)
+
+    _one_winner(answers, "done")
+    assert len(_outbox(server, "report_accepted", task_id=task_id)) == 1
+    with server.app.app_context():
+        task = db.session.get(Task, task_id)
+        assert task.status == "done" and task.resolution.status == "executed"
+
+
+def test_a_return_racing_an_accept_one_of_them_wins(server):
+    for _ in range(3):
+        task_id, exec1 = _reported_task(server)
+
+        answers = together([lambda: server.call("POST", f"/tasks/{task_id}/accept", exec1, json={}),
+                            lambda: server.call("POST", f"/tasks/{task_id}/return", exec1,
+                                                json={"comment": "Доработать"})] * 4)
+
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [200] + [409] * 7, [(a.status_code, a.text) for a in answers]
+        winner = next(a for a in answers if a.status_code == 200).json()
+        assert {a.json()["state"] for a in answers if a.status_code == 409} == {winner["status"]}
+        events = _outbox(server, "report_accepted", task_id=task_id) + _outbox(server, "report_returned",
+                                                                             task_id=task_id)
+        assert len(events) == 1

@@ -2,6 +2,7 @@
 BEGIN IMMEDIATE) and on PostgreSQL: threads released together, idempotency claims, the refresh grace.
 """
 import hashlib
+import itertools
 import json
 import threading
 from datetime import timedelta
@@ -162,3 +163,40 @@ def test_a_refresh_retried_in_the_grace_period_gets_the_same_pair_and_a_late_rep
     late = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert late.status_code == 401 and late.get_json()["code"] == "token_reused"
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"}).status_code == 401
+
+
+def test_simultaneous_decisions_on_one_report_and_one_extension_take_effect_once(app, login, demo):
+    """On both databases: accepts and returns of one report released together, and approvals and
+    rejections of one extension request: one of each takes effect, the others answer 409 with its state."""
+    exec1 = login("exec1")
+    resp = exec1.post(f"/documents/{_doc(demo)}/resolutions", json={
+        "text": "Исполнить", "executors": [str(demo["employee1"].id), str(demo["employee2"].id)],
+        "deadline": "2200-01-01", "issue": True})
+    assert resp.status_code == 201, resp.get_json()
+    mine, theirs = (db.session.scalar(sa.select(Task.id).where(
+        Task.resolution_id == int(resp.get_json()["id"]), Task.executor_id == demo[name].id))
+        for name in ("employee1", "employee2"))
+    employee1, employee2 = login("employee1"), login("employee2")
+    assert employee1.post(f"/api/v1/tasks/{mine}/report", json={"text": "Готово"}).status_code == 200
+
+    turn = itertools.count()  # half the threads accept, half return
+    decided = _together(app, N, lambda c: c.post(
+        f"/api/v1/tasks/{mine}/{'accept' if next(turn) % 2 else 'return'}",
+        json={"comment": "Доработать"}, headers=exec1.headers))
+
+    assert sorted(code for code, _, _ in decided) == [200] + [409] * (N - 1), decided
+    [winner] = [body for code, body, _ in decided if code == 200]
+    assert {body["state"] for code, body, _ in decided if code == 409} == {winner["status"]}
+
+    asked = employee2.post(f"/api/v1/tasks/{theirs}/extension-requests",
+                           json={"deadline": "2200-02-01", "reason": "Не успеваю"}).get_json()
+    answers = _together(app, N, lambda c: c.post(
+        f"/api/v1/extension-requests/{asked['id']}/decision",
+        json={"decision": "approve" if next(turn) % 2 else "reject"}, headers=exec1.headers))
+
+    assert sorted(code for code, _, _ in answers) == [200] + [409] * (N - 1), answers
+    [winner] = [body for code, body, _ in answers if code == 200]
+    assert {body["state"] for code, body, _ in answers if code == 409} == {winner["status"]}
+    db.session.expire_all()
+    deadline = db.session.get(Task, theirs).deadline.strftime("%Y-%m-%d")
+    assert deadline == ("2200-02-01" if winner["status"] == "approved" else "2200-01-01")

@@ -121,7 +121,8 @@ def test_request_schemas_ids_and_enums_are_spelt_out(document):
     assert schemas["DocumentMetadataIn"]["required"] == ["addressees", "correspondent", "title"]
     assert re.fullmatch(schemas["Resolution"]["properties"]["id"]["pattern"], "9007199254740993")
     assert schemas["Resolution"]["properties"]["status"]["enum"][:2] == ["transcribing", "awaiting_review"]
-    assert schemas["InboxItem"]["properties"]["kind"]["enum"] == ["review", "resolution", "approval", "task", "info"]
+    assert schemas["InboxItem"]["properties"]["kind"]["enum"] == ["review", "resolution", "approval", "task", "info",
+                                                                  "report", "extension"]
     assert set(schemas["Resolution"]["required"]) >= {"id", "status", "text", "executors", "voice_note_id"}
     path_ids = [p for item in spec["paths"].values() for p in item.get("parameters", []) if p["in"] == "path"]
     assert path_ids and all(p["schema"]["pattern"].startswith("^([1-9]") for p in path_ids)

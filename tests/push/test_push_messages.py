@@ -80,3 +80,15 @@ def test_token_is_the_target_without_a_deprecation_warning(recwarn):
 
     assert message.token == "reg-token"
     assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+
+
+def test_execution_control_events_speak_russian_and_a_returned_report_wakes_the_phone():
+    ids = {"document_id": "5", "task_id": "7", "resolution_id": "3"}
+    returned = build_message("t", "android", "ru-RU", Event.REPORT_RETURNED, ids, 0, event_id="41")
+    submitted = build_message("t", "android", "ru-RU", Event.REPORT_SUBMITTED, ids, 0, event_id="42")
+
+    assert returned.notification.title == "Отчёт возвращён" and returned.android.priority == "high"
+    assert submitted.notification.title == "Отчёт на приёмку" and submitted.android.priority == "normal"
+    assert (returned.android.collapse_key, submitted.android.collapse_key) == ("event-41", "event-42")
+    assert returned.data == {"event": "report_returned", **ids, "event_id": "41"}
+    assert localized_text(Event.EXTENSION_REQUESTED, "en")[0] == "Extension requested"

@@ -22,8 +22,18 @@ LOOKUPS = {
                            "ORDER BY received_at DESC, id DESC LIMIT 26",
     "a user's sync page": "SELECT * FROM inbox_items WHERE user_id = 7 AND (seq, id) > (0, 0) "
                           "ORDER BY seq, id LIMIT 101",
-    "a user's open tasks": "SELECT * FROM tasks WHERE executor_id = 7 AND status = 'open' AND NOT removed "
+    "a user's open tasks": "SELECT * FROM tasks WHERE executor_id = 7 AND status <> 'done' AND NOT removed "
                            "ORDER BY created_at DESC, id DESC LIMIT 26",
+    "a controller's overdue tasks": "SELECT * FROM tasks WHERE controller_id = 7 AND NOT removed "
+                                    "AND status <> 'done' AND deadline < now() ORDER BY deadline, id LIMIT 26",
+    "a controller's open tasks": "SELECT * FROM tasks WHERE controller_id = 7 AND NOT removed AND status <> 'done' "
+                                 "ORDER BY created_at DESC, id DESC LIMIT 26",
+    "reports waiting for their reviewer": "SELECT * FROM tasks WHERE reviewer_id = 7 AND status = 'reported' "
+                                          "AND NOT removed ORDER BY reported_at DESC, id DESC LIMIT 26",
+    "extension requests waiting for a decision": "SELECT * FROM extension_requests WHERE decider_id = 7 "
+                                                 "AND status = 'pending' ORDER BY created_at DESC, id DESC LIMIT 26",
+    "an execution tree's sub-resolutions": "SELECT * FROM resolutions WHERE parent_task_id = 7",
+    "an execution tree's reports": "SELECT * FROM task_reports WHERE task_id IN (7, 8)",
 }
 
 

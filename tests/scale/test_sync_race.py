@@ -9,7 +9,7 @@ import threading
 
 import sqlalchemy as sa
 
-from domain import resolutions as rules
+from domain import control
 from models import InboxItem, Task, User, db
 
 
@@ -94,11 +94,11 @@ def test_a_commit_between_the_inbox_and_task_reads_of_one_sync_is_not_skipped(ap
             InboxItem.user_id == exec1_id, InboxItem.kind == "info"))
         line.unread = False
         task = db.session.scalar(sa.select(Task).where(Task.executor_id == exec1_id, Task.status == "open"))
-        rules.complete_task(user, task.id, "Готово")
+        control.complete(user, task.id, "Готово")
 
     phone.apply(_race_once(app, phone.api, phone.token, complete_the_task_and_read_a_line))
     phone.sync()
     server_inbox, server_tasks = _server_state(exec1_id)
-    assert "done" in server_tasks.values()
-    # Every change reached the phone: the line read, the task done, the task's line gone.
+    assert "reported" in server_tasks.values()
+    # Every change reached the phone: the line read, the task reported, the task's line gone.
     assert phone.state() == (server_inbox, server_tasks)

@@ -1,0 +1,358 @@
+"""Execution control: a task's report accepted or returned, acknowledgements, extension requests and
+their decision, a resolution withdrawn or executed.
+
+Every transition takes its rows' locks first and checks its rules after (models.base.lock), always in
+the same order, resolution, then task, then extension request: of simultaneous requests exactly one
+takes effect, and the others find what it left and answer 409 with that `state`.
+"""
+import mimetypes
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from werkzeug.datastructures import FileStorage
+
+from models import (
+    ExtensionRequest,
+    ReportFile,
+    Resolution,
+    Task,
+    TaskReport,
+    User,
+    audit,
+    db,
+    utcnow,
+)
+from models.base import lock
+from models.blobstore import blobs
+
+from . import access, inbox
+from .documents import MAX_FILES, _clean_filename
+from .errors import ApiError, conflict, not_found
+from .notify import notify, notify_each
+from .resolutions import move
+from .workdays import end_of_day
+
+
+def responsible_executor(res: Resolution) -> int:
+    """The resolution's responsible executor: the first named."""
+    return res.executors[0].id
+
+
+def reviewer_of(task: Task) -> int:
+    """Who accepts or returns the task's report: the controller for the responsible executor (or a sole
+    one), the responsible executor for a co-executor."""
+    return task.controller_id if task.responsible else responsible_executor(task.resolution)
+
+
+def may_review(user: User, task: Task) -> bool:
+    """The controller decides every report of the resolution; the responsible executor those of the
+    co-executors."""
+    return user.id == task.controller_id or (not task.responsible and user.id == responsible_executor(task.resolution))
+
+
+def _refuse(user: User, task: Task, what: str) -> ApiError:
+    """403 for someone who sees the resolution but has no say here; 404 for anyone else."""
+    res = task.resolution
+    if task.removed:
+        return not_found("task")
+    try:
+        access.get_resolution(user, res.id)
+    except ApiError:
+        return not_found("task")
+    return ApiError(403, "forbidden", what)
+
+
+def _reviewed_task(user: User, task_id: int | None) -> tuple[Resolution, Task]:
+    """The task whose report `user` decides, locked after its resolution (an accept may execute it)."""
+    found = db.session.get(Task, task_id) if task_id else None
+    if found is None:
+        raise not_found("task")
+    res = lock(Resolution, found.resolution_id)
+    task = lock(Task, found.id)
+    if task.removed or not may_review(user, task):
+        raise _refuse(user, task, "Only the controller (or the responsible executor, for a co-executor's task) "
+                                  "accepts or returns a report.")
+    return res, task
+
+
+def _own_task(user: User, task_id: int | None) -> Task:
+    return access.get_task(user, task_id, lock=True)
+
+
+def _store(report: TaskReport, files: list[FileStorage]) -> None:
+    if len(files) > MAX_FILES:
+        raise ApiError(422, "validation_failed", "Too many files.", {"file": [f"At most {MAX_FILES} files."]})
+    for upload in files:
+        sha, size = blobs().put(upload.stream)
+        name = _clean_filename(upload.filename)
+        mime = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" else (
+            mimetypes.guess_type(name)[0] or "application/octet-stream")
+        report.files.append(ReportFile(name=name, mime=mime, size=size, sha256=sha))
+
+
+def _waiting_report(task_id: int) -> TaskReport | None:
+    return db.session.scalar(sa.select(TaskReport).where(TaskReport.task_id == task_id, TaskReport.outcome.is_(None))
+                             .order_by(TaskReport.id.desc()).limit(1))
+
+
+# --- lines in the inbox ----------------------------------------------------------------------------
+
+def _settle_lines(document_id: int, user_ids: set[int]) -> None:
+    """Take out of these users' inboxes the lines of the document that no longer ask anything of them:
+    a task line without an open task, a report line without a report waiting for them, an extension
+    line without a request waiting for their decision."""
+    for user_id in sorted(user_ids):
+        if access.open_task_id(user_id, document_id) is None:
+            inbox.withdraw(user_id, document_id, "task")
+        if not db.session.scalar(sa.select(sa.exists().where(
+                Task.document_id == document_id, Task.reviewer_id == user_id, Task.status == "reported",
+                Task.removed.is_(False)))):
+            inbox.withdraw(user_id, document_id, "report")
+        if not db.session.scalar(sa.select(sa.exists().where(
+                ExtensionRequest.decider_id == user_id, ExtensionRequest.status == "pending",
+                ExtensionRequest.task_id == Task.id, Task.document_id == document_id))):
+            inbox.withdraw(user_id, document_id, "extension")
+
+
+def _executor_line(task: Task, sender: str) -> None:
+    """The executor's task line comes back unread, due when the task now is."""
+    inbox.deliver([task.executor_id], task.document, "task", sender, due_at=task.deadline)
+
+
+# --- the executor ----------------------------------------------------------------------------------
+
+def report(user: User, task_id: int, text: str, files: list[FileStorage]) -> Task:
+    """The executor reports on a controlled task: it waits for the controller (or, for a co-executor,
+    the responsible executor), who finds it in their inbox."""
+    task = _own_task(user, task_id)
+    if not task.control:
+        raise conflict("invalid_state", "A task for information is acknowledged, not reported.", task.status)
+    if task.status != "open":
+        raise conflict("invalid_state", f"A task that is {task.status} cannot be reported on.", task.status)
+    entry = TaskReport(task_id=task.id, author_id=user.id, text=text)
+    _store(entry, files)
+    db.session.add(entry)
+    reviewer = reviewer_of(task)
+    task.status, task.report, task.reported_at, task.returned, task.reviewer_id = \
+        "reported", text, utcnow(), False, reviewer
+    db.session.flush()
+    inbox.deliver([reviewer], task.document, "report", user.short_name, due_at=task.deadline)
+    _settle_lines(task.document_id, {user.id})
+    notify("report_submitted", reviewer, task.document_id, task_id=task.id, resolution_id=task.resolution_id,
+           report_id=entry.id)
+    audit.record(user.organization_id, user.id, "task.reported", "task", task.id, report_id=str(entry.id),
+                 files=[f.sha256 for f in entry.files])
+    return task
+
+
+def acknowledge(user: User, task_id: int, text: str | None = None) -> Task:
+    """The executor of a task for information acknowledges it: done."""
+    task = _own_task(user, task_id)
+    if task.control:
+        raise conflict("invalid_state", "A controlled task is reported and accepted, not acknowledged.", task.status)
+    if task.status != "open":
+        raise conflict("invalid_state", f"A task that is {task.status} cannot be acknowledged.", task.status)
+    task.status, task.completed_at = "done", utcnow()
+    if text is not None:
+        task.report = text
+    db.session.flush()
+    _settle_lines(task.document_id, {user.id})
+    notify("task_completed", task.controller_id or task.resolution.author_id, task.document_id, task_id=task.id,
+           resolution_id=task.resolution_id)
+    audit.record(user.organization_id, user.id, "task.acknowledged", "task", task.id)
+    return task
+
+
+def complete(user: User, task_id: int, text: str) -> Task:
+    """What `complete` meant before execution control, kept for the apps that send it: on a controlled
+    task the executor's report, on a task for information its acknowledgement."""
+    task = access.get_task(user, task_id)
+    return report(user, task_id, text, []) if task.control else acknowledge(user, task_id, text)
+
+
+# --- the controller --------------------------------------------------------------------------------
+
+def accept(user: User, task_id: int, comment: str | None = None) -> Task:
+    """The report is accepted: the task is done, and its resolution executed when it was the last."""
+    res, task = _reviewed_task(user, task_id)
+    if task.status != "reported":
+        raise conflict("invalid_state", f"A task that is {task.status} has no report to accept.", task.status)
+    now = utcnow()
+    entry = _waiting_report(task.id)
+    if entry is not None:
+        entry.outcome, entry.decided_by_id, entry.decided_at, entry.comment = "accepted", user.id, now, comment
+    task.status, task.completed_at = "done", now
+    db.session.flush()
+    _settle_lines(task.document_id, {task.reviewer_id or user.id})
+    notify("report_accepted", task.executor_id, task.document_id, task_id=task.id, resolution_id=res.id)
+    audit.record(user.organization_id, user.id, "task.accepted", "task", task.id,
+                 report_id=str(entry.id) if entry else None)
+    _execute_if_done(user, res)
+    return task
+
+
+def _execute_if_done(user: User, res: Resolution) -> None:
+    """A controlled resolution whose every task is done is executed (its row is locked by the caller)."""
+    if res.status != "issued" or not res.control:
+        return
+    if db.session.scalar(sa.select(sa.exists().where(Task.resolution_id == res.id, Task.removed.is_(False),
+                                                     Task.status != "done"))):
+        return
+    move(res, "executed")
+    res.closed_at = utcnow()
+    audit.record(user.organization_id, user.id, "resolution.executed", "resolution", res.id)
+
+
+def return_report(user: User, task_id: int, comment: str) -> Task:
+    """The report goes back for rework with the reviewer's comment: the task is open again, and its
+    line comes back to the executor unread."""
+    _, task = _reviewed_task(user, task_id)
+    if task.status != "reported":
+        raise conflict("invalid_state", f"A task that is {task.status} has no report to return.", task.status)
+    entry = _waiting_report(task.id)
+    if entry is not None:
+        entry.outcome, entry.decided_by_id, entry.decided_at, entry.comment = "returned", user.id, utcnow(), comment
+    reviewer = task.reviewer_id
+    task.status, task.returned = "open", True
+    db.session.flush()
+    _executor_line(task, user.short_name)
+    _settle_lines(task.document_id, {reviewer or user.id})
+    notify("report_returned", task.executor_id, task.document_id, task_id=task.id,
+           resolution_id=task.resolution_id)
+    audit.record(user.organization_id, user.id, "task.returned", "task", task.id,
+                 report_id=str(entry.id) if entry else None)
+    return task
+
+
+# --- deadlines -------------------------------------------------------------------------------------
+
+def _deadline(user: User, value: datetime | date) -> datetime:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = end_of_day(user.organization, value)
+    if value <= utcnow():
+        raise ApiError(422, "validation_failed", "The deadline has passed.", {"deadline": ["Must be in the future."]})
+    return value
+
+
+def request_extension(user: User, task_id: int, deadline: datetime | date, reason: str) -> ExtensionRequest:
+    """The executor asks the controller for a later deadline: one request pending per task."""
+    task = _own_task(user, task_id)
+    if task.status == "done":
+        raise conflict("invalid_state", "A task that is done needs no extension.", task.status)
+    wanted = _deadline(user, deadline)
+    if task.deadline is not None and wanted <= task.deadline:
+        raise ApiError(422, "validation_failed", "An extension asks for a later deadline.",
+                       {"deadline": ["Must be later than the task's deadline."]})
+    if db.session.scalar(sa.select(sa.exists().where(ExtensionRequest.task_id == task.id,
+                                                     ExtensionRequest.status == "pending"))):
+        raise conflict("extension_pending", "The task already has a request waiting for a decision.", "pending")
+    decider = task.controller_id or task.resolution.author_id
+    request = ExtensionRequest(task_id=task.id, requester_id=user.id, decider_id=decider, reason=reason,
+                               old_deadline=task.deadline, deadline=wanted, status="pending")
+    db.session.add(request)
+    db.session.flush()
+    inbox.deliver([decider], task.document, "extension", user.short_name, due_at=task.deadline)
+    notify("extension_requested", decider, task.document_id, task_id=task.id, extension_request_id=request.id)
+    audit.record(user.organization_id, user.id, "task.extension_requested", "task", task.id,
+                 extension_request_id=str(request.id), deadline=wanted.isoformat())
+    return request
+
+
+def decide_extension(user: User, request_id: int | None, decision: str, comment: str | None,
+                     deadline: datetime | date | None) -> ExtensionRequest:
+    """The controller approves (the task's deadline moves, to `deadline` if given) or rejects a request."""
+    found = db.session.get(ExtensionRequest, request_id) if request_id else None
+    if found is None:
+        raise not_found("extension request")
+    task = lock(Task, found.task_id)
+    request = lock(ExtensionRequest, found.id)
+    if task.removed or user.id != request.decider_id:
+        if user.id in (request.requester_id, task.executor_id):
+            raise ApiError(403, "forbidden", "Only the controller decides an extension.")
+        raise _refuse(user, task, "Only the controller decides an extension.")
+    if request.status != "pending":
+        raise conflict("invalid_state", f"The request is {request.status} already.", request.status)
+    now = utcnow()
+    request.comment, request.decided_at = comment, now
+    if decision == "approve":
+        request.status = "approved"
+        request.new_deadline = _deadline(user, deadline) if deadline is not None else request.deadline
+        task.deadline = request.new_deadline
+    else:
+        request.status = "rejected"
+    db.session.flush()
+    if request.status == "approved" and task.status == "open":
+        _executor_line(task, user.short_name)  # the line comes back unread, due at the new deadline
+    _settle_lines(task.document_id, {user.id})
+    notify("extension_decided", request.requester_id, task.document_id, task_id=task.id,
+           extension_request_id=request.id)
+    audit.record(user.organization_id, user.id, f"task.extension_{request.status}", "task", task.id,
+                 extension_request_id=str(request.id),
+                 deadline=request.new_deadline.isoformat() if request.new_deadline else None)
+    return request
+
+
+# --- the resolution --------------------------------------------------------------------------------
+
+def withdraw(user: User, resolution_id: int, reason: str) -> Resolution:
+    """The controller takes the resolution off control: its tasks not done end (as withdrawn, never
+    late), their pending extension requests are cancelled, and the executors are told."""
+    res = access.get_resolution(user, resolution_id, lock=True)
+    if user.id != (res.controller_id or res.author_id):
+        raise ApiError(403, "forbidden", "Only the controller withdraws a resolution.")
+    if res.status != "issued":
+        raise conflict("invalid_state", f"A resolution that is {res.status} cannot be withdrawn.", res.status)
+    now = utcnow()
+    move(res, "withdrawn")
+    res.withdraw_reason, res.closed_at = reason, now
+    ending = db.session.scalars(sa.select(Task).where(Task.resolution_id == res.id, Task.removed.is_(False),
+                                                      Task.status != "done").order_by(Task.id)
+                                .with_for_update()).all()
+    concerned = {user.id}
+    for task in ending:
+        concerned |= {task.executor_id, *([task.reviewer_id] if task.reviewer_id else [])}
+        task.status, task.withdrawn, task.completed_at = "done", True, now
+    if ending:
+        db.session.execute(sa.update(ExtensionRequest).where(
+            ExtensionRequest.task_id.in_([t.id for t in ending]), ExtensionRequest.status == "pending")
+            .values(status="cancelled", decided_at=now, comment=reason))
+        for waiting in db.session.scalars(sa.select(TaskReport).where(
+                TaskReport.task_id.in_([t.id for t in ending]), TaskReport.outcome.is_(None))):
+            waiting.outcome, waiting.decided_at = "withdrawn", now
+    db.session.flush()
+    _settle_lines(res.document_id, concerned)
+    notify_each("resolution_withdrawn", res.document_id,
+                [(t.executor_id, {"task_id": t.id, "resolution_id": res.id}) for t in ending])
+    audit.record(user.organization_id, user.id, "resolution.withdrawn", "resolution", res.id, reason=reason,
+                 tasks=[str(t.id) for t in ending])
+    return res
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+def _visible_task(user: User, task_id: int | None) -> Task:
+    """A task its executor, its reviewer and whoever sees its resolution may read; else 404."""
+    task = db.session.get(Task, task_id) if task_id else None
+    if task is None or task.removed:
+        raise not_found("task")
+    if user.id not in (task.executor_id, task.reviewer_id, task.controller_id):
+        access.get_resolution(user, task.resolution_id)  # 404 when they do not see it
+    return task
+
+
+def get_extension_request(user: User, request_id: int | None) -> ExtensionRequest:
+    found = db.session.get(ExtensionRequest, request_id) if request_id else None
+    if found is None:
+        raise not_found("extension request")
+    _visible_task(user, found.task_id)
+    return found
+
+
+def report_file(user: User, task_id: int, report_id: int, file_id: int) -> ReportFile:
+    """A file of a report on a task the user may read; else 404."""
+    _visible_task(user, task_id)
+    found = db.session.scalar(sa.select(ReportFile).join(TaskReport, TaskReport.id == ReportFile.report_id).where(
+        ReportFile.id == file_id, ReportFile.report_id == report_id, TaskReport.task_id == task_id))
+    if found is None:
+        raise not_found("file")
+    return found

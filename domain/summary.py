@@ -1,0 +1,104 @@
+"""Execution discipline per unit and per executor: the numbers a head reads in the morning.
+
+Counted: the controlled tasks issued in the period to the people of the unit's subtree. Each task
+counts once, in one state, for its executor and one unit (a person in two units of the subtree counts
+in the first of them by id); a task ended by its resolution's withdrawal counts nowhere, never as late.
+"""
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from models import Task, Unit, User, db, unit_members, utcnow
+
+from .directory import subtree
+from .errors import ApiError, not_found
+from .execution import DUE_SOON_DAYS
+from .workdays import end_of_day
+
+STATES = ("open", "due_soon", "overdue", "done_on_time", "done_late")
+DEFAULT_DAYS = 365
+
+
+def _moment(user: User, value: datetime | date | None, end: bool) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if end:
+        return end_of_day(user.organization, value)
+    return datetime.combine(value, time.min, tzinfo=ZoneInfo(user.organization.timezone))
+
+
+def _scope(user: User, unit_id: int | None) -> int:
+    """The unit whose subtree the user may read: any of the organization's for an executive, else one of
+    their own units or one below them (404 otherwise: a unit they may not read is not confirmed)."""
+    own = list(db.session.scalars(sa.select(unit_members.c.unit_id).where(unit_members.c.user_id == user.id)
+                                  .order_by(unit_members.c.unit_id)))
+    if unit_id is None:
+        if user.has_role("executive"):  # the organization's top: the root above the executive's unit
+            unit_id = own[0] if own else None
+            while unit_id is not None:
+                parent = db.session.scalar(sa.select(Unit.parent_id).where(Unit.id == unit_id))
+                if parent is None:
+                    break
+                unit_id = parent
+        else:
+            unit_id = own[0] if own else None
+        if unit_id is None:
+            raise not_found("unit")
+    if user.has_role("executive"):
+        return unit_id
+    if any(unit_id in subtree(user.organization_id, mine) for mine in own):
+        return unit_id
+    raise not_found("unit")
+
+
+def summary(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> dict:
+    """Per unit of the subtree, per executor, and in total: open, due soon, overdue, done on time,
+    done late, and discipline (the share of the done ones done on time), over the tasks issued in the
+    period (default: the last year)."""
+    now = utcnow()
+    end_at = _moment(user, end, end=True) or now
+    start_at = _moment(user, start, end=False) or end_at - timedelta(days=DEFAULT_DAYS)
+    if start_at > end_at:
+        raise ApiError(422, "validation_failed", "The period ends before it starts.", {"from": ["After `to`."]})
+    root = _scope(user, unit_id)
+    units = subtree(user.organization_id, root)
+    # Each person of the subtree in one unit: the first of theirs by id.
+    member = (sa.select(unit_members.c.user_id, sa.func.min(unit_members.c.unit_id).label("unit_id"))
+              .where(unit_members.c.unit_id.in_(units)).group_by(unit_members.c.user_id).subquery())
+    done_at = sa.func.coalesce(Task.reported_at, Task.completed_at)
+    state = sa.case(
+        (sa.and_(Task.status == "done", sa.or_(Task.deadline.is_(None), done_at <= Task.deadline)), "done_on_time"),
+        (Task.status == "done", "done_late"),
+        (Task.deadline < now, "overdue"),
+        (Task.deadline < now + timedelta(days=DUE_SOON_DAYS), "due_soon"),
+        else_="open")
+    rows = db.session.execute(
+        sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
+        .join(member, member.c.user_id == Task.executor_id)
+        .where(Task.control.is_(True), Task.removed.is_(False), Task.withdrawn.is_(False),
+               Task.created_at >= start_at, Task.created_at <= end_at)
+        .group_by(member.c.unit_id, Task.executor_id, state)).all()
+    by_unit = {u: dict.fromkeys(STATES, 0) for u in units}
+    by_executor: dict[int, dict] = {}
+    total = dict.fromkeys(STATES, 0)
+    for unit, executor, kind, count in rows:
+        by_unit[unit][kind] += count
+        by_executor.setdefault(executor, {"unit_id": unit, **dict.fromkeys(STATES, 0)})[kind] += count
+        total[kind] += count
+    names = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(units)))}
+    people = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(list(by_executor))))}
+    return {
+        "unit": {"id": root, "short_name": names[root].short_name}, "start": start_at, "end": end_at,
+        "total": _with_discipline(total),
+        "units": [{"unit": {"id": u, "short_name": names[u].short_name}, "parent_id": names[u].parent_id,
+                   **_with_discipline(by_unit[u])} for u in sorted(units)],
+        "executors": [{"executor": {"id": e, "short_name": people[e].short_name}, **_with_discipline(counts)}
+                      for e, counts in sorted(by_executor.items(), key=lambda item: people[item[0]].short_name)],
+    }
+
+
+def _with_discipline(counts: dict) -> dict:
+    """The counts, and the share of the done tasks done on time (None before any is done)."""
+    done = counts["done_on_time"] + counts["done_late"]
+    return {**counts, "discipline": round(counts["done_on_time"] / done, 4) if done else None}

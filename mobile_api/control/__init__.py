@@ -1,0 +1,37 @@
+"""What a controller controls: reports to accept, extensions to decide, tasks overdue, due soon, open,
+executed."""
+from flask import g
+
+from domain import execution, summary
+
+from ..auth.tokens import authenticate
+from ..blueprint import Blueprint
+from ..openapi import errors
+from ..schemas import ControlArgs, ControlPage, SummaryArgs, SummarySchema
+
+blp = Blueprint("control", __name__, description="Execution control")
+blp.before_request(authenticate)
+
+
+@blp.route("/control", methods=["GET"])
+@blp.arguments(ControlArgs(), location="query")
+@blp.response(200, ControlPage)
+def control_view(args):
+    """A view of what the caller controls, a keyset page at a time: `reports` waiting for them (as
+    controller, or as responsible executor for co-executors' reports), `extensions` to decide, and the
+    tasks they control `overdue` (the longest overdue first), `due_soon` (within 3 days, the soonest
+    first), `open`, or done under an `executed` resolution (newest first)."""
+    items, next_cursor = execution.control_page(g.user, args["view"], args["limit"], args.get("cursor"))
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/control/summary", methods=["GET"])
+@blp.arguments(SummaryArgs(), location="query")
+@blp.response(200, SummarySchema)
+@errors("validation_failed", "not_found")
+def control_summary(args):
+    """Execution discipline over the controlled tasks issued in the period, per unit of the subtree below
+    `unit` and per executor: open, due soon, overdue, done on time, done late, discipline. An executive
+    reads any unit of the organization, anyone else their own units' subtrees. A task counts once; one
+    ended by its resolution's withdrawal counts nowhere."""
+    return summary.summary(g.user, args.get("unit"), args.get("start"), args.get("end"))
