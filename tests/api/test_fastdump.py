@@ -26,13 +26,21 @@ def test_an_inbox_line_dumps_as_its_schema_dumps_it():
 
 def test_a_task_dumps_as_its_schema_dumps_it_with_its_nested_author():
     dump = compile_rows(TaskSchema(), lists.TASK_LINE)
-    for report, done in (("Исполнено", AT), (None, None)):
+    utc = AT.replace(tzinfo=timezone.utc)
+    returned_report = (11, "Сделано наполовину", AT_TEXT, "returned", "Доработать", AT_TEXT, [])
+    pdf = (21, "Отчёт.pdf", "application/pdf", 1024)
+    accepted_report = (12, "Исполнено", AT_TEXT, "accepted", None, AT_TEXT, [pdf])
+    for report, done, reports in (("Исполнено", AT, [returned_report, accepted_report]), (None, None, [])):
         row = (7, 42, 5, "01-02/345", "Рассмотреть и доложить", 3, "Иванов И. И.", None, "done", report, AT_TEXT,
-               done and AT_TEXT)
+               done and AT_TEXT, bool(reports), True, True, False, done and AT_TEXT, reports)
         task = Obj(id=7, document_id=42, resolution_id=5, document=Obj(reg_number="01-02/345"),
                    text="Рассмотреть и доложить", resolution=Obj(author=Obj(id=3, short_name="Иванов И. И.")),
-                   deadline=None, status="done", report=report, created_at=AT.replace(tzinfo=timezone.utc),
-                   completed_at=done and done.replace(tzinfo=timezone.utc))
+                   deadline=None, status="done", report=report, created_at=utc, completed_at=done and utc,
+                   returned=bool(reports), responsible=True, control=True, withdrawn=False,
+                   reported_at=done and utc,
+                   reports=[Obj(id=r[0], text=r[1], created_at=utc, outcome=r[3], comment=r[4], decided_at=utc,
+                                files=[Obj(id=f[0], name=f[1], mime=f[2], size=f[3]) for f in r[6]])
+                            for r in reports])
         assert dump(row) == TaskSchema().dump(task)
     # SQLite gives booleans as 0 and 1: the same answer.
     inbox = compile_rows(InboxItemSchema(), lists.INBOX_LINE)
