@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from signing.cms import signing_time
+from signing.cms import gost_key, signing_time
 
 # Names become paths inside the zip and words in a shell command: keep both safe.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -50,8 +50,10 @@ def verify_command(item: SignedItem) -> str:
     """The OpenSSL command, run inside the unpacked zip, that verifies one signature at its signing time."""
     # -attime: judge the certificates when the signature was made, so the check still passes after they expire.
     moment = int(signing_time(item.p7s).timestamp())
+    # A GOST R 34.10-2012 signature needs OpenSSL's GOST engine (Debian: libengine-gost-openssl).
+    engine = " -engine gost" if gost_key(item.certificate) is not None else ""
     return (
-        f"openssl cms -verify -inform DER -binary -in signatures/{item.name}.p7s"
+        f"openssl cms -verify{engine} -inform DER -binary -in signatures/{item.name}.p7s"
         f" -content content/{item.name}.json -CAfile certs/ca.pem -purpose any -attime {moment}"
     )
 
@@ -73,6 +75,8 @@ Verify every signature with OpenSSL 1.1 or later, from the folder where this zip
 Each command must print "CMS Verification successful" (the signed JSON is printed first).
 -attime checks the certificates at the moment of signing. Revocation is not part of this check:
 the system's signature report states whether and when a certificate was revoked.
+A command with -engine gost checks a GOST R 34.10-2012 signature: it needs OpenSSL's GOST engine
+(Debian and Ubuntu: the libengine-gost-openssl package).
 
 {russian}
 {"=" * len(russian)}
@@ -86,6 +90,8 @@ certs/ca.pem            сертификат удостоверяющего це
 Каждая команда должна вывести "CMS Verification successful" (сначала выводится подписанный JSON).
 -attime проверяет сертификаты на момент подписания. Отзыв сертификатов этой командой не проверяется:
 отчёт системы о подписях показывает, был ли сертификат отозван и когда.
+Команда с -engine gost проверяет подпись ГОСТ Р 34.10-2012: для неё нужен модуль GOST для OpenSSL
+(в Debian и Ubuntu пакет libengine-gost-openssl).
 
 Commands / Команды
 ------------------

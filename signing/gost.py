@@ -1,0 +1,179 @@
+"""GOST R 34.10-2012 keys and signatures, with GOST R 34.11-2012 (Streebog) hashes, as OpenSSL's GOST engine
+and CryptoPro encode them.
+
+The arithmetic is gostcrypto's; this module knows the encodings: a public key is an OCTET STRING of X then Y,
+each little-endian; a digest enters the signature as a little-endian number; a signature is s then r,
+each big-endian (RFC 4491, RFC 9215).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from asn1crypto import core, parser
+from gostcrypto import gosthash
+from gostcrypto.gostsignature import gost_34_10_2012 as gost_signature
+
+KEY_256 = "1.2.643.7.1.1.1.1"  # id-tc26-gost3410-12-256
+KEY_512 = "1.2.643.7.1.1.1.2"  # id-tc26-gost3410-12-512
+STREEBOG_256 = "1.2.643.7.1.1.2.2"  # id-tc26-gost3411-12-256
+STREEBOG_512 = "1.2.643.7.1.1.2.3"  # id-tc26-gost3411-12-512
+SIGN_WITH_256 = "1.2.643.7.1.1.3.2"  # id-tc26-signwithdigest-gost3410-12-256
+SIGN_WITH_512 = "1.2.643.7.1.1.3.3"  # id-tc26-signwithdigest-gost3410-12-512
+
+_CURVES = gost_signature.CURVES_R_1323565_1_024_2019
+# The standard parameter sets, by the OIDs keys name them with, to gostcrypto's curve (R 1323565.1.024-2019
+# renamed the CryptoPro sets: CryptoPro-A is tc26 256 B, CryptoPro-B is C, CryptoPro-C is D).
+PARAMETER_SETS: dict[str, tuple[int, str, str]] = {
+    "1.2.643.2.2.35.1": (256, "CryptoPro-A", "id-tc26-gost-3410-2012-256-paramSetB"),
+    "1.2.643.2.2.35.2": (256, "CryptoPro-B", "id-tc26-gost-3410-2012-256-paramSetC"),
+    "1.2.643.2.2.35.3": (256, "CryptoPro-C", "id-tc26-gost-3410-2012-256-paramSetD"),
+    "1.2.643.2.2.36.0": (256, "CryptoPro-XchA", "id-tc26-gost-3410-2012-256-paramSetB"),
+    "1.2.643.2.2.36.1": (256, "CryptoPro-XchB", "id-tc26-gost-3410-2012-256-paramSetD"),
+    "1.2.643.7.1.2.1.1.1": (256, "TC26-256-A", "id-tc26-gost-3410-2012-256-paramSetA"),
+    "1.2.643.7.1.2.1.1.2": (256, "TC26-256-B", "id-tc26-gost-3410-2012-256-paramSetB"),
+    "1.2.643.7.1.2.1.1.3": (256, "TC26-256-C", "id-tc26-gost-3410-2012-256-paramSetC"),
+    "1.2.643.7.1.2.1.1.4": (256, "TC26-256-D", "id-tc26-gost-3410-2012-256-paramSetD"),
+    "1.2.643.7.1.2.1.2.1": (512, "TC26-512-A", "id-tc26-gost-3410-12-512-paramSetA"),
+    "1.2.643.7.1.2.1.2.2": (512, "TC26-512-B", "id-tc26-gost-3410-12-512-paramSetB"),
+    "1.2.643.7.1.2.1.2.3": (512, "TC26-512-C", "id-tc26-gost-3410-2012-512-paramSetC"),
+}
+
+
+class _Parameters(core.Sequence):
+    _fields = [
+        ("public_key_param_set", core.ObjectIdentifier),
+        ("digest_param_set", core.ObjectIdentifier, {"optional": True}),
+        ("encryption_param_set", core.ObjectIdentifier, {"optional": True}),
+    ]
+
+
+class _Algorithm(core.Sequence):
+    _fields = [("algorithm", core.ObjectIdentifier), ("parameters", core.Any, {"optional": True})]
+
+
+class _PublicKeyInfo(core.Sequence):
+    _fields = [("algorithm", _Algorithm), ("public_key", core.OctetBitString)]
+
+
+@dataclass(frozen=True)
+class GostKey:
+    """A GOST R 34.10-2012 public key: its size, parameter set and point."""
+
+    bits: int
+    parameter_set: str
+    x: int
+    y: int
+    spki_der: bytes
+    key_bits: bytes  # the subjectPublicKey's content, what a key identifier hashes
+
+    @property
+    def algorithm(self) -> str:
+        """The name signing sessions answer with."""
+        return f"gost3410-2012-{self.bits}"
+
+    @property
+    def digest_oid(self) -> str:
+        return STREEBOG_256 if self.bits == 256 else STREEBOG_512
+
+    @property
+    def key_oid(self) -> str:
+        return KEY_256 if self.bits == 256 else KEY_512
+
+    @property
+    def name(self) -> str:
+        return f"GOST R 34.10-2012 {self.bits} bits, {PARAMETER_SETS[self.parameter_set][1]}"
+
+    def hash(self, data: bytes) -> bytes:
+        """Streebog of the data, as wide as the key."""
+        return streebog(data, self.bits)
+
+    def verify(self, signature: bytes, digest: bytes) -> bool:
+        """Whether signature (s then r) signs digest (Streebog, as it is printed) with this key."""
+        size = self.bits // 8
+        if len(signature) != 2 * size or len(digest) != size:
+            return False
+        curve = gost_signature.new(gost_signature.MODE_256 if self.bits == 256 else gost_signature.MODE_512,
+                                   _CURVES[PARAMETER_SETS[self.parameter_set][2]])
+        point = self.x.to_bytes(size, "big") + self.y.to_bytes(size, "big")
+        r_then_s = signature[size:] + signature[:size]
+        try:
+            return bool(curve.verify(bytearray(point), bytearray(digest[::-1]), bytearray(r_then_s)))
+        except gost_signature.GOSTSignatureError:
+            return False
+
+
+class NotGost(ValueError):
+    """The key is not a GOST R 34.10-2012 key at all."""
+
+
+class UnknownParameterSet(ValueError):
+    """A GOST key on a curve that is not one of the standard parameter sets."""
+
+
+def algorithm_oid(algorithm_der: bytes) -> str:
+    """The OID of a DER AlgorithmIdentifier."""
+    return _Algorithm.load(algorithm_der)["algorithm"].dotted
+
+
+def streebog(data: bytes, bits: int) -> bytes:
+    """GOST R 34.11-2012 of the data, 256 or 512 bits."""
+    return bytes(gosthash.new("streebog256" if bits == 256 else "streebog512", data=data).digest())
+
+
+def digest_bits(oid: str) -> int | None:
+    """256 or 512 for a Streebog OID, else None."""
+    return {STREEBOG_256: 256, STREEBOG_512: 512}.get(oid)
+
+
+def _on_curve(curve_name: str, x: int, y: int) -> bool:
+    curve = gost_signature.new(gost_signature.MODE_256, _CURVES[curve_name]) if "256" in curve_name else \
+        gost_signature.new(gost_signature.MODE_512, _CURVES[curve_name])
+    p, a, b = curve._p, curve._a, curve._b  # gostcrypto keeps the Weierstrass form only privately
+    return 0 < x < p and 0 < y < p and (y * y - x * x * x - a * x - b) % p == 0
+
+
+def public_key(spki_der: bytes) -> GostKey:
+    """The GOST key of a DER SubjectPublicKeyInfo; NotGost for other algorithms, ValueError if damaged or
+    not on its curve or of a parameter set we do not know."""
+    info = _PublicKeyInfo.load(spki_der, strict=True)
+    oid = info["algorithm"]["algorithm"].dotted
+    if oid not in (KEY_256, KEY_512):
+        raise NotGost(oid)
+    bits = 256 if oid == KEY_256 else 512
+    parameters = _Parameters.load(info["algorithm"]["parameters"].dump())
+    parameter_set = parameters["public_key_param_set"].dotted
+    if parameter_set not in PARAMETER_SETS or PARAMETER_SETS[parameter_set][0] != bits:
+        raise UnknownParameterSet(f"a GOST key of the unknown parameter set {parameter_set} for a {bits}-bit GOST key")
+    key_bits = info["public_key"].native
+    point = core.OctetString.load(key_bits).native
+    size = bits // 8
+    if len(point) != 2 * size:
+        raise ValueError("the GOST public key is not a point of the right size")
+    x, y = int.from_bytes(point[:size], "little"), int.from_bytes(point[size:], "little")
+    if not _on_curve(PARAMETER_SETS[parameter_set][2], x, y):
+        raise ValueError("the GOST public key is not a point of its curve")
+    return GostKey(bits, parameter_set, x, y, info.dump(), key_bits)
+
+
+def key_identifier(key: GostKey) -> bytes:
+    """RFC 5280's method 1: SHA-1 of the subjectPublicKey, as for any other key."""
+    return hashlib.sha1(key.key_bits).digest()  # noqa: S324 - an identifier, not a security hash
+
+
+def elements(der: bytes) -> list[bytes]:
+    """The DER elements of a SEQUENCE, each whole (header and content)."""
+    contents = parser.parse(der)[4]
+    out = []
+    while contents:
+        _, _, _, header, body, trailer = parser.parse(contents, strict=False)
+        size = len(header) + len(body) + len(trailer)
+        out.append(contents[:size])
+        contents = contents[size:]
+    return out
+
+
+def sequence(parts: list[bytes]) -> bytes:
+    """A DER SEQUENCE of already encoded elements."""
+    return core.Sequence(contents=b"".join(parts)).dump()
