@@ -3,14 +3,16 @@ the key, the server verifies the signature; and OpenSSL verifies what the server
 crossed with `openssl ... -engine gost`, for each standard parameter set."""
 
 import io
+import secrets
 import shlex
 import subprocess
 import zipfile
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from gostcrypto.gostsignature import gost_34_10_2012 as gost_signature
 
-from signing import cms
+from signing import cms, gost
 from signing.csr import CsrError, GostRequest, issue_certificate, load_csr
 from signing.evidence import SignedItem, build_evidence
 from tests.signing.signer import NOW
@@ -111,3 +113,23 @@ def test_the_evidence_of_gost_and_p256_signatures_verifies_with_openssl(tmp_path
     for command in commands:
         done = subprocess.run(shlex.split(command), cwd=tmp_path, capture_output=True)
         assert done.returncode == 0 and b"Verification successful" in done.stderr, (command, done.stderr)
+
+
+@pytest.mark.parametrize("parameter_set", sorted(gost.PARAMETER_SETS))
+def test_our_verification_agrees_with_gostcryptos_own_signatures(parameter_set):
+    # A second implementation beside OpenSSL's: gostcrypto signs in affine coordinates, we verify in Jacobian.
+    bits, _, curve_name = gost.PARAMETER_SETS[parameter_set]
+    size = bits // 8
+    mode = gost_signature.MODE_256 if bits == 256 else gost_signature.MODE_512
+    signer = gost_signature.new(mode, gost_signature.CURVES_R_1323565_1_024_2019[curve_name])
+    private = bytearray(secrets.token_bytes(size - 1).rjust(size, b"\0"))
+    point = bytes(signer.public_key_generate(bytearray(private)))
+    key = gost.GostKey(bits, parameter_set, int.from_bytes(point[:size], "big"), int.from_bytes(point[size:], "big"),
+                       b"", b"")
+    digest = gost.streebog(CONTENT, bits)
+    r_then_s = bytes(signer.sign(bytearray(private), bytearray(digest[::-1])))  # gostcrypto reads big-endian
+    s_then_r = r_then_s[size:] + r_then_s[:size]
+    assert key.verify(s_then_r, digest)
+    assert not key.verify(s_then_r, gost.streebog(CONTENT + b" ", bits))
+    assert not key.verify(s_then_r[:-1] + bytes([s_then_r[-1] ^ 1]), digest)
+    assert not key.verify(s_then_r[size:] + s_then_r[:size], digest)  # r then s: the other tools' order
