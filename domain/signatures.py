@@ -44,12 +44,12 @@ def init_ca(organization: Organization) -> OrganizationCA | None:
     """Create the organization's CA unless it has one; returns the new CA row or None."""
     if db.session.get(OrganizationCA, organization.id) is not None:
         return None
-    ca = create_ca(organization.name)
+    ca = create_ca(organization.name, algorithm=current_app.config.get("CA_ALGORITHM", "p256"))
     row = OrganizationCA(organization_id=organization.id, certificate_pem=dump_certificate(ca).decode(),
                          key_pem=dump_key(ca, _passphrase()).decode())
     db.session.add(row)
     audit.record(organization.id, None, "ca.created", "organization", organization.id,
-                 serial=format(ca.certificate.serial_number, "x"))
+                 serial=format(ca.certificate.serial_number, "x"), algorithm=cms.algorithm(ca.certificate))
     return row
 
 

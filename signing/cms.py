@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 
 from asn1crypto import cms as asn1_cms
+from asn1crypto import core as asn1_core
 from asn1crypto import tsp as asn1_tsp  # importing it also registers the signing-certificate-v2 attribute
 from asn1crypto import x509 as asn1_x509
 from asn1crypto.core import Void
@@ -291,16 +292,28 @@ def signing_time(p7s: bytes) -> datetime:
         raise ValueError(refused.detail) from None
 
 
+def _signed_by(certificate: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether the CA's key signed the certificate (ECDSA P-256 or GOST R 34.10-2012 with Streebog)."""
+    try:
+        ca_key = gost_key(ca)
+        if ca_key is None:
+            certificate.verify_directly_issued_by(ca)
+            return True
+        tbs, algorithm, signature = gost.elements(certificate.public_bytes(serialization.Encoding.DER))
+        if gost.algorithm_oid(algorithm) != (gost.SIGN_WITH_256 if ca_key.bits == 256 else gost.SIGN_WITH_512):
+            return False
+        return ca_key.verify(asn1_core.OctetBitString.load(signature).native, ca_key.hash(tbs))
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+
+
 def _issuer(certificate: x509.Certificate, trusted: Sequence[x509.Certificate]) -> x509.Certificate:
     """The trusted CA that signed the certificate."""
     for ca in trusted:
         if ca.subject != certificate.issuer:
             continue
-        try:
-            certificate.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return ca
+        if _signed_by(certificate, ca):
+            return ca
     raise _Refused(Reason.UNTRUSTED_ISSUER, f"{certificate.issuer.rfc4514_string()} is not a trusted CA")
 
 

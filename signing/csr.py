@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing import gost
-from signing.ca import CertificateAuthority, common_name
+from signing.ca import CertificateAuthority, common_name, sign_again
 
 CERTIFICATE_VALIDITY = timedelta(days=730)
 # A device clock a little ahead of ours must not see its fresh certificate as not yet valid.
@@ -118,9 +118,10 @@ def issue_certificate(
 ) -> x509.Certificate:
     """Sign a certificate for the user's device key; the subject comes from us, never from the CSR."""
     now = now or datetime.now(timezone.utc)
+    # cryptography builds and signs with keys it knows; a GOST key goes in after, and the CA signs again.
+    stand_in = ec.generate_private_key(ec.SECP256R1())
     if isinstance(csr, GostRequest):
-        # cryptography builds with a key it knows; the GOST key goes in after, and the CA signs again.
-        key = ec.generate_private_key(ec.SECP256R1()).public_key()
+        key = stand_in.public_key()
         key_id = x509.SubjectKeyIdentifier(gost.key_identifier(csr.key))
     else:
         key = csr.public_key()  # type: ignore[assignment]  # load_csr admits P-256 keys only
@@ -160,18 +161,8 @@ def issue_certificate(
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
         .add_extension(key_id, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca.key, hashes.SHA256())
+        .sign(ca.key if isinstance(ca.key, ec.EllipticCurvePrivateKey) else stand_in, hashes.SHA256())
     )
-    if isinstance(csr, GostRequest):
-        certificate = _with_key(ca, certificate, csr.key)
+    if isinstance(csr, GostRequest) or isinstance(ca.key, gost.GostPrivateKey):
+        certificate = sign_again(certificate, ca.key, csr.key.spki_der if isinstance(csr, GostRequest) else None)
     return certificate
-
-
-def _with_key(ca: CertificateAuthority, certificate: x509.Certificate, key: gost.GostKey) -> x509.Certificate:
-    """The certificate with its subjectPublicKeyInfo replaced by the GOST key, signed again by the CA."""
-    tbs, algorithm, _ = gost.elements(certificate.public_bytes(serialization.Encoding.DER))
-    parts = gost.elements(tbs)
-    parts[6] = key.spki_der  # version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo
-    tbs = gost.sequence(parts)
-    signature = ca.key.sign(tbs, ec.ECDSA(hashes.SHA256()))
-    return x509.load_der_x509_certificate(gost.sequence([tbs, algorithm, core.OctetBitString(signature).dump()]))

@@ -46,21 +46,22 @@ def _pem(certificates: Sequence[x509.Certificate]) -> bytes:
     return b"".join(seen.values())
 
 
-def verify_command(item: SignedItem) -> str:
+def verify_command(item: SignedItem, ca_chain: Sequence[x509.Certificate] = ()) -> str:
     """The OpenSSL command, run inside the unpacked zip, that verifies one signature at its signing time."""
     # -attime: judge the certificates when the signature was made, so the check still passes after they expire.
     moment = int(signing_time(item.p7s).timestamp())
     # A GOST R 34.10-2012 signature needs OpenSSL's GOST engine (Debian: libengine-gost-openssl).
-    engine = " -engine gost" if gost_key(item.certificate) is not None else ""
+    gost = any(gost_key(certificate) is not None for certificate in [item.certificate, *ca_chain])
+    engine = " -engine gost" if gost else ""
     return (
         f"openssl cms -verify{engine} -inform DER -binary -in signatures/{item.name}.p7s"
         f" -content content/{item.name}.json -CAfile certs/ca.pem -purpose any -attime {moment}"
     )
 
 
-def how_to_verify(document_id: str, items: Sequence[SignedItem]) -> str:
+def how_to_verify(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate] = ()) -> str:
     """The English and Russian instructions, with one command per signature."""
-    commands = "\n".join(verify_command(item) for item in items)
+    commands = "\n".join(verify_command(item, ca_chain) for item in items)
     english = f"Document {document_id}: signatures and how to verify them"
     russian = f"Документ {document_id}: подписи и их проверка"
     return f"""{english}
@@ -116,7 +117,7 @@ def build_evidence(document_id: str, items: Sequence[SignedItem], ca_chain: Sequ
         def add(path: str, data: bytes) -> None:
             archive.writestr(zipfile.ZipInfo(path, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
 
-        add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items).encode("utf-8"))
+        add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items, ca_chain).encode("utf-8"))
         for item in items:
             add(f"content/{item.name}.json", item.content)
             add(f"signatures/{item.name}.p7s", item.p7s)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 from asn1crypto import core, parser
 from gostcrypto import gosthash
@@ -181,6 +182,84 @@ def _verify(c: _Curve, key: tuple[int, int], digest: int, r: int, s: int) -> boo
         return False
     x, _, z = point
     return x * pow(z * z, -1, c.p) % c.p % c.q == r
+
+
+def _multiply(c: _Curve, k: int, point: tuple[int, int]) -> tuple[int, int]:
+    """k·point in affine coordinates (k > 0, less than q)."""
+    base: _Point = (point[0], point[1], 1)
+    result: _Point = None
+    for bit in range(k.bit_length() - 1, -1, -1):
+        result = _double(c, result)
+        if k >> bit & 1:
+            result = _add(c, result, base)
+    assert result is not None
+    x, y, z = result
+    zi = pow(z, -1, c.p)
+    return x * zi * zi % c.p, y * zi * zi * zi % c.p
+
+
+@dataclass(frozen=True)
+class GostPrivateKey:
+    """A GOST R 34.10-2012 private key d and its public key d·P."""
+
+    d: int = field(repr=False)  # never in a log line or a traceback
+    public: GostKey
+
+    def sign(self, digest: bytes) -> bytes:
+        """The signature of a Streebog digest, s then r (GOST R 34.10-2012, 6.1, with a fresh random k)."""
+        c = _curve(PARAMETER_SETS[self.public.parameter_set][2])
+        size = self.public.bits // 8
+        e = int.from_bytes(digest, "little") % c.q or 1
+        while True:
+            k = secrets.randbelow(c.q - 1) + 1
+            r = _multiply(c, k, (c.gx, c.gy))[0] % c.q
+            s = (r * self.d + k * e) % c.q
+            if r and s:
+                return s.to_bytes(size, "big") + r.to_bytes(size, "big")
+
+    def private_bytes(self) -> bytes:
+        """DER of the parameter set and d (little-endian, as GOST tools keep it); to be stored encrypted."""
+        return _PrivateKey({"parameter_set": self.public.parameter_set,
+                            "d": self.d.to_bytes(self.public.bits // 8, "little")}).dump()
+
+
+class _PrivateKey(core.Sequence):
+    _fields = [("parameter_set", core.ObjectIdentifier), ("d", core.OctetString)]
+
+
+def encode_public_key(bits: int, parameter_set: str, x: int, y: int) -> bytes:
+    """The DER SubjectPublicKeyInfo of a GOST key (RFC 9215): X then Y, little-endian, in an OCTET STRING."""
+    size = bits // 8
+    point = core.OctetString(x.to_bytes(size, "little") + y.to_bytes(size, "little")).dump()
+    parameters = _Parameters({"public_key_param_set": parameter_set})
+    return _PublicKeyInfo({"algorithm": {"algorithm": KEY_256 if bits == 256 else KEY_512,
+                                         "parameters": core.Any.load(parameters.dump())},
+                           "public_key": point}).dump()
+
+
+def generate_private_key(bits: int, parameter_set: str) -> GostPrivateKey:
+    """A fresh key of the given size on a standard parameter set."""
+    if PARAMETER_SETS.get(parameter_set, (None,))[0] != bits:
+        raise ValueError(f"{parameter_set} is not a parameter set of {bits}-bit keys")
+    c = _curve(PARAMETER_SETS[parameter_set][2])
+    d = secrets.randbelow(c.q - 1) + 1
+    return _private_key(bits, parameter_set, d)
+
+
+def load_private_key(data: bytes) -> GostPrivateKey:
+    """The key `GostPrivateKey.private_bytes` wrote."""
+    stored = _PrivateKey.load(data, strict=True)
+    parameter_set = stored["parameter_set"].dotted
+    bits = PARAMETER_SETS[parameter_set][0]
+    if len(stored["d"].native) != bits // 8:
+        raise ValueError("the GOST key's size does not match its parameter set")
+    return _private_key(bits, parameter_set, int.from_bytes(stored["d"].native, "little"))
+
+
+def _private_key(bits: int, parameter_set: str, d: int) -> GostPrivateKey:
+    c = _curve(PARAMETER_SETS[parameter_set][2])
+    x, y = _multiply(c, d, (c.gx, c.gy))
+    return GostPrivateKey(d, public_key(encode_public_key(bits, parameter_set, x, y)))
 
 
 class NotGost(ValueError):

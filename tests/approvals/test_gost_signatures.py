@@ -9,6 +9,8 @@ import zipfile
 import pytest
 from cryptography import x509
 
+from models import db
+from models.signing import OrganizationCA
 from tests.approvals.conftest import Signer
 from tests.support.gost_tablet import GostTablet, gost_engine
 
@@ -99,3 +101,41 @@ def test_a_gost_request_on_an_unknown_curve_is_refused_in_words(login):
     resp = login("exec1").post("/keys", json={"csr": tablet.csr_pem()})
     assert resp.status_code == 422 and resp.get_json()["code"] == "csr_unsupported_key", resp.get_json()
     assert "GOST R 34.10-2012" in resp.get_json()["detail"]
+
+
+def test_an_organization_whose_ca_is_gost_signs_with_gost_and_p256_tablets(app, demo, enrol, enrol_gost, route,
+                                                                          users, document, tmp_path):
+    # The demo organization's CA is made again, as `flask ca init` makes one with CA_ALGORITHM=gost2012-512.
+    organization_id = demo["exec1"].organization_id
+    db.session.delete(db.session.get(OrganizationCA, organization_id))
+    db.session.commit()
+    app.config["CA_ALGORITHM"] = "gost2012-512"
+    made = app.test_cli_runner().invoke(args=["ca", "init", "--organization", str(organization_id)])
+    assert made.exit_code == 0 and "CA created" in made.output, made.output
+
+    exec1, employee1 = enrol_gost("exec1", 256, "TCA"), enrol("employee1")
+    ca = x509.load_pem_x509_certificate(db.session.get(OrganizationCA, organization_id).certificate_pem.encode())
+    assert ca.signature_algorithm_oid.dotted_string == "1.2.643.7.1.1.3.3"  # signed with GOST 512 and Streebog
+    approval = route(("parallel", [users["exec1"], users["employee1"]]))
+    assert exec1.approve(approval["id"]).status_code == 200
+    assert employee1.approve(approval["id"], "reject", "Нет сметы").status_code == 200
+    report = exec1.api.get(f"/documents/{document}/signatures").get_json()["items"]
+    assert [(r["valid"], r["certificate"]["issuer"]) for r in report] == [(True, ca.subject.rfc4514_string())] * 2
+
+    with zipfile.ZipFile(io.BytesIO(exec1.api.get(f"/documents/{document}/evidence").data)) as archive:
+        archive.extractall(tmp_path)
+    text = (tmp_path / "HOW-TO-VERIFY.txt").read_text(encoding="utf-8")
+    commands = [line for line in text.splitlines() if line.startswith("openssl cms -verify")]
+    assert len(commands) == 2
+    for command in commands:
+        done = subprocess.run(shlex.split(command), cwd=tmp_path, capture_output=True, timeout=30)
+        assert done.returncode == 0 and b"Verification successful" in done.stderr, done.stderr.decode()
+
+
+def test_an_unknown_ca_algorithm_stops_the_start(monkeypatch):
+    from mobile_api import config
+    monkeypatch.setenv("CA_ALGORITHM", "gost2001")
+    with pytest.raises(config.ConfigError, match="CA_ALGORITHM must be one of p256, gost2012-256, gost2012-512"):
+        config.from_env()
+    monkeypatch.setenv("CA_ALGORITHM", "gost2012-256")
+    assert config.from_env()["CA_ALGORITHM"] == "gost2012-256"
