@@ -33,7 +33,7 @@ from signing.evidence import SignedItem, build_evidence
 
 from .errors import ApiError, conflict, not_found
 
-ALGORITHM = "ecdsa-with-SHA256"
+ALGORITHMS = ("ecdsa-with-SHA256", "gost3410-2012-256", "gost3410-2012-512")
 
 
 def _passphrase() -> bytes:
@@ -44,12 +44,12 @@ def init_ca(organization: Organization) -> OrganizationCA | None:
     """Create the organization's CA unless it has one; returns the new CA row or None."""
     if db.session.get(OrganizationCA, organization.id) is not None:
         return None
-    ca = create_ca(organization.name)
+    ca = create_ca(organization.name, algorithm=current_app.config.get("CA_ALGORITHM", "p256"))
     row = OrganizationCA(organization_id=organization.id, certificate_pem=dump_certificate(ca).decode(),
                          key_pem=dump_key(ca, _passphrase()).decode())
     db.session.add(row)
     audit.record(organization.id, None, "ca.created", "organization", organization.id,
-                 serial=format(ca.certificate.serial_number, "x"))
+                 serial=format(ca.certificate.serial_number, "x"), algorithm=cms.algorithm(ca.certificate))
     return row
 
 
@@ -155,6 +155,16 @@ def document_version(doc: Document) -> str:
 def signing_now() -> datetime:
     """Now, to the second: the canonical form and the CMS signing-time both drop fractions."""
     return utcnow().replace(microsecond=0)
+
+
+def session_algorithm(session: SigningSession) -> str:
+    """What the device signs with: ECDSA-SHA256 for a P-256 key, GOST R 34.10-2012 for a GOST one."""
+    return cms.algorithm(certificate(session.key))
+
+
+def session_data_to_sign(session: SigningSession) -> bytes:
+    """The bytes the device signs: the DER signed attributes (P-256), or their Streebog hash (GOST)."""
+    return cms.to_be_signed(session.data_to_sign, certificate(session.key))
 
 
 def open_session(user: User, key_id: int, doc: Document, subject_type: str, subject_id: int,

@@ -6,6 +6,7 @@ from pathlib import Path
 from domain.errors import (
     ConfigError,  # noqa: F401  (raised here, caught by the process commands)
 )
+from signing.ca import CA_ALGORITHMS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,6 +108,8 @@ def from_env() -> dict:
         # Seals the audit trail (models/audit.py); derived from SECRET_KEY unless set. Keep it when rotating that.
         "AUDIT_KEY": os.environ.get("AUDIT_KEY") or None,
         "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
+        # The key of a CA that `flask ca init` creates: p256, gost2012-256 or gost2012-512; existing CAs stay.
+        "CA_ALGORITHM": _ca_algorithm(os.environ.get("CA_ALGORITHM", "p256")),
         # The review console's cookie: Secure (HTTPS only) by default in production; 0/1 to override.
         "CONSOLE_SECURE_COOKIE": _int("CONSOLE_SECURE_COOKIE", 1 if env == "production" else 0) == 1,
         "CONSOLE_SESSION_TTL": _int("CONSOLE_SESSION_TTL", 8 * 3600),
@@ -123,6 +126,12 @@ def from_env() -> dict:
         if len(cfg["SECRET_KEY"]) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
     return cfg
+
+
+def _ca_algorithm(name: str) -> str:
+    if name not in CA_ALGORITHMS:
+        raise ConfigError(f"CA_ALGORITHM must be one of {', '.join(CA_ALGORITHMS)}, got {name!r}")
+    return name
 
 
 def _blob_store(url: str) -> str:

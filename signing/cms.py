@@ -3,6 +3,8 @@
 The server computes ``signed_attributes`` (the DER SET OF attributes, which is what the device's key
 signs with ECDSA-SHA256), the device returns a DER ECDSA signature, and ``assemble`` wraps both into a
 ``.p7s`` that ``openssl cms -verify`` accepts. ``verify`` checks one such file against its content.
+A GOST R 34.10-2012 signer hashes with Streebog instead (content, certificate and attributes alike): its
+device signs the Streebog hash of the attributes (``to_be_signed``) and returns s then r, as GOST tools do.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from datetime import datetime, timezone
 from enum import StrEnum
 
 from asn1crypto import cms as asn1_cms
+from asn1crypto import core as asn1_core
 from asn1crypto import tsp as asn1_tsp  # importing it also registers the signing-certificate-v2 attribute
 from asn1crypto import x509 as asn1_x509
 from asn1crypto.core import Void
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from signing import gost
 
 # The serial number of a revoked certificate maps to the moment of its revocation.
 Revocations = Mapping[int, datetime] | Callable[[int], datetime | None]
@@ -73,26 +78,61 @@ def _signing_time_value(moment: datetime) -> asn1_cms.Time:
     return asn1_cms.Time({choice: moment})
 
 
+def gost_key(certificate: x509.Certificate) -> gost.GostKey | None:
+    """The certificate's GOST R 34.10-2012 key, or None for any other key."""
+    try:
+        certificate.public_key()
+        return None
+    except UnsupportedAlgorithm:
+        pass
+    spki = gost.elements(gost.elements(certificate.public_bytes(serialization.Encoding.DER))[0])[6]
+    try:
+        return gost.public_key(spki)
+    except gost.NotGost:
+        return None
+
+
+def _hash(key: gost.GostKey | None, data: bytes) -> bytes:
+    """SHA-256 for a P-256 signer, Streebog as wide as the key for a GOST one."""
+    return hashlib.sha256(data).digest() if key is None else key.hash(data)
+
+
+def algorithm(certificate: x509.Certificate) -> str:
+    """What a signing session tells the device to sign with."""
+    key = gost_key(certificate)
+    return "ecdsa-with-SHA256" if key is None else key.algorithm
+
+
+def to_be_signed(signed_attrs_der: bytes, certificate: x509.Certificate) -> bytes:
+    """What the device's key signs: the attributes themselves for ECDSA (the keystore hashes them), their
+    Streebog hash for GOST, which is what GOST tools sign (`openssl pkeyutl -sign`, CryptSignHash)."""
+    key = gost_key(certificate)
+    return signed_attrs_der if key is None else key.hash(signed_attrs_der)
+
+
 def signed_attributes(content: bytes, certificate: x509.Certificate, signing_time: datetime) -> bytes:
     """DER of the SET OF signed attributes over the content: the exact bytes the device signs."""
     if signing_time.tzinfo is None:
         raise ValueError("signing_time must be timezone-aware")
     cert = _asn1_certificate(certificate)
+    key = gost_key(certificate)
     ess_cert_id = asn1_tsp.ESSCertIDv2(
         {
-            # hashAlgorithm is left out: SHA-256 is its DEFAULT, and DER omits defaults.
-            "cert_hash": hashlib.sha256(cert.dump()).digest(),
+            "cert_hash": _hash(key, cert.dump()),
             "issuer_serial": {
                 "issuer": [asn1_x509.GeneralName({"directory_name": cert.issuer})],
                 "serial_number": cert.serial_number,
             },
         }
     )
+    if key is not None:
+        # SHA-256 is the DEFAULT, left out by DER; Streebog must be named.
+        ess_cert_id["hash_algorithm"] = {"algorithm": key.digest_oid}
     attributes = asn1_cms.CMSAttributes(
         [
             asn1_cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
             asn1_cms.CMSAttribute({"type": "signing_time", "values": [_signing_time_value(signing_time)]}),
-            asn1_cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
+            asn1_cms.CMSAttribute({"type": "message_digest", "values": [_hash(key, content)]}),
             asn1_cms.CMSAttribute(
                 {"type": "signing_certificate_v2", "values": [asn1_tsp.SigningCertificateV2({"certs": [ess_cert_id]})]}
             ),
@@ -109,6 +149,9 @@ def assemble(
 ) -> bytes:
     """A detached CMS SignedData (.p7s, DER) from the signed attributes, the device's signature and certificates."""
     cert = _asn1_certificate(certificate)
+    key = gost_key(certificate)
+    digest_algorithm, signature_algorithm = ("sha256", "sha256_ecdsa") if key is None else (
+        key.digest_oid, key.key_oid)  # GOST tools name the key's algorithm as the signature's
     signer_info = asn1_cms.SignerInfo(
         {
             "version": "v1",
@@ -120,22 +163,33 @@ def assemble(
                     }
                 }
             ),
-            "digest_algorithm": {"algorithm": "sha256"},
+            "digest_algorithm": {"algorithm": digest_algorithm},
             "signed_attrs": asn1_cms.CMSAttributes.load(signed_attrs_der),
-            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature_algorithm": {"algorithm": signature_algorithm},
             "signature": signature_der,
         }
     )
     signed_data = asn1_cms.SignedData(
         {
             "version": "v1",
-            "digest_algorithms": [{"algorithm": "sha256"}],
+            "digest_algorithms": [{"algorithm": digest_algorithm}],
             "encap_content_info": {"content_type": "data"},  # detached: no content inside
             "certificates": [cert, *(_asn1_certificate(extra) for extra in chain)],
             "signer_infos": [signer_info],
         }
     )
     return asn1_cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+# (digest, signature) algorithm pairs a signer info may name, as asn1crypto spells them.
+_ALGORITHMS = {
+    ("sha256", "sha256_ecdsa"),
+    ("sha256", "ecdsa"),
+    (gost.STREEBOG_256, gost.KEY_256),
+    (gost.STREEBOG_256, gost.SIGN_WITH_256),
+    (gost.STREEBOG_512, gost.KEY_512),
+    (gost.STREEBOG_512, gost.SIGN_WITH_512),
+}
 
 
 @dataclass(frozen=True)
@@ -149,6 +203,9 @@ class _Parsed:
     message_digest: bytes
     signing_time: datetime
     ess_cert_hash: bytes
+    digest_algorithm: str  # "sha256", or a Streebog OID
+    ess_hash_algorithm: str
+    signature_algorithm: str
 
 
 def _single_attribute(attrs: asn1_cms.CMSAttributes, name: str) -> object:
@@ -174,10 +231,11 @@ def _parse(p7s: bytes) -> _Parsed:
         if len(signer_infos) != 1:
             raise _Refused(Reason.MALFORMED, f"expected one signer, found {len(signer_infos)}")
         signer_info = signer_infos[0]
-        if signer_info["digest_algorithm"]["algorithm"].native != "sha256":
-            raise _Refused(Reason.MALFORMED, "the digest algorithm is not SHA-256")
-        if signer_info["signature_algorithm"]["algorithm"].native not in ("sha256_ecdsa", "ecdsa"):
-            raise _Refused(Reason.MALFORMED, "the signature algorithm is not ECDSA with SHA-256")
+        digest_algorithm = signer_info["digest_algorithm"]["algorithm"].native
+        signature_algorithm = signer_info["signature_algorithm"]["algorithm"].native
+        if (digest_algorithm, signature_algorithm) not in _ALGORITHMS:
+            raise _Refused(Reason.MALFORMED, "the algorithms are neither ECDSA with SHA-256 nor GOST R 34.10-2012 "
+                                             "with GOST R 34.11-2012")
         attrs = signer_info["signed_attrs"]
         if not attrs:
             raise _Refused(Reason.MALFORMED, "there are no signed attributes")
@@ -190,8 +248,9 @@ def _parse(p7s: bytes) -> _Parsed:
         signing_time = _single_attribute(attrs, "signing_time").native
         ess = _single_attribute(attrs, "signing_certificate_v2")
         ess_id = ess["certs"][0]
-        if ess_id["hash_algorithm"]["algorithm"].native != "sha256":
-            raise _Refused(Reason.MALFORMED, "the signing-certificate-v2 hash is not SHA-256")
+        ess_hash_algorithm = ess_id["hash_algorithm"]["algorithm"].native
+        if ess_hash_algorithm != digest_algorithm:
+            raise _Refused(Reason.MALFORMED, "the signing-certificate-v2 hash is not the signature's digest")
         sid = signer_info["sid"]
         if sid.name != "issuer_and_serial_number":
             raise _Refused(Reason.MALFORMED, "the signer is not identified by issuer and serial number")
@@ -214,6 +273,9 @@ def _parse(p7s: bytes) -> _Parsed:
             message_digest=message_digest,
             signing_time=signing_time,
             ess_cert_hash=ess_id["cert_hash"].native,
+            digest_algorithm=digest_algorithm,
+            ess_hash_algorithm=ess_hash_algorithm,
+            signature_algorithm=signature_algorithm,
         )
     except _Refused:
         raise
@@ -230,30 +292,55 @@ def signing_time(p7s: bytes) -> datetime:
         raise ValueError(refused.detail) from None
 
 
+def _signed_by(certificate: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether the CA's key signed the certificate (ECDSA P-256 or GOST R 34.10-2012 with Streebog)."""
+    try:
+        ca_key = gost_key(ca)
+        if ca_key is None:
+            certificate.verify_directly_issued_by(ca)
+            return True
+        tbs, algorithm, signature = gost.elements(certificate.public_bytes(serialization.Encoding.DER))
+        if gost.algorithm_oid(algorithm) != (gost.SIGN_WITH_256 if ca_key.bits == 256 else gost.SIGN_WITH_512):
+            return False
+        return ca_key.verify(asn1_core.OctetBitString.load(signature).native, ca_key.hash(tbs))
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+
+
 def _issuer(certificate: x509.Certificate, trusted: Sequence[x509.Certificate]) -> x509.Certificate:
     """The trusted CA that signed the certificate."""
     for ca in trusted:
         if ca.subject != certificate.issuer:
             continue
-        try:
-            certificate.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return ca
+        if _signed_by(certificate, ca):
+            return ca
     raise _Refused(Reason.UNTRUSTED_ISSUER, f"{certificate.issuer.rfc4514_string()} is not a trusted CA")
 
 
 def _check_signature(parsed: _Parsed) -> None:
     """The device key signed the attributes, and they name this very certificate."""
-    key = parsed.certificate.public_key()
-    if not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
-        raise _Refused(Reason.BAD_SIGNATURE, "the signer's key is not EC P-256")
     try:
-        key.verify(parsed.signature, parsed.signed_attrs_der, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        raise _Refused(Reason.BAD_SIGNATURE, "the signature does not verify with the certificate's key") from None
+        gost_signer = gost_key(parsed.certificate)
+    except ValueError:
+        raise _Refused(Reason.BAD_SIGNATURE, "the signer's GOST key cannot be read") from None
+    if gost_signer is not None:
+        if parsed.digest_algorithm != gost_signer.digest_oid:
+            raise _Refused(Reason.BAD_SIGNATURE, f"a {gost_signer.bits}-bit GOST key signs with a Streebog hash "
+                                                 f"of {gost_signer.bits} bits")
+        if not gost_signer.verify(parsed.signature, gost_signer.hash(parsed.signed_attrs_der)):
+            raise _Refused(Reason.BAD_SIGNATURE, "the signature does not verify with the certificate's key")
+    else:
+        key = parsed.certificate.public_key()
+        if not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
+            raise _Refused(Reason.BAD_SIGNATURE, "the signer's key is neither EC P-256 nor GOST R 34.10-2012")
+        if parsed.digest_algorithm != "sha256":
+            raise _Refused(Reason.BAD_SIGNATURE, "a P-256 key signs with SHA-256")
+        try:
+            key.verify(parsed.signature, parsed.signed_attrs_der, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise _Refused(Reason.BAD_SIGNATURE, "the signature does not verify with the certificate's key") from None
     # Without this a certificate for the same key could be swapped in (ESS, RFC 5035).
-    if parsed.ess_cert_hash != hashlib.sha256(parsed.certificate_der).digest():
+    if parsed.ess_cert_hash != _hash(gost_signer, parsed.certificate_der):
         raise _Refused(Reason.BAD_SIGNATURE, "the signed certificate hash does not match the certificate")
 
 
@@ -313,7 +400,7 @@ def verify(
         moment = (at or claimed).astimezone(timezone.utc)
         ca = _issuer(signer, trusted_ca_certs)
         _check_signature(parsed)
-        if parsed.message_digest != hashlib.sha256(content).digest():
+        if parsed.message_digest != _hash(gost_key(signer), content):
             raise _Refused(Reason.DIGEST_MISMATCH, "the content is not what was signed")
         _check_key_usage(signer)
         _check_validity([signer, ca], moment)

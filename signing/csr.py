@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from asn1crypto import core
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from signing.ca import CertificateAuthority, common_name
+from signing import gost
+from signing.ca import CertificateAuthority, common_name, sign_again
 
 CERTIFICATE_VALIDITY = timedelta(days=730)
 # A device clock a little ahead of ours must not see its fresh certificate as not yet valid.
@@ -39,34 +42,74 @@ def _describe(key: object) -> str:
     return type(key).__name__
 
 
-def load_csr(pem: bytes | str) -> x509.CertificateSigningRequest:
-    """Parse a PEM CSR and require a P-256 key and a valid self-signature, or raise CsrError."""
+@dataclass(frozen=True)
+class GostRequest:
+    """A checked PKCS#10 request for a GOST R 34.10-2012 key (cryptography cannot hold such keys)."""
+
+    key: gost.GostKey
+
+
+def _malformed(data: bytes) -> CsrError:
+    # The parser's own words (ASN.1 tags, Rust debug output) help nobody who reads the answer.
+    if b"-----BEGIN CERTIFICATE REQUEST-----" not in data:
+        return CsrError("csr_malformed", "not a PEM certificate request: send the PKCS#10 request between "
+                                         "-----BEGIN CERTIFICATE REQUEST----- and -----END CERTIFICATE "
+                                         "REQUEST----- lines")
+    return CsrError("csr_malformed", "the certificate request is damaged or truncated: its content is "
+                                     "not a PKCS#10 request; make it again on the device")
+
+
+def _unsupported(what: str) -> CsrError:
+    return CsrError("csr_unsupported_key", f"the key is {what}; only EC P-256 (secp256r1) and GOST R 34.10-2012 "
+                                           "(256 or 512 bits, a standard parameter set) keys are accepted")
+
+
+def load_csr(pem: bytes | str) -> x509.CertificateSigningRequest | GostRequest:
+    """Parse a PEM CSR and require a P-256 or GOST R 34.10-2012 key and a valid self-signature, or raise
+    CsrError."""
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         csr = x509.load_pem_x509_csr(data)
+    except (ValueError, TypeError):
+        raise _malformed(data) from None
+    try:
         key = csr.public_key()
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        # The parser's own words (ASN.1 tags, Rust debug output) help nobody who reads the answer.
-        if b"-----BEGIN CERTIFICATE REQUEST-----" not in data:
-            raise CsrError("csr_malformed", "not a PEM certificate request: send the PKCS#10 request between "
-                                            "-----BEGIN CERTIFICATE REQUEST----- and -----END CERTIFICATE "
-                                            "REQUEST----- lines") from None
-        raise CsrError("csr_malformed", "the certificate request is damaged or truncated: its content is "
-                                        "not a PKCS#10 request; make it again on the device") from None
+    except UnsupportedAlgorithm:
+        return _load_gost(csr.public_bytes(serialization.Encoding.DER))
+    except (ValueError, TypeError):
+        raise _malformed(data) from None
     if not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
-        raise CsrError(
-            "csr_unsupported_key",
-            f"the key is {_describe(key)}; only EC P-256 (secp256r1) keys are accepted",
-        )
+        raise _unsupported(_describe(key))
     # Proof of possession: only the holder of the private key can sign the request.
     if not csr.is_signature_valid:
         raise CsrError("csr_bad_signature", "the request's self-signature does not verify with its key")
     return csr
 
 
+def _load_gost(der: bytes) -> GostRequest:
+    """A request whose key cryptography does not know: a GOST one, checked here, or refused."""
+    try:
+        info, algorithm, signature = gost.elements(der)
+        spki = gost.elements(info)[2]
+        key = gost.public_key(spki)
+        signed_with = gost.algorithm_oid(algorithm)
+        signature_value = core.OctetBitString.load(signature).native
+    except gost.NotGost as unknown:
+        raise _unsupported(f"of algorithm {unknown}") from None
+    except gost.UnknownParameterSet as unknown:
+        raise _unsupported(str(unknown)) from None
+    except (ValueError, TypeError, KeyError, IndexError):
+        raise CsrError("csr_malformed", "the GOST certificate request is damaged: its key or signature cannot "
+                                        "be read; make it again on the device") from None
+    wanted = gost.SIGN_WITH_256 if key.bits == 256 else gost.SIGN_WITH_512
+    if signed_with != wanted or not key.verify(signature_value, key.hash(info)):
+        raise CsrError("csr_bad_signature", "the request's self-signature does not verify with its key")
+    return GostRequest(key)
+
+
 def issue_certificate(
     ca: CertificateAuthority,
-    csr: x509.CertificateSigningRequest,
+    csr: x509.CertificateSigningRequest | GostRequest,
     *,
     user_id: str,
     user_name: str,
@@ -75,7 +118,14 @@ def issue_certificate(
 ) -> x509.Certificate:
     """Sign a certificate for the user's device key; the subject comes from us, never from the CSR."""
     now = now or datetime.now(timezone.utc)
-    key = csr.public_key()
+    # cryptography builds and signs with keys it knows; a GOST key goes in after, and the CA signs again.
+    stand_in = ec.generate_private_key(ec.SECP256R1())
+    if isinstance(csr, GostRequest):
+        key = stand_in.public_key()
+        key_id = x509.SubjectKeyIdentifier(gost.key_identifier(csr.key))
+    else:
+        key = csr.public_key()  # type: ignore[assignment]  # load_csr admits P-256 keys only
+        key_id = x509.SubjectKeyIdentifier.from_public_key(key)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, common_name(user_name)),
@@ -84,11 +134,11 @@ def issue_certificate(
         ]
     )
     ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return (
+    certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.certificate.subject)
-        .public_key(key)  # type: ignore[arg-type]  # load_csr admits P-256 keys only
+        .public_key(key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - CLOCK_SKEW)
         .not_valid_after(now + valid_for)
@@ -109,7 +159,10 @@ def issue_certificate(
         )
         # emailProtection is what OpenSSL's S/MIME purpose asks of a CMS signer.
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key), critical=False)  # type: ignore[arg-type]
+        .add_extension(key_id, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca.key, hashes.SHA256())
+        .sign(ca.key if isinstance(ca.key, ec.EllipticCurvePrivateKey) else stand_in, hashes.SHA256())
     )
+    if isinstance(csr, GostRequest) or isinstance(ca.key, gost.GostPrivateKey):
+        certificate = sign_again(certificate, ca.key, csr.key.spki_der if isinstance(csr, GostRequest) else None)
+    return certificate

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from signing.cms import signing_time
+from signing.cms import gost_key, signing_time
 
 # Names become paths inside the zip and words in a shell command: keep both safe.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -46,19 +46,22 @@ def _pem(certificates: Sequence[x509.Certificate]) -> bytes:
     return b"".join(seen.values())
 
 
-def verify_command(item: SignedItem) -> str:
+def verify_command(item: SignedItem, ca_chain: Sequence[x509.Certificate] = ()) -> str:
     """The OpenSSL command, run inside the unpacked zip, that verifies one signature at its signing time."""
     # -attime: judge the certificates when the signature was made, so the check still passes after they expire.
     moment = int(signing_time(item.p7s).timestamp())
+    # A GOST R 34.10-2012 signature needs OpenSSL's GOST engine (Debian: libengine-gost-openssl).
+    gost = any(gost_key(certificate) is not None for certificate in [item.certificate, *ca_chain])
+    engine = " -engine gost" if gost else ""
     return (
-        f"openssl cms -verify -inform DER -binary -in signatures/{item.name}.p7s"
+        f"openssl cms -verify{engine} -inform DER -binary -in signatures/{item.name}.p7s"
         f" -content content/{item.name}.json -CAfile certs/ca.pem -purpose any -attime {moment}"
     )
 
 
-def how_to_verify(document_id: str, items: Sequence[SignedItem]) -> str:
+def how_to_verify(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate] = ()) -> str:
     """The English and Russian instructions, with one command per signature."""
-    commands = "\n".join(verify_command(item) for item in items)
+    commands = "\n".join(verify_command(item, ca_chain) for item in items)
     english = f"Document {document_id}: signatures and how to verify them"
     russian = f"Документ {document_id}: подписи и их проверка"
     return f"""{english}
@@ -73,6 +76,8 @@ Verify every signature with OpenSSL 1.1 or later, from the folder where this zip
 Each command must print "CMS Verification successful" (the signed JSON is printed first).
 -attime checks the certificates at the moment of signing. Revocation is not part of this check:
 the system's signature report states whether and when a certificate was revoked.
+A command with -engine gost checks a GOST R 34.10-2012 signature: it needs OpenSSL's GOST engine
+(Debian and Ubuntu: the libengine-gost-openssl package).
 
 {russian}
 {"=" * len(russian)}
@@ -86,6 +91,8 @@ certs/ca.pem            сертификат удостоверяющего це
 Каждая команда должна вывести "CMS Verification successful" (сначала выводится подписанный JSON).
 -attime проверяет сертификаты на момент подписания. Отзыв сертификатов этой командой не проверяется:
 отчёт системы о подписях показывает, был ли сертификат отозван и когда.
+Команда с -engine gost проверяет подпись ГОСТ Р 34.10-2012: для неё нужен модуль GOST для OpenSSL
+(в Debian и Ubuntu пакет libengine-gost-openssl).
 
 Commands / Команды
 ------------------
@@ -110,7 +117,7 @@ def build_evidence(document_id: str, items: Sequence[SignedItem], ca_chain: Sequ
         def add(path: str, data: bytes) -> None:
             archive.writestr(zipfile.ZipInfo(path, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
 
-        add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items).encode("utf-8"))
+        add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items, ca_chain).encode("utf-8"))
         for item in items:
             add(f"content/{item.name}.json", item.content)
             add(f"signatures/{item.name}.p7s", item.p7s)

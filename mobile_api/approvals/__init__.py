@@ -69,7 +69,7 @@ def decide(body, approval_id):
 @blp.response(201, KeyOut)
 @errors("no_certificate_authority", "csr_malformed", "csr_bad_signature", "csr_unsupported_key")
 def enrol(body):
-    """Enrol a device key: a P-256 PKCS#10 request in, a certificate from the organization's CA out."""
+    """Enrol a device key (P-256 or GOST R 34.10-2012): a PKCS#10 request in, a certificate from the CA out."""
     return signatures.enrol(g.user, body["csr"]), 201
 
 
@@ -114,7 +114,7 @@ def open_session(body):
         "digest_mismatch", "bad_signature", "untrusted_issuer", "certificate_expired", "certificate_revoked",
         "wrong_key_usage", "malformed")
 def sign(body, session_id):
-    """The device's ECDSA signature over data_to_sign: assembled into a detached CMS and verified."""
+    """The device's signature over data_to_sign (DER ECDSA, or GOST s then r): assembled into a CMS, verified."""
     return signatures.sign(g.user, session_id, body["signature"])
 
 

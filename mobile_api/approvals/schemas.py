@@ -4,6 +4,7 @@ import binascii
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from domain import signatures
 from models.signing import DECISIONS, STAGE_MODES, SUBJECT_TYPES
 from signing.cms import Reason
 
@@ -140,8 +141,14 @@ class SessionOut(Schema):
     id = Id()
     subject = Subject()
     key_id = Id()
-    data_to_sign = Base64(metadata={"description": "DER signed attributes: sign these bytes (ECDSA P-256, SHA-256)"})
-    algorithm = fields.Constant("ecdsa-with-SHA256", metadata={"type": "string", "enum": ["ecdsa-with-SHA256"]})
+    data_to_sign = fields.Function(
+        lambda s: base64.b64encode(signatures.session_data_to_sign(s)).decode(),
+        metadata={"type": "string", "format": "byte",
+                  "description": "ecdsa-with-SHA256: the DER signed attributes, sign these bytes (ECDSA P-256, "
+                                 "SHA-256); gost3410-2012-256/-512: their GOST R 34.11-2012 hash, sign it as a "
+                                 "hash (openssl pkeyutl -sign) and send s then r"})
+    algorithm = fields.Function(signatures.session_algorithm,
+                                metadata={"type": "string", "enum": list(signatures.ALGORITHMS)})
     # The canonical JSON being signed, so the tablet can show the signer what they sign.
     content = fields.Function(lambda s: s.content.decode("utf-8"),
                               metadata={"type": "string", "description": "the canonical JSON being signed"})
