@@ -71,6 +71,21 @@ class Attachment(db.Model):
     document: Mapped[Document] = relationship(back_populates="attachments")
 
 
+class DocumentText(db.Model):
+    """What search reads of a document: its words (registration number, title, summary, correspondent
+    and the text of its plain-text files), written in the transaction that registers the document or
+    adds a file. PostgreSQL searches `words` through a GIN index on `to_tsvector('russian', words)`;
+    SQLite through an FTS5 table over `lemmas`, the words' normal forms (pymorphy3), kept in step by
+    triggers. Both are made by migration 0016, per dialect."""
+
+    __tablename__ = "document_texts"
+
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    correspondent_key: Mapped[str] = mapped_column(sa.String(300))  # casefolded, for the correspondent filter
+    words: Mapped[str] = mapped_column(sa.Text)
+    lemmas: Mapped[str | None] = mapped_column(sa.Text)  # SQLite only
+
+
 class InboxItem(db.Model):
     """One line of a user's inbox, denormalised so the list is one indexed read."""
 
