@@ -4,11 +4,12 @@ What is searched: a document's registration number, title, summary and correspon
 its plain-text files (the latest version of each), kept in `document_texts` and written in the same
 transaction that registers the document or adds a file, so a document is found as soon as it exists.
 
-PostgreSQL, the production engine, searches with its `russian` text search configuration (a GIN index
-on `to_tsvector('russian', words)`). SQLite searches an FTS5 table over each word's normal forms from
-pymorphy3 (all its readings: «стали» is both сталь and стать), the query reduced the same way. The
-dictionary rather than a stemmer, because it knows the forms a suffix-stripper cannot join: «дня» and
-«день», «окон» and «окно», «людей» and «человек», «шла» and «идти» (tests/api/test_search.py).
+PostgreSQL, the production engine, searches with its `russian` text search configuration (a stored
+`search_vector`, `to_tsvector('russian', words)`, under a GIN index). SQLite searches an FTS5 table
+over each word's normal forms from pymorphy3 (all its readings: «стали» is both сталь and стать),
+the query reduced the same way. The dictionary rather than a stemmer, because it knows the forms a
+suffix-stripper cannot join: «дня» and «день», «окон» and «окно», «людей» and «человек», «шла» and
+«идти» (tests/api/test_search.py).
 
 A query that looks like a registration number (digits and a `-` or `/`, one token) finds that
 document exactly rather than every document sharing its digits. Results: newest registration first,
@@ -143,7 +144,7 @@ def search(user: User, q: str | None, reg_number: str | None, correspondent: str
         conditions.append(sa.tuple_(d.c.reg_date, d.c.id) < sa.tuple_(sa.literal(at, sa.Date), sa.literal(key)))
     if q and dialect == "postgresql":
         tsquery = sa.func.plainto_tsquery(sa.literal_column("'russian'"), q)
-        conditions.append(sa.func.to_tsvector(sa.literal_column("'russian'"), t.c.words).op("@@")(tsquery))
+        conditions.append(sa.literal_column("document_texts.search_vector").op("@@")(tsquery))
     elif q:
         matching = sa.text("SELECT rowid FROM document_words WHERE document_words MATCH :fts").bindparams(
             fts=_fts_query(q)).columns(sa.column("rowid", sa.Integer))

@@ -74,9 +74,10 @@ class Attachment(db.Model):
 class DocumentText(db.Model):
     """What search reads of a document: its words (registration number, title, summary, correspondent
     and the text of its plain-text files), written in the transaction that registers the document or
-    adds a file. PostgreSQL searches `words` through a GIN index on `to_tsvector('russian', words)`;
-    SQLite through an FTS5 table over `lemmas`, the words' normal forms (pymorphy3), kept in step by
-    triggers. Both are made by migration 0016, per dialect."""
+    adds a file. PostgreSQL searches a stored `search_vector`, `to_tsvector('russian', words)`, under a
+    GIN index (the column is the migration's, PostgreSQL's alone); SQLite an FTS5 table over `lemmas`,
+    the words' normal forms (pymorphy3), kept in step by triggers. Both are made by migration 0016, per
+    dialect."""
 
     __tablename__ = "document_texts"
 
