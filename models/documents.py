@@ -30,7 +30,11 @@ class RegistrationCounter(db.Model):
 
 class Document(db.Model):
     __tablename__ = "documents"
-    __table_args__ = (sa.UniqueConstraint("organization_id", "reg_year", "reg_number"),)
+    __table_args__ = (
+        sa.UniqueConstraint("organization_id", "reg_year", "reg_number"),
+        # Search by registration number: the number alone, whatever its year.
+        sa.Index("ix_documents_reg_number", "organization_id", "reg_number"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))

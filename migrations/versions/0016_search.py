@@ -38,6 +38,7 @@ def upgrade():
         sa.Column("words", sa.Text(), nullable=False),
         sa.Column("lemmas", sa.Text(), nullable=True),
     )
+    op.create_index("ix_documents_reg_number", "documents", ["organization_id", "reg_number"])
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         # Stored, not an expression index alone: a plan that walks documents newest first and filters
@@ -69,3 +70,4 @@ def downgrade():
             op.execute(f"DROP TRIGGER {trigger}")
         op.execute("DROP TABLE document_words")
     op.drop_table("document_texts")
+    op.drop_index("ix_documents_reg_number", table_name="documents")
