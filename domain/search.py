@@ -124,7 +124,8 @@ def search(user: User, q: str | None, reg_number: str | None, correspondent: str
     if start and end and start > end:
         raise ApiError(422, "validation_failed", "The period ends before it starts.", {"from": ["After `to`."]})
     dialect = db.session.get_bind().dialect.name
-    d, t = Document.__table__, DocumentText.__table__
+    # An alias: the access rule's own subqueries read `documents`, and must read the row at hand.
+    d, t = Document.__table__.alias("d"), DocumentText.__table__
     conditions = [d.c.organization_id == user.organization_id, access.seen_by(user.id, d.c.id)]
     if reg_number:
         conditions.append(d.c.reg_number == reg_number.strip().upper())

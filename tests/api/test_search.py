@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.search import lemmas_of
-from models import db
+from models import Document, db
 
 
 def _register(api, demo, title="О подготовке доклада", files=None, **meta):
@@ -143,6 +143,11 @@ def test_only_what_the_caller_may_see_is_found(login, demo):
     assert _found(login("employee1"), q="командировка") == {"items": [], "next_cursor": None}
     assert _ids(_found(login("exec2"), q="командировка")) == [theirs["id"]]
     assert _found(login("employee1"), reg_number=addressed["reg_number"])["items"] == []
+    # Owning one document shows that one, not the others of the organization.
+    db.session.execute(sa.update(Document).where(Document.id == int(informed["id"]))
+                       .values(owner_id=demo["employee1"].id))
+    db.session.commit()
+    assert _ids(_found(login("employee1"), q="командировка")) == [informed["id"]]
 
 
 @pytest.mark.parametrize("args,status", [
