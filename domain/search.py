@@ -150,24 +150,27 @@ def search(user: User, q: str | None, reg_number: str | None, correspondent: str
         matching = sa.text("SELECT rowid FROM document_words WHERE document_words MATCH :fts").bindparams(
             fts=_fts_query(q)).columns(sa.column("rowid", sa.Integer))
         conditions.append(d.c.id.in_(matching))
-    page = (sa.select(d.c.id, d.c.reg_number, d.c.reg_date, d.c.title, d.c.correspondent, t.c.words)
-            .select_from(d.join(t, t.c.document_id == d.c.id)).where(*conditions)
-            .order_by(d.c.reg_date.desc(), d.c.id.desc()).limit(limit + 1))
-    if dialect == "postgresql":
-        inner = page.subquery()
-        headline = (sa.func.ts_headline(sa.literal_column("'russian'"), inner.c.words,
-                                        sa.func.plainto_tsquery(sa.literal_column("'russian'"), q),
-                                        f"StartSel={OPEN}, StopSel={CLOSE}, MaxWords={SNIPPET_WORDS}, MinWords=8")
-                    if q else sa.func.left(inner.c.words, 200))
-        page = (sa.select(inner.c.id, inner.c.reg_number, inner.c.reg_date, inner.c.title, inner.c.correspondent,
-                          headline).order_by(inner.c.reg_date.desc(), inner.c.id.desc()))
+    # The matches are ordered by their keys alone, and only the page's rows are read whole: sorting
+    # every match with its text (a common word matches most documents) cost more than the search.
+    inner = (sa.select(d.c.id, d.c.reg_date).select_from(d.join(t, t.c.document_id == d.c.id))
+             .where(*conditions).order_by(d.c.reg_date.desc(), d.c.id.desc()).limit(limit + 1).subquery("hit"))
+    doc, text = Document.__table__.alias("doc"), DocumentText.__table__.alias("text")
+    if dialect == "postgresql" and q:
+        snippet = sa.func.ts_headline(sa.literal_column("'russian'"), text.c.words,
+                                      sa.func.plainto_tsquery(sa.literal_column("'russian'"), q),
+                                      f"StartSel={OPEN}, StopSel={CLOSE}, MaxWords={SNIPPET_WORDS}, MinWords=8")
+    else:
+        snippet = text.c.words
+    page = (sa.select(inner.c.id, doc.c.reg_number, inner.c.reg_date, doc.c.title, doc.c.correspondent, snippet)
+            .select_from(inner.join(doc, doc.c.id == inner.c.id).join(text, text.c.document_id == inner.c.id))
+            .order_by(inner.c.reg_date.desc(), inner.c.id.desc()))
     rows = db.session.execute(page).all()
     more = len(rows) > limit
     rows = rows[:limit]
     wanted = set().union(*(lemmas_of(w) for w in WORD.findall(q))) if q else set()
     items = []
     for doc_id, number, reg_date, title, sender, text in rows:
-        if dialect != "postgresql":
+        if dialect != "postgresql" or not q:
             text = _snippet_sqlite(text, wanted) if q else " ".join(text.split()[:SNIPPET_WORDS])
         items.append({"document_id": doc_id, "reg_number": number, "reg_date": reg_date, "title": title,
                       "from": sender, "snippet": _marked(text)})
