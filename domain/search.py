@@ -12,7 +12,8 @@ suffix-stripper cannot join: «дня» and «день», «окон» and «о�
 «идти» (tests/api/test_search.py).
 
 A query that looks like a registration number (digits and a `-` or `/`, one token) finds that
-document exactly rather than every document sharing its digits. Results: newest registration first,
+document exactly rather than every document sharing its digits (its words are searched when no
+document has that number). Results: newest registration first,
 keyset pages; a snippet, HTML-escaped, the words found marked `<mark>`.
 """
 import html
@@ -113,10 +114,19 @@ def _snippet_sqlite(words: str, wanted: set[str]) -> str:
 
 def search(user: User, q: str | None, reg_number: str | None, correspondent: str | None,
            start: date | None, end: date | None, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-    """A page of the documents this user may see that match, newest registration first."""
+    """A page of the documents this user may see that match, newest registration first. A `q` shaped
+    like a registration number is first looked up as one; when no document has that number, its
+    words are searched (`covid-19`)."""
     q = (q or "").strip()
     if q and REG_NUMBER.match(q) and not reg_number:
-        reg_number, q = q, ""
+        found = _search(user, "", q, correspondent, start, end, limit, cursor)
+        if found[0]:
+            return found
+    return _search(user, q, reg_number, correspondent, start, end, limit, cursor)
+
+
+def _search(user: User, q: str, reg_number: str | None, correspondent: str | None,
+            start: date | None, end: date | None, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
     if q and not WORD.search(q):
         raise ApiError(422, "validation_failed", "The query has no words.", {"q": ["No words to search for."]})
     if not q and not reg_number:
@@ -164,6 +174,10 @@ def search(user: User, q: str | None, reg_number: str | None, correspondent: str
     page = (sa.select(inner.c.id, doc.c.reg_number, inner.c.reg_date, doc.c.title, doc.c.correspondent, snippet)
             .select_from(inner.join(doc, doc.c.id == inner.c.id).join(text, text.c.document_id == inner.c.id))
             .order_by(inner.c.reg_date.desc(), inner.c.id.desc()))
+    if dialect == "postgresql":
+        # The access rule's correlated checks make the planner's estimate large enough to compile the
+        # statement (JIT), which cost 280 ms of a 300 ms search over 30,000 documents; it runs in 20.
+        db.session.execute(sa.text("SET LOCAL jit = off"))
     rows = db.session.execute(page).all()
     more = len(rows) > limit
     rows = rows[:limit]

@@ -34,6 +34,9 @@ class Document(db.Model):
         sa.UniqueConstraint("organization_id", "reg_year", "reg_number"),
         # Search by registration number: the number alone, whatever its year.
         sa.Index("ix_documents_reg_number", "organization_id", "reg_number"),
+        # Search's order, newest registration first: a common word is found walking this and stops
+        # at a page, rather than sorting every match.
+        sa.Index("ix_documents_reg_date", "organization_id", "reg_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

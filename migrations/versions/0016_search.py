@@ -39,6 +39,7 @@ def upgrade():
         sa.Column("lemmas", sa.Text(), nullable=True),
     )
     op.create_index("ix_documents_reg_number", "documents", ["organization_id", "reg_number"])
+    op.create_index("ix_documents_reg_date", "documents", ["organization_id", "reg_date", "id"])
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         # Stored, not an expression index alone: a plan that walks documents newest first and filters
@@ -71,3 +72,4 @@ def downgrade():
         op.execute("DROP TABLE document_words")
     op.drop_table("document_texts")
     op.drop_index("ix_documents_reg_number", table_name="documents")
+    op.drop_index("ix_documents_reg_date", table_name="documents")

@@ -95,6 +95,9 @@ def test_a_registration_number_finds_its_document_exactly(login, demo):
     assert _ids(_found(login("exec1"), q="доклад", reg_number=docs[1]["reg_number"])) == [docs[1]["id"]]
     theirs = _register(login("clerk2"), demo, addressees=[str(demo["exec2"].units[0].id)])
     assert _found(login("minister"), q=theirs["reg_number"])["items"] == []
+    # Shaped like a number but no document's: its words are searched.
+    covid = _register(clerk, demo, title="О мерах против covid-19 в школах")
+    assert _ids(_found(login("exec1"), q="covid-19")) == [covid["id"]]
 
 
 def test_filters_by_correspondent_and_dates(login, demo):
