@@ -162,8 +162,13 @@ def _search(user: User, q: str, reg_number: str | None, correspondent: str | Non
         conditions.append(d.c.id.in_(matching))
     # The matches are ordered by their keys alone, and only the page's rows are read whole: sorting
     # every match with its text (a common word matches most documents) cost more than the search.
+    newest = d.c.reg_date
+    if reg_number and dialect == "sqlite":
+        # A number finds one document by its index; SQLite would rather walk the date order (18 ms
+        # over 30,000 documents, 2 ms this way): the unary plus keeps that index out of the order.
+        newest = sa.literal_column("+d.reg_date")
     inner = (sa.select(d.c.id, d.c.reg_date).select_from(d.join(t, t.c.document_id == d.c.id))
-             .where(*conditions).order_by(d.c.reg_date.desc(), d.c.id.desc()).limit(limit + 1).subquery("hit"))
+             .where(*conditions).order_by(newest.desc(), d.c.id.desc()).limit(limit + 1).subquery("hit"))
     doc, text = Document.__table__.alias("doc"), DocumentText.__table__.alias("text")
     if dialect == "postgresql" and q:
         snippet = sa.func.ts_headline(sa.literal_column("'russian'"), text.c.words,
