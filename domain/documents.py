@@ -18,7 +18,7 @@ from models import (
 )
 from models.blobstore import blobs
 
-from . import inbox
+from . import inbox, search
 from .errors import ApiError
 
 MAX_FILES = 20
@@ -95,6 +95,7 @@ def register(clerk: User, meta: dict, files: list[FileStorage]) -> Document:
     inbox.deliver_many(executives_of([u.id for u in units]), doc, "resolution", sender)
     if readers:
         inbox.deliver_many(sa.select(User.id).where(User.id.in_(sorted(readers))), doc, "info", sender)
+    search.index(doc)  # found at once: in this transaction, by nothing that can wait on another
     audit.record(clerk.organization_id, clerk.id, "document.registered", "document", doc.id,
                  reg_number=doc.reg_number, attachments=[a.sha256 for a in doc.attachments])
     return doc
@@ -110,6 +111,7 @@ def add_attachment(user: User, doc: Document, upload: FileStorage) -> Attachment
     attachment = Attachment(name=name, mime=mime, size=size, sha256=sha, version=version)
     doc.attachments.append(attachment)
     db.session.flush()
+    search.index(doc)
     audit.record(user.organization_id, user.id, "document.attachment_added", "document", doc.id,
                  attachment_id=str(attachment.id), name=name, version=version, sha256=sha)
     return attachment

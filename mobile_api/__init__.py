@@ -112,11 +112,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         ops,
         organization,
         resolutions,
+        search,
         tasks,
         voice,
     )
     for module in (auth, devices, inbox, documents, resolutions, tasks, control, approvals, voice, directory,
-                   organization):
+                   organization, search):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
     from . import console

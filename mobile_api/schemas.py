@@ -435,3 +435,29 @@ class DocumentForm(Schema):
 
 class AttachmentForm(Schema):
     file = fields.Raw(required=True, metadata=BINARY_PART)
+
+
+class SearchArgs(PageArgs):
+    q = fields.String(validate=validate.Length(1, 200), metadata={
+        "description": "words, any form; all must be found. A registration number finds that document",
+        "example": "договоров поставки"})
+    reg_number = fields.String(validate=validate.Length(1, 40), metadata={"example": "МЦР-12/26"})
+    correspondent = fields.String(validate=validate.Length(1, 300), metadata={
+        "description": "part of the correspondent's name, any case"})
+    start = fields.Date(data_key="from", metadata={"description": "registered on or after this date"})
+    end = fields.Date(data_key="to", metadata={"description": "registered on or before this date"})
+
+
+class SearchItem(Schema):
+    document_id = Id()
+    reg_number = fields.String()
+    reg_date = fields.Date()
+    title = fields.String()
+    from_ = fields.String(data_key="from", attribute="from", metadata={"description": "the correspondent"})
+    snippet = fields.String(metadata={
+        "description": "a passage of the document, HTML-escaped, the words found marked <mark>…</mark>"})
+
+
+class SearchPage(Schema):
+    items = fields.List(fields.Nested(SearchItem))
+    next_cursor = fields.String(allow_none=True)

@@ -10,6 +10,7 @@ from .corrections import CorrectionSource, LearnedCorrection  # noqa: F401
 from .documents import (
     Attachment,
     Document,
+    DocumentText,
     InboxItem,
     RegistrationCounter,
     document_addressees,
@@ -30,7 +31,8 @@ from .resolutions import (
 from .voice import VoiceNote
 
 __all__ = [
-    "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document", "IdempotentResponse",
+    "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document", "DocumentText",
+    "IdempotentResponse",
     "InboxItem", "Job", "LoginFailure",
     "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
     "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",

@@ -30,7 +30,14 @@ class RegistrationCounter(db.Model):
 
 class Document(db.Model):
     __tablename__ = "documents"
-    __table_args__ = (sa.UniqueConstraint("organization_id", "reg_year", "reg_number"),)
+    __table_args__ = (
+        sa.UniqueConstraint("organization_id", "reg_year", "reg_number"),
+        # Search by registration number: the number alone, whatever its year.
+        sa.Index("ix_documents_reg_number", "organization_id", "reg_number"),
+        # Search's order, newest registration first: a common word is found walking this and stops
+        # at a page, rather than sorting every match.
+        sa.Index("ix_documents_reg_date", "organization_id", "reg_date", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
@@ -69,6 +76,22 @@ class Attachment(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     document: Mapped[Document] = relationship(back_populates="attachments")
+
+
+class DocumentText(db.Model):
+    """What search reads of a document: its words (registration number, title, summary, correspondent
+    and the text of its plain-text files), written in the transaction that registers the document or
+    adds a file. PostgreSQL searches a stored `search_vector`, `to_tsvector('russian', words)`, under a
+    GIN index (the column is the migration's, PostgreSQL's alone); SQLite an FTS5 table over `lemmas`,
+    the words' normal forms (pymorphy3), kept in step by triggers. Both are made by migration 0016, per
+    dialect."""
+
+    __tablename__ = "document_texts"
+
+    document_id: Mapped[int] = mapped_column(sa.ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    correspondent_key: Mapped[str] = mapped_column(sa.String(300))  # casefolded, for the correspondent filter
+    words: Mapped[str] = mapped_column(sa.Text)
+    lemmas: Mapped[str | None] = mapped_column(sa.Text)  # SQLite only
 
 
 class InboxItem(db.Model):

@@ -34,6 +34,10 @@ LOOKUPS = {
                                                  "AND status = 'pending' ORDER BY created_at DESC, id DESC LIMIT 26",
     "an execution tree's sub-resolutions": "SELECT * FROM resolutions WHERE parent_task_id = 7",
     "an execution tree's reports": "SELECT * FROM task_reports WHERE task_id IN (7, 8)",
+    "a search by words": "SELECT document_id FROM document_texts "
+                         "WHERE search_vector @@ plainto_tsquery('russian', 'договоров поставки')",
+    "a search by registration number": "SELECT id FROM documents WHERE organization_id = 7 "
+                                       "AND reg_number = 'МЦР-12/26'",
 }
 
 
