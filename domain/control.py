@@ -5,7 +5,6 @@ Every transition takes its rows' locks first and checks its rules after (models.
 the same order, resolution, then task, then extension request: of simultaneous requests exactly one
 takes effect, and the others find what it left and answer 409 with that `state`.
 """
-import mimetypes
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -23,10 +22,9 @@ from models import (
     utcnow,
 )
 from models.base import lock
-from models.blobstore import blobs
 
 from . import access, inbox
-from .documents import MAX_FILES, _clean_filename
+from .documents import MAX_FILES, store_upload
 from .errors import ApiError, conflict, not_found
 from .notify import notify, notify_each
 from .resolutions import move
@@ -83,11 +81,7 @@ def _store(report: TaskReport, files: list[FileStorage]) -> None:
     if len(files) > MAX_FILES:
         raise ApiError(422, "validation_failed", "Too many files.", {"file": [f"At most {MAX_FILES} files."]})
     for upload in files:
-        sha, size = blobs().put(upload.stream)
-        name = _clean_filename(upload.filename)
-        mime = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" else (
-            mimetypes.guess_type(name)[0] or "application/octet-stream")
-        report.files.append(ReportFile(name=name, mime=mime, size=size, sha256=sha))
+        report.files.append(ReportFile(**store_upload(upload)))
 
 
 def _waiting_report(task_id: int) -> TaskReport | None:

@@ -50,6 +50,17 @@ def _clean_filename(name: str | None) -> str:
     return name[:255]
 
 
+def store_upload(upload: FileStorage) -> dict:
+    """Put an uploaded file in the blob store: its name, type, size and hash, as a file row takes them.
+    The type is the one declared, or guessed from the name when none was (see mobile_api.files for how
+    it is served)."""
+    sha, size = blobs().put(upload.stream)
+    name = _clean_filename(upload.filename)
+    mime = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" else (
+        mimetypes.guess_type(name)[0] or "application/octet-stream")
+    return {"name": name, "mime": mime, "size": size, "sha256": sha}
+
+
 def register(clerk: User, meta: dict, files: list[FileStorage]) -> Document:
     """Register a document with its files and deliver it to the addressed units' executives."""
     if not clerk.has_role("clerk"):
@@ -81,11 +92,7 @@ def register(clerk: User, meta: dict, files: list[FileStorage]) -> Document:
         addressees=list(units),
     )
     for upload in files:
-        sha, size = blobs().put(upload.stream)
-        name = _clean_filename(upload.filename)
-        mime = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" else (
-            mimetypes.guess_type(name)[0] or "application/octet-stream")
-        doc.attachments.append(Attachment(name=name, mime=mime, size=size, sha256=sha))
+        doc.attachments.append(Attachment(**store_upload(upload)))
     db.session.add(doc)
     db.session.flush()
 
@@ -103,15 +110,12 @@ def register(clerk: User, meta: dict, files: list[FileStorage]) -> Document:
 
 def add_attachment(user: User, doc: Document, upload: FileStorage) -> Attachment:
     """Store a file on the document; a file named like an earlier one is its next version."""
-    sha, size = blobs().put(upload.stream)
-    name = _clean_filename(upload.filename)
-    mime = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" else (
-        mimetypes.guess_type(name)[0] or "application/octet-stream")
-    version = 1 + max((a.version for a in doc.attachments if a.name == name), default=0)
-    attachment = Attachment(name=name, mime=mime, size=size, sha256=sha, version=version)
+    stored = store_upload(upload)
+    version = 1 + max((a.version for a in doc.attachments if a.name == stored["name"]), default=0)
+    attachment = Attachment(**stored, version=version)
     doc.attachments.append(attachment)
     db.session.flush()
     search.index(doc)
     audit.record(user.organization_id, user.id, "document.attachment_added", "document", doc.id,
-                 attachment_id=str(attachment.id), name=name, version=version, sha256=sha)
+                 attachment_id=str(attachment.id), name=attachment.name, version=version, sha256=attachment.sha256)
     return attachment
