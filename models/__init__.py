@@ -3,6 +3,7 @@ from . import (
     changes,  # noqa: F401  (registers the sync change stamping)
     signing,  # noqa: F401  (approvals and signatures: import their models from models.signing)
 )
+from .assistant_rights import AssistantRight
 from .audit import AuditEvent, AuditHead
 from .auth import AuthSession, Device, LoginFailure
 from .base import BigId, db, utcnow
@@ -31,7 +32,7 @@ from .resolutions import (
 from .voice import VoiceNote
 
 __all__ = [
-    "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document", "DocumentText",
+    "AssistantRight", "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document", "DocumentText",
     "IdempotentResponse",
     "InboxItem", "Job", "LoginFailure",
     "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",

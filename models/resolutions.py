@@ -10,7 +10,7 @@ from .org import User
 from .views import TASK_VIEWS, condition
 
 RESOLUTION_STATES = ("transcribing", "awaiting_review", "reviewed", "draft", "issued", "failed", "executed",
-                     "withdrawn")
+                     "withdrawn", "rejected")
 # A task of a controlled resolution is reported, then accepted (done) or returned (open again); a task
 # for information is acknowledged (done).
 TASK_STATES = ("open", "reported", "done")
@@ -55,8 +55,14 @@ class Resolution(db.Model):
     # Who accepts the reports and decides the extensions; None on a draft means its author.
     controller_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     withdraw_reason: Mapped[str | None] = mapped_column(sa.Text)
-    # When it was executed or withdrawn.
+    # When it was executed, withdrawn or (a draft) rejected.
     closed_at: Mapped[datetime | None]
+    # An assistant who wrote or dictated this draft for its author (the executive they serve), and an
+    # assistant who issued it in the author's name; None when the author did it themself.
+    drafted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    issued_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # Why the author rejected the draft, if they said.
+    reject_comment: Mapped[str | None] = mapped_column(sa.Text)
 
     document: Mapped[Document] = relationship()
     author: Mapped[User] = relationship(foreign_keys=[author_id])
