@@ -26,6 +26,8 @@ PROBLEMS: dict[str, Problem] = {code: Problem(status, title) for status, code, t
     (401, "invalid_credentials", "Wrong username or password"),
     (403, "forbidden", "The user's role does not allow this"),
     (403, "self_review", "The author cannot review their own draft"),
+    (403, "not_your_executive", "An assistant writes drafts only for an executive they serve"),
+    (403, "not_your_assistant", "Rights are given only to an assistant who serves the caller"),
     (403, "csrf_failed", "The console form's token is missing or wrong"),
     (404, "not_found", "No such thing, or not visible to this user"),
     (405, "method_not_allowed", "The path does not take this method"),

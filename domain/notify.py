@@ -25,6 +25,9 @@ EVENTS = (
     "extension_requested",  # controller
     "extension_decided",  # executor
     "resolution_withdrawn",  # executors whose tasks it ended
+    "draft_prepared",     # executive: an assistant wrote a draft for them
+    "draft_rejected",     # assistant: the executive rejected the draft they wrote
+    "issued_for_you",     # executive: an assistant issued a resolution in their name
 )
 URGENT = {"task_assigned", "approval_requested", "deadline_passed", "report_returned"}
 

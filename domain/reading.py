@@ -44,7 +44,7 @@ EXECUTOR = ("id", "short_name")
 # `executors` holds the EXECUTOR rows of each resolution, in their order; `revisions` how many edits were kept.
 RESOLUTION = ("id", "document_id", "author_id", "author_short_name", "status", "text", "executors", "deadline",
               "voice_note_id", "parent_task_id", "revisions", "created_at", "issued_at", "controlled",
-              "controller_user_id")
+              "controller_user_id", "drafted_by_id", "issued_by_id", "reject_comment")
 _EXECUTORS_AT = RESOLUTION.index("executors")
 
 
@@ -74,6 +74,7 @@ _RESOLUTIONS = sa.select(
     sa.func.coalesce(Resolution.control, sa.and_(Resolution.deadline.is_not(None), sa.exists().where(
         resolution_executors.c.resolution_id == Resolution.id))),
     sa.func.coalesce(Resolution.controller_id, Resolution.author_id),
+    Resolution.drafted_by_id, Resolution.issued_by_id, Resolution.reject_comment,
 ).join(User, User.id == Resolution.author_id).where(
     Resolution.document_id == DOCUMENT_ID, Resolution.id > sa.bindparam("after", type_=sa.BigInteger),
     resolution_seen_by(USER_ID),

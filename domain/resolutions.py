@@ -19,7 +19,7 @@ from models import (
 from models.base import store_order
 from models.changes import change_number
 
-from . import access, corrections, inbox, signatures
+from . import access, assistant_rights, corrections, inbox, signatures
 from .errors import ApiError, conflict, not_found
 from .notify import notify, notify_each
 from .workdays import end_of_day
@@ -32,12 +32,13 @@ AS_LISTED = (orm.joinedload(Resolution.author), orm.selectinload(Resolution.revi
 TRANSITIONS = {
     "transcribing": {"awaiting_review", "failed"},
     "failed": {"transcribing"},
-    "awaiting_review": {"reviewed", "issued"},
-    "reviewed": {"issued", "awaiting_review"},
-    "draft": {"issued"},
+    "awaiting_review": {"reviewed", "issued", "rejected"},
+    "reviewed": {"issued", "awaiting_review", "rejected"},
+    "draft": {"issued", "rejected"},
     "issued": {"executed", "withdrawn"},
     "executed": set(),
     "withdrawn": set(),
+    "rejected": set(),
 }
 
 
@@ -97,19 +98,21 @@ def _controller(author: User, user_id: int | None) -> int | None:
 
 def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | date | None,
            status: str = "draft", issue: bool = False, control: bool | None = None,
-           controller_id: int | None = None) -> Resolution:
+           controller_id: int | None = None, by: User | None = None) -> Resolution:
     """A new resolution by `author` on a document they can see; with `issue`, issued at once (as
     `issue` does, the resolution and its tasks written together; never where the organization has
     issues signed, as a signature needs the resolution first). `control` and `controller_id` left
-    None take their defaults at issue (`Resolution.controlled`, `Resolution.controller_user_id`)."""
+    None take their defaults at issue (`Resolution.controlled`, `Resolution.controller_user_id`).
+    `by` is an assistant writing it for the author (domain.drafts), and issuing it in their name."""
     parent_task_id = resolver_task(author, doc)
     if issue:
-        signatures.check_issue_signed(author, signed=False)
+        signatures.check_issue_signed(by or author, signed=False)
     executors = _executors(author, executor_ids) if executor_ids else []
     res = Resolution(document_id=doc.id, author_id=author.id, status=status, text=text,
                      deadline=_deadline(author, deadline), control=control,
                      controller_id=_controller(author, controller_id),
-                     parent_task_id=parent_task_id)
+                     parent_task_id=parent_task_id, drafted_by_id=by and by.id,
+                     issued_by_id=by.id if by and issue else None)
     res.document, res.author = doc, author
     if issue:
         set_committed_value(res, "executors", executors)
@@ -123,9 +126,10 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
             {"resolution_id": res.id, "user_id": user.id, "position": i} for i, user in enumerate(executors)])
     set_committed_value(res, "executors", executors)
     set_committed_value(res, "revisions", [])
-    audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
+    audit.record(author.organization_id, (by or author).id, "resolution.created", "resolution", res.id, status=status,
+                 **_acting_for(author, by))
     if issue:
-        _assign(author, res)
+        _assign(author, res, by)
     return res
 
 
@@ -199,23 +203,38 @@ def issue(user: User, resolution_id: int, signing_session_id: int | None = None)
 
     Under the resolution's row lock: the tasks carry the text and executors as they are at that
     moment, and an edit or a second issue waiting for the lock finds the resolution issued.
+
+    An assistant the author allowed to (domain.assistant_rights) issues in the author's name: the grant
+    is read under the same lock, the issue is recorded as theirs on the author's behalf (`issued_by`,
+    the audit entry's `acting_for`), and the organization's signing policy applies to the assistant,
+    who signs with their own key.
     """
     res = access.get_resolution(user, resolution_id, lock=True)
+    by = None
     if res.author_id != user.id:
-        if access.may_edit_resolution(user, res):
-            raise ApiError(403, "forbidden", "Only the author issues a resolution.")
-        raise not_found("resolution")
+        if not access.may_edit_resolution(user, res):
+            raise not_found("resolution")
+        if not assistant_rights.may_issue_for(user, res.author_id, lock=True):
+            raise ApiError(403, "forbidden", "Only the author issues a resolution, or an assistant they allowed to.")
+        by = user
     if signing_session_id:
         signatures.sign_resolution_issue(user, res, signing_session_id)
     _mark_issued(res, res.executors)
-    _assign(user, res)
+    res.issued_by_id = by and by.id
+    _assign(res.author, res, by)
     signatures.check_issue_signed(user, signed=bool(signing_session_id))
     return res
 
 
 def may_issue(user: User, res: Resolution) -> bool:
     """Whether `issue` without a signature would be allowed now (what a screen offers)."""
-    return res.author_id == user.id and res.status in EDITABLE and not signatures.issue_needs_signature(user)
+    return ((res.author_id == user.id or assistant_rights.may_issue_for(user, res.author_id))
+            and res.status in EDITABLE and not signatures.issue_needs_signature(user))
+
+
+def _acting_for(author: User, by: User | None) -> dict:
+    """What an audit entry of an act done for the author by an assistant adds: whom it was done for."""
+    return {"acting_for": str(author.id)} if by is not None else {}
 
 
 def _mark_issued(res: Resolution, executors: list[User]) -> None:
@@ -229,9 +248,10 @@ def _mark_issued(res: Resolution, executors: list[User]) -> None:
     res.issued_at = utcnow()
 
 
-def _assign(user: User, res: Resolution) -> list[int]:
+def _assign(user: User, res: Resolution, by: User | None = None) -> list[int]:
     """Give each executor of an issued resolution (its links written) a task, and tell them; take the
-    resolution off the author's inbox. The tasks' ids, in the executors' order."""
+    resolution off the author's inbox. The tasks' ids, in the executors' order. `user` is the author;
+    `by` an assistant issuing in their name (the author is told)."""
     # One statement whatever the number of executors, from the links as they stand in the transaction.
     by_executor = {executor_id: task_id for task_id, executor_id in db.session.execute(
         _TASKS, {"resolution_id": res.id, "document_id": res.document_id, "text": res.text,
@@ -244,8 +264,10 @@ def _assign(user: User, res: Resolution) -> list[int]:
     notify_each("task_assigned", doc.id, [(executor_id, {"task_id": task_id, "resolution_id": res.id})
                                           for task_id, executor_id in tasks])
     inbox.withdraw(user.id, doc.id, "resolution")
-    audit.record(user.organization_id, user.id, "resolution.issued", "resolution", res.id,
-                 executors=[str(e.id) for e in res.executors])
+    if by is not None:
+        notify("issued_for_you", user.id, doc.id, resolution_id=res.id)
+    audit.record(user.organization_id, (by or user).id, "resolution.issued", "resolution", res.id,
+                 executors=[str(e.id) for e in res.executors], **_acting_for(user, by))
     return [task_id for task_id, _ in tasks]
 
 

@@ -31,6 +31,7 @@ from signing.canonical import resolution_bytes, version_hash
 from signing.csr import CsrError, issue_certificate, load_csr
 from signing.evidence import SignedItem, build_evidence
 
+from . import assistant_rights
 from .errors import ApiError, conflict, not_found
 
 ALGORITHMS = ("ecdsa-with-SHA256", "gost3410-2012-256", "gost3410-2012-512")
@@ -183,8 +184,9 @@ def open_session(user: User, key_id: int, doc: Document, subject_type: str, subj
 
 
 def open_resolution_session(user: User, res: Resolution, key_id: int) -> SigningSession:
-    """A session for the author's signature on issuing a resolution."""
-    if res.author_id != user.id:
+    """A session for the signature of whoever issues the resolution: its author, or an assistant the
+    author allowed to issue in their name (who signs with their own key)."""
+    if res.author_id != user.id and not assistant_rights.may_issue_for(user, res.author_id):
         raise not_found("resolution")
     if res.status in ISSUED_STATES:
         raise ApiError(409, "invalid_state", "The resolution is already issued.")

@@ -84,15 +84,18 @@ def phrases_for(user: User, given: list[str] | None, language: str | None = None
 
 
 def dictate(author: User, doc: Document, sha: str, size: int, audio_format: str, duration_s: float, language: str,
-            phrases: Sequence[str] | None) -> Resolution:
-    """A resolution being transcribed from a stored recording, with its voice note and job."""
-    note = VoiceNote(document_id=doc.id, author_id=author.id, sha256=sha, mime=MIME.get(audio_format.split("/")[0],
-                     "application/octet-stream"), size=size, language=language,
-                     phrases=list(phrases) if phrases else None, status="queued",
+            phrases: Sequence[str] | None, by: User | None = None) -> Resolution:
+    """A resolution being transcribed from a stored recording, with its voice note and job. `by` is an
+    assistant dictating a draft for the author (domain.drafts): note and draft are the author's (learned
+    corrections stay per author) and the draft names the assistant as its drafter; once transcribed it
+    is reviewed as any of the author's dictations, then goes to the author."""
+    note = VoiceNote(document_id=doc.id, author_id=author.id, sha256=sha,
+                     mime=MIME.get(audio_format.split("/")[0], "application/octet-stream"), size=size,
+                     language=language, phrases=list(phrases) if phrases else None, status="queued",
                      duration_s=round(duration_s, 3))
     db.session.add(note)
     db.session.flush()
-    res = rules.create(author, doc, "", [], None, status="transcribing")
+    res = rules.create(author, doc, "", [], None, status="transcribing", by=by)
     res.voice_note_id = note.id
     _enqueue(res, note)
     return res

@@ -108,6 +108,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         devices,
         directory,
         documents,
+        drafts,
         inbox,
         ops,
         organization,
@@ -117,7 +118,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         voice,
     )
     for module in (auth, devices, inbox, documents, resolutions, tasks, control, approvals, voice, directory,
-                   organization, search):
+                   organization, search, drafts):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
     from . import console

@@ -365,6 +365,11 @@ class ResolutionSchema(Schema):
                                                                       "description": "how many edits were kept"})
     created_at = UtcTime()
     issued_at = UtcTime(allow_none=True)
+    drafted_by = Id(attribute="drafted_by_id", allow_none=True, metadata={
+        "description": "the assistant who wrote or dictated this draft for its author"})
+    issued_by = Id(attribute="issued_by_id", allow_none=True, metadata={
+        "description": "the assistant who issued it in its author's name (null: the author did)"})
+    reject_comment = fields.String(allow_none=True, metadata={"description": "why the author rejected the draft"})
 
 
 class ResolutionPage(Schema):
@@ -382,6 +387,9 @@ class ResolutionIn(Schema):
         "description": "for control; default: when it has executors and a deadline"})
     controller = Id(allow_none=True, metadata={
         "description": "a user of the author's organization; default the author"})
+    author = Id(allow_none=True, metadata={
+        "description": "an assistant writes a draft for an executive they serve (default: the caller); "
+                       "the draft goes to that executive to issue, edit or reject"})
 
 
 class ResolutionPatch(Schema):

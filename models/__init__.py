@@ -32,8 +32,8 @@ from .resolutions import (
 from .voice import VoiceNote
 
 __all__ = [
-    "AssistantRight", "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document", "DocumentText",
-    "IdempotentResponse",
+    "AssistantRight", "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document",
+    "DocumentText", "IdempotentResponse",
     "InboxItem", "Job", "LoginFailure",
     "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
     "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",

@@ -25,6 +25,9 @@ class Event(StrEnum):
     EXTENSION_REQUESTED = "extension_requested"  # a later deadline asked -> controller
     EXTENSION_DECIDED = "extension_decided"  # approved or rejected -> executor
     RESOLUTION_WITHDRAWN = "resolution_withdrawn"  # taken off control -> executors
+    DRAFT_PREPARED = "draft_prepared"  # an assistant's draft to issue -> executive
+    DRAFT_REJECTED = "draft_rejected"  # the executive turned it down -> the assistant who wrote it
+    ISSUED_FOR_YOU = "issued_for_you"  # an assistant issued in the executive's name -> executive
 
 
 # Tasks and approvals wake the phone at once; the rest may wait for a convenient moment.
@@ -60,6 +63,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.EXTENSION_REQUESTED: ("Extension requested", "An executor asks for a later deadline."),
         Event.EXTENSION_DECIDED: ("Extension decided", "Your request for a later deadline has been decided."),
         Event.RESOLUTION_WITHDRAWN: ("Taken off control", "A resolution has been withdrawn; its task is closed."),
+        Event.DRAFT_PREPARED: ("Draft to issue", "Your assistant has prepared a resolution draft for you."),
+        Event.DRAFT_REJECTED: ("Draft rejected", "A resolution draft you prepared has been rejected."),
+        Event.ISSUED_FOR_YOU: ("Issued on your behalf", "Your assistant has issued a resolution in your name."),
     },
     "ru": {
         Event.TASK_ASSIGNED: ("Новое поручение", "Вам назначено поручение."),
@@ -88,6 +94,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.EXTENSION_REQUESTED: ("Запрос продления срока", "Исполнитель просит продлить срок."),
         Event.EXTENSION_DECIDED: ("Решение о продлении", "По вашему запросу о продлении срока принято решение."),
         Event.RESOLUTION_WITHDRAWN: ("Снято с контроля", "Резолюция снята с контроля, поручение закрыто."),
+        Event.DRAFT_PREPARED: ("Проект резолюции", "Помощник подготовил для вас проект резолюции."),
+        Event.DRAFT_REJECTED: ("Проект отклонён", "Подготовленный вами проект резолюции отклонён."),
+        Event.ISSUED_FOR_YOU: ("Резолюция от вашего имени", "Помощник выпустил резолюцию от вашего имени."),
     },
     "tt": {
         Event.TASK_ASSIGNED: ("Яңа йөкләмә", "Сезгә йөкләмә бирелде."),
@@ -110,6 +119,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.EXTENSION_REQUESTED: ("Срокны озайту соравы", "Башкаручы срокны озайтуны сорый."),
         Event.EXTENSION_DECIDED: ("Озайту турында карар", "Срокны озайту соравыгыз буенча карар кабул ителде."),
         Event.RESOLUTION_WITHDRAWN: ("Контрольдән алынды", "Резолюция контрольдән алынды, йөкләмә ябылды."),
+        Event.DRAFT_PREPARED: ("Резолюция проекты", "Ярдәмчегез сезнең өчен резолюция проектын әзерләде."),
+        Event.DRAFT_REJECTED: ("Проект кире кагылды", "Сез әзерләгән резолюция проекты кире кагылды."),
+        Event.ISSUED_FOR_YOU: ("Сезнең исемнән резолюция", "Ярдәмчегез сезнең исемнән резолюция чыгарды."),
     },
 }
 

@@ -1,7 +1,7 @@
 """Text resolutions: draft, edit, review, issue."""
 from flask import g, url_for
 
-from domain import access, control, execution
+from domain import access, control, drafts, execution
 from domain import resolutions as rules
 
 from ..approvals.schemas import IssueIn
@@ -19,12 +19,13 @@ blp.before_request(authenticate)
 @idempotent
 @blp.arguments(ResolutionIn())
 @blp.response(201, ResolutionSchema, headers=LOCATION)
-@errors("forbidden", "signature_required")
+@errors("forbidden", "signature_required", "not_your_executive")
 def create(body, document_id):
-    """Write a resolution: a draft, or issued at once when `issue` is true."""
+    """Write a resolution: a draft, or issued at once when `issue` is true. An assistant names with `author`
+    an executive they serve to write a draft for them (issued at once only where that executive allowed it)."""
     doc = access.get_document(g.user, document_id)
-    res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"), issue=body["issue"],
-                       control=body.get("control"), controller_id=body.get("controller"))
+    res = drafts.create(g.user, doc, body.get("author"), body["text"], body["executors"], body.get("deadline"),
+                        issue=body["issue"], control=body.get("control"), controller_id=body.get("controller"))
     return res, 201, {"Location": url_for("resolutions.get", resolution_id=res.id)}
 
 
@@ -68,7 +69,8 @@ def reviewed(resolution_id):
 @errors("forbidden", "invalid_state", "signature_missing", "signature_mismatch", "signing_session_mismatch",
         "signature_required")
 def issue(body, resolution_id):
-    """The author issues the resolution, signed when `signing_session_id` names their signature of it."""
+    """The author issues the resolution, signed when `signing_session_id` names their signature of it; or an
+    assistant the author allowed to, in the author's name (signed with the assistant's own key)."""
     return rules.issue(g.user, resolution_id, body.get("signing_session_id"))
 
 

@@ -1,10 +1,11 @@
 """HTTP routes of voice resolutions; the rules live in domain/voice.py."""
 from flask import current_app, g, request, url_for
 
-from domain import access, voice
+from domain import access, assistant_rights, voice
 
 from ..conditional import etagged
 from ..errors import ApiError
+from ..fields import parse_id
 from ..files import send_blob, serves_file
 from ..idempotency import idempotent
 from ..openapi import LOCATION, declare, errors
@@ -27,11 +28,13 @@ from .schemas import (
 @declare(requestBody={"required": True, "content": {"multipart/form-data": {"schema": VoiceUploadForm}}})
 @blp.response(202, VoiceQueued, headers=LOCATION)
 @errors("forbidden", "payload_too_large", "unsupported_audio", "audio_too_long", "no_speech", "out_of_vocabulary",
-        "validation_failed")
+        "validation_failed", "not_your_executive")
 def upload(document_id):
-    """Dictate a resolution: the recording is stored and queued for transcription."""
+    """Dictate a resolution: the recording is stored and queued for transcription. An assistant names with
+    `author` an executive they serve to dictate a draft for them."""
     doc = access.get_document(g.user, document_id)
-    voice.may_dictate(g.user, doc)
+    author = assistant_rights.author_for(g.user, _author(request.form.get("author")))
+    voice.may_dictate(author, doc)
     cfg = current_app.config
     if (request.content_length or 0) > cfg["VOICE_MAX_BYTES"] + 64 * 1024:  # refuse before reading it
         raise ApiError(413, "payload_too_large", f"Recordings are limited to {cfg['VOICE_MAX_BYTES'] // 2**20} MB.")
@@ -47,9 +50,21 @@ def upload(document_id):
     phrases = voice.phrases_for(g.user, given, language)
     recording.check_vocabulary(language, phrases)
     sha, size, decoded = recording.store_recording(audio.stream)
-    res = voice.dictate(g.user, doc, sha, size, decoded.format, decoded.duration_s, language, phrases)
+    res = voice.dictate(author, doc, sha, size, decoded.format, decoded.duration_s, language, phrases,
+                        by=None if author is g.user else g.user)
     body = {"resolution_id": res.id, "voice_note_id": res.voice_note_id, "status": "queued"}
     return body, 202, {"Location": url_for("voice.get_note", note_id=res.voice_note_id)}
+
+
+def _author(raw: str | None) -> int | None:
+    """The `author` form field: an executive's id, or absent."""
+    if raw is None or raw == "":
+        return None
+    author_id = parse_id(raw.strip())
+    if author_id is None:
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"author": ["Not a valid id."]})
+    return author_id
 
 
 @blp.route("/voice-notes/<id:note_id>", methods=["GET"])

@@ -71,6 +71,7 @@ class VoiceUploadForm(Schema):
     audio = fields.Raw(required=True, metadata={**BINARY_PART, "description": "m4a/AAC, Ogg/Opus, WebM/Opus, MP3, "
                                                 "WAV, FLAC, AMR...: recognised from its bytes"})
     language = Language(metadata={"description": "a configured model (GET /voice/languages); default VOICE_LANGUAGE"})
+    author = Id(metadata={"description": "an assistant dictates a draft for an executive they serve"})
     phrases = fields.List(
         fields.String(validate=validate.Length(1, MAX_PHRASE_CHARS), metadata={"pattern": NONBLANK_TEXT_PATTERN}),
         validate=validate.Length(1, MAX_PHRASES),
