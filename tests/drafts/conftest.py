@@ -1,0 +1,3 @@
+"""The live server of the concurrency tests (gunicorn over a fresh PostgreSQL with the demo data), for the
+race of an issue and a reject."""
+from tests.concurrency.conftest import server  # noqa: F401
