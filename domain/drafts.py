@@ -8,9 +8,11 @@ assistant sees it, and the assistant is told.
 """
 from datetime import date, datetime
 
+import sqlalchemy as sa
+
 from models import Document, Resolution, User, audit, utcnow
 
-from . import access, assistant_rights, inbox
+from . import access, assistant_rights, inbox, paging
 from . import resolutions as rules
 from .errors import ApiError, not_found
 from .notify import notify
@@ -63,3 +65,19 @@ def reject(user: User, resolution_id: int, comment: str | None) -> Resolution:
     audit.record(user.organization_id, user.id, "resolution.rejected", "resolution", res.id,
                  **({"comment": comment} if comment else {}))
     return res
+
+
+def prepared_for(user: User, limit: int, cursor: str | None = None) -> dict:
+    """Drafts the executive's assistants wrote for them that wait for the executive, newest first."""
+    query = sa.select(Resolution).where(Resolution.author_id == user.id, Resolution.drafted_by_id.is_not(None),
+                                        Resolution.status == "draft").options(*rules.AS_LISTED)
+    rows, next_cursor = paging.newest_first(query, Resolution.created_at, Resolution.id, limit, cursor)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+def written_by(user: User, limit: int, cursor: str | None = None) -> dict:
+    """The drafts this assistant wrote for executives, whatever became of them (issued, rejected...), newest
+    first: where the assistant sees the executive's answer."""
+    query = sa.select(Resolution).where(Resolution.drafted_by_id == user.id).options(*rules.AS_LISTED)
+    rows, next_cursor = paging.newest_first(query, Resolution.created_at, Resolution.id, limit, cursor)
+    return {"items": rows, "next_cursor": next_cursor}

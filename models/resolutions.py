@@ -35,6 +35,9 @@ class Resolution(db.Model):
         # The resolution of a voice note (a phone polls its dictation; the console opens it): only
         # dictated ones have a note.
         partial_index("ix_resolutions_voice_note_id", "voice_note_id", where="voice_note_id IS NOT NULL"),
+        # The drafts an assistant wrote for executives, newest first (only those have a drafter).
+        partial_index("ix_resolutions_drafted_by", "drafted_by_id", "created_at", "id",
+                      where="drafted_by_id IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -30,6 +30,9 @@ def upgrade():
         else:
             op.add_column("resolutions", sa.Column(column, BigId, nullable=True))
             op.create_foreign_key(name, "resolutions", "users", [column], ["id"])
+    op.create_index("ix_resolutions_drafted_by", "resolutions", ["drafted_by_id", "created_at", "id"],
+                    postgresql_where=sa.text("drafted_by_id IS NOT NULL"),
+                    sqlite_where=sa.text("drafted_by_id IS NOT NULL"))
     op.create_table(
         "assistant_rights",
         sa.Column("id", BigId, primary_key=True),
@@ -48,6 +51,7 @@ def downgrade():
     op.execute("UPDATE resolutions SET status = 'draft' WHERE status = 'rejected'")
     op.drop_index("ix_assistant_rights_assistant_id", table_name="assistant_rights")
     op.drop_table("assistant_rights")
+    op.drop_index("ix_resolutions_drafted_by", table_name="resolutions")
     # Dropped in place, as they were added (SQLite drops a column with an inline reference).
     for column in ("reject_comment", *USER_REFERENCES):
         op.drop_column("resolutions", column)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError
 
-from domain import access, directory, signatures, voice
+from domain import access, assistant_rights, directory, drafts, signatures, voice
 from domain import resolutions as rules
 from domain.errors import ApiError, not_found
 from models import Document, Resolution, User, VoiceNote, db, utcnow
@@ -16,7 +16,7 @@ from ..auth.signin import sign_in
 from ..errors import field_errors
 from ..files import send_blob
 from ..schemas import ResolutionPatch
-from . import bp, lang, safe_next, t
+from . import bp, drafting, lang, safe_next, t
 from .i18n import LANGUAGES
 
 PAGE = 100
@@ -88,9 +88,15 @@ def queue():
     user = g.user
     review = voice.review_queue(user, PAGE, request.args.get("cursor")) if user.executives else None
     own = voice.drafts_to_issue(user, PAGE, request.args.get("own")) if user.has_role("executive") else None
+    # Drafts for executives (domain.drafts): those the executive's assistants prepared, and for an
+    # assistant the documents their executives have to resolve and the drafts they prepared, answers and all.
+    prepared = drafts.prepared_for(user, PAGE) if user.has_role("executive") else None
+    mine = drafts.written_by(user, PAGE) if user.executives else None
     return render_template("console/queue.html",
                            review=review and {**review, "rows": _rows(review["items"])},
-                           own=own and {**own, "rows": _rows(own["items"])})
+                           own=own and {**own, "rows": _rows(own["items"])},
+                           prepared=prepared and _rows(prepared["items"]), mine=mine and _rows(mine["items"]),
+                           documents=drafting.to_resolve(user) if user.executives else None)
 
 
 def _editable(resolution_id: int) -> Resolution:
@@ -156,8 +162,17 @@ def review(resolution_id):
         "console/review.html", res=res, doc=res.document, note=note, words=words,
         revisions=_revisions(res, note), deadline=_deadline_value(res),
         may_issue=rules.may_issue(g.user, res), may_review=rules.may_mark_reviewed(g.user, res),
-        editable=res.status in rules.EDITABLE,
-        signed_on_tablet=res.author_id == g.user.id and signatures.issue_needs_signature(g.user))
+        editable=res.status in rules.EDITABLE, may_reject=res.author_id == g.user.id and res.status in rules.EDITABLE,
+        people_by_id=_names({res.drafted_by_id, res.issued_by_id} - {None}),
+        signed_on_tablet=(res.author_id == g.user.id or assistant_rights.may_issue_for(g.user, res.author_id))
+        and signatures.issue_needs_signature(g.user))
+
+
+def _names(ids: set[int]) -> dict[int, str]:
+    """Short names of these users (who drafted or issued a resolution for its author)."""
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(User.id, User.short_name).where(User.id.in_(ids))).all())
 
 
 @bp.route("/voice-notes/<id:note_id>/audio", methods=["GET"])
