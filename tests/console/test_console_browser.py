@@ -178,3 +178,35 @@ def test_csrf_refused_cookies_locked_and_strangers_see_nothing(app, login, worke
     db.session.expire_all()
     assert db.session.get(Resolution, int(res_id)).status == "awaiting_review"
 
+
+
+def test_an_assistant_prepares_a_draft_on_the_documents_page_and_the_executive_rejects_it(
+        app, live_server, page, demo):
+    sign_in(page, live_server, "assistant1", DEMO_PASSWORD)
+    # From the executive's documents waiting for a resolution to the document's page and its form.
+    page.get_by_test_id("document-item").first.locator("a").click()
+    page.wait_for_url(re.compile(r".*/console/documents/\d+$"))
+    page.get_by_test_id("draft-author").select_option(str(demo["exec1"].id))
+    page.get_by_test_id("draft-text").fill("Подготовить ответ заявителю")
+    page.get_by_test_id("draft-executors").select_option([str(demo["employee1"].id)])
+    page.get_by_test_id("draft-deadline").fill("2026-12-25")
+    page.get_by_test_id("draft-submit").click()
+    page.wait_for_url(re.compile(r".*/console/resolutions/\d+\?prepared=1$"))
+    expect(page.get_by_test_id("draft-sent")).to_be_visible()
+    expect(page.get_by_test_id("status")).to_have_text("черновик")
+    res_id = int(re.search(r"/resolutions/(\d+)", page.url).group(1))
+    db.session.expire_all()
+    res = db.session.get(Resolution, res_id)
+    assert (res.author_id, res.drafted_by_id, [e.id for e in res.executors]) == (
+        demo["exec1"].id, demo["assistant1"].id, [demo["employee1"].id])
+
+    # The executive finds it among the drafts from the assistant and rejects it with a comment.
+    sign_in(page, live_server, "exec1", DEMO_PASSWORD)
+    page.get_by_test_id("prepared-for-me").get_by_test_id("queue-item").locator("a").click()
+    expect(page.get_by_test_id("drafted-by")).to_contain_text("Миннуллина")
+    page.get_by_test_id("reject-comment-input").fill("Ответ уже направлен")
+    page.get_by_test_id("reject").click()
+    expect(page.get_by_test_id("status")).to_have_text("отклонён")
+    expect(page.get_by_test_id("reject-comment")).to_have_text("Ответ уже направлен")
+    db.session.expire_all()
+    assert db.session.get(Resolution, res_id).status == "rejected"
