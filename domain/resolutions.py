@@ -221,7 +221,7 @@ def issue(user: User, resolution_id: int, signing_session_id: int | None = None)
         signatures.sign_resolution_issue(user, res, signing_session_id)
     _mark_issued(res, res.executors)
     res.issued_by_id = by and by.id
-    _assign(res.author, res, by)
+    _assign(user if by is None else res.author, res, by)
     signatures.check_issue_signed(user, signed=bool(signing_session_id))
     return res
 
