@@ -9,7 +9,7 @@ from ..blueprint import Blueprint
 from ..fields import Id, Text, UtcTime
 from ..idempotency import idempotent
 from ..openapi import errors
-from ..schemas import ResolutionSchema, UserRef
+from ..schemas import PageArgs, ResolutionPage, ResolutionSchema, UserRef
 
 blp = Blueprint("drafts", __name__, description="Drafts for executives")
 blp.before_request(authenticate)
@@ -58,6 +58,15 @@ class AssistantRights(Schema):
 def reject(body, resolution_id):
     """The author turns a draft down (`rejected`), with an optional comment; whoever drafted it is told."""
     return drafts.reject(g.user, resolution_id, body.get("comment"))
+
+
+@blp.route("/me/drafts", methods=["GET"])
+@blp.arguments(PageArgs(), location="query")
+@blp.response(200, ResolutionPage)
+def my_drafts(args):
+    """An assistant's drafts written for executives, newest first, whatever became of them: draft,
+    issued (`issued_by` says by whom), or rejected with the executive's `reject_comment`."""
+    return drafts.written_by(g.user, args["limit"], args.get("cursor"))
 
 
 @blp.route("/me/assistant-rights", methods=["GET"])

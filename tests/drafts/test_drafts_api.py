@@ -89,6 +89,10 @@ def test_the_executive_rejects_with_a_comment_and_the_assistant_learns_it(login,
     [push] = _pushes("draft_rejected", demo["assistant1"].id, draft["id"])
     assert push.payload["document_id"] == str(_doc())
     assert _line(demo["exec1"].id, _doc()) is None  # off the executive's inbox
+    mine = assistant.get("/me/drafts").get_json()  # the assistant's own list says so too
+    assert [(r["id"], r["status"], r["reject_comment"]) for r in mine["items"]] == [
+        (draft["id"], "rejected", "Вопрос уже решён")]
+    assert exec1.get("/me/drafts").get_json()["items"] == []
     # Rejected is final: no second reject, no issue, no edit; each 409 names the state.
     for resp in (exec1.post(f"/resolutions/{draft['id']}/reject", json={}),
                  exec1.post(f"/resolutions/{draft['id']}/issue", json={}),
