@@ -6,6 +6,7 @@ checked under the lock of the act it allows (`may_issue_for(..., lock=True)`): a
 while an issue waits is seen by that issue, and a withdrawal waits for an issue holding it.
 """
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from models import AssistantRight, User, assistants, audit, db, utcnow
 from models.base import write_lock
@@ -52,11 +53,14 @@ def set_right(executive: User, assistant_id: int, may_issue: bool) -> AssistantR
             assistant, executive.id):
         raise ApiError(403, "not_your_assistant", "Only an assistant who serves you can be given rights.")
     write_lock()
+    # The pair's row exists (two first grants at once both succeed), then is locked and set.
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    db.session.execute(dialect.insert(AssistantRight).values(
+        executive_id=executive.id, assistant_id=assistant_id, may_issue=False, set_by_id=executive.id,
+        set_at=utcnow()).on_conflict_do_nothing(index_elements=["executive_id", "assistant_id"]))
     right = db.session.scalar(sa.select(AssistantRight).where(
-        AssistantRight.executive_id == executive.id, AssistantRight.assistant_id == assistant_id).with_for_update())
-    if right is None:
-        right = AssistantRight(executive_id=executive.id, assistant_id=assistant_id)
-        db.session.add(right)
+        AssistantRight.executive_id == executive.id, AssistantRight.assistant_id == assistant_id)
+        .with_for_update().execution_options(populate_existing=True))
     right.may_issue, right.set_by_id, right.set_at = may_issue, executive.id, utcnow()
     db.session.flush()
     audit.record(executive.organization_id, executive.id, "assistant_rights.set", "user", assistant_id,

@@ -69,3 +69,28 @@ def test_an_issue_and_a_reject_at_once_one_wins_the_other_sees_its_state(server)
         else:
             assert won["status"] == "rejected" and (tasks, told) == (0, ["draft_rejected"])
     assert winners <= {"issued", "rejected"}
+
+
+def test_the_same_grant_sent_many_times_at_once_is_kept_once(server):
+    with server.app.app_context():  # a second assistant of exec1, never given anything yet
+        from werkzeug.security import generate_password_hash
+
+        from models import AssistantRight
+
+        exec1_row = db.session.scalar(sa.select(User).where(User.username == "exec1"))
+        helper = User(organization_id=exec1_row.organization_id, username=f"helper-{uuid.uuid4().hex[:6]}",
+                      name="Помощник", short_name="Помощник", role_list="assistant",
+                      password_hash=generate_password_hash("x"))
+        helper.executives = [exec1_row]
+        db.session.add(helper)
+        db.session.commit()
+        helper_id = helper.id
+    exec1 = server.login("exec1")["access_token"]
+
+    answers = together([lambda i=i: server.call("PUT", "/me/assistant-rights", exec1, json={
+        "assistant": str(helper_id), "may_issue": i % 2 == 0}) for i in range(8)])
+
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    with server.app.app_context():
+        rows = db.session.scalars(sa.select(AssistantRight).where(AssistantRight.assistant_id == helper_id)).all()
+    assert len(rows) == 1
