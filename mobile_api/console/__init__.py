@@ -56,7 +56,7 @@ def init_app(app) -> None:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=app.config["CONSOLE_SECURE_COOKIE"],
                       PERMANENT_SESSION_LIFETIME=app.config["CONSOLE_SESSION_TTL"])
-    from . import views  # noqa: F401  (routes register on bp)
+    from . import control, views  # noqa: F401  (routes register on bp)
     app.register_blueprint(bp)
 
 
