@@ -171,7 +171,8 @@ def late():
         raise not_found("unit")
     items, next_cursor = summary.late_tasks(viewer, period["unit"], period["start"], period["end"], **which,
                                             limit=PAGE, cursor=request.args.get("cursor"))
-    return render_template("console/control_late.html", viewer=viewer, title=title, items=items,
+    shown = f"{_local(viewer, found['start'])[:10]} – {_local(viewer, found['end'])[:10]}"
+    return render_template("console/control_late.html", viewer=viewer, title=title, items=items, period=shown,
                            next_cursor=next_cursor, link=_linker(_kept() | {"from": _day(period["start"])}),
                            which={k: v for k, v in (("in_unit", in_unit), ("executor", executor)) if v},
                            local=_local)
