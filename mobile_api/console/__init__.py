@@ -142,7 +142,8 @@ def _error_page(status: int, code: str, detail: str, headers: dict | None = None
 
 # Refusals whose words the console has in the reader's language (others show the rule's own detail).
 _SAID = {404: "not_found", 429: "too_many"}
-_SAID_BY_CODE = {"signature_required": "signature_required", "self_review": "self_review"}
+_SAID_BY_CODE = {"signature_required": "signature_required", "self_review": "self_review",
+                 "invalid_cursor": "bad_cursor"}
 
 
 @bp.errorhandler(ApiError)

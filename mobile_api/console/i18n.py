@@ -134,6 +134,8 @@ MESSAGES = {
     "bad_date": ("Дата указана неверно.", "The date is not valid."),
     "bad_period": ("Период указан неверно: начало позже конца или дата неверна.",
                    "The period is not valid: it starts after it ends, or a date is wrong."),
+    "bad_cursor": ("Ссылка на следующую страницу устарела: откройте список сначала.",
+                   "The link to the next page is no longer valid: open the list from the start."),
     "bad_input": ("Проверьте введённые данные.", "Check what you entered."),
     "task_not_found": ("Поручение не найдено или недоступно вам.", "The task is not found or not yours to see."),
     "request_not_found": ("Запрос не найден или недоступен вам.",
