@@ -153,13 +153,22 @@ def test_csrf_assistants_and_other_organizations(client, login, demo):
     forged = client.post(accept, data={**form, "csrf_token": "forged"})
     assert forged.status_code == 403 and "Форма устарела" in forged.get_data(as_text=True)
     assert _status(world["with_file"]) == ("reported", False)
+
+    # A co-executor's report on the minister's resolution waits for exec1, its responsible executor.
+    emp1 = login("employee1")
+    minister_task = next(t for t in emp1.get("/tasks").get_json()["items"] if t["id"] not in world.values())
+    assert emp1.post(f"/tasks/{minister_task['id']}/report", json={"text": "Предложения готовы"}).status_code == 200
+    assert 'data-testid="report-item" data-task-id="%s"' % minister_task["id"] in client.get(
+        "/console/control").get_data(as_text=True)
     client.post("/console/logout", data={"csrf_token": form["csrf_token"]})
 
-    # The assistant reads exec1's page, read-only: domain/control.py lets only the controller decide.
+    # The assistant reads exec1's page, read-only: domain/control.py lets only the controller (or the
+    # responsible executor) decide, never their assistant.
     _sign_in(client, "assistant1")
     page = client.get("/console/control").get_data(as_text=True)
     assert "Контроль исполнения: Галиев И.Р." in page and 'data-testid="read-only"' in page
     assert "Ответ подготовлен" in page and 'data-testid="accept"' not in page and 'data-testid="approve"' not in page
+    assert f'data-task-id="{minister_task["id"]}"' in page and "Предложения готовы" in page
     refused = client.post(accept, data={"csrf_token": _token(client, "/console/"), "form_key": "k"})
     assert refused.status_code == 403 and "только контролёр" in refused.get_data(as_text=True)
     assert _status(world["with_file"]) == ("reported", False)
