@@ -52,9 +52,11 @@ def _lock(key: str) -> bool:
 
 def _fingerprint() -> str:
     """What makes two requests 'the same body'; multipart boundaries differ between retries, so
-    uploads are compared by their fields and the SHA-256 of each file instead of raw bytes."""
+    uploads are compared by their fields and the SHA-256 of each file instead of raw bytes. A plain
+    form is compared by its fields too: once parsed (the console's CSRF check reads it) its raw body
+    is gone."""
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
-    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):  # read once: by fields
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         parts = sorted((k, v) for k, v in request.form.items(multi=True))
         digest.update(json.dumps(parts, ensure_ascii=False).encode())
         for name, upload in sorted(request.files.items(multi=True), key=lambda kv: kv[0]):
