@@ -128,7 +128,12 @@ def _extensions(viewer: User, cursor: str | None) -> tuple[list[dict], str | Non
 def _page(refusal: str | None = None, status: int = 200):
     viewer = _viewer()
     period = _period(viewer)
-    found = _summary(viewer, period)
+    try:
+        found = _summary(viewer, period)
+    except ApiError as exc:  # an executive in no unit has no summary, but still their reports to decide
+        if exc.status != 404 or period["unit"] is not None:
+            raise
+        found = None
     reports, reports_next = _reports(viewer, request.args.get("reports"))
     extensions, extensions_next = _extensions(viewer, request.args.get("extensions"))
     served = sorted(g.user.executives, key=lambda e: e.id)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from models import AuditEvent, ExtensionRequest, Task, Unit, db
+from models import AuditEvent, ExtensionRequest, Task, Unit, db, unit_members
 from tests.api.test_execution_control import _issue, _task
 from tests.console.test_console_http import _sign_in, _token
 
@@ -197,3 +197,9 @@ def test_csrf_assistants_and_other_organizations(client, login, demo):
     assert _status(world["with_file"]) == ("reported", False)
     db.session.expire_all()
     assert db.session.get(ExtensionRequest, int(world["request"])).status == "pending"
+    # An executive in no unit has no summary, and still the page of what waits for them.
+    db.session.execute(sa.delete(unit_members).where(unit_members.c.user_id == demo["exec2"].id))
+    db.session.commit()
+    unitless = client.get("/console/control")
+    body = unitless.get_data(as_text=True)
+    assert unitless.status_code == 200 and 'data-testid="units"' not in body and 'data-testid="reports-empty"' in body
