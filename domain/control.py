@@ -8,6 +8,7 @@ takes effect, and the others find what it left and answer 409 with that `state`.
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from werkzeug.datastructures import FileStorage
 
 from models import (
@@ -46,6 +47,11 @@ def may_review(user: User, task: Task) -> bool:
     """The controller decides every report of the resolution; the responsible executor those of the
     co-executors."""
     return user.id == task.controller_id or (not task.responsible and user.id == responsible_executor(task.resolution))
+
+
+def may_decide(user: User, request: ExtensionRequest) -> bool:
+    """Only the decider the request names (the task's controller) decides an extension."""
+    return user.id == request.decider_id
 
 
 def _refuse(user: User, task: Task, what: str) -> ApiError:
@@ -260,7 +266,7 @@ def decide_extension(user: User, request_id: int | None, decision: str, comment:
         raise not_found("extension request")
     task = lock(Task, found.task_id)
     request = lock(ExtensionRequest, found.id)
-    if task.removed or user.id != request.decider_id:
+    if task.removed or not may_decide(user, request):
         if user.id in (request.requester_id, task.executor_id):
             raise ApiError(403, "forbidden", "Only the controller decides an extension.")
         raise _refuse(user, task, "Only the controller decides an extension.")
@@ -332,6 +338,25 @@ def _visible_task(user: User, task_id: int | None) -> Task:
     if user.id not in (task.executor_id, task.reviewer_id, task.controller_id):
         access.get_resolution(user, task.resolution_id)  # 404 when they do not see it
     return task
+
+
+def may_read_task(user: User, task_id: int) -> bool:
+    """Whether the user may read the task (its reports and their files): see `_visible_task`."""
+    try:
+        _visible_task(user, task_id)
+    except ApiError:
+        return False
+    return True
+
+
+def waiting_reports(task_ids: list[int]) -> dict[int, TaskReport]:
+    """The report waiting for a decision on each of these tasks (with its files), in one query."""
+    if not task_ids:
+        return {}
+    found = db.session.scalars(sa.select(TaskReport).where(TaskReport.task_id.in_(task_ids),
+                                                          TaskReport.outcome.is_(None))
+                               .options(orm.selectinload(TaskReport.files)).order_by(TaskReport.id)).all()
+    return {entry.task_id: entry for entry in found}  # the latest, as _waiting_report reads it
 
 
 def get_extension_request(user: User, request_id: int | None) -> ExtensionRequest:

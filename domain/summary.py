@@ -5,15 +5,18 @@ counts once, in one state, for its executor and one unit (a person in two units 
 in the first of them by id); a task ended by its resolution's withdrawal counts nowhere, never as late.
 """
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
-from models import Task, Unit, User, db, unit_members, utcnow
+from models import Document, Task, Unit, User, db, unit_members, utcnow
 
 from .directory import subtree
 from .errors import ApiError, not_found
 from .execution import DUE_SOON_DAYS
+from .paging import decode, page_of
 from .workdays import end_of_day
 
 STATES = ("open", "due_soon", "overdue", "done_on_time", "done_late")
@@ -52,10 +55,20 @@ def _scope(user: User, unit_id: int | None) -> int:
     raise not_found("unit")
 
 
-def summary(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> dict:
-    """Per unit of the subtree, per executor, and in total: open, due soon, overdue, done on time,
-    done late, and discipline (the share of the done ones done on time), over the tasks issued in the
-    period (default: the last year)."""
+class _Counted(NamedTuple):
+    """What the summary counts, for one user, root unit and period."""
+    root: int
+    units: list[int]
+    start: datetime
+    end: datetime
+    member: sa.Subquery          # each person of the subtree, in one unit (user_id, unit_id)
+    state: sa.ColumnElement      # the task's state, one of STATES
+    where: sa.ColumnElement      # the tasks counted
+
+
+def _counted(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> _Counted:
+    """The tasks the summary counts and the state each counts in: one definition for the counts and
+    for the list of the late ones behind them."""
     now = utcnow()
     end_at = _moment(user, end, end=True) or now
     start_at = _moment(user, start, end=False) or end_at - timedelta(days=DEFAULT_DAYS)
@@ -73,12 +86,22 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
         (Task.deadline < now, "overdue"),
         (Task.deadline < now + timedelta(days=DUE_SOON_DAYS), "due_soon"),
         else_="open")
+    where = sa.and_(Task.control.is_(True), Task.removed.is_(False), Task.withdrawn.is_(False),
+                    Task.created_at >= start_at, Task.created_at <= end_at)
+    return _Counted(root, units, start_at, end_at, member, state, where)
+
+
+def summary(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> dict:
+    """Per unit of the subtree, per executor, and in total: open, due soon, overdue, done on time,
+    done late, and discipline (the share of the done ones done on time), over the tasks issued in the
+    period (default: the last year)."""
+    counted = _counted(user, unit_id, start, end)
+    root, units, member = counted.root, counted.units, counted.member
     rows = db.session.execute(
-        sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
+        sa.select(member.c.unit_id, Task.executor_id, counted.state, sa.func.count())
         .join(member, member.c.user_id == Task.executor_id)
-        .where(Task.control.is_(True), Task.removed.is_(False), Task.withdrawn.is_(False),
-               Task.created_at >= start_at, Task.created_at <= end_at)
-        .group_by(member.c.unit_id, Task.executor_id, state)).all()
+        .where(counted.where)
+        .group_by(member.c.unit_id, Task.executor_id, counted.state)).all()
     by_unit = {u: dict.fromkeys(STATES, 0) for u in units}
     by_executor: dict[int, dict] = {}
     total = dict.fromkeys(STATES, 0)
@@ -89,13 +112,45 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
     names = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(units)))}
     people = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(list(by_executor))))}
     return {
-        "unit": {"id": root, "short_name": names[root].short_name}, "start": start_at, "end": end_at,
+        "unit": {"id": root, "short_name": names[root].short_name}, "start": counted.start, "end": counted.end,
         "total": _with_discipline(total),
         "units": [{"unit": {"id": u, "short_name": names[u].short_name}, "parent_id": names[u].parent_id,
                    **_with_discipline(by_unit[u])} for u in sorted(units)],
         "executors": [{"executor": {"id": e, "short_name": people[e].short_name}, **_with_discipline(counts)}
                       for e, counts in sorted(by_executor.items(), key=lambda item: people[item[0]].short_name)],
     }
+
+
+LATE = ("overdue", "done_late")
+
+
+def late_tasks(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None, *,
+               in_unit: int | None = None, executor_id: int | None = None, limit: int = 100,
+               cursor: str | None = None) -> tuple[list[dict], str | None]:
+    """The late tasks behind a line of the summary (the same scope, period and states): those counted
+    as overdue or done late for the unit `in_unit` or the executor `executor_id`, the earliest deadline
+    first, a keyset page at a time. Each: the task, its state, document and executor."""
+    counted = _counted(user, unit_id, start, end)
+    member = counted.member
+    query = (sa.select(Task, counted.state.label("state"))
+             .join(member, member.c.user_id == Task.executor_id)
+             .where(counted.where, counted.state.in_(LATE)).options(orm.noload("*")))
+    if in_unit is not None:
+        query = query.where(member.c.unit_id == in_unit)
+    if executor_id is not None:
+        query = query.where(Task.executor_id == executor_id)
+    if cursor:
+        query = query.where(sa.tuple_(Task.deadline, Task.id) > decode(cursor, datetime, int))
+    rows = db.session.execute(query.order_by(Task.deadline.asc(), Task.id.asc()).limit(limit + 1)).all()
+    rows, next_cursor = page_of(rows, limit, lambda last: (last[0].deadline, last[0].id))
+    tasks = [row[0] for row in rows]
+    documents = {d.id: d for d in db.session.scalars(
+        sa.select(Document).where(Document.id.in_({t.document_id for t in tasks})).options(orm.noload("*")))}
+    people = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_({t.executor_id for t in tasks}))
+                                                  .options(orm.lazyload(User.organization)))}
+    return [{"task": task, "state": state, "document": documents[task.document_id],
+             "executor": {"id": task.executor_id, "short_name": people[task.executor_id].short_name}}
+            for task, state in rows], next_cursor
 
 
 def _with_discipline(counts: dict) -> dict:

@@ -52,9 +52,11 @@ def _lock(key: str) -> bool:
 
 def _fingerprint() -> str:
     """What makes two requests 'the same body'; multipart boundaries differ between retries, so
-    uploads are compared by their fields and the SHA-256 of each file instead of raw bytes."""
+    uploads are compared by their fields and the SHA-256 of each file instead of raw bytes. A plain
+    form is compared by its fields too: once parsed (the console's CSRF check reads it) its raw body
+    is gone."""
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
-    if request.mimetype == "multipart/form-data":
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         parts = sorted((k, v) for k, v in request.form.items(multi=True))
         digest.update(json.dumps(parts, ensure_ascii=False).encode())
         for name, upload in sorted(request.files.items(multi=True), key=lambda kv: kv[0]):
@@ -191,20 +193,25 @@ def idempotent(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            return view(*args, **kwargs)
-        if not 1 <= len(key) <= 255 or not key.isprintable():
-            raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters.")
-        claimed = _claim(key, _fingerprint())
-        if isinstance(claimed, Response):
-            return claimed
-        # Refused, crashed or not committed: nothing of it stands, so the retry must run.
-        transaction.on_failure(lambda: _release(key, claimed))
-        transaction.before_commit(lambda answer: _remember(key, claimed, answer))
-        return view(*args, **kwargs)
+        return once(request.headers.get("Idempotency-Key"), view, *args, **kwargs)
 
     return _DOCUMENTED(wrapper)
+
+
+def once(key: str | None, view, *args, **kwargs):
+    """Run `view` once for this user's `key` (none: every time); a repeat replays the first answer. The
+    console's forms carry their key in a field rather than the header."""
+    if key is None:
+        return view(*args, **kwargs)
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters.")
+    claimed = _claim(key, _fingerprint())
+    if isinstance(claimed, Response):
+        return claimed
+    # Refused, crashed or not committed: nothing of it stands, so the retry must run.
+    transaction.on_failure(lambda: _release(key, claimed))
+    transaction.before_commit(lambda answer: _remember(key, claimed, answer))
+    return view(*args, **kwargs)
 
 
 def _remember(key: str, claimed: str, answer: Response) -> None:

@@ -56,7 +56,7 @@ def init_app(app) -> None:
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=app.config["CONSOLE_SECURE_COOKIE"],
                       PERMANENT_SESSION_LIFETIME=app.config["CONSOLE_SESSION_TTL"])
-    from . import drafting, views  # noqa: F401  (routes register on bp)
+    from . import control, drafting, views  # noqa: F401  (routes register on bp)
     app.register_blueprint(bp)
 
 
@@ -142,7 +142,8 @@ def _error_page(status: int, code: str, detail: str, headers: dict | None = None
 
 # Refusals whose words the console has in the reader's language (others show the rule's own detail).
 _SAID = {404: "not_found", 429: "too_many"}
-_SAID_BY_CODE = {"signature_required": "signature_required", "self_review": "self_review"}
+_SAID_BY_CODE = {"signature_required": "signature_required", "self_review": "self_review",
+                 "invalid_cursor": "bad_cursor"}
 
 
 @bp.errorhandler(ApiError)
