@@ -309,7 +309,7 @@ def signature_value(p7s: bytes) -> bytes:
 def timestamp_token(p7s: bytes) -> bytes | None:
     """The DER TimeStampToken in the unsigned attribute id-aa-signatureTimeStampToken, if any."""
     unsigned = _signer_info(p7s)["unsigned_attrs"]
-    if unsigned.native is None:
+    if isinstance(unsigned, Void):
         return None
     for attr in unsigned:
         if attr["type"].native == "signature_time_stamp_token":

@@ -137,7 +137,7 @@ def check_response(response_der: bytes, algorithm: str, digest: bytes, nonce: in
         granted = status["status"].native in ("granted", "granted_with_mods")
         failure = status["fail_info"].native if not granted and status["fail_info"].native else set()
         token = response["time_stamp_token"]
-        token_der = None if token.native is None else token.dump()
+        token_der = None if isinstance(token, asn1_core.Void) else token.dump()
     except (ValueError, TypeError, KeyError) as error:
         raise TimestampError(f"the TSA's answer is not a TimeStampResp ({type(error).__name__})") from None
     if not granted:
@@ -171,9 +171,9 @@ def check_token(token_der: bytes, signature_value: bytes | None, trusted: Sequen
         if len(signed["signer_infos"]) != 1:
             raise TimestampError("the token must have exactly one signer")
         signer_info = signed["signer_infos"][0]
-        certificates = [c.chosen.dump() for c in signed["certificates"] if c.name == "certificate"] \
-            if signed["certificates"].native is not None else []
-        certificates = [x509.load_der_x509_certificate(c) for c in certificates]
+        included = signed["certificates"]
+        certificates = [] if isinstance(included, asn1_core.Void) else [
+            x509.load_der_x509_certificate(c.chosen.dump()) for c in included if c.name == "certificate"]
         tsa = _tsa_certificate(signer_info, [*certificates, *trusted])
         _check_signer_info(signer_info, tst_der, tsa)
     except TimestampError:
