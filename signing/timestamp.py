@@ -216,8 +216,10 @@ def _check_signer_info(signer_info: asn1_cms.SignerInfo, tst_der: bytes, tsa: x5
     if digest_name not in _SIGNER_HASHES:
         raise TimestampError(f"the token is signed with an unsupported hash {digest_name}")
     attrs = signer_info["signed_attrs"]
-    if not attrs:
+    if isinstance(attrs, asn1_core.Void):
         raise TimestampError("the token has no signed attributes")
+    # Taken before any attribute is read: reading one can make asn1crypto encode them all again (slowly).
+    signed = b"\x31" + attrs.dump()[1:]  # signed as a universal SET OF, not the [0] it is tagged with
     values = {attr["type"].native: attr["values"] for attr in attrs}
     if values.get("content_type") is None or values["content_type"][0].native != "tst_info":
         raise TimestampError("the token's content-type attribute is not TSTInfo")
@@ -234,7 +236,6 @@ def _check_signer_info(signer_info: asn1_cms.SignerInfo, tst_der: bytes, tsa: x5
         raise TimestampError("the token does not name the TSA's certificate (ESS signing-certificate)")
     if name not in _ESS_HASHES or ess["cert_hash"].native != _ESS_HASHES[name](tsa_der).digest():
         raise TimestampError("the token names another certificate than the TSA's")
-    signed = b"\x31" + attrs.dump()[1:]  # signed as a universal SET OF, not the [0] it is tagged with
     _verify_signature(tsa, signer_info["signature_algorithm"], signer_info["signature"].native, signed,
                       _SIGNER_HASHES[digest_name]())
 
