@@ -214,7 +214,10 @@ def _revocations(organization_id: int) -> dict[int, datetime]:
 
 
 def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
-    """Assemble the device's signature into a detached CMS, verify it now, and keep it."""
+    """Assemble the device's signature into a detached CMS, verify it now, time-stamp it, and keep it."""
+    # With a TSA, the signature is checked and time-stamped before the session's lock is taken: on SQLite
+    # that lock is the database's write lock, which no one should wait for while the TSA answers.
+    early = _time_stamped_early(user, session_id, signature_der) if tsa_configured() else None
     session = lock_row(SigningSession, session_id) if session_id else None
     if session is None or session.user_id != user.id:
         raise not_found("signing session")
@@ -223,22 +226,17 @@ def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
         raise conflict("session_used", "This signing session was already used; open a new one.", "used")
     if session.expires_at <= now:
         raise ApiError(410, "session_expired", "This signing session has expired; open a new one.")
-    _check_usable(session.key, now)
+    _check_usable(session.key, now)  # under the lock: a key revoked meanwhile is refused here
     ca_cert = ca_certificate(user.organization_id)
     p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), [ca_cert])
-    result = cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now)
-    if not result.valid:
-        raise ApiError(422, result.reason.value, f"The signature was refused: {result.detail}.",
-                       {"signature": [result.reason.value]})
-    token = None
-    if tsa_configured():
-        # CAdES-T now if the TSA answers in time; else the signature stands as CAdES-BES and a job asks again.
-        try:
-            token = fetch_timestamp(p7s, certificate(session.key), current_app.config["TSA_TIMEOUT_S"])
-            p7s = cms.with_timestamp(p7s, token.der)
-        except timestamp.TimestampError as error:
-            log.warning("signing session %s: no time-stamp now (%s); a job will ask the TSA again", session.id,
-                        error.detail)
+    if early is None or early[0] != p7s:
+        result = cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now)
+        if not result.valid:
+            raise ApiError(422, result.reason.value, f"The signature was refused: {result.detail}.",
+                           {"signature": [result.reason.value]})
+    token = early and early[1]
+    if token is not None:
+        p7s = cms.with_timestamp(p7s, token.der)
     doc = db.session.get(Document, session.document_id)
     signature = Signature(document_id=doc.id, session_id=session.id, signer_id=user.id, key_id=session.key_id,
                           subject_type=session.subject_type, subject_id=session.subject_id,
@@ -254,6 +252,27 @@ def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
                  serial=session.key.serial, content_sha256=_sha256(session.content), p7s_sha256=_sha256(p7s),
                  timestamped_at=token and _iso(token.gen_time))
     return signature
+
+
+def _time_stamped_early(user: User, session_id: int | None,
+                        signature_der: bytes) -> tuple[bytes, timestamp.Token | None] | None:
+    """The verified .p7s and, if the TSA answered in time, its token (CAdES-T); None when the signature
+    would be refused anyway (the locked path says why). Without a token the signature stands as
+    CAdES-BES and a job asks the TSA again."""
+    session = db.session.get(SigningSession, session_id) if session_id else None
+    now = utcnow()
+    if session is None or session.user_id != user.id or session.used_at is not None or session.expires_at <= now:
+        return None
+    ca_cert = ca_certificate(user.organization_id)
+    p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), [ca_cert])
+    if not cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now).valid:
+        return None  # no TSA request for a signature that is refused
+    try:
+        return p7s, fetch_timestamp(p7s, certificate(session.key), current_app.config["TSA_TIMEOUT_S"])
+    except timestamp.TimestampError as error:
+        log.warning("signing session %s: no time-stamp now (%s); a job will ask the TSA again", session.id,
+                    error.detail)
+        return p7s, None
 
 
 def tsa_configured() -> bool:

@@ -20,6 +20,7 @@ from tests.approvals.conftest import Signer
 from tests.fakes.tsa_server import FakeTsa, TsaPki
 from tests.support.gost_tablet import GostTablet, gost_engine
 from tests.support.live import FlaskCommand, app_settings, wait_for
+from tests.support.tablet import Tablet
 from workers.timestamps import Settings, Worker
 
 
@@ -43,7 +44,6 @@ def enrol_any(login):
     """enrol_any("exec1", "p256" | "gost256") -> Signer."""
 
     def _enrol(username: str, kind: str = "p256") -> Signer:
-        from tests.support.tablet import Tablet
         api, tablet = login(username), Tablet() if kind == "p256" else GostTablet(256)
         resp = api.post("/keys", json={"csr": tablet.csr_pem()})
         assert resp.status_code == 201, resp.get_json()
@@ -87,7 +87,16 @@ def test_a_signed_decision_is_time_stamped_and_the_evidence_verifies_with_openss
                                                                                 tsa, tmp_path, kind):
     exec1 = enrol_any("exec1", kind)
     approval = route(("sequential", [users["exec1"]]))
+    # A signature that is refused is refused before the TSA is bothered.
+    session = exec1.session("approval", approval["id"], decision="approve").get_json()
+    stranger = Tablet() if kind == "p256" else GostTablet(256)
+    resp = exec1.api.post(f"/signing-sessions/{session['id']}/signature",
+                          json={"signature": stranger.sign_b64(session["data_to_sign"])})
+    assert resp.status_code == 422 and resp.get_json()["code"] == "bad_signature"
+    assert tsa.queries == []
+
     signed = sign_decision(exec1, approval["id"])
+    assert len(tsa.queries) == 1
     assert signed["timestamped_at"] is not None
     assert pending_jobs() == []
 
