@@ -77,10 +77,12 @@ def timestamp_command(item: SignedItem) -> str | None:
     )
 
 
-def how_to_verify(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate] = ()) -> str:
-    """The English and Russian instructions, with one command per signature (and per time-stamp)."""
+def how_to_verify(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate] = (),
+                  tsa_chain: Sequence[x509.Certificate] = ()) -> str:
+    """The English and Russian instructions, with one command per signature (and per time-stamp, given the
+    TSA's trust anchor)."""
     commands = "\n".join(verify_command(item, ca_chain) for item in items)
-    stamps = [command for command in map(timestamp_command, items) if command]
+    stamps = [command for command in map(timestamp_command, items) if command] if tsa_chain else []
     if stamps:
         commands += "\n" + "\n".join(stamps)
     english = f"Document {document_id}: signatures and how to verify them"
@@ -148,7 +150,7 @@ def build_evidence(document_id: str, items: Sequence[SignedItem], ca_chain: Sequ
         def add(path: str, data: bytes) -> None:
             archive.writestr(zipfile.ZipInfo(path, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
 
-        add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items, ca_chain).encode("utf-8"))
+        add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items, ca_chain, tsa_chain).encode("utf-8"))
         for item in items:
             add(f"content/{item.name}.json", item.content)
             add(f"signatures/{item.name}.p7s", item.p7s)
