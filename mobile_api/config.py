@@ -7,6 +7,7 @@ from domain.errors import (
     ConfigError,  # noqa: F401  (raised here, caught by the process commands)
 )
 from signing.ca import CA_ALGORITHMS
+from signing.timestamp import load_anchors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,6 +136,11 @@ def _tsa() -> dict:
     if url and not ca_file:
         raise ConfigError("TSA_URL needs TSA_CA_FILE: the PEM certificate(s) of the CA that issues the TSA's "
                           "certificate, which its tokens are checked against")
+    if ca_file:
+        try:
+            load_anchors(ca_file)  # a missing or broken file stops the process now, not a signature later
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     return {
         "TSA_URL": url,
         "TSA_CA_FILE": ca_file,

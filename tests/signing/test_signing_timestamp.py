@@ -146,3 +146,20 @@ def test_a_token_over_another_signature_makes_the_signature_refused(enrol, tsa, 
     result = cms.verify(p7s, content, [signer.ca.certificate], {}, tsa_trusted=anchors)
     assert (result.valid, result.reason) == (False, cms.Reason.BAD_TIMESTAMP)
     assert "imprint" in result.detail
+
+
+def test_a_tsa_without_trust_anchors_stops_the_process_at_start(monkeypatch, tmp_path, tsa_pki):
+    from mobile_api.config import ConfigError, from_env
+
+    monkeypatch.delenv("TSA_URL", raising=False)
+    monkeypatch.delenv("TSA_CA_FILE", raising=False)
+    assert from_env()["TSA_URL"] is None  # no TSA: no time-stamps
+    monkeypatch.setenv("TSA_URL", "http://127.0.0.1:9/tsa")
+    with pytest.raises(ConfigError, match="TSA_URL needs TSA_CA_FILE"):
+        from_env()
+    (tmp_path / "empty.pem").write_text("not a certificate")
+    monkeypatch.setenv("TSA_CA_FILE", str(tmp_path / "empty.pem"))
+    with pytest.raises(ConfigError, match="no readable PEM certificate"):
+        from_env()
+    monkeypatch.setenv("TSA_CA_FILE", str(tsa_pki.ca_file))
+    assert from_env()["TSA_CA_FILE"] == str(tsa_pki.ca_file)
