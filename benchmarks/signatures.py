@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -40,7 +41,7 @@ from tests.fakes.tsa_server import FakeTsa, TsaPki
 from tests.support.gost_tablet import GostTablet, gost_engine
 from tests.support.live import Gunicorn, demo_database
 from tests.support.tablet import Tablet
-from tests.support.timing import paired
+from tests.support.timing import paired, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-pass"
@@ -192,6 +193,9 @@ def main() -> None:
                   f"openssl/ours {row['openssl_over_ours']:5.2f}x")
         if args.skip_round_trip:
             return
+        fetch = [timed(lambda: timestamp.fetch(tsa.url, os.urandom(64), anchors, gost_signature=False, timeout=5))
+                 for _ in range(args.rounds)]
+        print(f"the test TSA alone (request, openssl ts -reply, checks): {1000 * statistics.median(fetch):.1f} ms")
         print(f"signing-session round trip on gunicorn (open, sign on the tablet, post; median of {args.rounds} "
               f"rounds of {args.trips})")
         for key in ("p256", "gost256"):
