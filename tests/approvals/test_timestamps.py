@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from domain.signatures import TIMESTAMP_JOB
 from models import Job, db, utcnow
+from models.queue import beat
 from models.signing import Signature
 from signing import cms, timestamp
 from tests.approvals.conftest import Signer
@@ -191,3 +192,15 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_be_retried(app, enrol_any, ro
     assert (job.status, job.attempts) == ("done", 2)
     assert db.session.get(Signature, int(signed["id"])).timestamped_at is not None
     run_all(evidence_commands(exec1, document, tmp_path), tmp_path)
+
+
+def test_with_a_tsa_readyz_wants_a_live_timestamp_worker(app, client, tsa):
+    beat("worker-elsewhere", "worker", silence_s=600)
+    beat("push-elsewhere", "push", silence_s=600)
+    resp = client.get("/readyz")
+    assert resp.status_code == 503 and "timestamps not seen recently" in resp.get_json()["detail"]
+    beat("timestamps-elsewhere", "timestamps", silence_s=600)
+    resp = client.get("/readyz")
+    assert resp.status_code == 200 and resp.get_json()["checks"]["timestamps"] == "ok"
+    app.config["TSA_URL"] = None  # no TSA: no time-stamp worker needed
+    assert "timestamps" not in client.get("/readyz").get_json()["checks"]
