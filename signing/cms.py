@@ -453,10 +453,13 @@ def verify(
         when = "time-stamped" if stamped else "made"
         if revoked_at is not None:
             if revoked_at <= moment:
+                # A token attached late (the TSA was down) proves nothing earlier, whatever the server's clock says.
+                earlier = (f"; the server's clock says it arrived at {at:%Y-%m-%dT%H:%M:%SZ}, which the time-stamp "
+                           f"does not prove" if stamped and at is not None and at < revoked_at else "")
                 raise _Refused(
                     Reason.CERTIFICATE_REVOKED,
                     f"the certificate was revoked at {revoked_at:%Y-%m-%dT%H:%M:%SZ}, before this signature was "
-                    f"{when} ({moment:%Y-%m-%dT%H:%M:%SZ})",
+                    f"{when} ({moment:%Y-%m-%dT%H:%M:%SZ}){earlier}",
                 )
             notes.append(f"the certificate was revoked at {revoked_at:%Y-%m-%dT%H:%M:%SZ}, after this signature "
                          f"was {when} ({moment:%Y-%m-%dT%H:%M:%SZ})")

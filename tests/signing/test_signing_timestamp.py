@@ -136,6 +136,7 @@ def test_the_verdict_judges_revocation_at_the_time_stamp_not_the_server_clock(en
     result = cms.verify(p7s, content, trusted, revoked, at=early, tsa_trusted=anchors)
     assert (result.valid, result.reason) == (False, cms.Reason.CERTIFICATE_REVOKED)
     assert "before this signature was time-stamped" in result.detail
+    assert "the server's clock says it arrived at" in result.detail  # a late token: said, not believed
 
 
 def test_a_token_over_another_signature_makes_the_signature_refused(enrol, tsa, anchors):
