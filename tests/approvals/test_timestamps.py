@@ -171,8 +171,8 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_be_retried(app, enrol_any, ro
     signed = sign_decision(exec1, approval["id"])
     [job] = pending_jobs()
 
-    tsa.mode, tsa.delay = "slow", 5.0  # the worker's request hangs at the TSA
-    settings = {**app_settings(app), "TSA_URL": tsa.url, "TSA_CA_FILE": str(tsa_pki.ca_file), "TSA_LEASE_S": "3",
+    tsa.mode, tsa.delay = "slow", 8.0  # the worker's request hangs at the TSA (it gives up after lease/3 = 2 s)
+    settings = {**app_settings(app), "TSA_URL": tsa.url, "TSA_CA_FILE": str(tsa_pki.ca_file), "TSA_LEASE_S": "6",
                 "TSA_POLL_S": "0.1", "TSA_RETRY_S": "60", "NO_PROXY": "127.0.0.1"}
     asked = len(tsa.queries)
     with FlaskCommand("timestamp-worker", settings=settings, log=tmp_path / "first.log") as first:
