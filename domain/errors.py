@@ -73,6 +73,7 @@ PROBLEMS: dict[str, Problem] = {code: Problem(status, title) for status, code, t
     (422, "certificate_revoked", "The certificate is revoked"),
     (422, "wrong_key_usage", "The certificate may not sign"),
     (422, "malformed", "The signature cannot be read"),
+    (422, "bad_timestamp", "The signature's time-stamp token is not acceptable"),
     (429, "rate_limited", "Too many attempts; `Retry-After` says when to try again"),
     (431, "headers_too_large", "A request header is over the server's limit"),
     (500, "internal_error", "Something went wrong on the server"),

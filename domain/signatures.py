@@ -7,6 +7,7 @@ carry a signature of its author.
 """
 import hashlib
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -14,12 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import current_app
 
-from models import Document, Organization, Resolution, User, audit, db, utcnow
+from models import Document, Job, Organization, Resolution, User, audit, db, utcnow
 from models.base import lock as lock_row
 from models.raw import run
 from models.resolutions import ISSUED_STATES
 from models.signing import OrganizationCA, Signature, SigningKey, SigningSession
-from signing import cms
+from signing import cms, timestamp
 from signing.ca import (
     CertificateAuthority,
     create_ca,
@@ -35,6 +36,10 @@ from . import assistant_rights
 from .errors import ApiError, conflict, not_found
 
 ALGORITHMS = ("ecdsa-with-SHA256", "gost3410-2012-256", "gost3410-2012-512")
+# The job that asks the TSA again for a signature the TSA did not time-stamp in time (workers/timestamps.py).
+TIMESTAMP_JOB = "signature.timestamp"
+
+log = logging.getLogger(__name__)
 
 
 def _passphrase() -> bytes:
@@ -211,7 +216,10 @@ def _revocations(organization_id: int) -> dict[int, datetime]:
 
 
 def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
-    """Assemble the device's signature into a detached CMS, verify it now, and keep it."""
+    """Assemble the device's signature into a detached CMS, verify it now, time-stamp it, and keep it."""
+    # With a TSA, the signature is checked and time-stamped before the session's lock is taken: on SQLite
+    # that lock is the database's write lock, which no one should wait for while the TSA answers.
+    early = _time_stamped_early(user, session_id, signature_der) if tsa_configured() else None
     session = lock_row(SigningSession, session_id) if session_id else None
     if session is None or session.user_id != user.id:
         raise not_found("signing session")
@@ -220,24 +228,88 @@ def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
         raise conflict("session_used", "This signing session was already used; open a new one.", "used")
     if session.expires_at <= now:
         raise ApiError(410, "session_expired", "This signing session has expired; open a new one.")
-    _check_usable(session.key, now)
+    _check_usable(session.key, now)  # under the lock: a key revoked meanwhile is refused here
     ca_cert = ca_certificate(user.organization_id)
     p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), [ca_cert])
-    result = cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now)
-    if not result.valid:
-        raise ApiError(422, result.reason.value, f"The signature was refused: {result.detail}.",
-                       {"signature": [result.reason.value]})
+    if early is None or early[0] != p7s:
+        result = cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now)
+        if not result.valid:
+            raise ApiError(422, result.reason.value, f"The signature was refused: {result.detail}.",
+                           {"signature": [result.reason.value]})
+    token = early and early[1]
+    if token is not None:
+        p7s = cms.with_timestamp(p7s, token.der)
     doc = db.session.get(Document, session.document_id)
     signature = Signature(document_id=doc.id, session_id=session.id, signer_id=user.id, key_id=session.key_id,
                           subject_type=session.subject_type, subject_id=session.subject_id,
-                          content=session.content, p7s=p7s, version_hash=document_version(doc), signed_at=now)
+                          content=session.content, p7s=p7s, version_hash=document_version(doc), signed_at=now,
+                          timestamped_at=token and token.gen_time)
     session.used_at = now
     db.session.add(signature)
     db.session.flush()
+    if tsa_configured() and token is None:
+        db.session.add(Job(kind=TIMESTAMP_JOB, payload={"signature_id": signature.id}))
     audit.record(user.organization_id, user.id, "signature.made", "signature", signature.id,
                  document_id=str(doc.id), subject=f"{session.subject_type}:{session.subject_id}",
-                 serial=session.key.serial, content_sha256=_sha256(session.content), p7s_sha256=_sha256(p7s))
+                 serial=session.key.serial, content_sha256=_sha256(session.content), p7s_sha256=_sha256(p7s),
+                 timestamped_at=token and _iso(token.gen_time))
     return signature
+
+
+def _time_stamped_early(user: User, session_id: int | None,
+                        signature_der: bytes) -> tuple[bytes, timestamp.Token | None] | None:
+    """The verified .p7s and, if the TSA answered in time, its token (CAdES-T); None when the signature
+    would be refused anyway (the locked path says why). Without a token the signature stands as
+    CAdES-BES and a job asks the TSA again."""
+    session = db.session.get(SigningSession, session_id) if session_id else None
+    now = utcnow()
+    if session is None or session.user_id != user.id or session.used_at is not None or session.expires_at <= now:
+        return None
+    ca_cert = ca_certificate(user.organization_id)
+    p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), [ca_cert])
+    if not cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now).valid:
+        return None  # no TSA request for a signature that is refused
+    try:
+        return p7s, fetch_timestamp(p7s, certificate(session.key), current_app.config["TSA_TIMEOUT_S"])
+    except timestamp.TimestampError as error:
+        log.warning("signing session %s: no time-stamp now (%s); a job will ask the TSA again", session.id,
+                    error.detail)
+        return p7s, None
+
+
+def tsa_configured() -> bool:
+    return bool(current_app.config.get("TSA_URL"))
+
+
+def tsa_anchors() -> list[x509.Certificate]:
+    """The certificates a TSA's token must chain to (TSA_CA_FILE); none when time-stamps are off."""
+    path = current_app.config.get("TSA_CA_FILE")
+    return timestamp.load_anchors(path) if path else []
+
+
+def fetch_timestamp(p7s: bytes, signer: x509.Certificate, timeout: float) -> timestamp.Token:
+    """A checked token from the TSA over the signature value of `p7s` (raises timestamp.TimestampError)."""
+    return timestamp.fetch(current_app.config["TSA_URL"], cms.signature_value(p7s), tsa_anchors(),
+                           gost_signature=cms.gost_key(signer) is not None, timeout=timeout)
+
+
+def attach_timestamp(signature_id: int, token: timestamp.Token) -> bool:
+    """Add the token to a signature that has none yet (CAdES-BES becomes CAdES-T); False if it had one."""
+    signature = lock_row(Signature, signature_id)
+    if signature is None or cms.timestamp_token(signature.p7s) is not None:
+        return False
+    # Checked again against the signature it is attached to, not just the one it was asked for.
+    timestamp.check_token(token.der, cms.signature_value(signature.p7s), tsa_anchors())
+    signature.p7s = cms.with_timestamp(signature.p7s, token.der)
+    signature.timestamped_at = token.gen_time
+    audit.record(signature.signer.organization_id, None, "signature.timestamped", "signature", signature.id,
+                 document_id=str(signature.document_id), gen_time=_iso(token.gen_time),
+                 tsa=token.tsa.subject.rfc4514_string(), p7s_sha256=_sha256(signature.p7s))
+    return True
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _sha256(data: bytes) -> str:
@@ -282,13 +354,17 @@ def report(doc: Document) -> list[dict]:
         return []
     trusted = [ca_certificate(doc.organization_id)]
     revoked = _revocations(doc.organization_id)
+    tsa_trusted = tsa_anchors()
     out = []
     for signature in signatures:
-        result = cms.verify(signature.p7s, signature.content, trusted, revoked, at=signature.signed_at)
+        # A checked time-stamp's genTime outranks signed_at (the server's clock) as the moment of signing.
+        result = cms.verify(signature.p7s, signature.content, trusted, revoked, at=signature.signed_at,
+                            tsa_trusted=tsa_trusted)
         cert = result.signer or certificate(signature.key)
         out.append({
             "id": signature.id, "subject": {"type": signature.subject_type, "id": str(signature.subject_id)},
             "signer": signature.signer, "signed_at": signature.signed_at, "signing_time": result.signing_time,
+            "timestamped_at": result.timestamped_at,
             "version_hash": signature.version_hash,
             "certificate": {"serial": format(cert.serial_number, "x"), "subject": cert.subject.rfc4514_string(),
                             "issuer": cert.issuer.rfc4514_string(), "not_after": cert.not_valid_after_utc},
@@ -304,4 +380,4 @@ def evidence(doc: Document) -> bytes:
                                     .order_by(Signature.id)).all()
     items = [SignedItem(name=f"{s.subject_type}-{s.subject_id}-signature-{s.id}", content=s.content, p7s=s.p7s,
                         signer=f"user-{s.signer_id}", certificate=certificate(s.key)) for s in signatures]
-    return build_evidence(str(doc.id), items, [ca_certificate(doc.organization_id)])
+    return build_evidence(str(doc.id), items, [ca_certificate(doc.organization_id)], tsa_chain=tsa_anchors())

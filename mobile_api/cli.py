@@ -11,7 +11,9 @@ from models import db
 
 def register(app: Flask) -> None:
     from push import cli as push_cli
+    from workers import timestamps
     push_cli.register(app)
+    timestamps.register(app)
 
     @app.cli.command("demo-data")
     def demo_data():

@@ -7,6 +7,7 @@ from domain.errors import (
     ConfigError,  # noqa: F401  (raised here, caught by the process commands)
 )
 from signing.ca import CA_ALGORITHMS
+from signing.timestamp import load_anchors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,6 +111,7 @@ def from_env() -> dict:
         "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
         # The key of a CA that `flask ca init` creates: p256, gost2012-256 or gost2012-512; existing CAs stay.
         "CA_ALGORITHM": _ca_algorithm(os.environ.get("CA_ALGORITHM", "p256")),
+        **_tsa(),
         # The review console's cookie: Secure (HTTPS only) by default in production; 0/1 to override.
         "CONSOLE_SECURE_COOKIE": _int("CONSOLE_SECURE_COOKIE", 1 if env == "production" else 0) == 1,
         "CONSOLE_SESSION_TTL": _int("CONSOLE_SESSION_TTL", 8 * 3600),
@@ -126,6 +128,31 @@ def from_env() -> dict:
         if len(cfg["SECRET_KEY"]) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
     return cfg
+
+
+def _tsa() -> dict:
+    """The RFC 3161 time-stamp authority that makes signatures CAdES-T (unset TSA_URL: no time-stamps)."""
+    url, ca_file = os.environ.get("TSA_URL") or None, os.environ.get("TSA_CA_FILE") or None
+    if url and not ca_file:
+        raise ConfigError("TSA_URL needs TSA_CA_FILE: the PEM certificate(s) of the CA that issues the TSA's "
+                          "certificate, which its tokens are checked against")
+    if ca_file:
+        try:
+            load_anchors(ca_file)  # a missing or broken file stops the process now, not a signature later
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    return {
+        "TSA_URL": url,
+        "TSA_CA_FILE": ca_file,
+        # The signature request waits this long for the TSA; a slower TSA's token comes from the worker.
+        "TSA_TIMEOUT_S": _float("TSA_TIMEOUT_S", 2.0),
+        # The worker's retries: doubling from TSA_RETRY_S up to TSA_RETRY_MAX_S, until the token is attached.
+        "TSA_RETRY_S": _float("TSA_RETRY_S", 5.0),
+        "TSA_RETRY_MAX_S": _float("TSA_RETRY_MAX_S", 300.0),
+        "TSA_LEASE_S": _int("TSA_LEASE_S", 30),
+        "TSA_POLL_S": _float("TSA_POLL_S", 1.0),
+        "TSA_MAX_ATTEMPTS": _int("TSA_MAX_ATTEMPTS", 100_000),
+    }
 
 
 def _ca_algorithm(name: str) -> str:

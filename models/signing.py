@@ -81,6 +81,8 @@ class Signature(db.Model):
     version_hash: Mapped[str] = mapped_column(sa.String(64))
     # When the server received it: the trusted time at which the certificate is judged.
     signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The genTime of the signature time-stamp in p7s (CAdES-T); None until a TSA's token is attached.
+    timestamped_at: Mapped[datetime | None]
 
     signer: Mapped[User] = relationship()
     key: Mapped[SigningKey] = relationship()

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from signing import gost
+from signing import gost, timestamp
 
 # The serial number of a revoked certificate maps to the moment of its revocation.
 Revocations = Mapping[int, datetime] | Callable[[int], datetime | None]
@@ -43,6 +43,7 @@ class Reason(StrEnum):
     CERTIFICATE_REVOKED = "certificate_revoked"
     WRONG_KEY_USAGE = "wrong_key_usage"
     MALFORMED = "malformed"
+    BAD_TIMESTAMP = "bad_timestamp"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Verification:
     signer: x509.Certificate | None = None
     signing_time: datetime | None = None
     note: str | None = None
+    timestamped_at: datetime | None = None  # the genTime of a checked signature time-stamp (CAdES-T)
 
 
 class _Refused(Exception):
@@ -292,6 +294,42 @@ def signing_time(p7s: bytes) -> datetime:
         raise ValueError(refused.detail) from None
 
 
+def _signer_info(p7s: bytes) -> asn1_cms.SignerInfo:
+    try:
+        return asn1_cms.ContentInfo.load(p7s)["content"]["signer_infos"][0]
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        raise ValueError(f"not a readable CMS signature ({type(error).__name__})") from None
+
+
+def signature_value(p7s: bytes) -> bytes:
+    """The SignerInfo's signature value: what a signature time-stamp's imprint hashes."""
+    return _signer_info(p7s)["signature"].native
+
+
+def timestamp_token(p7s: bytes) -> bytes | None:
+    """The DER TimeStampToken in the unsigned attribute id-aa-signatureTimeStampToken, if any."""
+    unsigned = _signer_info(p7s)["unsigned_attrs"]
+    if isinstance(unsigned, Void):
+        return None
+    for attr in unsigned:
+        if attr["type"].native == "signature_time_stamp_token":
+            return attr["values"][0].dump()
+    return None
+
+
+def with_timestamp(p7s: bytes, token_der: bytes) -> bytes:
+    """The .p7s with the token added as its unsigned attribute id-aa-signatureTimeStampToken (CAdES-T).
+
+    The signed attributes and the signature stay byte for byte: only the SignerInfo gains [1]."""
+    info = asn1_cms.ContentInfo.load(p7s)
+    signer_info = info["content"]["signer_infos"][0]
+    if timestamp_token(p7s) is not None:
+        raise ValueError("the signature already carries a time-stamp")
+    signer_info["unsigned_attrs"] = asn1_cms.CMSAttributes([asn1_cms.CMSAttribute({
+        "type": "signature_time_stamp_token", "values": [asn1_cms.ContentInfo.load(token_der)]})])
+    return info.dump()
+
+
 def _signed_by(certificate: x509.Certificate, ca: x509.Certificate) -> bool:
     """Whether the CA's key signed the certificate (ECDSA P-256 or GOST R 34.10-2012 with Streebog)."""
     try:
@@ -383,37 +421,68 @@ def verify(
     trusted_ca_certs: Sequence[x509.Certificate],
     revoked: Revocations,
     at: datetime | None = None,
+    tsa_trusted: Sequence[x509.Certificate] | None = None,
 ) -> Verification:
     """Verify a detached signature over content.
 
     ``at`` is a trusted time of signing (e.g. when the server received the signature); without it the
-    signed signing-time attribute is used. Validity and revocation are judged at that moment, so a
-    signature made before its key was revoked stays valid.
+    signed signing-time attribute is used. A signature time-stamp (CAdES-T) whose TSA chains to
+    ``tsa_trusted`` outranks both: its genTime is the moment. Validity and revocation are judged at
+    that moment, so a signature made before its key was revoked stays valid.
     """
     if at is not None and at.tzinfo is None:
         raise ValueError("at must be timezone-aware")
     signer: x509.Certificate | None = None
     claimed: datetime | None = None
+    stamped: datetime | None = None
+    notes: list[str] = []
     try:
         parsed = _parse(p7s)
         signer, claimed = parsed.certificate, parsed.signing_time
         moment = (at or claimed).astimezone(timezone.utc)
         ca = _issuer(signer, trusted_ca_certs)
         _check_signature(parsed)
+        stamped = _time_stamp(p7s, parsed, tsa_trusted, notes)
+        moment = (stamped or moment).astimezone(timezone.utc)
         if parsed.message_digest != _hash(gost_key(signer), content):
             raise _Refused(Reason.DIGEST_MISMATCH, "the content is not what was signed")
         _check_key_usage(signer)
         _check_validity([signer, ca], moment)
         lookup = revoked.get if isinstance(revoked, Mapping) else revoked
         revoked_at = lookup(signer.serial_number)
-        note = None
+        when = "time-stamped" if stamped else "made"
         if revoked_at is not None:
             if revoked_at <= moment:
+                # A token attached late (the TSA was down) proves nothing earlier, whatever the server's clock says.
+                earlier = (f"; the server's clock says it arrived at {at:%Y-%m-%dT%H:%M:%SZ}, which the time-stamp "
+                           f"does not prove" if stamped and at is not None and at < revoked_at else "")
                 raise _Refused(
                     Reason.CERTIFICATE_REVOKED,
-                    f"the certificate was revoked at {revoked_at:%Y-%m-%dT%H:%M:%SZ}, before signing",
+                    f"the certificate was revoked at {revoked_at:%Y-%m-%dT%H:%M:%SZ}, before this signature was "
+                    f"{when} ({moment:%Y-%m-%dT%H:%M:%SZ}){earlier}",
                 )
-            note = f"the certificate was revoked at {revoked_at:%Y-%m-%dT%H:%M:%SZ}, after this signature was made"
+            notes.append(f"the certificate was revoked at {revoked_at:%Y-%m-%dT%H:%M:%SZ}, after this signature "
+                         f"was {when} ({moment:%Y-%m-%dT%H:%M:%SZ})")
     except _Refused as refused:
-        return Verification(False, refused.reason, refused.detail, signer, claimed)
-    return Verification(True, Reason.OK, "the signature is valid", signer, claimed, note)
+        return Verification(False, refused.reason, refused.detail, signer, claimed, "; ".join(notes) or None,
+                            stamped)
+    return Verification(True, Reason.OK, "the signature is valid", signer, claimed, "; ".join(notes) or None,
+                        stamped)
+
+
+def _time_stamp(p7s: bytes, parsed: _Parsed, tsa_trusted: Sequence[x509.Certificate] | None,
+                notes: list[str]) -> datetime | None:
+    """The genTime of the signature's time-stamp token, checked; None without a token (or without TSA
+    trust anchors to check it by, which a note says)."""
+    token = timestamp_token(p7s)
+    if token is None:
+        return None
+    if not tsa_trusted:
+        notes.append("the signature carries a time-stamp, but no TSA trust anchor is configured to check it; "
+                     "judged at the time the server received it")
+        return None
+    try:
+        return timestamp.check_token(token, parsed.signature, tsa_trusted).gen_time
+    except timestamp.TimestampError as error:
+        raise _Refused(Reason.BAD_TIMESTAMP, f"the signature's time-stamp is not acceptable: {error.detail}") \
+            from None

@@ -167,6 +167,8 @@ class SignatureOut(Schema):
     signer = fields.Nested(UserRef)
     certificate_serial = fields.String(attribute="key.serial")
     signed_at = UtcTime()
+    # The genTime of the TSA's time-stamp (CAdES-T); null until the TSA has answered (or without a TSA).
+    timestamped_at = UtcTime(allow_none=True)
     version_hash = fields.String()
 
 
@@ -184,6 +186,8 @@ class SignatureReportItem(Schema):
     certificate = fields.Nested(CertificateView)
     signed_at = UtcTime()
     signing_time = UtcTime(allow_none=True)
+    # A checked signature time-stamp's genTime: then validity and revocation are judged at it.
+    timestamped_at = UtcTime(allow_none=True)
     version_hash = fields.String()
     key_revoked_at = UtcTime(allow_none=True)
     valid = fields.Boolean()

@@ -42,8 +42,9 @@ def healthz():
 @blp.response(200, Readiness)
 @errors("not_ready")
 def readyz():
-    """Ready when the database answers, a transcription worker and a push dispatcher are alive, and none
-    of their loops is dead or stalled (each loop keeps its own heartbeat in the database)."""
+    """Ready when the database answers, a transcription worker and a push dispatcher (and, with TSA_URL, a
+    time-stamp worker) are alive, and none of their loops is dead or stalled (each loop keeps its own
+    heartbeat in the database)."""
     checks = {}
     try:
         checks.update(_background_checks())
@@ -68,7 +69,8 @@ def _background_checks() -> dict[str, str]:
 
     live = {r.name for r in rows if r.process in (None, r.name) and silent(r) <= min(r.silence_s, cap)}
     checks = {}
-    for kind in ("worker", "push"):
+    # With a TSA, the time-stamp process must be there too: it attaches the tokens requests did not get in time.
+    for kind in ("worker", "push", *(("timestamps",) if current_app.config.get("TSA_URL") else ())):
         if not any(r.kind == kind and r.name in live for r in rows):
             checks[kind] = "not seen recently (no live process)"
             continue
