@@ -1,0 +1,319 @@
+"""One file to page images and text. Run as a child process: `python -m documents.convert JOB.json`.
+
+The job names the input file, its declared kind, an output directory and the limits. The child first
+limits itself (address space, CPU seconds, size of any file it writes; the tools it starts inherit
+the limits), then converts and writes `result.json` in the output directory:
+`{"kind", "pages": [{"n", "width", "height", "files": {width: file}}], "text": file, "ocr_pages"}`,
+or `{"refused": reason, "params": {...}}` for a file that must not or cannot be converted. Any other
+ending (a crash, a kill, a non-zero exit) is the worker's to count as a failed attempt.
+
+- PDF: `pdfinfo` (pages, sizes, encryption), `pdftotext` (the text layer, page by page), `pdftoppm`
+  (pages as PNG at the largest width). A page with no text layer is rendered again at 300 dpi in grey
+  and read by Tesseract.
+- DOCX, ODT (checked for zip bombs first), RTF: LibreOffice headless to PDF, with a profile directory
+  of its own per run (two conversions at once never share one), then as a PDF.
+- JPEG, PNG, TIFF (every frame a page): Pillow, the pixel count checked before any pixel is decoded;
+  each page read by Tesseract.
+- TXT: its text (UTF-8, else Windows-1251); no pages.
+Page images: WebP (PNG when Pillow has no WebP) at each configured width not wider than the page.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+
+from .formats import Refused, check_zip, sniff
+
+OFFICE = ("docx", "odt", "rtf")
+IMAGES = ("jpeg", "png", "tiff")
+KINDS = ("pdf", *OFFICE, *IMAGES, "txt")
+OCR_DPI = 300
+WORD_CHARS = re.compile(r"\w")
+MIN_TEXT_CHARS = 16  # a page whose text layer holds fewer letters than this is read from its image
+
+
+@dataclass
+class Limits:
+    max_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 200
+    max_pixels: int = 60_000_000
+    timeout_s: float = 600.0  # the whole conversion
+    tool_timeout_s: float = 180.0  # one run of one tool
+    memory_mb: int = 3072
+    widths: list[int] = field(default_factory=lambda: [480, 960, 1440])
+    languages: str = "rus+tat+eng"
+
+
+def image_format() -> tuple[str, str]:
+    """(Pillow format, extension) of page images: WebP when this Pillow writes it, else PNG."""
+    from PIL import features
+    return ("WEBP", "webp") if features.check("webp") else ("PNG", "png")
+
+
+def tool(args: list[str], limits: Limits, timeout: float | None = None, **kw) -> subprocess.CompletedProcess:
+    """Run a tool with a timeout; a tool that runs out of time or is killed refuses the file."""
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1", "LC_ALL": "C.UTF-8"}
+    try:
+        return subprocess.run(args, capture_output=True, timeout=timeout or limits.tool_timeout_s, env=env,
+                              check=False, **kw)
+    except subprocess.TimeoutExpired:
+        raise Refused("too_slow", limit_s=int(timeout or limits.tool_timeout_s)) from None
+
+
+def ocr(image_path: str, limits: Limits) -> str:
+    """The text Tesseract reads in an image."""
+    done = tool(["tesseract", image_path, "stdout", "-l", limits.languages, "--psm", "3"], limits)
+    if done.returncode != 0:
+        raise Refused("unreadable")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def page_images(image, n: int, out: str, limits: Limits) -> dict:
+    """Save a page (a Pillow image) at every width up to its own; the page's entry of the result."""
+    from PIL import Image
+
+    fmt, ext = image_format()
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGBA").convert("RGB") if "A" in image.mode or image.mode == "P" else image.convert("RGB")
+    widths = sorted({w for w in limits.widths if w <= image.width} or {image.width})
+    files = {}
+    for width in widths:
+        height = max(1, round(image.height * width / image.width))
+        scaled = image if width == image.width else image.resize((width, height), Image.LANCZOS)
+        name = f"page-{n}-{width}.{ext}"
+        scaled.save(os.path.join(out, name), fmt, **({"quality": 80, "method": 4} if fmt == "WEBP" else
+                                                      {"optimize": True}))
+        files[str(width)] = name
+    top = widths[-1]
+    return {"n": n, "width": top, "height": max(1, round(image.height * top / image.width)), "files": files}
+
+
+def pdf_info(path: str, limits: Limits) -> dict:
+    done = tool(["pdfinfo", path], limits, timeout=60)
+    out = done.stdout.decode("utf-8", "replace")
+    if done.returncode != 0:
+        err = done.stderr.decode("utf-8", "replace").lower()
+        if "incorrect password" in err or "encrypt" in err:
+            raise Refused("encrypted")
+        raise Refused("unreadable", declared="pdf")
+    info = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        info[key.strip()] = value.strip()
+    if info.get("Encrypted", "no").lower().startswith("yes"):
+        raise Refused("encrypted")
+    try:
+        info["pages"] = int(info.get("Pages", "0"))
+    except ValueError:
+        raise Refused("unreadable", declared="pdf") from None
+    return info
+
+
+def _page_sizes(path: str, pages: int, limits: Limits) -> list[tuple[float, float]]:
+    """Each page's size in points (pdfinfo -f 1 -l N)."""
+    done = tool(["pdfinfo", "-f", "1", "-l", str(pages), path], limits, timeout=60)
+    sizes = []
+    for m in re.finditer(r"Page\s+\d+\s+size:\s+([\d.]+)\s+x\s+([\d.]+)", done.stdout.decode("utf-8", "replace")):
+        sizes.append((float(m.group(1)), float(m.group(2))))
+    return sizes
+
+
+def convert_pdf(path: str, out: str, limits: Limits, declared: str = "pdf") -> dict:
+    info = pdf_info(path, limits)
+    count = info["pages"]
+    if count < 1:
+        raise Refused("unreadable", declared=declared)
+    if count > limits.max_pages:
+        raise Refused("too_many_pages", pages=count, limit=limits.max_pages)
+    sizes = _page_sizes(path, count, limits)
+    top = max(limits.widths)
+    for w, h in sizes:
+        if w <= 0 or h <= 0 or top * (top * h / w) > limits.max_pixels:
+            raise Refused("too_many_pixels", limit_mp=limits.max_pixels // 1_000_000)
+    text_file = os.path.join(out, "layer.txt")
+    done = tool(["pdftotext", "-enc", "UTF-8", path, text_file], limits)
+    if done.returncode != 0:
+        raise Refused("unreadable", declared=declared)
+    with open(text_file, encoding="utf-8", errors="replace") as f:
+        layer = f.read().split("\f")
+    os.unlink(text_file)
+    prefix = os.path.join(out, "render")
+    done = tool(["pdftoppm", "-png", "-scale-to-x", str(top), "-scale-to-y", "-1", path, prefix], limits)
+    rendered = sorted(glob.glob(prefix + "-*.png"), key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
+    if done.returncode != 0 or len(rendered) != count:
+        raise Refused("unreadable", declared=declared)
+    from PIL import Image
+
+    pages, texts, ocr_pages = [], [], 0
+    for n, png in enumerate(rendered, 1):
+        with Image.open(png) as image:
+            pages.append(page_images(image, n, out, limits))
+        os.unlink(png)
+        text = layer[n - 1] if n - 1 < len(layer) else ""
+        if len(WORD_CHARS.findall(text)) < MIN_TEXT_CHARS:  # a scanned page: read its image
+            w, h = sizes[n - 1] if n - 1 < len(sizes) else (595.0, 842.0)
+            dpi = OCR_DPI
+            while dpi > 72 and (w / 72 * dpi) * (h / 72 * dpi) > limits.max_pixels:
+                dpi -= 50
+            scan = os.path.join(out, "scan")
+            done = tool(["pdftoppm", "-png", "-gray", "-r", str(dpi), "-f", str(n), "-l", str(n), "-singlefile",
+                         path, scan], limits)
+            if done.returncode != 0:
+                raise Refused("unreadable", declared=declared)
+            text = ocr(scan + ".png", limits)
+            os.unlink(scan + ".png")
+            ocr_pages += 1
+        texts.append(text.strip())
+    return {"pages": pages, "text": "\n\f\n".join(texts), "ocr_pages": ocr_pages}
+
+
+def convert_office(path: str, kind: str, out: str, limits: Limits) -> dict:
+    if kind in ("docx", "odt"):
+        check_zip(path)
+    work = tempfile.mkdtemp(prefix="office-", dir=out)
+    try:
+        source = os.path.join(work, f"in.{kind}")
+        shutil.copyfile(path, source)
+        done = _soffice(source, work, os.path.join(work, "profile"), limits)
+        pdf = os.path.join(work, "in.pdf")
+        if done.returncode != 0 or not os.path.exists(pdf):
+            raise Refused("unreadable", declared=kind)
+        return convert_pdf(pdf, out, limits, declared=kind)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _soffice(source: str, work: str, profile: str, limits: Limits) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HOME": work, "LC_ALL": "C.UTF-8", "SAL_USE_VCLPLUGIN": "svp"}
+    args = ["soffice", "--headless", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
+            f"-env:UserInstallation=file://{profile}", "--convert-to", "pdf", "--outdir", work, source]
+    try:
+        return subprocess.run(args, capture_output=True, timeout=limits.tool_timeout_s, env=env, check=False,
+                              start_new_session=True)
+    except subprocess.TimeoutExpired:
+        raise Refused("too_slow", limit_s=int(limits.tool_timeout_s)) from None
+
+
+def convert_image(path: str, kind: str, out: str, limits: Limits) -> dict:
+    from PIL import Image, ImageOps
+
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels  # Pillow's own bomb check, beside ours below
+    try:
+        image = Image.open(path)
+    except Image.DecompressionBombError:
+        raise Refused("too_many_pixels", limit_mp=limits.max_pixels // 1_000_000) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise Refused("unreadable", declared=kind) from exc
+    pages, texts = [], []
+    with image:
+        frames = getattr(image, "n_frames", 1)
+        if frames > limits.max_pages:
+            raise Refused("too_many_pages", pages=frames, limit=limits.max_pages)
+        for i in range(frames):
+            try:
+                image.seek(i)
+                if image.width * image.height > limits.max_pixels:  # before a pixel is decoded
+                    raise Refused("too_many_pixels", limit_mp=limits.max_pixels // 1_000_000)
+                frame = ImageOps.exif_transpose(image) if kind == "jpeg" else image.copy()
+                frame.load()
+            except Refused:
+                raise
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                raise Refused("too_many_pixels", limit_mp=limits.max_pixels // 1_000_000) from None
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                raise Refused("unreadable", declared=kind) from exc
+            pages.append(page_images(frame, i + 1, out, limits))
+            scan = os.path.join(out, "scan.png")
+            frame.convert("L").save(scan, "PNG")
+            texts.append(ocr(scan, limits).strip())
+            os.unlink(scan)
+    return {"pages": pages, "text": "\n\f\n".join(texts), "ocr_pages": len(pages)}
+
+
+def convert_text(path: str) -> dict:
+    with open(path, "rb") as f:
+        raw = f.read()
+    for encoding in ("utf-8", "cp1251"):
+        try:
+            return {"pages": [], "text": raw.decode(encoding), "ocr_pages": 0}
+        except UnicodeDecodeError:
+            continue
+    return {"pages": [], "text": raw.decode("utf-8", "replace"), "ocr_pages": 0}
+
+
+def convert(path: str, declared: str, out: str, limits: Limits) -> dict:
+    """Convert one file into `out`; raises Refused."""
+    size = os.path.getsize(path)
+    if size > limits.max_bytes:
+        raise Refused("too_large", limit_mb=limits.max_bytes // (1024 * 1024))
+    actual = sniff(path)
+    if actual != declared:  # the content decides, never the name or the declared type
+        if actual in ("txt", "unknown") and declared != "txt":
+            raise Refused("unreadable", declared=declared)
+        raise Refused("type_mismatch", declared=declared, actual=actual)
+    if declared == "pdf":
+        result = convert_pdf(path, out, limits)
+    elif declared in OFFICE:
+        result = convert_office(path, declared, out, limits)
+    elif declared in IMAGES:
+        result = convert_image(path, declared, out, limits)
+    else:
+        result = convert_text(path)
+    text_name = "text.txt"
+    with open(os.path.join(out, text_name), "w", encoding="utf-8") as f:
+        f.write(result["text"])
+    return {"kind": declared, "pages": result["pages"], "text": text_name, "ocr_pages": result["ocr_pages"]}
+
+
+def limit_self(limits: Limits) -> None:
+    """Limit this process and every tool it starts: address space, CPU seconds, bytes of one written file."""
+    import resource
+
+    memory = limits.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    cpu = int(limits.timeout_s) + 5
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    written = 2 * 1024 * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (written, written))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:  # die with the worker: a worker killed with SIGKILL leaves no converter behind
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[1], encoding="utf-8") as f:
+        job = json.load(f)
+    limits = Limits(**job["limits"])
+    limit_self(limits)
+    out = job["out"]
+    try:
+        result = convert(job["input"], job["declared"], out, limits)
+    except Refused as refused:
+        result = {"refused": refused.reason, "params": refused.params}
+    with open(os.path.join(out, "result.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return 0
+
+
+def job_file(path: str, declared: str, out: str, limits: Limits) -> str:
+    """Write the child's job description; returns its path."""
+    name = os.path.join(out, "job.json")
+    with open(name, "w", encoding="utf-8") as f:
+        json.dump({"input": os.path.abspath(path), "declared": declared, "out": os.path.abspath(out),
+                   "limits": asdict(limits)}, f)
+    return name
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
