@@ -190,15 +190,37 @@ def convert_office(path: str, kind: str, out: str, limits: Limits) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _profile_template() -> str:
+    return os.path.join(tempfile.gettempdir(), f"documents-office-profile-{os.getuid()}")
+
+
 def _soffice(source: str, work: str, profile: str, limits: Limits) -> subprocess.CompletedProcess:
+    """LibreOffice to PDF with a profile of this run's own (two runs never share one), copied from a
+    template the first run leaves behind: a new profile costs LibreOffice a second or two to make."""
+    template = _profile_template()
+    if os.path.isdir(template):
+        try:
+            shutil.copytree(template, profile)
+        except OSError:
+            shutil.rmtree(profile, ignore_errors=True)
+    fresh = not os.path.isdir(profile)
     env = {**os.environ, "HOME": work, "LC_ALL": "C.UTF-8", "SAL_USE_VCLPLUGIN": "svp"}
     args = ["soffice", "--headless", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
             f"-env:UserInstallation=file://{profile}", "--convert-to", "pdf", "--outdir", work, source]
     try:
-        return subprocess.run(args, capture_output=True, timeout=limits.tool_timeout_s, env=env, check=False,
-                              start_new_session=True)
+        done = subprocess.run(args, capture_output=True, timeout=limits.tool_timeout_s, env=env, check=False)
     except subprocess.TimeoutExpired:
         raise Refused("too_slow", limit_s=int(limits.tool_timeout_s)) from None
+    if fresh and done.returncode == 0 and os.path.isdir(profile):  # keep it for the next runs, whole or not at all
+        staging = tempfile.mkdtemp(prefix=os.path.basename(template) + ".", dir=os.path.dirname(template))
+        try:
+            shutil.copytree(profile, os.path.join(staging, "p"))
+            os.rename(os.path.join(staging, "p"), template)
+        except OSError:
+            pass
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return done
 
 
 def convert_image(path: str, kind: str, out: str, limits: Limits) -> dict:

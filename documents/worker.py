@@ -33,7 +33,7 @@ from models.blobstore import BlobNotFound, blobs
 from models.queue import FAILED, claim, finish, retry_later, rollback_quietly
 from workers.leased import LeasedWorker, LeaseLost, LoopSettings, Stopping
 
-from .convert import Limits, job_file
+from .convert import Limits, convert, job_file
 from .formats import Refused
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ def run_converter(path: str, kind: str, out: str, limits: Limits) -> dict:
     """Convert one file in a child process under `limits`; the result (or refusal) it wrote.
 
     The child is a session of its own, killed with everything it started when the time is up."""
+    if kind == "txt":  # decoding text runs no tool and no image decoder: no child needed
+        try:
+            return convert(path, kind, out, limits)
+        except Refused as refused:
+            return {"refused": refused.reason, "params": refused.params}
     job = job_file(path, kind, out, limits)
     child = subprocess.Popen([sys.executable, "-m", "documents.convert", job], cwd=ROOT, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -113,7 +118,9 @@ def store(result: dict, out: str) -> tuple[list[dict], str]:
         for width, name in page["files"].items():
             with open(os.path.join(out, name), "rb") as f:
                 images[str(width)] = store_.put(f)[0]
-        recorded.append({"n": page["n"], "width": page["width"], "height": page["height"], "images": images})
+        kind = "image/webp" if next(iter(page["files"].values())).endswith(".webp") else "image/png"
+        recorded.append({"n": page["n"], "width": page["width"], "height": page["height"], "type": kind,
+                         "images": images})
     with open(os.path.join(out, result["text"]), "rb") as f:
         text_sha = store_.put(f)[0]
     return recorded, text_sha

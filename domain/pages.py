@@ -10,10 +10,17 @@ A file the worker cannot or must not open (too large, too many pages or pixels, 
 password-protected PDF, content that is not the type it was declared as, damaged) ends `failed`, with
 a reason a clerk can read, in Russian and English.
 """
+import json
+from typing import NamedTuple
+
 import sqlalchemy as sa
 
 from models import Attachment, Document, Job, Rendition, db
 from models.queue import db_now
+from models.raw import run
+
+from . import access
+from .errors import conflict, not_found
 
 JOB_KIND = "document_pages"
 # Workers LISTEN on this channel; the NOTIFY is delivered when the storing transaction commits.
@@ -55,6 +62,7 @@ REASONS = {
     "too_slow": ("Подготовка страниц заняла больше {limit_s} с и была остановлена.",
                  "Preparing the pages took longer than {limit_s} s and was stopped."),
     "missing": ("Файл не найден в хранилище.", "The file is missing from the store."),
+    "not_prepared": ("Страницы этого файла не готовились.", "The pages of this file were never prepared."),
     "gave_up": ("Страницы не удалось подготовить: попыток — {attempts}, все прервались по нашей вине.",
                 "The pages could not be prepared: {attempts} attempts all stopped because of an error on our side."),
 }
@@ -157,3 +165,54 @@ def record_failure(rendition_id: int, reason: str, params: dict | None = None) -
     rendition = db.session.get(Rendition, rendition_id, with_for_update=True)
     rendition.status, rendition.reason, rendition.params = FAILED, reason, params or {}
     rendition.pages, rendition.finished_at = [], db_now()
+
+
+class Prepared(NamedTuple):
+    """What a phone may read of an attachment's pages and text."""
+
+    status: str
+    reason: str | None
+    params: dict | None
+    pages: list[dict]
+    text_sha256: str | None
+
+
+_RENDITION = sa.select(Rendition.status, Rendition.reason, Rendition.params, Rendition.pages,
+                       Rendition.text_sha256).where(Rendition.sha256 == sa.bindparam("sha256"),
+                                                    Rendition.mime == sa.bindparam("mime"))
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def of_attachment(user_id: int, document_id: int, attachment_id: int) -> Prepared:
+    """The pages and text of a file of a document this user may see (404 otherwise: the same rule as
+    the document's own read)."""
+    file = access.get_attachment(user_id, document_id, attachment_id)
+    rows = run(_RENDITION, sha256=file.sha256, mime=file.mime)
+    if not rows:  # a file stored past store_upload (bulk-loaded data): nothing is coming
+        return Prepared(FAILED, "not_prepared", {}, [], None)
+    status, reason, params, pages, text_sha256 = rows[0]
+    return Prepared(status, reason, _json(params), _json(pages) or [], text_sha256)
+
+
+def page_image(prepared: Prepared, n: int, width: int | None, language: str = "ru") -> tuple[str, str]:
+    """(blob, media type) of page `n` at the prepared width nearest `width` (the widest without one);
+    409 while the file is being prepared or when it failed, 404 for a page it does not have."""
+    ready(prepared, language)
+    page = next((p for p in prepared.pages if p["n"] == n), None)
+    if page is None:
+        raise not_found("page")
+    widths = sorted(int(w) for w in page["images"])
+    chosen = widths[-1] if width is None else min(widths, key=lambda w: (abs(w - width), -w))
+    return page["images"][str(chosen)], page.get("type", "image/webp")
+
+
+def ready(prepared: Prepared, language: str = "ru") -> None:
+    """409 `invalid_state` unless the file's pages and text are ready (`state` says what they are)."""
+    if prepared.status == PROCESSING:
+        raise conflict("invalid_state", "The file is still being prepared; try again in a few seconds."
+                       if language == "en" else "Файл ещё готовится; повторите через несколько секунд.", PROCESSING)
+    if prepared.status != READY:
+        raise conflict("invalid_state", reason_text(prepared.reason, prepared.params, language), prepared.status)
