@@ -127,7 +127,7 @@ def attachment_pages(document_id, attachment_id):
     return jsonify(answer)
 
 
-@blp.route("/documents/<id:document_id>/attachments/<id:attachment_id>/pages/<int:n>", methods=["GET"])
+@blp.route("/documents/<id:document_id>/attachments/<id:attachment_id>/pages/<id:n>", methods=["GET"])
 @blp.arguments(PageImageArgs(), location="query")
 @blp.response(200, description="The page as an image (WebP, or PNG where WebP was not available)")
 @serves_file("image/webp", "image/png")
