@@ -57,12 +57,23 @@ def image_format() -> tuple[str, str]:
     return ("WEBP", "webp") if features.check("webp") else ("PNG", "png")
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def tool(args: list[str], limits: Limits, timeout: float | None = None, **kw) -> subprocess.CompletedProcess:
-    """Run a tool with a timeout; a tool that runs out of time or is killed refuses the file."""
+    """Run a tool with a timeout, killed if the converter dies; a tool out of time refuses the file."""
     env = {**os.environ, "OMP_THREAD_LIMIT": "1", "LC_ALL": "C.UTF-8"}
     try:
+        # preexec_fn is safe here: the converter child runs one thread.
         return subprocess.run(args, capture_output=True, timeout=timeout or limits.tool_timeout_s, env=env,
-                              check=False, **kw)
+                              check=False, preexec_fn=die_with_parent, **kw)
     except subprocess.TimeoutExpired:
         raise Refused("too_slow", limit_s=int(timeout or limits.tool_timeout_s)) from None
 
@@ -70,8 +81,8 @@ def tool(args: list[str], limits: Limits, timeout: float | None = None, **kw) ->
 def ocr(image_path: str, limits: Limits) -> str:
     """The text Tesseract reads in an image."""
     done = tool(["tesseract", image_path, "stdout", "-l", limits.languages, "--psm", "3"], limits)
-    if done.returncode != 0:
-        raise Refused("unreadable")
+    if done.returncode != 0:  # our image, made just now: the tool or its languages are at fault, not the file
+        raise RuntimeError(f"tesseract: {done.stderr.decode('utf-8', 'replace').strip()[-300:]}")
     return done.stdout.decode("utf-8", "replace")
 
 
@@ -208,7 +219,8 @@ def _soffice(source: str, work: str, profile: str, limits: Limits) -> subprocess
     args = ["soffice", "--headless", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
             f"-env:UserInstallation=file://{profile}", "--convert-to", "pdf", "--outdir", work, source]
     try:
-        done = subprocess.run(args, capture_output=True, timeout=limits.tool_timeout_s, env=env, check=False)
+        done = subprocess.run(args, capture_output=True, timeout=limits.tool_timeout_s, env=env, check=False,
+                              preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
         raise Refused("too_slow", limit_s=int(limits.tool_timeout_s)) from None
     if fresh and done.returncode == 0 and os.path.isdir(profile):  # keep it for the next runs, whole or not at all
@@ -305,12 +317,7 @@ def limit_self(limits: Limits) -> None:
     written = 2 * 1024 * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_FSIZE, (written, written))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    try:  # die with the worker: a worker killed with SIGKILL leaves no converter behind
-        import ctypes
-        import signal
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    die_with_parent()  # a worker killed with SIGKILL leaves no converter behind (nor, in turn, its tools)
 
 
 def main(argv: list[str]) -> int:
