@@ -15,7 +15,8 @@ ending (a crash, a kill, a non-zero exit) is the worker's to count as a failed a
 - JPEG, PNG, TIFF (every frame a page): Pillow, the pixel count checked before any pixel is decoded;
   each page read by Tesseract.
 - TXT: its text (UTF-8, else Windows-1251); no pages.
-Page images: WebP (PNG when Pillow has no WebP) at each configured width not wider than the page.
+Page images: WebP (PNG when Pillow has no WebP) at each configured width not wider than the page,
+lossless for text pages, lossy for photo-like ones.
 """
 from __future__ import annotations
 
@@ -86,21 +87,50 @@ def ocr(image_path: str, limits: Limits) -> str:
     return done.stdout.decode("utf-8", "replace")
 
 
+def _flat(image):
+    """RGB or grey, transparency laid on white (a scan's PNG with an alpha channel reads as paper)."""
+    from PIL import Image
+
+    if image.mode in ("RGB", "L"):
+        return image
+    if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba.getchannel("A"))
+        return white
+    return image.convert("L" if image.mode in ("1", "I", "I;16", "F") else "RGB")
+
+
+def encode(image, path: str, fmt: str) -> None:
+    """A page image as small as it stays sharp: WebP lossless (a text page: sharp and a few KB), unless
+    the page is photo-like (lossless past 0.1 byte a pixel), then lossy quality 80 when that is smaller."""
+    if fmt != "WEBP":
+        image.save(path, fmt, optimize=True)
+        return
+    image.save(path, fmt, lossless=True, method=2)
+    size = os.path.getsize(path)
+    if size > 0.1 * image.width * image.height:
+        lossy = path + ".lossy"
+        image.save(lossy, fmt, quality=80, method=4)
+        if os.path.getsize(lossy) < size:
+            os.replace(lossy, path)
+        else:
+            os.unlink(lossy)
+
+
 def page_images(image, n: int, out: str, limits: Limits) -> dict:
     """Save a page (a Pillow image) at every width up to its own; the page's entry of the result."""
     from PIL import Image
 
     fmt, ext = image_format()
-    if image.mode not in ("RGB", "L"):
-        image = image.convert("RGBA").convert("RGB") if "A" in image.mode or image.mode == "P" else image.convert("RGB")
+    image = _flat(image)
     widths = sorted({w for w in limits.widths if w <= image.width} or {image.width})
     files = {}
     for width in widths:
         height = max(1, round(image.height * width / image.width))
         scaled = image if width == image.width else image.resize((width, height), Image.LANCZOS)
         name = f"page-{n}-{width}.{ext}"
-        scaled.save(os.path.join(out, name), fmt, **({"quality": 80, "method": 4} if fmt == "WEBP" else
-                                                      {"optimize": True}))
+        encode(scaled, os.path.join(out, name), fmt)
         files[str(width)] = name
     top = widths[-1]
     return {"n": n, "width": top, "height": max(1, round(image.height * top / image.width)), "files": files}
