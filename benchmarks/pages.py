@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,16 +39,22 @@ PARAGRAPH = ("Во исполнение постановления Правит�
              "ремонта автомобильных дорог местного значения, мостов и водопроводов в срок до первого декабря. ")
 
 
+def children_cpu() -> float:
+    """CPU seconds of the finished child processes (and theirs) so far: the converter and the tools."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def long_text(pages: int) -> str:
     return "\n".join(f"{i}. " + PARAGRAPH * 3 for i in range(1, pages * 6 + 1)) + "\n"
 
 
-def ours(path: Path, kind: str) -> tuple[float, dict]:
+def ours(path: Path, kind: str) -> tuple[dict, dict]:
     out = tempfile.mkdtemp(prefix="bench-ours-")
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu()
         result = run_converter(str(path), kind, out, Limits())
-        seconds = time.perf_counter() - started
+        seconds = {"wall": time.perf_counter() - started, "cpu": children_cpu() - cpu}
         sizes = {}
         for page in result["pages"]:
             for width, name in page["files"].items():
@@ -57,21 +64,21 @@ def ours(path: Path, kind: str) -> tuple[float, dict]:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def bare_pdf(path: Path) -> float:
+def bare_pdf(path: Path) -> dict:
     out = tempfile.mkdtemp(prefix="bench-bare-")
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu()
         subprocess.run(["pdftoppm", "-png", "-scale-to-x", "1440", "-scale-to-y", "-1", str(path), f"{out}/p"],
                        check=True, capture_output=True)
-        return time.perf_counter() - started
+        return {"wall": time.perf_counter() - started, "cpu": children_cpu() - cpu}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def bare_office(path: Path) -> float:
+def bare_office(path: Path) -> dict:
     out = tempfile.mkdtemp(prefix="bench-bare-")
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu()
         source = Path(out) / f"in{path.suffix}"
         shutil.copyfile(path, source)
         profile = Path(out) / "profile"
@@ -80,7 +87,7 @@ def bare_office(path: Path) -> float:
                        env={**os.environ, "HOME": out})
         subprocess.run(["pdftoppm", "-png", "-scale-to-x", "1440", "-scale-to-y", "-1", f"{out}/in.pdf", f"{out}/p"],
                        check=True, capture_output=True)
-        return time.perf_counter() - started
+        return {"wall": time.perf_counter() - started, "cpu": children_cpu() - cpu}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -89,22 +96,27 @@ def compare(name: str, path: Path, kind: str, baseline) -> dict:
     print(f"\n{name}: {ROUNDS} paired rounds (converter vs bare tools)", flush=True)
     seen: dict = {}
 
-    def subject() -> float:
+    def subject() -> dict:
         seconds, info = ours(path, kind)
         seen.update(info)
         return seconds
 
     def progress(i, result):
-        print(f"  round {i + 1}/{ROUNDS}: ours {result.subject[-1]:.2f} s, bare {result.baseline[-1]:.2f} s "
-              f"({result.subject[-1] / result.baseline[-1]:.2f}x)", flush=True)
+        ours_, bare_ = result.subject[-1], result.baseline[-1]
+        print(f"  round {i + 1}/{ROUNDS}: ours {ours_['wall']:.2f} s ({ours_['cpu']:.2f} s CPU), bare "
+              f"{bare_['wall']:.2f} s ({bare_['cpu']:.2f} s CPU)", flush=True)
 
     result = paired(subject, baseline, ROUNDS, progress)
     pages = seen["pages"]
-    figures = {"pages": pages, "ours_pages_per_s": pages / result.median("subject"),
-               "bare_pages_per_s": pages / result.median("baseline"), "ratio": result.ratio(),
+    figures = {"pages": pages, "ours_pages_per_s": pages / result.median("subject", "wall"),
+               "bare_pages_per_s": pages / result.median("baseline", "wall"), "ratio": result.ratio("wall"),
+               "ours_cpu_per_page": result.median("subject", "cpu") / pages,
+               "bare_cpu_per_page": result.median("baseline", "cpu") / pages, "cpu_ratio": result.ratio("cpu"),
                "sizes": {w: statistics.median(v) for w, v in sorted(seen["sizes"].items())}}
     print(f"  {pages} pages: ours {figures['ours_pages_per_s']:.2f} pages/s, bare {figures['bare_pages_per_s']:.2f} "
           f"pages/s; time ours/bare, median of paired ratios: {figures['ratio']:.2f}x", flush=True)
+    print(f"  CPU per page: ours {figures['ours_cpu_per_page']:.2f} s, bare {figures['bare_cpu_per_page']:.2f} s; "
+          f"median of paired ratios {figures['cpu_ratio']:.2f}x", flush=True)
     return figures
 
 
@@ -170,10 +182,11 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     print("\nSummary:")
     print(f"  PDF  {pdf_figures['pages']} pages: ours {pdf_figures['ours_pages_per_s']:.2f} pages/s vs bare pdftoppm "
-          f"{pdf_figures['bare_pages_per_s']:.2f} pages/s, time ratio {pdf_figures['ratio']:.2f}x")
+          f"{pdf_figures['bare_pages_per_s']:.2f} pages/s, time ratio {pdf_figures['ratio']:.2f}x, "
+          f"CPU ratio {pdf_figures['cpu_ratio']:.2f}x")
     print(f"  DOCX {docx_figures['pages']} pages: ours {docx_figures['ours_pages_per_s']:.2f} pages/s vs bare "
           f"LibreOffice+pdftoppm {docx_figures['bare_pages_per_s']:.2f} pages/s, "
-          f"time ratio {docx_figures['ratio']:.2f}x")
+          f"time ratio {docx_figures['ratio']:.2f}x, CPU ratio {docx_figures['cpu_ratio']:.2f}x")
 
 
 if __name__ == "__main__":
