@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 
 from .formats import Refused, check_zip, sniff
@@ -231,6 +232,20 @@ def convert_office(path: str, kind: str, out: str, limits: Limits) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+RESTART = 81  # soffice.bin's exit status asking its launcher for a restart
+
+
+def _office_binary() -> str:
+    """soffice.bin itself, not the `soffice` script: the script's launcher (oosplash) forks it, and a
+    forked process does not inherit die_with_parent, so a killed converter would leave it running."""
+    launcher = shutil.which("soffice")
+    if launcher:
+        binary = os.path.join(os.path.dirname(os.path.realpath(launcher)), "soffice.bin")
+        if os.access(binary, os.X_OK):
+            return binary
+    return launcher or "soffice"
+
+
 def _profile_template() -> str:
     return os.path.join(tempfile.gettempdir(), f"documents-office-profile-{os.getuid()}")
 
@@ -246,13 +261,17 @@ def _soffice(source: str, work: str, profile: str, limits: Limits) -> subprocess
             shutil.rmtree(profile, ignore_errors=True)
     fresh = not os.path.isdir(profile)
     env = {**os.environ, "HOME": work, "LC_ALL": "C.UTF-8", "SAL_USE_VCLPLUGIN": "svp"}
-    args = ["soffice", "--headless", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
+    args = [_office_binary(), "--headless", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
             f"-env:UserInstallation=file://{profile}", "--convert-to", "pdf", "--outdir", work, source]
-    try:
-        done = subprocess.run(args, capture_output=True, timeout=limits.tool_timeout_s, env=env, check=False,
-                              preexec_fn=die_with_parent)
-    except subprocess.TimeoutExpired:
-        raise Refused("too_slow", limit_s=int(limits.tool_timeout_s)) from None
+    deadline = time.monotonic() + limits.tool_timeout_s
+    for _ in range(3):  # 81: LibreOffice made a new profile and asks to be started again
+        try:
+            done = subprocess.run(args, capture_output=True, timeout=max(1.0, deadline - time.monotonic()), env=env,
+                                  check=False, preexec_fn=die_with_parent)
+        except subprocess.TimeoutExpired:
+            raise Refused("too_slow", limit_s=int(limits.tool_timeout_s)) from None
+        if done.returncode != RESTART:
+            break
     if fresh and done.returncode == 0 and os.path.isdir(profile):  # keep it for the next runs, whole or not at all
         staging = tempfile.mkdtemp(prefix=os.path.basename(template) + ".", dir=os.path.dirname(template))
         try:
