@@ -22,8 +22,10 @@ $(BIN)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## run: migrate, load demo data, start web + transcription worker + push dispatcher on SQLite
+## run: install the converters' Debian packages when missing, migrate, load demo data, start web +
+## transcription worker + documents worker + push dispatcher on SQLite
 run: $(BIN)/.installed
+	sh scripts/debian-packages
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo-data
 	@PORT=$(PORT) sh scripts/try-it

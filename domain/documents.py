@@ -18,7 +18,7 @@ from models import (
 )
 from models.blobstore import blobs
 
-from . import inbox, search
+from . import inbox, pages, search
 from .errors import ApiError
 
 MAX_FILES = 20
@@ -53,11 +53,13 @@ def _clean_filename(name: str | None) -> str:
 def store_upload(upload: FileStorage) -> dict:
     """Put an uploaded file in the blob store: its name, type, size and hash, as a file row takes them.
     The type is the one declared, or guessed from the name when none was (see mobile_api.files for how
-    it is served)."""
+    it is served). The file's pages and text are owed in the same transaction (domain.pages): the
+    documents worker prepares them, and nothing here waits for it."""
     sha, size = blobs().put(upload.stream)
     name = _clean_filename(upload.filename)
     mime = upload.mimetype if upload.mimetype and upload.mimetype != "application/octet-stream" else (
         mimetypes.guess_type(name)[0] or "application/octet-stream")
+    pages.prepare(sha, mime, name)
     return {"name": name, "mime": mime, "size": size, "sha256": sha}
 
 

@@ -1,8 +1,10 @@
 """Search over what documents say, in any Russian word form, among the documents the caller may see.
 
 What is searched: a document's registration number, title, summary and correspondent, and the text of
-its plain-text files (the latest version of each), kept in `document_texts` and written in the same
+its files (the latest version of each), kept in `document_texts` and written in the same
 transaction that registers the document or adds a file, so a document is found as soon as it exists.
+A plain-text file's words are read then; the words of a PDF, an office file or a scan join when the
+documents worker has read them (domain.pages.record_ready indexes the document again).
 
 PostgreSQL, the production engine, searches with its `russian` text search configuration (a stored
 `search_vector`, `to_tsvector('russian', words)`, under a GIN index). SQLite searches an FTS5 table
@@ -22,7 +24,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from models import Attachment, Document, DocumentText, User, db
+from models import Attachment, Document, DocumentText, Rendition, User, db
 from models.blobstore import blobs
 
 from . import access
@@ -54,9 +56,16 @@ def words_of(dialect: str, reg_number: str, title: str, summary: str, correspond
 
 
 def _file_text(attachment: Attachment) -> str | None:
-    """The text of a plain-text file (UTF-8, else Windows-1251), or None for other formats."""
+    """The text of a plain-text file (UTF-8, else Windows-1251), read at once; of another file, the text
+    the documents worker found in it (its text layer, or OCR of its images) once it is ready (None before:
+    the worker indexes the document again when it is)."""
     if attachment.mime != "text/plain" and not attachment.name.lower().endswith(".txt"):
-        return None
+        text_sha = db.session.scalar(sa.select(Rendition.text_sha256).where(
+            Rendition.sha256 == attachment.sha256, Rendition.mime == attachment.mime, Rendition.status == "ready"))
+        if not text_sha:
+            return None
+        with blobs().open(text_sha) as stream:
+            return stream.read(FILE_TEXT_LIMIT * 4).decode("utf-8", "replace")[:FILE_TEXT_LIMIT]
     with blobs().open(attachment.sha256) as stream:
         raw = stream.read(FILE_TEXT_LIMIT * 2)
     for encoding in ("utf-8", "cp1251"):

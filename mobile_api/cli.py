@@ -15,6 +15,31 @@ def register(app: Flask) -> None:
     push_cli.register(app)
     timestamps.register(app)
 
+    @app.cli.command("documents-worker")
+    @click.option("--once", is_flag=True, help="Drain the queue, then exit.")
+    @click.option("--threads", type=click.IntRange(1, 64), help="Worker threads (default DOCUMENTS_THREADS).")
+    def documents_worker(once: bool, threads: int | None) -> None:
+        """Prepare the page images and text of stored files (PDF, DOCX, ODT, RTF, TXT, JPEG, PNG, TIFF)."""
+        import logging
+        import signal
+
+        from documents.worker import Settings, Worker
+
+        log = logging.getLogger("documents.worker")
+        app_ = current_app._get_current_object()
+        settings = Settings.from_config(app_.config, threads)
+        worker = Worker(app_, settings)
+
+        def _stop(signum, _frame):
+            log.info("signal %s: finishing the files in hand, then stopping", signum)
+            worker.stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        log.info("%s: %d thread(s)", worker.name, settings.threads)
+        handled = worker.run(once=once)
+        log.info("%s: stopped after %d job(s)", worker.name, handled)
+
     @app.cli.command("demo-data")
     def demo_data():
         """Load a small demo government and print its logins."""

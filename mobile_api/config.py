@@ -54,6 +54,24 @@ def _voice() -> dict:
     }
 
 
+def _documents() -> dict:
+    """Documents on the phone: the worker that prepares page images and text, and its limits."""
+    return {
+        "DOCUMENTS_THREADS": _int("DOCUMENTS_THREADS", 1),
+        "DOCUMENTS_LEASE_S": _int("DOCUMENTS_LEASE_S", 60),
+        "DOCUMENTS_MAX_ATTEMPTS": _int("DOCUMENTS_MAX_ATTEMPTS", 3),
+        "DOCUMENTS_BACKOFF_S": _float("DOCUMENTS_BACKOFF_S", 15.0),
+        "DOCUMENTS_POLL_S": _float("DOCUMENTS_POLL_S", 1.0),
+        "DOCUMENTS_MAX_BYTES": _int("DOCUMENTS_MAX_BYTES", 50 * 1024 * 1024),
+        "DOCUMENTS_MAX_PAGES": _int("DOCUMENTS_MAX_PAGES", 200),
+        "DOCUMENTS_MAX_PIXELS": _int("DOCUMENTS_MAX_PIXELS", 60_000_000),  # of one page or image
+        "DOCUMENTS_TIMEOUT_S": _int("DOCUMENTS_TIMEOUT_S", 600),  # one file's whole conversion
+        "DOCUMENTS_MEMORY_MB": _int("DOCUMENTS_MEMORY_MB", 3072),  # address space of the converter and its tools
+        "DOCUMENTS_WIDTHS": os.environ.get("DOCUMENTS_WIDTHS", "480,960,1440"),
+        "DOCUMENTS_OCR_LANGUAGES": os.environ.get("DOCUMENTS_OCR_LANGUAGES", "rus+tat+eng"),
+    }
+
+
 def from_env() -> dict:
     """Read the configuration; raise ConfigError when production settings are missing."""
     env = os.environ.get("APP_ENV", "development")
@@ -120,6 +138,7 @@ def from_env() -> dict:
         # it back as its request ends.
         "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", _int("WEB_THREADS", 2)),
         **_voice(),
+        **_documents(),
     }
     if env == "production":
         missing = [n for n in ("SECRET_KEY", "DATABASE_URL", "CA_PASSPHRASE") if not os.environ.get(n)]

@@ -347,6 +347,29 @@ class AttachmentSchema(Schema):
     sha256 = fields.String()
 
 
+class PageSchema(Schema):
+    n = fields.Integer(metadata={"description": "the page's number, from 1"})
+    width = fields.Integer(metadata={"description": "pixels of the widest prepared image"})
+    height = fields.Integer(metadata={"description": "its height in pixels (the page's proportions)"})
+    widths = fields.List(fields.Integer(), metadata={"description": "the widths prepared; `?width=` picks the nearest"})
+
+
+class PagesSchema(Schema):
+    status = fields.String(metadata={"enum": ["processing", "ready", "failed"]})
+    count = fields.Integer()
+    items = fields.List(fields.Nested(PageSchema))
+    reason = fields.String(allow_none=True, metadata={
+        "description": "why a failed file has no pages, for people (Russian, or English by Accept-Language)"})
+    reason_code = fields.String(allow_none=True, metadata={
+        "enum": ["unsupported", "too_large", "too_many_pages", "too_many_pixels", "zip_bomb", "encrypted",
+                 "type_mismatch", "unreadable", "too_slow", "missing", "gave_up"]})
+
+
+class PageImageArgs(Schema):
+    width = fields.Integer(validate=validate.Range(1, 10000), metadata={
+        "description": "the width the phone wants, in pixels; the nearest prepared one is sent (default: the widest)"})
+
+
 class ResolutionSchema(Schema):
     id = Id()
     document_id = Id()

@@ -14,6 +14,7 @@ from .documents import (
     DocumentText,
     InboxItem,
     RegistrationCounter,
+    Rendition,
     document_addressees,
 )
 from .idempotency import IdempotentResponse
@@ -35,7 +36,8 @@ __all__ = [
     "AssistantRight", "Attachment", "AuditEvent", "AuditHead", "AuthSession", "BigId", "Device", "Document",
     "DocumentText", "IdempotentResponse",
     "InboxItem", "Job", "LoginFailure",
-    "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
+    "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Rendition",
+    "Resolution",
     "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
     "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "unit_members", "utcnow",
 ]

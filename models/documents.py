@@ -94,6 +94,29 @@ class DocumentText(db.Model):
     lemmas: Mapped[str | None] = mapped_column(sa.Text)  # SQLite only
 
 
+class Rendition(db.Model):
+    """What the phone shows of a stored file: its pages as images at a few widths and its text (from its
+    text layer, or read from its images by OCR), prepared by the documents worker (documents/). One per
+    file content and declared type: the same bytes attached to many documents are converted once, and
+    a file whose content is not the type it was declared as ends failed. `pages` lists each page's
+    `n`, `width`, `height` and the blob of each prepared width (`images`, by width); `reason` and
+    `params` say why a failed file has no pages (domain/pages.py words them in Russian and English)."""
+
+    __tablename__ = "renditions"
+    __table_args__ = (sa.UniqueConstraint("sha256", "mime"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    mime: Mapped[str] = mapped_column(sa.String(127))
+    status: Mapped[str] = mapped_column(sa.String(12), default="processing")  # processing, ready, failed
+    reason: Mapped[str | None] = mapped_column(sa.String(40))
+    params: Mapped[dict | None] = mapped_column(sa.JSON)
+    pages: Mapped[list] = mapped_column(sa.JSON, default=list)
+    text_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
 class InboxItem(db.Model):
     """One line of a user's inbox, denormalised so the list is one indexed read."""
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError
 
-from domain import access, assistant_rights, directory, drafts, signatures, voice
+from domain import access, assistant_rights, directory, drafts, pages, signatures, voice
 from domain import resolutions as rules
 from domain.errors import ApiError, not_found
 from models import Document, Resolution, User, VoiceNote, db, utcnow
@@ -160,6 +160,7 @@ def review(resolution_id):
     words = [{**w, "cls": _word_class(w, review_below)} for w in (note.words_shown or [])] if note else []
     return render_template(
         "console/review.html", res=res, doc=res.document, note=note, words=words,
+        document_pages=_document_pages(res.document),
         revisions=_revisions(res, note), deadline=_deadline_value(res),
         may_issue=rules.may_issue(g.user, res), may_review=rules.may_mark_reviewed(g.user, res),
         editable=res.status in rules.EDITABLE, may_reject=res.author_id == g.user.id and res.status in rules.EDITABLE,
@@ -173,6 +174,29 @@ def _names(ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(sa.select(User.id, User.short_name).where(User.id.in_(ids))).all())
+
+
+def _document_pages(doc: Document) -> list[dict]:
+    """Each file's pages beside the transcript: the page images once ready, else why not (yet)."""
+    out = []
+    for att in doc.attachments:
+        prepared = pages.of_attachment(g.user_id, doc.id, att.id)
+        if (prepared.status == pages.FAILED and prepared.reason == "unsupported") or (
+                prepared.status == pages.READY and not prepared.pages):
+            continue  # a file with no pages to show (a text, a spreadsheet): its link above is enough
+        out.append({"attachment": att, "status": prepared.status, "pages": prepared.pages,
+                    "reason": pages.reason_text(prepared.reason, prepared.params, lang())})
+    return out
+
+
+@bp.route("/documents/<id:document_id>/attachments/<id:attachment_id>/pages/<id:n>", methods=["GET"])
+def page(document_id, attachment_id, n):
+    """A page of a file of the document under review, at the console's width (960 px)."""
+    prepared = pages.of_attachment(g.user_id, document_id, attachment_id)
+    blob, kind = pages.page_image(prepared, n, 960, lang())
+    resp = send_blob(blob, kind, what="page")
+    resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return resp
 
 
 @bp.route("/voice-notes/<id:note_id>/audio", methods=["GET"])

@@ -4,7 +4,7 @@ import json
 from flask import Response, g, jsonify, request, url_for
 from marshmallow import ValidationError
 
-from domain import access, approvals, documents, reading
+from domain import access, approvals, documents, pages, reading
 from domain.errors import not_found
 from domain.paging import decode, page_of
 
@@ -24,6 +24,8 @@ from ..schemas import (
     DocumentForm,
     DocumentMetadataIn,
     PageArgs,
+    PageImageArgs,
+    PagesSchema,
     ResolutionPage,
     ResolutionSchema,
     UserRef,
@@ -98,6 +100,58 @@ def download(document_id, attachment_id):
     """An attachment's bytes, with ETag and Range."""
     att = access.get_attachment(g.user_id, document_id, attachment_id)
     return send_blob(att.sha256, att.mime, download_name=att.name, what="attachment")
+
+
+# A page image or a file's text never changes at its URL's blob (ETag): the phone keeps it.
+LONG_CACHE = "private, max-age=31536000, immutable"
+
+
+def _language() -> str:
+    return request.accept_languages.best_match(["ru", "en", "tt"], "ru").replace("tt", "ru")
+
+
+@blp.route("/documents/<id:document_id>/attachments/<id:attachment_id>/pages", methods=["GET"])
+@etagged
+@blp.response(200, PagesSchema)
+def attachment_pages(document_id, attachment_id):
+    """The file's pages as the phone shows them: `processing` until the documents worker has prepared
+    them, then `ready` with each page's size, or `failed` with the reason (Russian, or English by
+    Accept-Language)."""
+    prepared = pages.of_attachment(g.user_id, document_id, attachment_id)
+    items = [{"n": p["n"], "width": p["width"], "height": p["height"],
+              "widths": sorted(int(w) for w in p["images"])} for p in prepared.pages]
+    answer = {"status": prepared.status, "count": len(items), "items": items}
+    if prepared.status == pages.FAILED:
+        answer.update(reason=pages.reason_text(prepared.reason, prepared.params, _language()),
+                      reason_code=prepared.reason)
+    return jsonify(answer)
+
+
+@blp.route("/documents/<id:document_id>/attachments/<id:attachment_id>/pages/<id:n>", methods=["GET"])
+@blp.arguments(PageImageArgs(), location="query")
+@blp.response(200, description="The page as an image (WebP, or PNG where WebP was not available)")
+@serves_file("image/webp", "image/png")
+@errors("invalid_state")
+def page_image(args, document_id, attachment_id, n):
+    """A page at the prepared width nearest `width`; ETag, kept by the phone (private, long-lived)."""
+    prepared = pages.of_attachment(g.user_id, document_id, attachment_id)
+    blob, kind = pages.page_image(prepared, n, args.get("width"), _language())
+    resp = send_blob(blob, kind, what="page")
+    resp.headers["Cache-Control"] = LONG_CACHE
+    return resp
+
+
+@blp.route("/documents/<id:document_id>/attachments/<id:attachment_id>/text", methods=["GET"])
+@blp.response(200, description="The file's text, UTF-8 (its text layer, or read from its images by OCR)")
+@serves_file("text/plain")
+@errors("invalid_state")
+def attachment_text(document_id, attachment_id):
+    """The file's text, once the documents worker has read it (409 before, or when it failed)."""
+    prepared = pages.of_attachment(g.user_id, document_id, attachment_id)
+    pages.ready(prepared, _language())
+    resp = send_blob(prepared.text_sha256, "text/plain; charset=utf-8", what="text")
+    resp.headers["Cache-Control"] = LONG_CACHE
+    return resp
 
 
 @blp.route("/documents", methods=["POST"])

@@ -11,6 +11,8 @@ MATRIX = [
     ("/documents/{doc}", "GET", None, {u: 200 for u in ("minister", "exec1", "assistant1", "clerk1")}),
     ("/documents/{doc}/attachments/{attachment}", "GET", None,
      {u: 200 for u in ("minister", "exec1", "assistant1", "clerk1")}),
+    ("/documents/{doc}/attachments/{attachment}/pages", "GET", None,
+     {u: 200 for u in ("minister", "exec1", "assistant1", "clerk1")}),
     ("/documents/{doc}/resolutions", "POST", {"text": "Исполнить", "executors": ["5"]},
      {"minister": 201, "exec1": 201, "assistant1": 403, "clerk1": 403}),
     ("/resolutions/{draft}", "GET", None, {"exec1": 200, "assistant1": 200}),

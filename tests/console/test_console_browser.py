@@ -1,6 +1,7 @@
 """The review console in a real browser: a dictation from queue to issued, CSRF refusals, strangers kept out."""
 from __future__ import annotations
 
+import io
 import os
 import re
 
@@ -8,8 +9,11 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from documents.worker import Settings as DocumentsSettings
+from documents.worker import Worker as DocumentsWorker
 from models import Resolution, Task, User, db
 from tests.conftest import DEMO_PASSWORD
+from tests.documents import samples
 from tests.voice.conftest import AUDIO, document_of, upload
 
 from .conftest import ROOT, sign_in
@@ -37,6 +41,15 @@ def _audio_ready(page) -> None:
 def test_a_dictation_from_the_queue_to_issued(app, login, worker, live_server, page, demo):
     body = _dictated(login, worker)
     res_id = body["resolution_id"]
+    # A scan of the document, prepared by the documents worker, is shown beside the transcript.
+    samples.ensure_converters()
+    scan = samples.image_bytes(samples.scan(["Распоряжение о благоустройстве набережной"], dpi=150), "PNG")
+    document_id = document_of(login("exec1"))
+    added = login("clerk1").post(f"/documents/{document_id}/attachments", content_type="multipart/form-data",
+                                 data={"file": (io.BytesIO(scan), "Скан.png")})
+    assert added.status_code == 201, added.get_json()
+    db.session.commit()
+    assert DocumentsWorker(app, DocumentsSettings.from_config(app.config), name="documents-console").run(once=True)
     sign_in(page, live_server, "assistant1", DEMO_PASSWORD)
 
     # The queue: the draft with its document, executive, duration and flagged words.
@@ -47,7 +60,11 @@ def test_a_dictation_from_the_queue_to_issued(app, login, worker, live_server, p
     item.locator("a").click()
     page.wait_for_url(f"{live_server}/console/resolutions/{res_id}")
     expect(page.get_by_test_id("reg-number")).not_to_be_empty()
-    expect(page.get_by_test_id("attachment")).to_have_count(1)
+    expect(page.get_by_test_id("attachment")).to_have_count(2)
+    expect(page.get_by_test_id("page")).to_have_count(1)  # the letter is text: only the scan has a page
+    expect(page.get_by_test_id("page")).to_have_attribute("alt", "Скан.png, страница 1")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img.page')].every(i => i.complete && i.naturalWidth > 0)")
 
     # Click a flagged word: the audio jumps to its start and the word is highlighted.
     _audio_ready(page)
