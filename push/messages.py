@@ -16,7 +16,9 @@ class Event(StrEnum):
     DRAFT_REVIEWED = "draft_reviewed"  # reviewed draft back -> executive
     APPROVAL_REQUESTED = "approval_requested"  # -> approver
     TASK_COMPLETED = "task_completed"  # -> resolution author
-    DEADLINE_SOON = "deadline_soon"  # due within 24 h -> executor
+    DEADLINE_AHEAD = "deadline_ahead"  # due in `days` days (the organization's reminder days) -> executor
+    DEADLINE_SOON = "deadline_soon"  # due tomorrow -> executor
+    DEADLINE_TODAY = "deadline_today"  # due today -> executor
     DEADLINE_PASSED = "deadline_passed"  # overdue -> executor
     TRANSCRIPTION_FAILED = "transcription_failed"  # recording not transcribed -> executive
     REPORT_SUBMITTED = "report_submitted"  # a report to accept -> controller (or responsible executor)
@@ -25,12 +27,13 @@ class Event(StrEnum):
     EXTENSION_REQUESTED = "extension_requested"  # a later deadline asked -> controller
     EXTENSION_DECIDED = "extension_decided"  # approved or rejected -> executor
     RESOLUTION_WITHDRAWN = "resolution_withdrawn"  # taken off control -> executors
+    OVERDUE_DIGEST = "overdue_digest"  # once a day: the tasks that became overdue (`count`) -> controller
 
 
 # Tasks and approvals wake the phone at once; the rest may wait for a convenient moment.
 HIGH_PRIORITY = frozenset(
-    {Event.TASK_ASSIGNED, Event.APPROVAL_REQUESTED, Event.DEADLINE_SOON, Event.DEADLINE_PASSED,
-     Event.REPORT_RETURNED}
+    {Event.TASK_ASSIGNED, Event.APPROVAL_REQUESTED, Event.DEADLINE_SOON, Event.DEADLINE_TODAY,
+     Event.DEADLINE_PASSED, Event.REPORT_RETURNED}
 )
 
 DEFAULT_LANGUAGE = "en"
@@ -48,7 +51,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_REVIEWED: ("Draft reviewed", "Your resolution draft has been reviewed."),
         Event.APPROVAL_REQUESTED: ("Approval requested", "A document awaits your approval."),
         Event.TASK_COMPLETED: ("Task completed", "A task under your resolution is done."),
-        Event.DEADLINE_SOON: ("Deadline tomorrow", "A task is due within 24 hours."),
+        Event.DEADLINE_AHEAD: ("Deadline approaching", "A task is due in {days} days."),
+        Event.DEADLINE_SOON: ("Deadline tomorrow", "A task is due tomorrow."),
+        Event.DEADLINE_TODAY: ("Deadline today", "A task is due today."),
         Event.DEADLINE_PASSED: ("Task overdue", "The deadline of a task has passed."),
         Event.TRANSCRIPTION_FAILED: (
             "Dictation not recognised",
@@ -60,6 +65,7 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.EXTENSION_REQUESTED: ("Extension requested", "An executor asks for a later deadline."),
         Event.EXTENSION_DECIDED: ("Extension decided", "Your request for a later deadline has been decided."),
         Event.RESOLUTION_WITHDRAWN: ("Taken off control", "A resolution has been withdrawn; its task is closed."),
+        Event.OVERDUE_DIGEST: ("Overdue tasks", "Tasks under your control newly overdue: {count}."),
     },
     "ru": {
         Event.TASK_ASSIGNED: ("Новое поручение", "Вам назначено поручение."),
@@ -73,10 +79,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
             "Документ ожидает вашего согласования.",
         ),
         Event.TASK_COMPLETED: ("Поручение исполнено", "Поручение по вашей резолюции исполнено."),
-        Event.DEADLINE_SOON: (
-            "Срок истекает",
-            "Срок исполнения поручения истекает в течение суток.",
-        ),
+        Event.DEADLINE_AHEAD: ("Приближается срок", "До срока исполнения поручения осталось дней: {days}."),
+        Event.DEADLINE_SOON: ("Срок истекает", "Срок исполнения поручения истекает завтра."),
+        Event.DEADLINE_TODAY: ("Срок истекает сегодня", "Срок исполнения поручения истекает сегодня."),
         Event.DEADLINE_PASSED: ("Поручение просрочено", "Срок исполнения поручения истёк."),
         Event.TRANSCRIPTION_FAILED: (
             "Запись не распознана",
@@ -88,6 +93,7 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.EXTENSION_REQUESTED: ("Запрос продления срока", "Исполнитель просит продлить срок."),
         Event.EXTENSION_DECIDED: ("Решение о продлении", "По вашему запросу о продлении срока принято решение."),
         Event.RESOLUTION_WITHDRAWN: ("Снято с контроля", "Резолюция снята с контроля, поручение закрыто."),
+        Event.OVERDUE_DIGEST: ("Просроченные поручения", "Новых просроченных поручений на вашем контроле: {count}."),
     },
     "tt": {
         Event.TASK_ASSIGNED: ("Яңа йөкләмә", "Сезгә йөкләмә бирелде."),
@@ -98,7 +104,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_REVIEWED: ("Проект тикшерелде", "Сезнең резолюция проекты тикшерелде."),
         Event.APPROVAL_REQUESTED: ("Килештерү сорала", "Документ сезнең килештерүне көтә."),
         Event.TASK_COMPLETED: ("Йөкләмә үтәлде", "Сезнең резолюция буенча йөкләмә үтәлде."),
-        Event.DEADLINE_SOON: ("Срок якынлаша", "Йөкләмәне үтәү срогы бер тәүлек эчендә чыга."),
+        Event.DEADLINE_AHEAD: ("Срок якынлаша", "Йөкләмәне үтәү срогына калган көннәр: {days}."),
+        Event.DEADLINE_SOON: ("Срок якынлаша", "Йөкләмәне үтәү срогы иртәгә чыга."),
+        Event.DEADLINE_TODAY: ("Срок бүген чыга", "Йөкләмәне үтәү срогы бүген чыга."),
         Event.DEADLINE_PASSED: ("Срок узды", "Йөкләмәне үтәү срогы чыкты."),
         Event.TRANSCRIPTION_FAILED: (
             "Язма танылмады",
@@ -110,8 +118,12 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.EXTENSION_REQUESTED: ("Срокны озайту соравы", "Башкаручы срокны озайтуны сорый."),
         Event.EXTENSION_DECIDED: ("Озайту турында карар", "Срокны озайту соравыгыз буенча карар кабул ителде."),
         Event.RESOLUTION_WITHDRAWN: ("Контрольдән алынды", "Резолюция контрольдән алынды, йөкләмә ябылды."),
+        Event.OVERDUE_DIGEST: ("Срогы узган йөкләмәләр", "Сезнең контрольдәге яңа срогы узган йөкләмәләр: {count}."),
     },
 }
+
+# The numbers a text may show, taken from the data payload.
+COUNTED = ("days", "count")
 
 # How a document is named when the organization allows it: registration number, short title.
 DOCUMENT_LINE = {"en": "No. {reg}", "ru": "№ {reg}", "tt": "№ {reg}"}
@@ -128,10 +140,14 @@ def localized_text(
     locale: str | None,
     reg_number: str | None = None,
     short_title: str | None = None,
+    numbers: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
-    """Title and body for the event in the device's language, with document details if given."""
+    """Title and body for the event in the device's language, with document details if given; a text
+    that counts (`{days}`, `{count}`) takes its number from `numbers` (the data payload)."""
     language = language_of(locale)
     title, body = TEXTS[language][Event(event)]
+    if "{" in body:
+        body = body.format_map({key: (numbers or {}).get(key, "?") for key in COUNTED})
     details = []
     if reg_number:
         details.append(DOCUMENT_LINE[language].format(reg=reg_number))
@@ -170,7 +186,7 @@ def build_message(
     reserved = [key for key in ids if key in _RESERVED_KEYS or key.startswith(("google.", "gcm."))]
     if reserved:
         raise ValueError(f"FCM reserves data keys {reserved}")
-    title, body = localized_text(event, locale, reg_number, short_title)
+    title, body = localized_text(event, locale, reg_number, short_title, {k: str(v) for k, v in ids.items()})
     data = {"event": event.value, **{key: str(value) for key, value in ids.items()}}
     if event_id is not None:
         data["event_id"] = str(event_id)
