@@ -14,8 +14,9 @@ in the same transaction as its outbox row; a second scanner's insert is a no-op.
 new key, so its reminders come again; a task done or withdrawn is not open, so it gets none.
 
 Quiet hours are the user's own (else the organization's), in the user's own time zone: a reminder
-whose moment falls in them waits in the outbox until they end (its `available_at`); one that would
-then come after the deadline itself gives way to the overdue one.
+whose moment falls in them waits in the outbox until they end (its `available_at`). A reminder that would
+come on another day than its own (a scanner down for a while, long quiet hours) is not sent: the next one,
+on time, says what it would have.
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ def _day_window(zone: ZoneInfo, days: int, last: datetime, now: datetime) -> tup
     return start(first_day_not_passed(last)), start(first_day_not_passed(now))
 
 
-def _stages(last: datetime, now: datetime) -> list[tuple[str, int, sa.ColumnElement[bool]]]:
-    """(kind, days, condition on tasks) for each stage whose moments fell in (last, now], the latest first."""
-    stages: list[tuple[str, int, sa.ColumnElement[bool]]] = [
-        (OVERDUE, -1, sa.and_(Task.deadline > last, Task.deadline <= now))]
+def _stages(last: datetime, now: datetime) -> list[tuple[str, int, str, sa.ColumnElement[bool]]]:
+    """(kind, days, the organizations' zone, condition on tasks) for each stage whose moments fell in
+    (last, now], the latest first."""
+    stages: list[tuple[str, int, str, sa.ColumnElement[bool]]] = [
+        (OVERDUE, -1, "UTC", sa.and_(Task.deadline > last, Task.deadline <= now))]
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for org_id, zone, days in db.session.execute(sa.select(Organization.id, Organization.timezone,
                                                            Organization.remind_days)):
@@ -100,7 +102,7 @@ def _stages(last: datetime, now: datetime) -> list[tuple[str, int, sa.ColumnElem
         start, end = _day_window(ZoneInfo(zone), n, last, now)
         if start < end:
             members = sa.select(User.id).where(User.organization_id.in_(orgs))
-            stages.append((f"d{n}", n, sa.and_(Task.deadline >= start, Task.deadline < end,
+            stages.append((f"d{n}", n, zone, sa.and_(Task.deadline >= start, Task.deadline < end,
                                                Task.executor_id.in_(members))))
     return stages
 
@@ -133,7 +135,13 @@ def _insert_returning(table: sa.Table, rows: list[dict], *returning, conflict: l
     return out
 
 
-def _remind(kind: str, days: int, due: list[sa.Row], now: datetime) -> int:
+def _days_left(deadline: datetime, at: datetime, zone: str) -> int:
+    """Days from `at` to the deadline's day, by the calendar of the organization's zone."""
+    tz = ZoneInfo(zone)
+    return (deadline.astimezone(tz).date() - at.astimezone(tz).date()).days
+
+
+def _remind(kind: str, days: int, zone: str, due: list[sa.Row], now: datetime) -> int:
     """Record these tasks' reminders of `kind` and owe their executors the pushes; returns how many were new."""
     if not due:
         return 0
@@ -149,8 +157,8 @@ def _remind(kind: str, days: int, due: list[sa.Row], now: datetime) -> int:
         if t.id not in won or user is None or not user.is_active:
             continue
         until = quiet_until(now, user.quiet_from, user.quiet_to, user.timezone) or now
-        if kind != OVERDUE and until >= t.deadline:
-            continue  # told only after the deadline: the overdue reminder says it then
+        if kind != OVERDUE and _days_left(t.deadline, until, zone) != days:
+            continue  # it would come late (a scanner down, quiet hours): the next reminder says it then
         ids = {"task_id": t.id, "deadline": t.deadline.strftime("%Y-%m-%dT%H:%M:%SZ")}
         if _event(kind, days) == "deadline_ahead":
             ids["days"] = days
@@ -218,11 +226,11 @@ def scan(now: datetime, scanner: str = "scan") -> int:
         db.session.rollback()
         return 0
     made, told = 0, set()
-    for kind, days, window in _stages(last, now):
+    for kind, days, zone, window in _stages(last, now):
         due = [t for t in db.session.execute(sa.select(*_DUE).where(*_OPEN, window).order_by(Task.id))
                if t.id not in told]
         told |= {t.id for t in due}  # of several moments of one task in one scan, only the latest is told
-        made += _remind(kind, days, due, now)
+        made += _remind(kind, days, zone, due, now)
     made += _digests(now)
     db.session.execute(sa.update(ReminderScan).where(ReminderScan.id == 1).values(scanned_until=now, scanner=scanner))
     db.session.commit()
