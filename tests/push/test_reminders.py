@@ -110,8 +110,13 @@ def test_each_threshold_once_three_days_before_the_day_before_the_day_and_overdu
 
 def test_the_organization_chooses_its_reminder_days(clean, login):
     demo = clean
-    demo["employee1"].organization.remind_days = "5,2"
-    db.session.commit()
+    admin = login("admin1")
+    assert login("exec1").patch("/organization", json={"remind_days": [5, 2]}).status_code == 403
+    half = admin.patch("/organization", json={"quiet_from": "22:00"})
+    assert half.status_code == 422 and "quiet_to" in half.get_json()["errors"]
+    answer = admin.patch("/organization", json={"remind_days": [2, 5]})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["remind_days"] == [5, 2]
     [task] = issue(login, demo, end_of(10))
 
     scan_until(at(11, 0))
