@@ -31,7 +31,8 @@ class TaskReminder(db.Model):
     deadline: Mapped[datetime]
     # The outbox row that told the executor (None: superseded by a later reminder made at once).
     outbox_id: Mapped[int | None] = mapped_column(sa.BigInteger)
-    # An overdue controlled task: its controller, and the controller's day whose digest listed it.
+    # An overdue controlled task: its controller, and the controller's day whose digest listed it (for
+    # any other reminder, the day it was made: it waits for no digest).
     controller_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     digest_day: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

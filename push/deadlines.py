@@ -94,16 +94,18 @@ def _stages(last: datetime, now: datetime) -> list[tuple[str, int, str, sa.Colum
     stages: list[tuple[str, int, str, sa.ColumnElement[bool]]] = [
         (OVERDUE, -1, "UTC", sa.and_(Task.deadline > last, Task.deadline <= now))]
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for org_id, zone, days in db.session.execute(sa.select(Organization.id, Organization.timezone,
-                                                           Organization.remind_days)):
+    everyone = db.session.execute(sa.select(Organization.id, Organization.timezone, Organization.remind_days)).all()
+    for org_id, zone, days in everyone:
         for n in remind_days(days):
             groups[(zone, n)].append(org_id)
     for (zone, n), orgs in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):
         start, end = _day_window(ZoneInfo(zone), n, last, now)
-        if start < end:
-            members = sa.select(User.id).where(User.organization_id.in_(orgs))
-            stages.append((f"d{n}", n, zone, sa.and_(Task.deadline >= start, Task.deadline < end,
-                                               Task.executor_id.in_(members))))
+        if start >= end:
+            continue
+        window = sa.and_(Task.deadline >= start, Task.deadline < end)
+        if len(orgs) < len(everyone):  # else every organization's: the index range alone
+            window = sa.and_(window, Task.executor_id.in_(sa.select(User.id).where(User.organization_id.in_(orgs))))
+        stages.append((f"d{n}", n, zone, window))
     return stages
 
 
@@ -141,6 +143,14 @@ def _days_left(deadline: datetime, at: datetime, zone: str) -> int:
     return (deadline.astimezone(tz).date() - at.astimezone(tz).date()).days
 
 
+def _digest_of(kind: str, task: sa.Row, now: datetime) -> dict:
+    """An overdue controlled task waits for its controller's digest; any other reminder is for no digest
+    (its day set at once, so the digest's index holds only those that wait)."""
+    if kind == OVERDUE and task.control and task.controller_id:
+        return {"controller_id": task.controller_id, "digest_day": None}
+    return {"controller_id": None, "digest_day": now.date()}
+
+
 def _remind(kind: str, days: int, zone: str, due: list[sa.Row], now: datetime) -> int:
     """Record these tasks' reminders of `kind` and owe their executors the pushes; returns how many were new."""
     if not due:
@@ -148,7 +158,7 @@ def _remind(kind: str, days: int, zone: str, due: list[sa.Row], now: datetime) -
     won = {r.task_id: r.id for r in _insert_returning(
         TaskReminder.__table__,
         [{"task_id": t.id, "kind": kind, "deadline": t.deadline, "created_at": now,
-          "controller_id": t.controller_id if kind == OVERDUE and t.control else None} for t in due],
+          **_digest_of(kind, t, now)} for t in due],
         TaskReminder.id, TaskReminder.task_id, conflict=["task_id", "kind", "deadline"])}
     users = _users({t.executor_id for t in due if t.id in won})
     owed, reminders = [], []
