@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 MORNING = time(9, 0)  # a day's reminders are due at this hour of the organization's day
 LOOKBACK = timedelta(days=1)  # a scan with no record of an earlier one looks this far back
 DIGEST_LIST = 100  # task ids a digest's payload names (FCM data stays far under its 4 KB)
-CHUNK = 1000  # rows per multi-row insert
+CHUNK = 1000  # users per read
 _OPEN = (Task.status == "open", Task.removed.is_(False))
 _DUE = (Task.id, Task.executor_id, Task.document_id, Task.deadline, Task.controller_id, Task.control)
 
@@ -68,10 +68,6 @@ def _take_scan(now: datetime, scanner: str) -> datetime | None:
                                  .with_for_update(skip_locked=True))
     # SQLite: one writer at a time, and the insert above already made this transaction the writer.
     return db.session.scalar(sa.select(table.c.scanned_until).where(table.c.id == 1))
-
-
-def _morning(zone: ZoneInfo, day: date) -> datetime:
-    return datetime.combine(day, MORNING, tzinfo=zone)
 
 
 def _day_window(zone: ZoneInfo, days: int, last: datetime, now: datetime) -> tuple[datetime, datetime]:
@@ -127,14 +123,10 @@ def _event(kind: str, days: int) -> str:
     return {0: "deadline_today", 1: "deadline_soon"}.get(days, "deadline_ahead")
 
 
-def _insert_returning(table: sa.Table, rows: list[dict], *returning, conflict: list[str] | None = None) -> list:
-    out = []
-    for i in range(0, len(rows), CHUNK):
-        stmt = _dialect().insert(table).values(rows[i:i + CHUNK])
-        if conflict:
-            stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
-        out += db.session.execute(stmt.returning(*returning)).all()
-    return out
+def _insert_new(table: sa.Table, rows: list[dict], *returning) -> list:
+    """Insert the rows whose key is not there yet, in batches of one statement compiled once; the new ones."""
+    stmt = _dialect().insert(table).on_conflict_do_nothing(index_elements=["task_id", "kind", "deadline"])
+    return db.session.execute(stmt.returning(*returning), rows).all() if rows else []
 
 
 def _days_left(deadline: datetime, at: datetime, zone: str) -> int:
@@ -155,11 +147,11 @@ def _remind(kind: str, days: int, zone: str, due: list[sa.Row], now: datetime) -
     """Record these tasks' reminders of `kind` and owe their executors the pushes; returns how many were new."""
     if not due:
         return 0
-    won = {r.task_id: r.id for r in _insert_returning(
+    won = {r.task_id: r.id for r in _insert_new(
         TaskReminder.__table__,
         [{"task_id": t.id, "kind": kind, "deadline": t.deadline, "created_at": now,
           **_digest_of(kind, t, now)} for t in due],
-        TaskReminder.id, TaskReminder.task_id, conflict=["task_id", "kind", "deadline"])}
+        TaskReminder.id, TaskReminder.task_id)}
     users = _users({t.executor_id for t in due if t.id in won})
     owed, reminders = [], []
     for t in due:
