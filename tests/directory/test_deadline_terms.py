@@ -76,19 +76,21 @@ def test_a_resolution_for_control_without_a_deadline_is_offered_the_organization
     assert parse(exec1, "Хабибуллину подготовить ответ")["suggested_deadline"]["deadline"] == "2027-01-22"
 
 
-@pytest.mark.parametrize(("text", "extra"), [
+NOT_OWED = [
     ("Хабибуллину подготовить ответ в месячный срок", {}),  # a deadline was said
     ("Хабибуллину для сведения", {}),  # for information
     ("Ознакомить Хабибуллина", {}),
     ("Подготовить ответ", {}),  # nobody to do it: no resolution for control yet
     ("Хабибуллину подготовить ответ", {"control": False}),  # the author says: for information
-])
-def test_no_suggestion_where_no_deadline_is_owed(login, demo, text, extra):
-    assert parse(login("exec1"), text, **extra)["suggested_deadline"] is None
+]
 
 
-def test_control_said_by_the_author_is_offered_a_term_even_without_executors(login, demo):
-    assert parse(login("exec1"), "Подготовить ответ", control=True)["suggested_deadline"]["deadline"] == "2026-12-23"
+def test_no_suggestion_where_no_deadline_is_owed_and_one_where_control_is_said(login, demo):
+    exec1 = login("exec1")
+    assert {text: parse(exec1, text, **extra)["suggested_deadline"] for text, extra in NOT_OWED} == \
+        dict.fromkeys(text for text, _ in NOT_OWED)
+    # Control said by the author: a term is offered even before anyone is named.
+    assert parse(exec1, "Подготовить ответ", control=True)["suggested_deadline"]["deadline"] == "2026-12-23"
 
 
 def test_a_dictated_draft_keeps_no_deadline_and_its_voice_note_offers_one(login, demo):
