@@ -5,18 +5,20 @@ draft and names to check become review marks (`fill_draft`), and the people an e
 name are given to the recogniser beforehand (`name_phrases`). The words themselves are read by the
 parser of their language (domain/parsing), which sees the people only through `lookup_for`.
 """
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
 
 from models import Organization, Resolution, User, db, unit_members, utcnow
 
 from . import parsing, resolutions
 from .directory import frequent_executors
 from .names import norm
-from .workdays import end_of_day
+from .workdays import end_of_day, off_day_shift
 
 _PEOPLE_COLUMNS = (User.id, User.short_name, User.surname_key, User.name_key, User.patronymic)
 # The organization is written into the SQL (literal_execute): PostgreSQL's generic plan for a
@@ -54,7 +56,40 @@ def read(user: User, text: str, language: str | None, on: date | None = None) ->
                          lookup_for(org.id), org.deadline_day_off)
 
 
-def parsed_json(parsed: parsing.Parsed) -> dict:
+# Words that make a resolution one for information: it is acknowledged, and needs no deadline.
+FOR_INFORMATION = re.compile(r"(?<![а-яё])(?:для\s+сведения|к\s+сведению|для\s+информации|ознаком[а-яё]*)",
+                             re.IGNORECASE)
+SUGGESTION_TEXT = {
+    "ru": "Срок не назван. Для поручения на контроле предлагается срок организации по умолчанию: {months} мес.",
+    "en": "No deadline was said. For a controlled resolution the organization's default term is suggested: "
+          "{months} month(s).",
+}
+
+
+def suggested_deadline(user: User, parsed: parsing.Parsed, on: date, control: bool | None = None) -> dict | None:
+    """A resolution for control said without a deadline: the organization's default term (a month unless it
+    chose otherwise) from `on`, as a suggestion the author confirms, never set on its own. For control when
+    `control` says so, else when it names executors and no words of information («для сведения»)."""
+    if parsed.deadline is not None or control is False:
+        return None
+    if control is None and (not parsed.executors or FOR_INFORMATION.search(parsed.text or "")):
+        return None
+    org = user.organization
+    months = org.default_term_months
+    day = off_day_shift(on + relativedelta(months=months), org.deadline_day_off, not_before=on)
+    language = "ru" if (user.locale or "ru").lower().startswith(("ru", "tt")) else "en"
+    return {"deadline": day.isoformat(), "reason": "organization_default", "months": months,
+            "explanation": SUGGESTION_TEXT[language].format(months=months)}
+
+
+def answer(user: User, text: str, language: str | None, on: date | None = None, control: bool | None = None) -> dict:
+    """The answer of POST /resolutions/parse: what the text says, and the deadline suggested when it says none."""
+    on = on or today_in(user.organization)
+    parsed = read(user, text, language, on)
+    return parsed_json(parsed, suggested_deadline(user, parsed, on, control))
+
+
+def parsed_json(parsed: parsing.Parsed, suggestion: dict | None = None) -> dict:
     """The answer of POST /resolutions/parse, with character spans."""
     def ref(p: parsing.Person) -> dict:
         return {"id": p.id, "short_name": p.short_name}
@@ -70,6 +105,7 @@ def parsed_json(parsed: parsing.Parsed) -> dict:
         "deadline_span": span(parsed.deadline_span) if parsed.deadline_span else None,
         "ambiguous": [{**span(s), "candidates": [ref(p) for p in people]} for s, people in parsed.ambiguous],
         "unmatched": [span(s)["said"] for s in parsed.unmatched],
+        "suggested_deadline": suggestion,
     }
 
 
@@ -89,15 +125,16 @@ def fill_draft(res: Resolution, note) -> None:
     voice note keeps each suggestion with its word span, and names to check become review marks."""
     words = list(note.words or [])
     org = res.author.organization
-    parsed = parsing.parse(note.transcript or "", note.language, today_in(org, note.created_at),
-                           lookup_for(org.id), org.deadline_day_off)
+    said_on = today_in(org, note.created_at)
+    parsed = parsing.parse(note.transcript or "", note.language, said_on, lookup_for(org.id), org.deadline_day_off)
     spans = _word_spans(note.transcript or "", words)
 
     def at(s: parsing.Span) -> list[int]:
         hit = [i for i, (a, b) in enumerate(spans) if a < s.end and b > s.start]
         return [hit[0], hit[-1]] if hit else []
 
-    found = parsed_json(parsed)
+    # Offered, not set: the draft keeps no deadline until the author (or the assistant) takes it.
+    found = parsed_json(parsed, suggested_deadline(res.author, parsed, said_on, res.control))
     for item, (_, s) in zip(found["executors"], parsed.executors):
         item["words"] = at(s)
     for item, (s, _) in zip(found["ambiguous"], parsed.ambiguous):

@@ -16,7 +16,9 @@ EVENTS = (
     "draft_reviewed",     # executive: the assistant handed the draft back
     "approval_requested", # approver
     "task_completed",     # author of the resolution
-    "deadline_soon",      # executor, 24 hours before
+    "deadline_ahead",     # executor, on the morning of each of the organization's reminder days before
+    "deadline_soon",      # executor, on the morning of the day before
+    "deadline_today",     # executor, on the morning of the day
     "deadline_passed",    # executor
     "transcription_failed",  # executive
     "report_submitted",   # controller, or the responsible executor for a co-executor's report
@@ -28,8 +30,14 @@ EVENTS = (
     "draft_prepared",     # executive: an assistant wrote a draft for them
     "draft_rejected",     # assistant: the executive rejected the draft they wrote
     "issued_for_you",     # executive: an assistant issued a resolution in their name
+    "overdue_digest",     # controller, once a day: the tasks under control that became overdue
 )
 URGENT = {"task_assigned", "approval_requested", "deadline_passed", "report_returned"}
+
+
+def outbox_values(event: str, user_id: int, document_id: int | None, **ids) -> dict:
+    """The columns of one notification's outbox row, for a caller that inserts many at once."""
+    return _values(event, user_id, document_id, None, ids)
 
 
 def _values(event: str, user_id: int, document_id: int | None, dedup_key: str | None, ids: dict) -> dict:

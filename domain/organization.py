@@ -3,7 +3,7 @@
 Who manages the templates: a clerk or an admin of the organization. Templates are the office's stock
 wording ("Review and report", "Prepare the meeting"), kept like the registration journal and the
 letterheads, which is records work (clerks); executives and assistants only use them. The signing
-policy of the organization is an admin's decision alone.
+policy of the organization, its deadline reminders and its default term are an admin's decision alone.
 """
 import sqlalchemy as sa
 
@@ -96,3 +96,23 @@ def set_issue_requires_signature(user: User, value: bool) -> None:
         org.issue_requires_signature = value
         audit.record(user.organization_id, user.id, "organization.signing_policy", "organization", org.id,
                      issue_requires_signature=value)
+
+
+REMINDER_SETTINGS = ("remind_days", "quiet_from", "quiet_to", "default_term_months")
+
+
+def set_reminders(user: User, changes: dict) -> None:
+    """An admin decides the deadline reminders (the days before a deadline its executor is told), the
+    quiet hours of the users who set none, and the term offered to a resolution for control said without
+    a deadline. `changes` holds the settings to change, `remind_days` as a list of numbers."""
+    if not user.has_role("admin"):
+        raise ApiError(403, "forbidden", "Only an admin of the organization changes its reminders and terms.")
+    org = user.organization
+    if "remind_days" in changes:
+        changes = {**changes, "remind_days": ",".join(str(d) for d in sorted(set(changes["remind_days"]),
+                                                                              reverse=True))}
+    changed = {k: v for k, v in changes.items() if k in REMINDER_SETTINGS and getattr(org, k) != v}
+    if changed:
+        for key, value in changed.items():
+            setattr(org, key, value)
+        audit.record(user.organization_id, user.id, "organization.reminders", "organization", org.id, **changed)

@@ -21,6 +21,7 @@ from .idempotency import IdempotentResponse
 from .org import Organization, Unit, User, assistants, unit_members
 from .push import PushDelivery
 from .queue import Job, OutboxMessage, ProcessHeartbeat
+from .reminders import ControlDigest, ReminderScan, TaskReminder
 from .resolutions import (
     ExtensionRequest,
     ReportFile,
@@ -39,5 +40,6 @@ __all__ = [
     "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Rendition",
     "Resolution",
     "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
-    "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "unit_members", "utcnow",
+    "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "ControlDigest", "ReminderScan",
+    "TaskReminder", "unit_members", "utcnow",
 ]

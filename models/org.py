@@ -45,6 +45,14 @@ class Organization(db.Model):
     deadline_day_off: Mapped[str] = mapped_column(sa.String(8), default="before", server_default="before")
     # Issuing a resolution must be signed by an author with an enrolled key, as approval decisions are.
     issue_requires_signature: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Deadline reminders to a task's executor: on the morning of each of these days before the deadline
+    # ("3,1"), besides the day itself and once it has passed.
+    remind_days: Mapped[str] = mapped_column(sa.String(40), default="3,1", server_default="3,1")
+    # Quiet hours ("HH:MM", in each user's own time zone) for the users who set none of their own; None: none.
+    quiet_from: Mapped[str | None] = mapped_column(sa.String(5))
+    quiet_to: Mapped[str | None] = mapped_column(sa.String(5))
+    # A controlled resolution dictated without a deadline is offered this many months as its deadline.
+    default_term_months: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -96,7 +104,7 @@ class User(db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str] = mapped_column(sa.String(16), default="ru")
     timezone: Mapped[str] = mapped_column(sa.String(64), default="Europe/Moscow")
-    # Quiet hours as "HH:MM" in the user's time zone; None means no quiet hours.
+    # Quiet hours as "HH:MM" in the user's time zone; None means the organization's (equal times: none at all).
     quiet_from: Mapped[str | None] = mapped_column(sa.String(5))
     quiet_to: Mapped[str | None] = mapped_column(sa.String(5))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

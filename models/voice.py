@@ -39,6 +39,11 @@ class VoiceNote(db.Model):
         """The words as a reviewer sees them: with learned corrections applied, when any were."""
         return self.corrected_words or self.words
 
+    @property
+    def suggested_deadline(self) -> dict | None:
+        """The deadline offered for a dictation that said none (domain/dictation.py), never set by itself."""
+        return (self.suggestions or {}).get("suggested_deadline")
+
 
 PHRASE_MODES = ("free", "templates")
 

@@ -68,7 +68,7 @@ class Settings(LoopSettings):
 
     batch_size: int = MAX_BATCH  # messages per send_each call
     claim_limit: int = 1000  # outbox rows per pass: a few batches, so recording overlaps sending
-    scan_every: float = 60.0  # seconds between deadline scans
+    scan_every: float = 60.0  # seconds between deadline reminder scans (push/deadlines.py)
 
     @classmethod
     def from_config(cls, config) -> Settings:
@@ -109,7 +109,10 @@ class PassStats:
 
 _ROW = (OutboxMessage.id, OutboxMessage.user_id, OutboxMessage.event, OutboxMessage.payload, OutboxMessage.urgent,
         OutboxMessage.document_id)
-_USER = (User.id, User.locale, User.timezone, User.quiet_from, User.quiet_to, User.is_active,
+# A user's own quiet hours, else the organization's.
+_USER = (User.id, User.locale, User.timezone,
+         sa.func.coalesce(User.quiet_from, Organization.quiet_from).label("quiet_from"),
+         sa.func.coalesce(User.quiet_to, Organization.quiet_to).label("quiet_to"), User.is_active,
          Organization.push_shows_document)
 _DEVICE = (Device.id, Device.user_id, Device.token, Device.platform, Device.locale)
 
@@ -164,9 +167,9 @@ class Dispatcher(LeasedWorker):
         if not force and time.monotonic() < self._next_scan:
             return 0
         self._next_scan = time.monotonic() + self.settings.scan_every
-        made = deadlines.scan(database_time())  # deadlines are due by the database's clock
+        made = deadlines.scan(database_time(), self.name)  # deadlines are due by the database's clock
         if made:
-            log.info("push: %d deadline reminders owed", made)
+            log.info("push: %d deadline reminders and digests owed", made)
         return made
 
     def drain(self) -> None:

@@ -16,7 +16,9 @@ class Event(StrEnum):
     DRAFT_REVIEWED = "draft_reviewed"  # reviewed draft back -> executive
     APPROVAL_REQUESTED = "approval_requested"  # -> approver
     TASK_COMPLETED = "task_completed"  # -> resolution author
-    DEADLINE_SOON = "deadline_soon"  # due within 24 h -> executor
+    DEADLINE_AHEAD = "deadline_ahead"  # due in `days` days (the organization's reminder days) -> executor
+    DEADLINE_SOON = "deadline_soon"  # due tomorrow -> executor
+    DEADLINE_TODAY = "deadline_today"  # due today -> executor
     DEADLINE_PASSED = "deadline_passed"  # overdue -> executor
     TRANSCRIPTION_FAILED = "transcription_failed"  # recording not transcribed -> executive
     REPORT_SUBMITTED = "report_submitted"  # a report to accept -> controller (or responsible executor)
@@ -28,12 +30,13 @@ class Event(StrEnum):
     DRAFT_PREPARED = "draft_prepared"  # an assistant's draft to issue -> executive
     DRAFT_REJECTED = "draft_rejected"  # the executive turned it down -> the assistant who wrote it
     ISSUED_FOR_YOU = "issued_for_you"  # an assistant issued in the executive's name -> executive
+    OVERDUE_DIGEST = "overdue_digest"  # once a day: the tasks that became overdue (`count`) -> controller
 
 
 # Tasks and approvals wake the phone at once; the rest may wait for a convenient moment.
 HIGH_PRIORITY = frozenset(
-    {Event.TASK_ASSIGNED, Event.APPROVAL_REQUESTED, Event.DEADLINE_SOON, Event.DEADLINE_PASSED,
-     Event.REPORT_RETURNED}
+    {Event.TASK_ASSIGNED, Event.APPROVAL_REQUESTED, Event.DEADLINE_SOON, Event.DEADLINE_TODAY,
+     Event.DEADLINE_PASSED, Event.REPORT_RETURNED}
 )
 
 DEFAULT_LANGUAGE = "en"
@@ -51,7 +54,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_REVIEWED: ("Draft reviewed", "Your resolution draft has been reviewed."),
         Event.APPROVAL_REQUESTED: ("Approval requested", "A document awaits your approval."),
         Event.TASK_COMPLETED: ("Task completed", "A task under your resolution is done."),
-        Event.DEADLINE_SOON: ("Deadline tomorrow", "A task is due within 24 hours."),
+        Event.DEADLINE_AHEAD: ("Deadline approaching", "A task is due in {days} days."),
+        Event.DEADLINE_SOON: ("Deadline tomorrow", "A task is due tomorrow."),
+        Event.DEADLINE_TODAY: ("Deadline today", "A task is due today."),
         Event.DEADLINE_PASSED: ("Task overdue", "The deadline of a task has passed."),
         Event.TRANSCRIPTION_FAILED: (
             "Dictation not recognised",
@@ -66,6 +71,7 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_PREPARED: ("Draft to issue", "Your assistant has prepared a resolution draft for you."),
         Event.DRAFT_REJECTED: ("Draft rejected", "A resolution draft you prepared has been rejected."),
         Event.ISSUED_FOR_YOU: ("Issued on your behalf", "Your assistant has issued a resolution in your name."),
+        Event.OVERDUE_DIGEST: ("Overdue tasks", "Tasks under your control newly overdue: {count}."),
     },
     "ru": {
         Event.TASK_ASSIGNED: ("Новое поручение", "Вам назначено поручение."),
@@ -79,10 +85,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
             "Документ ожидает вашего согласования.",
         ),
         Event.TASK_COMPLETED: ("Поручение исполнено", "Поручение по вашей резолюции исполнено."),
-        Event.DEADLINE_SOON: (
-            "Срок истекает",
-            "Срок исполнения поручения истекает в течение суток.",
-        ),
+        Event.DEADLINE_AHEAD: ("Приближается срок", "До срока исполнения поручения осталось дней: {days}."),
+        Event.DEADLINE_SOON: ("Срок истекает", "Срок исполнения поручения истекает завтра."),
+        Event.DEADLINE_TODAY: ("Срок истекает сегодня", "Срок исполнения поручения истекает сегодня."),
         Event.DEADLINE_PASSED: ("Поручение просрочено", "Срок исполнения поручения истёк."),
         Event.TRANSCRIPTION_FAILED: (
             "Запись не распознана",
@@ -97,6 +102,7 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_PREPARED: ("Проект резолюции", "Помощник подготовил для вас проект резолюции."),
         Event.DRAFT_REJECTED: ("Проект отклонён", "Подготовленный вами проект резолюции отклонён."),
         Event.ISSUED_FOR_YOU: ("Резолюция от вашего имени", "Помощник выпустил резолюцию от вашего имени."),
+        Event.OVERDUE_DIGEST: ("Просроченные поручения", "Новых просроченных поручений на вашем контроле: {count}."),
     },
     "tt": {
         Event.TASK_ASSIGNED: ("Яңа йөкләмә", "Сезгә йөкләмә бирелде."),
@@ -107,7 +113,9 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_REVIEWED: ("Проект тикшерелде", "Сезнең резолюция проекты тикшерелде."),
         Event.APPROVAL_REQUESTED: ("Килештерү сорала", "Документ сезнең килештерүне көтә."),
         Event.TASK_COMPLETED: ("Йөкләмә үтәлде", "Сезнең резолюция буенча йөкләмә үтәлде."),
-        Event.DEADLINE_SOON: ("Срок якынлаша", "Йөкләмәне үтәү срогы бер тәүлек эчендә чыга."),
+        Event.DEADLINE_AHEAD: ("Срок якынлаша", "Йөкләмәне үтәү срогына калган көннәр: {days}."),
+        Event.DEADLINE_SOON: ("Срок якынлаша", "Йөкләмәне үтәү срогы иртәгә чыга."),
+        Event.DEADLINE_TODAY: ("Срок бүген чыга", "Йөкләмәне үтәү срогы бүген чыга."),
         Event.DEADLINE_PASSED: ("Срок узды", "Йөкләмәне үтәү срогы чыкты."),
         Event.TRANSCRIPTION_FAILED: (
             "Язма танылмады",
@@ -122,8 +130,12 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_PREPARED: ("Резолюция проекты", "Ярдәмчегез сезнең өчен резолюция проектын әзерләде."),
         Event.DRAFT_REJECTED: ("Проект кире кагылды", "Сез әзерләгән резолюция проекты кире кагылды."),
         Event.ISSUED_FOR_YOU: ("Сезнең исемнән резолюция", "Ярдәмчегез сезнең исемнән резолюция чыгарды."),
+        Event.OVERDUE_DIGEST: ("Срогы узган йөкләмәләр", "Сезнең контрольдәге яңа срогы узган йөкләмәләр: {count}."),
     },
 }
+
+# The numbers a text may show, taken from the data payload.
+COUNTED = ("days", "count")
 
 # How a document is named when the organization allows it: registration number, short title.
 DOCUMENT_LINE = {"en": "No. {reg}", "ru": "№ {reg}", "tt": "№ {reg}"}
@@ -140,10 +152,14 @@ def localized_text(
     locale: str | None,
     reg_number: str | None = None,
     short_title: str | None = None,
+    numbers: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
-    """Title and body for the event in the device's language, with document details if given."""
+    """Title and body for the event in the device's language, with document details if given; a text
+    that counts (`{days}`, `{count}`) takes its number from `numbers` (the data payload)."""
     language = language_of(locale)
     title, body = TEXTS[language][Event(event)]
+    if "{" in body:
+        body = body.format_map({key: (numbers or {}).get(key, "?") for key in COUNTED})
     details = []
     if reg_number:
         details.append(DOCUMENT_LINE[language].format(reg=reg_number))
@@ -182,7 +198,7 @@ def build_message(
     reserved = [key for key in ids if key in _RESERVED_KEYS or key.startswith(("google.", "gcm."))]
     if reserved:
         raise ValueError(f"FCM reserves data keys {reserved}")
-    title, body = localized_text(event, locale, reg_number, short_title)
+    title, body = localized_text(event, locale, reg_number, short_title, {k: str(v) for k, v in ids.items()})
     data = {"event": event.value, **{key: str(value) for key, value in ids.items()}}
     if event_id is not None:
         data["event_id"] = str(event_id)

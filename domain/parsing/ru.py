@@ -4,8 +4,11 @@ Names: pymorphy3 tells surnames, first names and patronymics (its Surn/Name/Patr
 nominative form in the right gender, so «Смирновой» is Смирнова and «Иванову» is Иванов (dative) before
 Иванова (accusative). A name that fits several people is reported with its candidates, never guessed.
 Deadlines: a small set of patterns for the phrases of Russian records management («до пятницы»,
-«в течение двух рабочих дней», «в трёхдневный срок», «срок месяц», «до 15.12» ...), their words
-recognised by lemma (any case form), and working days from the `holidays` calendar of Russia.
+«в течение двух рабочих дней», «в трёхдневный срок», «в месячный срок», «срок месяц», «до 15.12» ...),
+their words recognised by lemma (any case form), and working days from the `holidays` calendar of Russia.
+The regulations' words of urgency state a term too, «срочно» three days and «оперативно» ten (calendar
+days, a day off moved as any deadline), but only when no deadline is said outright: «срочно, до 15.12»
+is the 15th.
 """
 import re
 from datetime import date, timedelta
@@ -43,12 +46,23 @@ PATTERNS = [
     ("weekday", _B + _TERM + r"(?:до|к|не\s+позднее|в|во)\s+(?:(?:ближайш|следующ)[а-я]*\s+)?(?P<wd>[а-я]+)"),
     ("within", _B + r"(?:в\s+течени[ея]|в\s+срок|за|через)\s+(?:(?P<n>\d{1,3}|[а-я]+)\s+)?"
                r"(?:(?P<bd>рабоч[а-я]*|календарн[а-я]*)\s+)?(?P<unit>[а-я]+)"),
-    ("n_day", _B + r"в\s+(?P<n>\d{1,3}-?|[а-я]*?)(?P<unit>дневн|недельн|месячн)[а-я]*\s+срок"),
+    ("n_day", _B + r"(?:в\s+течени[ея]\s+|в\s+пределах\s+|в\s+)(?P<n>\d{1,3}-?|[а-я]*?)"
+               r"(?P<unit>дневн|недельн|месячн)[а-я]*\s+срок[а-я]*"),
     ("term", _B + r"срок(?:ом)?(?:\s+исполнения)?\s*[-—–:]?\s*(?:(?P<n>\d{1,3}|[а-я]+)\s+)?"
              r"(?:(?P<bd>рабоч[а-я]*|календарн[а-я]*)\s+)?(?P<unit>[а-я]+)"),
     ("day", _B + r"(?:(?:до|не\s+позднее)\s+)?(?P<rel>послезавтра|завтра|сегодня|завтрашнего\s+дня)"),
 ]
 PATTERNS = [(kind, re.compile(rx + r"(?![а-я0-9])")) for kind, rx in PATTERNS]
+# Urgency said instead of a deadline: «срочно», «очень срочно», «срочное», «в (самом) срочном порядке»;
+# «оперативно», «в оперативном порядке» (not «оперативное совещание»). «Не срочно» states nothing.
+_NOT = r"(?<!не\s)(?<!не\s\s)"
+URGENCY = {"urgent": 3, "prompt": 10}
+URGENCY_PATTERNS = [(kind, re.compile(_B + _NOT + rx + r"(?![а-я0-9])")) for kind, rx in (
+    ("urgent", r"(?:(?:очень|крайне|весьма)\s+)?(?:срочн(?:о|ое|ый|ая)|в\s+(?:(?:самом|самые)\s+)?срочн[а-я]*\s+"
+               r"порядк[а-я]*)"),
+    ("prompt", r"(?:(?:очень|максимально|весьма)\s+)?(?:оперативн(?:о|ейшим\s+образом)|в\s+оперативн[а-я]*\s+"
+               r"порядк[а-я]*)"),
+)]
 TOKEN = re.compile(r"(?P<num>\d[\d.]*)|(?P<word>[^\W\d_]+(?:-[^\W\d_]+)*)|(?P<punct>[^\w\s])")
 CONNECTORS = {"и", ",", ";", ":", "—", "–", "-", ".", "а", "также"}
 
@@ -177,6 +191,9 @@ def deadline(s: str, today: date, day_off_rule: str) -> tuple[date, int, int] | 
             if rule is not None:
                 found.append((m.start(), -m.end(), rule))
                 break
+    if not found:  # no deadline said outright: the urgency said, if any
+        found = [(m.start(), -m.end(), ("days", URGENCY[kind])) for kind, rx in URGENCY_PATTERNS
+                 for m in rx.finditer(s)]
     if not found:
         return None
     start, neg_end, (how, value) = min(found, key=lambda f: (f[0], f[1]))

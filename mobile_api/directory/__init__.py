@@ -61,4 +61,4 @@ def frequent_executors():
 @blp.response(200, ParseOut)
 def parse(body):
     """What a resolution's text says: instruction, executors, deadline, and names to check."""
-    return dictation.parsed_json(dictation.read(g.user, body["text"], body.get("language"), body.get("on")))
+    return dictation.answer(g.user, body["text"], body.get("language"), body.get("on"), body.get("control"))

@@ -84,6 +84,9 @@ class ParseIn(Schema):
     language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
                              metadata={"description": "default: the user's locale; only ru is read for now"})
     on = fields.Date(metadata={"description": "the day it was said (default: today in the organization's zone)"})
+    control = fields.Boolean(allow_none=True, metadata={
+        "description": "whether the resolution is for control; default: when it names executors and no words of "
+                       "information («для сведения»). Decides whether a deadline is suggested when none is said"})
 
 
 class SaidSpan(Schema):
@@ -106,6 +109,14 @@ class AmbiguousName(SaidSpan):
     candidates = fields.List(fields.Nested(Candidate))
 
 
+class SuggestedDeadline(Schema):
+    deadline = fields.String(metadata={"description": "YYYY-MM-DD in the organization's zone", "format": "date"})
+    reason = fields.String(metadata={"enum": ["organization_default"], "description": "why: no deadline was "
+                                     "said for a resolution for control, and the organization's default term applies"})
+    months = fields.Integer(metadata={"description": "the organization's default term, in months"})
+    explanation = fields.String(metadata={"description": "the reason in the user's language, to show beside it"})
+
+
 class ParseOut(Schema):
     text = fields.String(metadata={"description": "the instruction alone, names and deadline taken out"})
     executors = fields.List(fields.Nested(ParsedExecutor), metadata={"description": "in the order said; "
@@ -115,3 +126,6 @@ class ParseOut(Schema):
     deadline_span = fields.Nested(SaidSpan, allow_none=True)
     ambiguous = fields.List(fields.Nested(AmbiguousName), metadata={"description": "never guessed"})
     unmatched = fields.List(fields.String(), metadata={"description": "names of no one in the organization"})
+    suggested_deadline = fields.Nested(SuggestedDeadline, allow_none=True, metadata={
+        "description": "when no deadline is said for a resolution for control: the organization's default, "
+                       "offered to the author to confirm or change, never set by itself"})

@@ -26,8 +26,11 @@ def get():
 @blp.response(200, OrganizationOut)
 @errors("forbidden")
 def edit(body):
-    """Admin: whether authors with an enrolled key must sign the resolutions they issue."""
-    rules.set_issue_requires_signature(g.user, body["issue_requires_signature"])
+    """Admin: whether authors with an enrolled key must sign the resolutions they issue; the days before a
+    deadline its executor is reminded, the quiet hours of users who set none, the default term."""
+    if "issue_requires_signature" in body:
+        rules.set_issue_requires_signature(g.user, body["issue_requires_signature"])
+    rules.set_reminders(g.user, {k: v for k, v in body.items() if k in rules.REMINDER_SETTINGS})
     return g.user.organization
 
 

@@ -1,5 +1,5 @@
 """Request and response schemas of the organization's settings and templates."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from domain.organization import MAX_TEMPLATE_CHARS
 
@@ -15,10 +15,37 @@ class OrganizationOut(Schema):
         "description": "authors with an enrolled key must sign the resolutions they issue"})
     push_shows_document = fields.Boolean(metadata={
         "description": "push messages may carry the registration number and a short title"})
+    timezone = fields.String(metadata={"description": "deadlines said as dates are dates in this zone"})
+    remind_days = fields.Function(lambda org: [int(d) for d in org.remind_days.split(",") if d.strip()],
+                                  metadata={"type": "array", "items": {"type": "integer"}, "description":
+                                            "a task's executor is reminded on the morning of each of these days "
+                                            "before its deadline, besides the day itself and once it has passed"})
+    quiet_from = fields.String(allow_none=True, metadata={
+        "description": "HH:MM: the quiet hours of users who set none of their own, in each one's own zone"})
+    quiet_to = fields.String(allow_none=True)
+    default_term_months = fields.Integer(metadata={
+        "description": "the term offered (`suggested_deadline`) to a resolution for control said without a deadline"})
+
+
+CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 class OrganizationPatch(Schema):
-    issue_requires_signature = fields.Boolean(required=True)
+    """The settings to change: any of them."""
+
+    issue_requires_signature = fields.Boolean()
+    remind_days = fields.List(fields.Integer(validate=validate.Range(1, 60)), validate=validate.Length(max=5),
+                              metadata={"description": "days before a deadline to remind its executor, e.g. [3, 1]"})
+    quiet_from = fields.String(allow_none=True, validate=validate.Regexp(CLOCK), metadata={
+        "description": "HH:MM, with quiet_to; both null: no quiet hours", "pattern": CLOCK})
+    quiet_to = fields.String(allow_none=True, validate=validate.Regexp(CLOCK), metadata={"pattern": CLOCK})
+    default_term_months = fields.Integer(validate=validate.Range(1, 12))
+
+    @validates_schema
+    def _quiet_hours_together(self, data: dict, **kwargs) -> None:
+        if ("quiet_from" in data) != ("quiet_to" in data) or \
+                (data.get("quiet_from") is None) != (data.get("quiet_to") is None):
+            raise ValidationError("Quiet hours are set (or cleared) with both ends.", "quiet_to")
 
 
 class TemplateIn(Schema):

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 from domain.voice import MAX_PHRASE_CHARS, MAX_PHRASES
 from models.voice import PHRASE_MODES, VOICE_STATES
 
+from ..directory.schemas import SuggestedDeadline
 from ..fields import Id, UtcTime
 from ..openapi import NONBLANK_TEXT_PATTERN
 from ..schemas import BINARY_PART, PageArgs, ResolutionSchema
@@ -41,6 +42,9 @@ class VoiceNoteSchema(Schema):
     language = fields.String()
     mime = fields.String()
     created_at = UtcTime()
+    suggested_deadline = fields.Nested(SuggestedDeadline, allow_none=True, metadata={
+        "description": "the dictation named executors but no deadline: the organization's default term, offered "
+                       "to the author; the draft's own deadline stays empty until someone sets it"})
 
 
 class ReviewQueuePage(Schema):

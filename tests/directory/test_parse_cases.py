@@ -141,7 +141,7 @@ def test_a_language_without_a_parser_keeps_the_text_as_it_is(staffed):
     text = "홍길동 보고서 준비 금요일까지"
     parsed = dictation.parsed_json(dictation.read(staffed["exec1"], text, "ko", on=date(2026, 11, 23)))
     assert parsed == {"text": text, "executors": [], "deadline": None, "deadline_said": None,
-                      "deadline_span": None, "ambiguous": [], "unmatched": []}
+                      "deadline_span": None, "ambiguous": [], "unmatched": [], "suggested_deadline": None}
 
 
 def test_a_letter_unicode_has_no_name_for_is_read_as_no_one(staffed):

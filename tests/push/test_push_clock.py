@@ -66,8 +66,8 @@ def test_a_dispatcher_hours_off_keeps_quiet_hours_by_the_database_clock(app, dem
 
 def _reminders(task_ids: list[int]) -> dict[str, set[str]]:
     with db.engine.connect() as conn:
-        rows = conn.execute(sa.select(OutboxMessage.event, OutboxMessage.payload)
-                            .where(OutboxMessage.event.in_(("deadline_soon", "deadline_passed")))).all()
+        rows = conn.execute(sa.select(OutboxMessage.event, OutboxMessage.payload).where(
+            OutboxMessage.event.in_(("deadline_soon", "deadline_today", "deadline_passed")))).all()
     found: dict[str, set[str]] = {}
     for event, payload in rows:
         if int(payload.get("task_id", 0)) in task_ids:
@@ -85,6 +85,9 @@ def test_a_dispatcher_hours_off_owes_deadline_reminders_by_the_database_clock(ap
                                       .order_by(Task.id.desc()).limit(2)).all()
     passed.deadline = utcnow() - timedelta(hours=1)  # by the database's clock: passed an hour ago
     soon.deadline = utcnow() + timedelta(hours=2)  # due in two hours
+    # The organization's clock reads about 10:00, so today's 09:00 reminder of `soon` has just come.
+    hours = (10 - utcnow().hour + 11) % 24 - 11
+    employee.organization.timezone = f"Etc/GMT{-hours:+d}" if hours else "UTC"
     db.session.commit()
     ids = [passed.id, soon.id]
 
@@ -94,5 +97,7 @@ def test_a_dispatcher_hours_off_owes_deadline_reminders_by_the_database_clock(ap
         finally:
             output = dispatcher.stop(timeout=30)
 
-    # Three hours ahead the second would count as passed; three hours behind the first as only soon.
-    assert _reminders(ids) == {str(passed.id): {"deadline_passed"}, str(soon.id): {"deadline_soon"}}, output
+    # Three hours ahead the second would count as passed; three hours behind the first not yet.
+    found = _reminders(ids)
+    assert found[str(passed.id)] == {"deadline_passed"}, output
+    assert found[str(soon.id)] == {"deadline_today"}, output

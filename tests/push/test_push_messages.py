@@ -92,3 +92,15 @@ def test_execution_control_events_speak_russian_and_a_returned_report_wakes_the_
     assert (returned.android.collapse_key, submitted.android.collapse_key) == ("event-41", "event-42")
     assert returned.data == {"event": "report_returned", **ids, "event_id": "41"}
     assert localized_text(Event.EXTENSION_REQUESTED, "en")[0] == "Extension requested"
+
+
+@pytest.mark.parametrize(("locale", "body"), [
+    ("ru", "Новых просроченных поручений на вашем контроле: 3."),
+    ("en", "Tasks under your control newly overdue: 3."),
+    ("tt", "Сезнең контрольдәге яңа срогы узган йөкләмәләр: 3."),
+])
+def test_a_digest_says_how_many_and_a_reminder_how_many_days(locale, body):
+    digest = build_message("t", "android", locale, Event.OVERDUE_DIGEST, {"count": 3, "task_ids": "1,2,3"}, 0)
+    assert digest.notification.body == body
+    ahead = build_message("t", "ios", "ru", Event.DEADLINE_AHEAD, {"task_id": 9, "days": 3}, 0)
+    assert ahead.notification.body == "До срока исполнения поручения осталось дней: 3."
