@@ -28,6 +28,7 @@ from .resolutions import (
     TaskReport,
     resolution_executors,
 )
+from .substitutions import Substitution
 from .voice import VoiceNote
 
 __all__ = [
@@ -35,6 +36,6 @@ __all__ = [
     "IdempotentResponse",
     "InboxItem", "Job", "LoginFailure",
     "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
-    "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
+    "ResolutionRevision", "Substitution", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
     "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "unit_members", "utcnow",
 ]

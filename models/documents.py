@@ -111,6 +111,9 @@ class InboxItem(db.Model):
         # Serves sync: what changed for this user after a position (change number, id).
         sa.Index("ix_inbox_user_seq", "user_id", "seq", "id"),
         sa.UniqueConstraint("user_id", "document_id", "kind"),
+        # A deputy's copies of a principal's lines (domain.substitutions): found by the principal's
+        # line they copy, and taken out together when the period ends.
+        partial_index("ix_inbox_for", "for_user_id", "document_id", where="for_user_id IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -127,5 +130,8 @@ class InboxItem(db.Model):
     # A removed item stays as a tombstone so that sync can tell phones to drop it.
     removed: Mapped[bool] = mapped_column(default=False)
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # A line a deputy sees for a principal: whose line it is, and their short name as the line shows it.
+    for_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    for_name: Mapped[str | None] = mapped_column(sa.String(80))
 
     document: Mapped[Document] = relationship(back_populates="inbox_items")

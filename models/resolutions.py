@@ -57,6 +57,11 @@ class Resolution(db.Model):
     withdraw_reason: Mapped[str | None] = mapped_column(sa.Text)
     # When it was executed or withdrawn.
     closed_at: Mapped[datetime | None]
+    # A deputy's act in a principal's name (domain.substitutions): written by a deputy, the author is
+    # the deputy and this the principal; issued by a deputy, `issued_by_id` is the deputy and this the
+    # principal (the author).
+    acting_for_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    issued_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
     document: Mapped[Document] = relationship()
     author: Mapped[User] = relationship(foreign_keys=[author_id])
