@@ -29,13 +29,16 @@ def seen_by(user_id, document_id) -> sa.ColumnElement[bool]:
     units it is addressed to. Four existence checks, each one primary or unique key lookup: the cost
     does not grow with the user's inbox or their units' mail."""
     owned = sa.exists().where(Document.id == document_id, Document.owner_id == user_id)
-    in_inbox = sa.exists().where(InboxItem.user_id == user_id, InboxItem.document_id == document_id)
+    # A deputy's copy of a principal's line shows the document only while it is in the inbox, that is
+    # while the deputy acts (domain.substitutions); the user's own lines show it for good.
+    in_inbox = sa.exists().where(InboxItem.user_id == user_id, InboxItem.document_id == document_id,
+                                 sa.or_(InboxItem.for_user_id.is_(None), InboxItem.removed == sa.false()))
     addressed = sa.exists().where(
         document_addressees.c.document_id == document_id,
         unit_members.c.unit_id == document_addressees.c.unit_id, unit_members.c.user_id == user_id)
     in_bosses_inbox = sa.exists().where(
         assistants.c.assistant_id == user_id, InboxItem.user_id == assistants.c.executive_id,
-        InboxItem.document_id == document_id)
+        InboxItem.document_id == document_id, InboxItem.for_user_id.is_(None))
     return sa.or_(owned, in_inbox, addressed, in_bosses_inbox)
 
 

@@ -38,13 +38,19 @@ def _converter(field: fields.Field) -> Callable | str:
 def compile_rows(schema: Schema, columns: Sequence[str], prefix: str = "") -> Callable[[tuple], dict]:
     """A function from a row of plain values, named by `columns`, to what `schema.dump` gives for the
     object the row describes. A field's attribute names its column with dots as underscores
-    (`document.reg_number` is `document_reg_number`); a Nested field's fields are prefixed likewise."""
+    (`document.reg_number` is `document_reg_number`); a Nested field's fields are prefixed likewise
+    (and a Nested field that allows none is null when its first column is)."""
     index = {name: i for i, name in enumerate(columns)}
     entries, functions = [], {}
     for name, field in schema.dump_fields.items():
         column = prefix + (field.attribute or name).replace(".", "_")
         if isinstance(field, fields.Nested):
             value, convert = "row", compile_rows(field.schema, columns, column + "_")
+            if field.allow_none:  # null when its first column is
+                first = column + "_" + next(iter(field.schema.dump_fields))
+                nested = convert
+                convert = lambda row, first=index[first], nested=nested: (  # noqa: E731
+                    None if row[first] is None else nested(row))
         else:
             value, convert = f"row[{index[column]}]", _converter(field)
         if callable(convert):

@@ -109,6 +109,8 @@ class InboxItemSchema(Schema):
     due_at = UtcTime(allow_none=True)
     unread = fields.Boolean()
     urgent = fields.Boolean()
+    for_user = fields.Nested(UserRef, data_key="for", allow_none=True, metadata={
+        "description": "a deputy's line: the principal whose line it is (null for the user's own)"})
 
 
 class InboxPage(Schema):

@@ -36,6 +36,7 @@ __all__ = [
     "IdempotentResponse",
     "InboxItem", "Job", "LoginFailure",
     "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Resolution",
-    "ResolutionRevision", "Substitution", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
+    "ResolutionRevision", "Substitution", "Task", "Unit", "User", "VoiceNote", "assistants", "db",
+    "document_addressees",
     "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "unit_members", "utcnow",
 ]

@@ -1,5 +1,6 @@
 """Documents, their files, whom they are addressed to, and each user's inbox."""
 from datetime import date, datetime
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
@@ -135,3 +136,8 @@ class InboxItem(db.Model):
     for_name: Mapped[str | None] = mapped_column(sa.String(80))
 
     document: Mapped[Document] = relationship(back_populates="inbox_items")
+
+    @property
+    def for_user(self) -> SimpleNamespace | None:
+        """The principal of a deputy's line as the line names them ({"id", "short_name"}), else None."""
+        return None if self.for_user_id is None else SimpleNamespace(id=self.for_user_id, short_name=self.for_name)
