@@ -16,10 +16,11 @@ from models import (
     resolution_executors,
     utcnow,
 )
+from models.base import lock as lock_row
 from models.base import store_order
 from models.changes import change_number
 
-from . import access, corrections, inbox, signatures
+from . import access, corrections, inbox, signatures, substitutions
 from .errors import ApiError, conflict, not_found
 from .notify import notify, notify_each
 from .workdays import end_of_day
@@ -97,19 +98,24 @@ def _controller(author: User, user_id: int | None) -> int | None:
 
 def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | date | None,
            status: str = "draft", issue: bool = False, control: bool | None = None,
-           controller_id: int | None = None) -> Resolution:
+           controller_id: int | None = None, principal: User | None = None) -> Resolution:
     """A new resolution by `author` on a document they can see; with `issue`, issued at once (as
     `issue` does, the resolution and its tasks written together; never where the organization has
     issues signed, as a signature needs the resolution first). `control` and `controller_id` left
-    None take their defaults at issue (`Resolution.controlled`, `Resolution.controller_user_id`)."""
-    parent_task_id = resolver_task(author, doc)
+    None take their defaults at issue (`Resolution.controlled`, `Resolution.controller_user_id`).
+
+    A deputy writes in the name of `principal` (checked by `substitutions.acting_principal`): with the
+    principal's rights (an executive's, or the delegation of the principal's task), recorded as
+    `acting_for`, and controlled by the principal unless a controller is named."""
+    parent_task_id = resolver_task(principal or author, doc)
     if issue:
         signatures.check_issue_signed(author, signed=False)
     executors = _executors(author, executor_ids) if executor_ids else []
+    controller = _controller(author, controller_id)
     res = Resolution(document_id=doc.id, author_id=author.id, status=status, text=text,
                      deadline=_deadline(author, deadline), control=control,
-                     controller_id=_controller(author, controller_id),
-                     parent_task_id=parent_task_id)
+                     controller_id=controller if controller is not None or principal is None else principal.id,
+                     parent_task_id=parent_task_id, acting_for_id=principal and principal.id)
     res.document, res.author = doc, author
     if issue:
         set_committed_value(res, "executors", executors)
@@ -123,9 +129,10 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
             {"resolution_id": res.id, "user_id": user.id, "position": i} for i, user in enumerate(executors)])
     set_committed_value(res, "executors", executors)
     set_committed_value(res, "revisions", [])
-    audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status)
+    audit.record(author.organization_id, author.id, "resolution.created", "resolution", res.id, status=status,
+                 **substitutions.audited(principal))
     if issue:
-        _assign(author, res)
+        _assign(author, res, principal)
     return res
 
 
@@ -199,18 +206,45 @@ def issue(user: User, resolution_id: int, signing_session_id: int | None = None)
 
     Under the resolution's row lock: the tasks carry the text and executors as they are at that
     moment, and an edit or a second issue waiting for the lock finds the resolution issued.
+
+    A deputy issues the author's draft in the author's name (only the author could: inferred), and a
+    draft the deputy wrote in a principal's name only while still acting for them; both checked in the
+    lock (`substitutions.acting_principal`) and recorded (`issued_by`, `acting_for`).
     """
-    res = access.get_resolution(user, resolution_id, lock=True)
-    if res.author_id != user.id:
-        if access.may_edit_resolution(user, res):
-            raise ApiError(403, "forbidden", "Only the author issues a resolution.")
-        raise not_found("resolution")
+    res, principal = _issuer(user, resolution_id)
     if signing_session_id:
         signatures.sign_resolution_issue(user, res, signing_session_id)
     _mark_issued(res, res.executors)
-    _assign(user, res)
+    if principal is not None and res.author_id != user.id:
+        res.issued_by_id, res.acting_for_id = user.id, principal.id
+    _assign(user, res, principal)
     signatures.check_issue_signed(user, signed=bool(signing_session_id))
     return res
+
+
+def _issuer(user: User, resolution_id: int | None) -> tuple[Resolution, User | None]:
+    """The resolution the user may issue, locked, and the principal they issue it for (None for their own)."""
+    res = lock_row(Resolution, resolution_id) if resolution_id else None
+    if res is not None and res.author_id == user.id:
+        if res.acting_for_id is not None:  # written in a principal's name: issued only while acting
+            return res, substitutions.acting_principal(user, res.acting_for_id, "resolutions")
+        return res, None
+    principal = substitutions.acts_for(user, res.author_id, "resolutions") if res is not None else None
+    if principal is not None:
+        return res, principal
+    res = access.get_resolution(user, resolution_id, lock=True)
+    if access.may_edit_resolution(user, res):
+        raise ApiError(403, "forbidden", "Only the author issues a resolution.")
+    raise not_found("resolution")
+
+
+def for_issue(user: User, resolution_id: int | None) -> Resolution:
+    """A resolution the user would issue (their own, or their principal's), else as `access.get_resolution`."""
+    res = db.session.get(Resolution, resolution_id) if resolution_id else None
+    if res is not None and (res.author_id == user.id or substitutions.principals_of(user, "resolutions").count(
+            res.author_id)):
+        return res
+    return access.get_resolution(user, resolution_id)
 
 
 def may_issue(user: User, res: Resolution) -> bool:
@@ -229,9 +263,10 @@ def _mark_issued(res: Resolution, executors: list[User]) -> None:
     res.issued_at = utcnow()
 
 
-def _assign(user: User, res: Resolution) -> list[int]:
+def _assign(user: User, res: Resolution, principal: User | None = None) -> list[int]:
     """Give each executor of an issued resolution (its links written) a task, and tell them; take the
-    resolution off the author's inbox. The tasks' ids, in the executors' order."""
+    resolution off the author's inbox (the principal's, for a deputy). The tasks' ids, in the executors'
+    order."""
     # One statement whatever the number of executors, from the links as they stand in the transaction.
     by_executor = {executor_id: task_id for task_id, executor_id in db.session.execute(
         _TASKS, {"resolution_id": res.id, "document_id": res.document_id, "text": res.text,
@@ -243,9 +278,9 @@ def _assign(user: User, res: Resolution) -> list[int]:
     inbox.deliver([executor_id for _, executor_id in tasks], doc, "task", user.short_name, due_at=res.deadline)
     notify_each("task_assigned", doc.id, [(executor_id, {"task_id": task_id, "resolution_id": res.id})
                                           for task_id, executor_id in tasks])
-    inbox.withdraw(user.id, doc.id, "resolution")
+    inbox.withdraw((principal or user).id, doc.id, "resolution")
     audit.record(user.organization_id, user.id, "resolution.issued", "resolution", res.id,
-                 executors=[str(e.id) for e in res.executors])
+                 executors=[str(e.id) for e in res.executors], **substitutions.audited(principal))
     return [task_id for task_id, _ in tasks]
 
 

@@ -31,6 +31,7 @@ from signing.canonical import resolution_bytes, version_hash
 from signing.csr import CsrError, issue_certificate, load_csr
 from signing.evidence import SignedItem, build_evidence
 
+from . import substitutions
 from .errors import ApiError, conflict, not_found
 
 ALGORITHMS = ("ecdsa-with-SHA256", "gost3410-2012-256", "gost3410-2012-512")
@@ -183,8 +184,8 @@ def open_session(user: User, key_id: int, doc: Document, subject_type: str, subj
 
 
 def open_resolution_session(user: User, res: Resolution, key_id: int) -> SigningSession:
-    """A session for the author's signature on issuing a resolution."""
-    if res.author_id != user.id:
+    """A session for the author's signature on issuing a resolution (or their deputy's, in their name)."""
+    if res.author_id != user.id and substitutions.acts_for(user, res.author_id, "resolutions") is None:
         raise not_found("resolution")
     if res.status in ISSUED_STATES:
         raise ApiError(409, "invalid_state", "The resolution is already issued.")
@@ -194,9 +195,12 @@ def open_resolution_session(user: User, res: Resolution, key_id: int) -> Signing
 
 
 def _resolution_content(res: Resolution, signer: User, signed_at: datetime) -> bytes:
+    # A deputy signs in the principal's name: the author's draft, or one the deputy wrote for them.
+    acting_for = res.author_id if res.author_id != signer.id else res.acting_for_id
     return resolution_bytes(resolution_id=str(res.id), document_id=str(res.document_id), text=res.text,
                             executors=[str(executor.id) for executor in res.executors], deadline=res.deadline,
-                            signer=str(signer.id), signed_at=signed_at)
+                            signer=str(signer.id), signed_at=signed_at,
+                            acting_for=str(acting_for) if acting_for is not None else None)
 
 
 def _revocations(organization_id: int) -> dict[int, datetime]:
@@ -226,15 +230,18 @@ def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
         raise ApiError(422, result.reason.value, f"The signature was refused: {result.detail}.",
                        {"signature": [result.reason.value]})
     doc = db.session.get(Document, session.document_id)
+    acting_for = json.loads(session.content).get("acting_for")  # a deputy's, in a principal's name
     signature = Signature(document_id=doc.id, session_id=session.id, signer_id=user.id, key_id=session.key_id,
                           subject_type=session.subject_type, subject_id=session.subject_id,
-                          content=session.content, p7s=p7s, version_hash=document_version(doc), signed_at=now)
+                          content=session.content, p7s=p7s, version_hash=document_version(doc), signed_at=now,
+                          acting_for_id=int(acting_for) if acting_for else None)
     session.used_at = now
     db.session.add(signature)
     db.session.flush()
     audit.record(user.organization_id, user.id, "signature.made", "signature", signature.id,
                  document_id=str(doc.id), subject=f"{session.subject_type}:{session.subject_id}",
-                 serial=session.key.serial, content_sha256=_sha256(session.content), p7s_sha256=_sha256(p7s))
+                 serial=session.key.serial, content_sha256=_sha256(session.content), p7s_sha256=_sha256(p7s),
+                 **({"acting_for": acting_for} if acting_for else {}))
     return signature
 
 
@@ -287,7 +294,7 @@ def report(doc: Document) -> list[dict]:
         out.append({
             "id": signature.id, "subject": {"type": signature.subject_type, "id": str(signature.subject_id)},
             "signer": signature.signer, "signed_at": signature.signed_at, "signing_time": result.signing_time,
-            "version_hash": signature.version_hash,
+            "version_hash": signature.version_hash, "acting_for": signature.acting_for_id,
             "certificate": {"serial": format(cert.serial_number, "x"), "subject": cert.subject.rfc4514_string(),
                             "issuer": cert.issuer.rfc4514_string(), "not_after": cert.not_valid_after_utc},
             "key_revoked_at": signature.key.revoked_at,

@@ -71,10 +71,10 @@ def create(user: User, principal_id: int | None, deputy_id: int, starts_at: date
         raise not_found("user")
     if principal.id != user.id and not user.has_role("admin"):
         raise ApiError(403, "forbidden", "Only the principal or an admin of the organization names a deputy.")
-    if deputy_id == user.id:
-        raise ApiError(403, "forbidden", "No one makes themselves a deputy; the principal or an admin names one.")
     if deputy_id == principal.id:
         raise _refuse("deputy", "The deputy must be someone other than the principal.")
+    if deputy_id == user.id:
+        raise ApiError(403, "forbidden", "No one makes themselves a deputy; the principal or an admin names one.")
     deputy = db.session.get(User, deputy_id)
     if deputy is None or deputy.organization_id != principal.organization_id or not deputy.is_active:
         raise _refuse("deputy", "The deputy must be an active user of the principal's organization.")
@@ -149,7 +149,17 @@ def acting_principal(user: User, principal_id: int, scope: str) -> User:
     Asked inside the lock of the act: the substitution is read under a shared row lock (FOR SHARE on
     PostgreSQL; SQLite's write lock, taken by the act, serialises anyway), so an end (`end`, FOR UPDATE)
     either waits for this act's commit or is seen by it. The time is read after the lock."""
+    principal = acts_for(user, principal_id, scope)
+    if principal is None:
+        raise ApiError(403, "not_acting_for", "You do not act for that person now.")
+    return principal
+
+
+def acts_for(user: User, principal_id: int | None, scope: str) -> User | None:
+    """`acting_principal`, None rather than a refusal (the caller refuses as it would anyone)."""
     assert scope in SCOPES, scope
+    if principal_id is None or principal_id == user.id:
+        return None
     write_lock()
     found = db.session.scalar(
         sa.select(Substitution).where(Substitution.deputy_id == user.id, Substitution.principal_id == principal_id,
@@ -157,7 +167,7 @@ def acting_principal(user: User, principal_id: int, scope: str) -> User:
                                       Substitution.ends_at > utcnow())
         .with_for_update(read=True, of=Substitution).execution_options(populate_existing=True).limit(1))
     if found is None or not found.starts_at <= utcnow() < found.ends_at or found.ended_at is not None:
-        raise ApiError(403, "not_acting_for", "You do not act for that person now.")
+        return None
     return found.principal
 
 

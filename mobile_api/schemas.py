@@ -367,6 +367,10 @@ class ResolutionSchema(Schema):
                                                                       "description": "how many edits were kept"})
     created_at = UtcTime()
     issued_at = UtcTime(allow_none=True)
+    acting_for = Id(attribute="acting_for_id", allow_none=True, metadata={
+        "description": "written or issued by a deputy: the principal in whose name"})
+    issued_by = Id(attribute="issued_by_id", allow_none=True, metadata={
+        "description": "issued by a deputy for the author: the deputy"})
 
 
 class ResolutionPage(Schema):
@@ -384,6 +388,9 @@ class ResolutionIn(Schema):
         "description": "for control; default: when it has executors and a deadline"})
     controller = Id(allow_none=True, metadata={
         "description": "a user of the author's organization; default the author"})
+    acting_for = Id(allow_none=True, metadata={
+        "description": "a deputy writing in a principal's name names the principal (the controller defaults to "
+                       "the principal)"})
 
 
 class ResolutionPatch(Schema):

@@ -1,7 +1,7 @@
 """Text resolutions: draft, edit, review, issue."""
 from flask import g, url_for
 
-from domain import access, control, execution
+from domain import access, control, execution, substitutions
 from domain import resolutions as rules
 
 from ..approvals.schemas import IssueIn
@@ -19,12 +19,14 @@ blp.before_request(authenticate)
 @idempotent
 @blp.arguments(ResolutionIn())
 @blp.response(201, ResolutionSchema, headers=LOCATION)
-@errors("forbidden", "signature_required")
+@errors("forbidden", "signature_required", "not_acting_for")
 def create(body, document_id):
-    """Write a resolution: a draft, or issued at once when `issue` is true."""
-    doc = access.get_document(g.user, document_id)
+    """Write a resolution: a draft, or issued at once when `issue` is true. A deputy writes in a
+    principal's name with `acting_for` (recorded beside the deputy as author)."""
+    principal = substitutions.acting_as(g.user, body.get("acting_for"), "resolutions")
+    doc = access.get_document(principal or g.user, document_id)
     res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"), issue=body["issue"],
-                       control=body.get("control"), controller_id=body.get("controller"))
+                       control=body.get("control"), controller_id=body.get("controller"), principal=principal)
     return res, 201, {"Location": url_for("resolutions.get", resolution_id=res.id)}
 
 
@@ -66,9 +68,10 @@ def reviewed(resolution_id):
 @blp.arguments(IssueIn())
 @blp.response(200, ResolutionSchema)
 @errors("forbidden", "invalid_state", "signature_missing", "signature_mismatch", "signing_session_mismatch",
-        "signature_required")
+        "signature_required", "not_acting_for")
 def issue(body, resolution_id):
-    """The author issues the resolution, signed when `signing_session_id` names their signature of it."""
+    """The author issues the resolution, signed when `signing_session_id` names their signature of it;
+    or the author's deputy, in the author's name (signed with the deputy's own key)."""
     return rules.issue(g.user, resolution_id, body.get("signing_session_id"))
 
 
