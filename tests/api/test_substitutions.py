@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain import inbox, substitutions
-from models import AuditEvent, Document, InboxItem, Resolution, Substitution, db, utcnow
+from models import AuditEvent, Document, InboxItem, OutboxMessage, Resolution, Substitution, db, utcnow
 
 
 def _at(delta: timedelta) -> str:
@@ -290,3 +290,22 @@ def test_a_substitution_not_yet_begun_gives_no_right(login, demo, deputize):
                        json={"decision": "approve", "acting_for": str(demo["exec1"].id)}).status_code == 403
     assert _lines(deputy) == []
     assert utcnow() < db.session.scalar(sa.select(Substitution.starts_at))
+
+
+def test_the_principals_notifications_reach_the_deputy_naming_the_principal(login, demo, deputize):
+    made = deputize("exec1", "employee2", scopes=["inbox"])
+    deputize("employee1", "assistant1", scopes=["approvals"])  # no inbox scope: no pushes
+    doc = db.session.scalar(sa.select(InboxItem.document_id).where(InboxItem.user_id == demo["minister"].id))
+    resp = login("minister").post(f"/documents/{doc}/resolutions", json={
+        "text": "Доложить", "executors": [str(demo["exec1"].id), str(demo["employee1"].id)], "issue": True})
+    assert resp.status_code == 201, resp.get_json()
+    owed = {(m.user_id, m.event, m.payload.get("for")) for m in db.session.scalars(sa.select(OutboxMessage))}
+    assert (demo["employee2"].id, "task_assigned", str(demo["exec1"].id)) in owed
+    assert not any(user_id == demo["assistant1"].id for user_id, _, _ in owed)
+    login("exec1").delete(f"/substitutions/{made['id']}")
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage))
+    login("minister").post(f"/documents/{doc}/resolutions", json={
+        "text": "Доложить ещё", "executors": [str(demo["exec1"].id)], "issue": True})
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.user_id == demo["employee2"].id)) == 1  # nothing more once it ended
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == before + 1
