@@ -309,3 +309,36 @@ def test_the_principals_notifications_reach_the_deputy_naming_the_principal(logi
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
         OutboxMessage.user_id == demo["employee2"].id)) == 1  # nothing more once it ended
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == before + 1
+
+
+# --- execution control in the principal's name ------------------------------------------------------
+
+def test_a_deputy_accepts_reports_and_decides_extensions_for_the_controller(login, demo, deputize):
+    doc = db.session.scalar(sa.select(InboxItem.document_id).where(InboxItem.user_id == demo["minister"].id))
+    resp = login("minister").post(f"/documents/{doc}/resolutions", json={
+        "text": "Подготовить справку", "executors": [str(demo["employee1"].id)], "deadline": TOMORROW,
+        "issue": True, "controller": str(demo["exec1"].id)})
+    assert resp.status_code == 201, resp.get_json()
+    executor, deputy = login("employee1"), login("employee2")
+    task = executor.get("/tasks").get_json()["items"][0]["id"]
+    assert executor.post(f"/tasks/{task}/extension-requests",
+                         json={"deadline": NEXT_WEEK, "reason": "Жду данных"}).status_code == 201
+    request_id = db.session.scalar(sa.text("SELECT id FROM extension_requests"))
+    assert deputy.post(f"/extension-requests/{request_id}/decision", json={"decision": "approve"}).status_code == 404
+    made = deputize("exec1", "employee2", scopes=["resolutions"])
+    resp = deputy.post(f"/extension-requests/{request_id}/decision", json={"decision": "approve"})
+    assert resp.status_code == 200 and resp.get_json()["status"] == "approved", resp.get_json()
+    assert executor.post(f"/tasks/{task}/report", json={"text": "Справка готова"}).status_code == 200
+    resp = deputy.post(f"/tasks/{task}/accept", json={})
+    assert resp.status_code == 200 and resp.get_json()["status"] == "done", resp.get_json()
+    for action in ("task.extension_approved", "task.accepted"):
+        entry = _audit(action)[-1]
+        assert entry.actor_id == demo["employee2"].id and entry.details["acting_for"] == str(demo["exec1"].id)
+    # Ended: the next report is the controller's alone again.
+    login("exec1").delete(f"/substitutions/{made['id']}")
+    resp = login("minister").post(f"/documents/{doc}/resolutions", json={
+        "text": "Ещё справку", "executors": [str(demo["employee1"].id)], "deadline": TOMORROW, "issue": True,
+        "controller": str(demo["exec1"].id)})
+    second = [t["id"] for t in executor.get("/tasks").get_json()["items"] if t["id"] != task][0]
+    assert executor.post(f"/tasks/{second}/report", json={"text": "Готово"}).status_code == 200
+    assert deputy.post(f"/tasks/{second}/accept", json={}).status_code in (403, 404)
