@@ -19,7 +19,7 @@ from models.base import lock as lock_row
 from models.raw import run
 from models.resolutions import ISSUED_STATES
 
-from . import approvals, signatures
+from . import approvals, signatures, substitutions
 from .errors import not_found
 
 
@@ -52,7 +52,11 @@ def get_document(user: User, document_id: int | None) -> Document:
     if document_id is None:
         raise not_found("document")
     doc = db.session.scalar(_VISIBLE_DOCUMENT, {"user_id": user.id, "document_id": document_id})
-    if doc is None:
+    if doc is None:  # a deputy (inbox scope) opens what the principals they act for now may see
+        for principal_id in substitutions.principals_of(user, "inbox"):
+            doc = db.session.scalar(_VISIBLE_DOCUMENT, {"user_id": principal_id, "document_id": document_id})
+            if doc is not None:
+                return doc
         raise not_found("document")
     return doc
 

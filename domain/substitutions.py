@@ -174,9 +174,13 @@ def acts_for(user: User, principal_id: int | None, scope: str) -> User | None:
 def principals_of(user: User, scope: str) -> list[int]:
     """Whom the user acts for now in `scope` (no lock: for inferring whom an act is for, and for
     what a screen offers; the act itself asks `acting_principal`)."""
-    now = utcnow()
+    return principal_ids(user.id, scope)
+
+
+def principal_ids(user_id: int, scope: str) -> list[int]:
+    """`principals_of`, by the user's id."""
     return list(db.session.scalars(sa.select(Substitution.principal_id).where(
-        Substitution.deputy_id == user.id, getattr(Substitution, scope).is_(True), _running(now))))
+        Substitution.deputy_id == user_id, getattr(Substitution, scope).is_(True), _running(utcnow()))))
 
 
 def acting_as(user: User, acting_for: int | None, scope: str) -> User | None:

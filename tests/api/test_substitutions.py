@@ -342,3 +342,22 @@ def test_a_deputy_accepts_reports_and_decides_extensions_for_the_controller(logi
     second = [t["id"] for t in executor.get("/tasks").get_json()["items"] if t["id"] != task][0]
     assert executor.post(f"/tasks/{second}/report", json={"text": "Готово"}).status_code == 200
     assert deputy.post(f"/tasks/{second}/accept", json={}).status_code in (403, 404)
+
+
+# --- search and documents: what the principal sees, only while acting -------------------------------
+
+def test_a_deputy_finds_and_opens_what_the_principal_sees_only_while_acting(login, demo, deputize):
+    # clerk1 registered the demo letters for the minister's office; employee2 (IT) sees none of them.
+    clerk_doc = db.session.scalar(sa.select(Document).where(Document.reg_number.like("МЦР-1/%")))
+    deputy = login("employee2")
+    query = f"/search?reg_number={clerk_doc.reg_number}"
+    assert deputy.get(query).get_json()["items"] == []
+    assert deputy.get(f"/documents/{clerk_doc.id}").status_code == 404
+    made = deputize("clerk1", "employee2", scopes=["inbox"])
+    found = deputy.get(query).get_json()["items"]
+    assert [i["document_id"] for i in found] == [str(clerk_doc.id)]
+    opened = deputy.get(f"/documents/{clerk_doc.id}")
+    assert opened.status_code == 200 and opened.get_json()["actions"] == []
+    login("clerk1").delete(f"/substitutions/{made['id']}")
+    assert deputy.get(query).get_json()["items"] == []
+    assert deputy.get(f"/documents/{clerk_doc.id}").status_code == 404
