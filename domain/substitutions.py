@@ -48,9 +48,9 @@ from models.substitutions import SCOPES
 from .errors import ApiError, conflict, not_found
 
 LONGEST = timedelta(days=366)
-# The copy's `for` ({"id", "short_name"} in place of null) takes this many more bytes of the line,
-# taken from its title (see domain.inbox.line_texts): a copy stays under 400 bytes too.
-FOR_BYTES = len('{"id":"","short_name":""}') - len("null") + 19 + 24
+# The copy's `for` (`"for":{"id","short_name"}`, absent from the user's own lines) takes this many bytes
+# of the line, taken from its title (see domain.inbox.line_texts): a copy stays under 400 bytes too.
+FOR_BYTES = len('"for":{"id":"","short_name":""},') + 19 + 24
 FOR_NAME_CHARS = 12  # short names are Cyrillic, two bytes a letter: 24 bytes
 
 

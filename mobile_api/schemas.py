@@ -1,5 +1,5 @@
 """Response and request schemas of the core contract; trimmed mobile views live here."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_dump, validate
 
 from domain.documents import MAX_FILES
 from domain.execution import CONTROL_VIEWS
@@ -10,6 +10,7 @@ from models.org import ROLES
 from models.resolutions import EXTENSION_STATES, RESOLUTION_STATES, TASK_STATES
 from models.views import INBOX_VIEWS, TASK_VIEWS
 
+from .fastdump import omit_nulls
 from .fields import Deadline, Id, Text, UtcTime, fits
 
 # Push tokens (FCM registration tokens, APNs and web-push ids) are printable ASCII, so the column's
@@ -110,7 +111,13 @@ class InboxItemSchema(Schema):
     unread = fields.Boolean()
     urgent = fields.Boolean()
     for_user = fields.Nested(UserRef, data_key="for", allow_none=True, metadata={
-        "description": "a deputy's line: the principal whose line it is (null for the user's own)"})
+        "description": "a deputy's line: the principal whose line it is (absent from the user's own lines)",
+        "omit_null": True})
+
+    @post_dump
+    def _without_nulls_omitted(self, data, **_):
+        """A field marked `omit_null` is left out rather than null (mobile_api.fastdump does the same)."""
+        return omit_nulls(self, data)
 
 
 class InboxPage(Schema):

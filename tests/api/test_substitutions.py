@@ -1,5 +1,6 @@
 """Acting for others (domain.substitutions): who names a deputy, within what bounds, and what the deputy
 sees and does in the principal's name while the period runs, and no longer once it ends."""
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -126,7 +127,8 @@ def test_the_deputy_sees_the_principals_lines_marked_for_them_until_the_end(logi
     lines = _lines(deputy)
     assert {(i["document_id"], i["kind"]) for i in lines} == own
     assert all(i["for"] == {"id": str(demo["exec1"].id), "short_name": demo["exec1"].short_name} for i in lines)
-    assert all(i["for"] is None for i in _lines(exec1))  # the principal's own lines are theirs
+    assert all("for" not in i for i in _lines(exec1))  # the principal's own lines are theirs
+    assert all(len(json.dumps(i, ensure_ascii=False, separators=(",", ":")).encode()) < 400 for i in lines)
     synced = deputy.get(f"/sync?since={before['next']}").get_json()
     assert {(i["document_id"], i["kind"]) for i in synced["inbox"]["upserted"]} == own
     # The deputy opens what the principal's inbox holds.
@@ -361,3 +363,14 @@ def test_a_deputy_finds_and_opens_what_the_principal_sees_only_while_acting(logi
     login("clerk1").delete(f"/substitutions/{made['id']}")
     assert deputy.get(query).get_json()["items"] == []
     assert deputy.get(f"/documents/{clerk_doc.id}").status_code == 404
+
+
+def test_a_deputys_copy_of_a_line_stays_under_400_bytes_whatever_its_texts():
+    worst = {"id": "9" * 19, "short_name": "Ё" * substitutions.FOR_NAME_CHARS}
+    for title in ("Ж" * 1000, "😀" * 300, '"\\' * 500):
+        reg_number, cut, sender = inbox.line_texts("МЦР-" + "1" * 36, title, "Министерство " * 5,
+                                                   spare=substitutions.FOR_BYTES)
+        line = {"id": "9" * 19, "document_id": "9" * 19, "kind": "resolution", "reg_number": reg_number,
+                "title": cut, "from": sender, "received_at": "2026-11-25T09:30:00Z",
+                "due_at": "2026-11-25T09:30:00Z", "unread": False, "urgent": False, "for": worst}
+        assert len(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode()) < 400
