@@ -50,6 +50,12 @@ class Substitution(db.Model):
         return [scope for scope in SCOPES if getattr(self, scope)]
 
     @property
+    def running(self) -> bool:
+        """Whether the deputy acts now."""
+        now = utcnow()
+        return self.ended_at is None and self.starts_at <= now < self.ends_at
+
+    @property
     def until(self) -> datetime:
         """When it stops: its end, or earlier if it was ended."""
         return min(self.ends_at, self.ended_at) if self.ended_at else self.ends_at
