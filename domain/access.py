@@ -19,7 +19,7 @@ from models.base import lock as lock_row
 from models.raw import run
 from models.resolutions import ISSUED_STATES
 
-from . import approvals, signatures
+from . import approvals, signatures, substitutions
 from .errors import not_found
 
 
@@ -29,13 +29,16 @@ def seen_by(user_id, document_id) -> sa.ColumnElement[bool]:
     units it is addressed to. Four existence checks, each one primary or unique key lookup: the cost
     does not grow with the user's inbox or their units' mail."""
     owned = sa.exists().where(Document.id == document_id, Document.owner_id == user_id)
-    in_inbox = sa.exists().where(InboxItem.user_id == user_id, InboxItem.document_id == document_id)
+    # A deputy's copy of a principal's line shows the document only while it is in the inbox, that is
+    # while the deputy acts (domain.substitutions); the user's own lines show it for good.
+    in_inbox = sa.exists().where(InboxItem.user_id == user_id, InboxItem.document_id == document_id,
+                                 sa.or_(InboxItem.for_user_id.is_(None), InboxItem.removed == sa.false()))
     addressed = sa.exists().where(
         document_addressees.c.document_id == document_id,
         unit_members.c.unit_id == document_addressees.c.unit_id, unit_members.c.user_id == user_id)
     in_bosses_inbox = sa.exists().where(
         assistants.c.assistant_id == user_id, InboxItem.user_id == assistants.c.executive_id,
-        InboxItem.document_id == document_id)
+        InboxItem.document_id == document_id, InboxItem.for_user_id.is_(None))
     return sa.or_(owned, in_inbox, addressed, in_bosses_inbox)
 
 
@@ -49,7 +52,11 @@ def get_document(user: User, document_id: int | None) -> Document:
     if document_id is None:
         raise not_found("document")
     doc = db.session.scalar(_VISIBLE_DOCUMENT, {"user_id": user.id, "document_id": document_id})
-    if doc is None:
+    if doc is None:  # a deputy (inbox scope) opens what the principals they act for now may see
+        for principal_id in substitutions.principals_of(user, "inbox"):
+            doc = db.session.scalar(_VISIBLE_DOCUMENT, {"user_id": principal_id, "document_id": document_id})
+            if doc is not None:
+                return doc
         raise not_found("document")
     return doc
 

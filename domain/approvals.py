@@ -27,7 +27,7 @@ from models.signing import (
 )
 from signing.canonical import decision_bytes
 
-from . import documents, inbox, signatures
+from . import documents, inbox, signatures, substitutions
 from .errors import ApiError, conflict, not_found
 from .notify import notify
 
@@ -112,19 +112,41 @@ def put_route(owner: User, doc: Document, stages: list[dict]) -> Approval:
     return approval
 
 
-def _decision_content(user: User, doc: Document, decision: str, comment: str | None, signed_at: datetime) -> bytes:
+def _decision_content(user: User, doc: Document, decision: str, comment: str | None, signed_at: datetime,
+                      principal: User | None = None) -> bytes:
     return decision_bytes(document_id=str(doc.id), version_hash=signatures.document_version(doc),
-                          decision=decision, comment=comment, signer=str(user.id), signed_at=signed_at)
+                          decision=decision, comment=comment, signer=str(user.id), signed_at=signed_at,
+                          acting_for=str(principal.id) if principal is not None else None)
 
 
-def _get_for_approver(user: User, approval_id: int | None, lock: bool = False) -> Approval:
-    """An approval in which the user is an approver, else 404."""
+def _get_for_approver(user: User, approval_id: int | None, lock: bool = False,
+                      acting_for: int | None = None) -> tuple[Approval, User, User | None]:
+    """An approval in which the user is an approver, or a deputy of one (domain.substitutions): the
+    approval, the approver who decides, and the principal the user acts for (None for their own). A
+    deputy names the principal with `acting_for`; without it, the principal is inferred when the user is
+    no approver and exactly one approver due now is someone they act for. Else 404 (403 `not_acting_for`
+    for a principal named but not acted for now). Asked inside the approval's lock for a decision."""
     if approval_id is None:
         raise not_found("approval")
     approval = lock_row(Approval, approval_id) if lock else db.session.get(Approval, approval_id)
-    if approval is None or not any(u.id == user.id for stage in approval.stages for u in stage.approvers):
+    if approval is None:
         raise not_found("approval")
-    return approval
+    approvers = {u.id for stage in approval.stages for u in stage.approvers}
+    if acting_for in (None, user.id) and user.id in approvers:
+        return approval, user, None
+    if acting_for is None:
+        acted_for = set(substitutions.principals_of(user, "approvals"))
+        waiting = [user_id for user_id in due(approval) if user_id in acted_for]
+        if len(waiting) > 1:
+            raise ApiError(422, "validation_failed", "You act for several approvers due here: name one.",
+                           {"acting_for": ["Required: whom you decide for."]})
+        acting_for = waiting[0] if waiting else None
+    if acting_for in (None, user.id):
+        raise not_found("approval")
+    principal = substitutions.acting_principal(user, acting_for, "approvals")
+    if principal.id not in approvers:
+        raise not_found("approval")
+    return approval, principal, principal
 
 
 def _check_due(user: User, approval: Approval, decision: str, comment: str | None) -> None:
@@ -136,18 +158,20 @@ def _check_due(user: User, approval: Approval, decision: str, comment: str | Non
         raise ApiError(422, "comment_required", "A reject needs a comment.", {"comment": ["Required to reject."]})
 
 
-def open_session(user: User, approval_id: int, key_id: int, decision: str, comment: str | None):
-    """A signing session for the user's decision on the document as it is now."""
-    approval = _get_for_approver(user, approval_id)
-    _check_due(user, approval, decision, comment)
+def open_session(user: User, approval_id: int, key_id: int, decision: str, comment: str | None,
+                 acting_for: int | None = None):
+    """A signing session for the user's decision on the document as it is now (a deputy's, in the
+    principal's name: the content names the principal, the deputy's own key signs it)."""
+    approval, approver, principal = _get_for_approver(user, approval_id, acting_for=acting_for)
+    _check_due(approver, approval, decision, comment)
     doc = db.session.get(Document, approval.document_id)
     signed_at = signatures.signing_now()
-    content = _decision_content(user, doc, decision, comment, signed_at)
+    content = _decision_content(user, doc, decision, comment, signed_at, principal)
     return signatures.open_session(user, key_id, doc, "approval", approval.id, content, signed_at)
 
 
 def _signature_for(user: User, approval: Approval, doc: Document, decision: str, comment: str | None,
-                   session_id: int | None):
+                   session_id: int | None, principal: User | None = None):
     """The signature backing this decision, checked to cover exactly it; None if it may go unsigned."""
     if session_id is None:
         if signatures.signature_required(user.id):
@@ -160,28 +184,30 @@ def _signature_for(user: User, approval: Approval, doc: Document, decision: str,
     signed = json.loads(signature.content)
     if signed["version_hash"] != signatures.document_version(doc):
         raise ApiError(409, "stale_version", "The document changed after you signed; sign the new version.")
-    expected = _decision_content(user, doc, decision, comment, signatures.signed_at_of(signed))
+    expected = _decision_content(user, doc, decision, comment, signatures.signed_at_of(signed), principal)
     if signature.content != expected:
         raise ApiError(409, "signature_mismatch", "The signed decision or comment differs from this one.")
     return signature
 
 
 def decide(user: User, approval_id: int | None, decision: str, comment: str | None,
-           session_id: int | None) -> Approval:
-    """Record an approver's decision and move the route on."""
-    approval = _get_for_approver(user, approval_id, lock=True)
-    _check_due(user, approval, decision, comment)
+           session_id: int | None, acting_for: int | None = None) -> Approval:
+    """Record an approver's decision and move the route on. A deputy decides in the principal's name
+    (`acting_for`, or inferred): the decision is the principal's, recorded with the deputy beside it."""
+    approval, approver, principal = _get_for_approver(user, approval_id, lock=True, acting_for=acting_for)
+    _check_due(approver, approval, decision, comment)
     doc = db.session.get(Document, approval.document_id)
-    signature = _signature_for(user, approval, doc, decision, comment, session_id)
+    signature = _signature_for(user, approval, doc, decision, comment, session_id, principal)
     before = set(due(approval))
     stage = current_stage(approval)
-    approval.decisions.append(ApprovalDecision(stage_id=stage.id, approver_id=user.id, decision=decision,
-                                               comment=comment or None, signature_id=signature and signature.id))
+    approval.decisions.append(ApprovalDecision(stage_id=stage.id, approver_id=approver.id, decision=decision,
+                                               comment=comment or None, signature_id=signature and signature.id,
+                                               acting_deputy_id=principal and user.id))
     db.session.flush()
-    inbox.withdraw(user.id, doc.id, "approval")
+    inbox.withdraw(approver.id, doc.id, "approval")
     if decision == "reject":
         approval.status, approval.finished_at = "rejected", utcnow()
-        for user_id in before - {user.id}:
+        for user_id in before - {approver.id}:
             inbox.withdraw(user_id, doc.id, "approval")
         inbox.deliver([doc.owner_id], doc, "approval", user.short_name)  # back to the owner for a new route
     else:
@@ -192,7 +218,8 @@ def decide(user: User, approval_id: int | None, decision: str, comment: str | No
         _summon(approval, doc, [i for i in now_due if i not in before], user.short_name)
     audit.record(user.organization_id, user.id, "approval.decided", "approval", approval.id,
                  document_id=str(doc.id), round=approval.round, stage=stage.position, decision=decision,
-                 comment=comment, signature_id=signature and str(signature.id), status=approval.status)
+                 comment=comment, signature_id=signature and str(signature.id), status=approval.status,
+                 **substitutions.audited(principal))
     return approval
 
 
@@ -224,18 +251,20 @@ def add_version(user: User, doc: Document, upload: FileStorage) -> Attachment:
 
 
 def waiting_for(user: User, limit: int, after_id: int | None) -> tuple[list[Approval], int | None]:
-    """Approvals in which the user is due now, newest first; returns a page and the next cursor id."""
+    """Approvals in which the user is due now, or someone they act for in `approvals` is (a deputy's),
+    newest first; returns a page and the next cursor id."""
+    deciders = {user.id, *substitutions.principals_of(user, "approvals")}
     query = (sa.select(Approval).join(ApprovalStage, ApprovalStage.approval_id == Approval.id)
              .join(approval_stage_approvers, approval_stage_approvers.c.stage_id == ApprovalStage.id)
-             .where(approval_stage_approvers.c.user_id == user.id, Approval.status == "in_progress")
-             .order_by(Approval.id.desc()))
+             .where(approval_stage_approvers.c.user_id.in_(deciders), Approval.status == "in_progress")
+             .order_by(Approval.id.desc()).distinct())
     if after_id is not None:
         query = query.where(Approval.id < after_id)
     found: list[Approval] = []
     # An approver of a later stage is a candidate but not due yet: walk candidates until the page is full.
-    # An approver appears once per route, so the join yields each approval once.
+    # An approver appears once per route; a deputy's principals may share one (DISTINCT).
     for approval in db.session.scalars(query.execution_options(yield_per=100)):
-        if user.id in due(approval):
+        if deciders & set(due(approval)):
             found.append(approval)
             if len(found) > limit:
                 break
@@ -263,7 +292,9 @@ def view(approval: Approval) -> dict:
             "status": approval.status, "created_at": approval.created_at, "finished_at": approval.finished_at,
             "due": sorted(waiting), "stages": stages,
             "decisions": [{"id": d.id, "approver": d.approver, "stage": _position(approval, d.stage_id),
-                           "decided_at": d.decided_at, "cancelled": d.cancelled, **_decision_view(d)}
+                           "decided_at": d.decided_at, "cancelled": d.cancelled,
+                           "decided_by": d.acting_deputy_id or d.approver_id,
+                           "acting_for": d.approver_id if d.acting_deputy_id else None, **_decision_view(d)}
                           for d in approval.decisions]}
 
 

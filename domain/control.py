@@ -24,7 +24,7 @@ from models import (
 )
 from models.base import lock
 
-from . import access, inbox
+from . import access, inbox, substitutions
 from .documents import MAX_FILES, store_upload
 from .errors import ApiError, conflict, not_found
 from .notify import notify, notify_each
@@ -66,17 +66,21 @@ def _refuse(user: User, task: Task, what: str) -> ApiError:
     return ApiError(403, "forbidden", what)
 
 
-def _reviewed_task(user: User, task_id: int | None) -> tuple[Resolution, Task]:
-    """The task whose report `user` decides, locked after its resolution (an accept may execute it)."""
+def _reviewed_task(user: User, task_id: int | None) -> tuple[Resolution, Task, User | None]:
+    """The task whose report `user` decides, locked after its resolution (an accept may execute it), and
+    the principal a deputy decides it for (only the reviewer could: inferred, checked in the lock)."""
     found = db.session.get(Task, task_id) if task_id else None
     if found is None:
         raise not_found("task")
     res = lock(Resolution, found.resolution_id)
     task = lock(Task, found.id)
-    if task.removed or not may_review(user, task):
+    principal = None
+    if not task.removed and not may_review(user, task):
+        principal = substitutions.acts_for(user, reviewer_of(task), "resolutions")
+    if task.removed or not (principal is not None or may_review(user, task)):
         raise _refuse(user, task, "Only the controller (or the responsible executor, for a co-executor's task) "
                                   "accepts or returns a report.")
-    return res, task
+    return res, task, principal
 
 
 def _own_task(user: User, task_id: int | None) -> Task:
@@ -174,7 +178,7 @@ def complete(user: User, task_id: int, text: str) -> Task:
 
 def accept(user: User, task_id: int, comment: str | None = None) -> Task:
     """The report is accepted: the task is done, and its resolution executed when it was the last."""
-    res, task = _reviewed_task(user, task_id)
+    res, task, principal = _reviewed_task(user, task_id)
     if task.status != "reported":
         raise conflict("invalid_state", f"A task that is {task.status} has no report to accept.", task.status)
     now = utcnow()
@@ -186,7 +190,7 @@ def accept(user: User, task_id: int, comment: str | None = None) -> Task:
     _settle_lines(task.document_id, {task.reviewer_id or user.id})
     notify("report_accepted", task.executor_id, task.document_id, task_id=task.id, resolution_id=res.id)
     audit.record(user.organization_id, user.id, "task.accepted", "task", task.id,
-                 report_id=str(entry.id) if entry else None)
+                 report_id=str(entry.id) if entry else None, **substitutions.audited(principal))
     _execute_if_done(user, res)
     return task
 
@@ -206,7 +210,7 @@ def _execute_if_done(user: User, res: Resolution) -> None:
 def return_report(user: User, task_id: int, comment: str) -> Task:
     """The report goes back for rework with the reviewer's comment: the task is open again, and its
     line comes back to the executor unread."""
-    _, task = _reviewed_task(user, task_id)
+    _, task, principal = _reviewed_task(user, task_id)
     if task.status != "reported":
         raise conflict("invalid_state", f"A task that is {task.status} has no report to return.", task.status)
     entry = _waiting_report(task.id)
@@ -220,7 +224,7 @@ def return_report(user: User, task_id: int, comment: str) -> Task:
     notify("report_returned", task.executor_id, task.document_id, task_id=task.id,
            resolution_id=task.resolution_id)
     audit.record(user.organization_id, user.id, "task.returned", "task", task.id,
-                 report_id=str(entry.id) if entry else None)
+                 report_id=str(entry.id) if entry else None, **substitutions.audited(principal))
     return task
 
 
@@ -266,7 +270,10 @@ def decide_extension(user: User, request_id: int | None, decision: str, comment:
         raise not_found("extension request")
     task = lock(Task, found.task_id)
     request = lock(ExtensionRequest, found.id)
-    if task.removed or not may_decide(user, request):
+    principal = None
+    if not task.removed and not may_decide(user, request):  # a deputy of the controller decides for them
+        principal = substitutions.acts_for(user, request.decider_id, "resolutions")
+    if task.removed or (not may_decide(user, request) and principal is None):
         if user.id in (request.requester_id, task.executor_id):
             raise ApiError(403, "forbidden", "Only the controller decides an extension.")
         raise _refuse(user, task, "Only the controller decides an extension.")
@@ -283,12 +290,13 @@ def decide_extension(user: User, request_id: int | None, decision: str, comment:
     db.session.flush()
     if request.status == "approved" and task.status == "open":
         _executor_line(task, user.short_name)  # the line comes back unread, due at the new deadline
-    _settle_lines(task.document_id, {user.id})
+    _settle_lines(task.document_id, {request.decider_id})
     notify("extension_decided", request.requester_id, task.document_id, task_id=task.id,
            extension_request_id=request.id)
     audit.record(user.organization_id, user.id, f"task.extension_{request.status}", "task", task.id,
                  extension_request_id=str(request.id),
-                 deadline=request.new_deadline.isoformat() if request.new_deadline else None)
+                 deadline=request.new_deadline.isoformat() if request.new_deadline else None,
+                 **substitutions.audited(principal))
     return request
 
 

@@ -9,10 +9,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from models import Document, InboxItem, db, utcnow
 from models.changes import change_number, change_number_sql
 
+from . import substitutions
+
 TITLE_MAX = 120
 # A line must stay under 400 bytes of JSON, guaranteed, not only for typical titles. With the longest
 # ids (19 digits), kind and both times, the fixed part of a line is 220 bytes; what is left is shared
-# by the three texts, measured as the bytes they take in JSON (UTF-8, escapes included).
+# by the three texts, measured as the bytes they take in JSON (UTF-8, escapes included). A deputy's
+# copy of a principal's line gives its title the room its `for` takes (substitutions.FOR_BYTES).
 LINE_MAX_BYTES = 399
 LINE_FIXED_BYTES = 220
 TEXT_BYTES = LINE_MAX_BYTES - LINE_FIXED_BYTES
@@ -45,12 +48,13 @@ def shorten(text: str, limit: int = TITLE_MAX, max_bytes: int | None = None) -> 
     return cut.rstrip(" ,.;:-") + ELLIPSIS
 
 
-def line_texts(reg_number: str, title: str, sender: str) -> tuple[str, str, str]:
-    """The three texts of an inbox line, cut so the whole line stays under LINE_MAX_BYTES."""
+def line_texts(reg_number: str, title: str, sender: str, spare: int = 0) -> tuple[str, str, str]:
+    """The three texts of an inbox line, cut so the whole line (and `spare` bytes more) stays under
+    LINE_MAX_BYTES."""
     reg_number = shorten(reg_number, 40, REG_NUMBER_MAX_BYTES) if json_bytes(reg_number) > REG_NUMBER_MAX_BYTES \
         else reg_number
     sender = shorten(sender, 32, SENDER_MAX_BYTES)
-    title = shorten(title, TITLE_MAX, TEXT_BYTES - json_bytes(reg_number) - json_bytes(sender))
+    title = shorten(title, TITLE_MAX, TEXT_BYTES - spare - json_bytes(reg_number) - json_bytes(sender))
     return reg_number, title, sender
 
 
@@ -61,19 +65,29 @@ def deliver(user_ids: Iterable[int], doc: Document, kind: str, sender: str, due_
     One upsert per user, sent in one round trip (psycopg pipelines an executemany): two
     transactions delivering the same line at once (two drafts of one document) both succeed, the later
     one updating the other's row. Lines are written in the order of the users' ids, whatever the order
-    given, so that two transactions delivering to the same people never hold each other's lines."""
+    given, so that two transactions delivering to the same people never hold each other's lines.
+    The running deputies of these users get a copy (domain.substitutions), in one more statement."""
     users = sorted(set(user_ids))
     if not users:  # a stage with no one newly due: no change number to take
         return
     reg_number, title, short_sender = line_texts(doc.reg_number, doc.title, sender)
+    now = utcnow()
     line = dict(document_id=doc.id, kind=kind, reg_number=reg_number, title=title, sender=short_sender,
-                received_at=utcnow(), due_at=due_at if due_at is not None else doc.due_at, unread=True,
-                urgent=bool(doc.urgent if urgent is None else urgent), removed=False, seq=change_number(db.session))
+                received_at=now, due_at=due_at if due_at is not None else doc.due_at, unread=True,
+                urgent=bool(doc.urgent if urgent is None else urgent), removed=False, seq=change_number(db.session),
+                for_user_id=None, for_name=None)
     db.session.execute(_UPSERTS[db.session.get_bind().dialect.name], [{**line, "user_id": u} for u in users])
+    substitutions.fan_out(users, _copy_of(doc, line, sender), now)
+
+
+def _copy_of(doc: Document, line: dict, sender: str) -> dict:
+    """A line as a deputy's copy has it: its title cut to leave room for `for`."""
+    reg_number, title, short_sender = line_texts(doc.reg_number, doc.title, sender, spare=substitutions.FOR_BYTES)
+    return {**line, "reg_number": reg_number, "title": title, "sender": short_sender}
 
 
 _LINE = ("user_id", "document_id", "kind", "reg_number", "title", "sender", "received_at", "due_at", "unread",
-         "urgent", "removed", "seq")
+         "urgent", "removed", "seq", "for_user_id", "for_name")
 
 
 def _upsert(insert: sa.Insert) -> sa.Insert:
@@ -89,7 +103,8 @@ _UPSERTS = {dialect.__name__.rsplit(".", 1)[-1]: _upsert(dialect.insert(InboxIte
 
 def deliver_many(users: sa.Select, doc: Document, kind: str, sender: str, due_at: datetime | None = None) -> int:
     """Put a document into the inbox of every user id the SELECT yields, as one set-based statement
-    (an existing line of that kind comes back unread). Returns how many lines were written."""
+    (an existing line of that kind comes back unread), and a copy into their running deputies' (one
+    more). Returns how many lines were written."""
     reg_number, title, short_sender = line_texts(doc.reg_number, doc.title, sender)
     now = utcnow()
     due = due_at if due_at is not None else doc.due_at
@@ -100,16 +115,24 @@ def deliver_many(users: sa.Select, doc: Document, kind: str, sender: str, due_at
         sa.literal(reg_number, InboxItem.reg_number.type), sa.literal(title, InboxItem.title.type),
         sa.literal(short_sender, InboxItem.sender.type), sa.literal(now, InboxItem.received_at.type),
         sa.literal(due, InboxItem.due_at.type), sa.true(), sa.literal(bool(doc.urgent)), sa.false(),
-        change_number_sql(db.session),
+        change_number_sql(db.session), sa.cast(sa.null(), InboxItem.for_user_id.type),
+        sa.cast(sa.null(), InboxItem.for_name.type),
     ).distinct().where(sa.true())  # SQLite needs a WHERE to tell the upsert's ON from a join's
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    return db.session.execute(_upsert(dialect.insert(InboxItem).from_select(_LINE, source))).rowcount
+    written = db.session.execute(_upsert(dialect.insert(InboxItem).from_select(_LINE, source))).rowcount
+    line = dict(document_id=doc.id, kind=kind, reg_number=reg_number, title=title, sender=short_sender,
+                received_at=now, due_at=due, unread=True, urgent=bool(doc.urgent), removed=False,
+                seq=change_number(db.session))
+    substitutions.fan_out(sa.select(user_col), _copy_of(doc, line, sender), now)
+    return written
 
 
 def withdraw(user_id: int, document_id: int, kind: str) -> None:
-    """Take an item out of the inbox; it stays as a tombstone that sync reports as removed."""
-    db.session.execute(_WITHDRAW, {"user": user_id, "document": document_id, "line_kind": kind,
-                                   "change": change_number(db.session)})
+    """Take an item out of the inbox; it stays as a tombstone that sync reports as removed. The
+    deputies' copies of it go too."""
+    change = change_number(db.session)
+    db.session.execute(_WITHDRAW, {"user": user_id, "document": document_id, "line_kind": kind, "change": change})
+    substitutions.withdraw_copies(user_id, document_id, kind, change)
 
 
 _items = InboxItem.__table__.c

@@ -7,7 +7,7 @@ means a notification exists if and only if its cause was committed.
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import OutboxMessage, db, utcnow
+from models import OutboxMessage, Substitution, db, utcnow
 from models.queue import QUEUED, db_now
 
 EVENTS = (
@@ -50,9 +50,11 @@ def _values(event: str, user_id: int, document_id: int | None, dedup_key: str | 
 
 def notify(event: str, user_id: int, document_id: int | None = None, dedup_key: str | None = None,
            **ids) -> OutboxMessage:
-    """Owe `user_id` a notification of `event`; ids travel in the data payload."""
+    """Owe `user_id` a notification of `event`; ids travel in the data payload. The user's running
+    deputies (domain.substitutions) are owed one too."""
     msg = OutboxMessage(**_values(event, user_id, document_id, dedup_key, ids))
     db.session.add(msg)
+    _to_deputies(event, document_id, [(user_id, ids)], dedup_key)
     return msg
 
 
@@ -63,6 +65,26 @@ def notify_each(event: str, document_id: int | None, owed: list[tuple[int, dict]
     if owed:
         db.session.execute(_OWED, [{**_values(event, user_id, document_id, None, ids), "created_at": now}
                                    for user_id, ids in owed])
+        _to_deputies(event, document_id, owed)
+
+
+def _to_deputies(event: str, document_id: int | None, owed: list[tuple[int, dict]], dedup_key: str | None = None):
+    """The same notifications for the running deputies of these users (inbox scope), each naming the
+    principal (`for`): one indexed read, and a write only when someone acts for them."""
+    now = utcnow()
+    ids_of = dict(owed)
+    deputies = db.session.execute(_DEPUTIES, {"principals": list(ids_of), "now": now}).all()
+    if deputies:
+        db.session.execute(_OWED, [
+            {**_values(event, deputy_id, document_id, dedup_key and f"{dedup_key}:deputy:{deputy_id}",
+                       {**ids_of[principal_id], "for": principal_id}), "created_at": now}
+            for deputy_id, principal_id in deputies])
+
+
+_DEPUTIES = sa.select(Substitution.deputy_id, Substitution.principal_id).where(
+    Substitution.principal_id.in_(sa.bindparam("principals", expanding=True)), Substitution.inbox.is_(True),
+    Substitution.ended_at.is_(None), Substitution.starts_at <= sa.bindparam("now", type_=Substitution.starts_at.type),
+    Substitution.ends_at > sa.bindparam("now", type_=Substitution.ends_at.type))
 
 
 # One notification, built once: queued now by the database's clock, as the model's defaults.

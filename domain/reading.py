@@ -44,7 +44,7 @@ EXECUTOR = ("id", "short_name")
 # `executors` holds the EXECUTOR rows of each resolution, in their order; `revisions` how many edits were kept.
 RESOLUTION = ("id", "document_id", "author_id", "author_short_name", "status", "text", "executors", "deadline",
               "voice_note_id", "parent_task_id", "revisions", "created_at", "issued_at", "controlled",
-              "controller_user_id", "drafted_by_id", "issued_by_id", "reject_comment")
+              "controller_user_id", "drafted_by_id", "issued_by_id", "reject_comment", "acting_for_id")
 _EXECUTORS_AT = RESOLUTION.index("executors")
 
 
@@ -74,7 +74,7 @@ _RESOLUTIONS = sa.select(
     sa.func.coalesce(Resolution.control, sa.and_(Resolution.deadline.is_not(None), sa.exists().where(
         resolution_executors.c.resolution_id == Resolution.id))),
     sa.func.coalesce(Resolution.controller_id, Resolution.author_id),
-    Resolution.drafted_by_id, Resolution.issued_by_id, Resolution.reject_comment,
+    Resolution.drafted_by_id, Resolution.issued_by_id, Resolution.reject_comment, Resolution.acting_for_id,
 ).join(User, User.id == Resolution.author_id).where(
     Resolution.document_id == DOCUMENT_ID, Resolution.id > sa.bindparam("after", type_=sa.BigInteger),
     resolution_seen_by(USER_ID),
@@ -134,6 +134,7 @@ class Decision:
     signature_id: int | None
     decided_at: datetime
     cancelled: bool
+    acting_deputy_id: int | None  # decided by a deputy in the approver's name
 
 
 @dataclass(frozen=True)
@@ -169,12 +170,14 @@ def round_of(document_id: int) -> Round | None:
             stages[stage_id] = Stage(stage_id, position, mode, [])
         stages[stage_id].approvers.append(Person(user_id, short_name))
     decisions = [Decision(id_, stage_id, approver_id, Person(approver_id, short_name), decision, comment,
-                          signature_id, as_utc(decided_at), bool(cancelled))
-                 for id_, stage_id, approver_id, short_name, decision, comment, signature_id, decided_at, cancelled
+                          signature_id, as_utc(decided_at), bool(cancelled), deputy_id)
+                 for id_, stage_id, approver_id, short_name, decision, comment, signature_id, decided_at, cancelled,
+                 deputy_id
                  in fetch("SELECT approval_decisions.id, approval_decisions.stage_id, approval_decisions.approver_id, "
                           "users.short_name, approval_decisions.decision, approval_decisions.comment, "
                           "approval_decisions.signature_id, approval_decisions.decided_at, "
-                          "approval_decisions.cancelled FROM approval_decisions JOIN users "
+                          "approval_decisions.cancelled, approval_decisions.acting_deputy_id FROM approval_decisions "
+                          "JOIN users "
                           "ON users.id = approval_decisions.approver_id WHERE approval_decisions.approval_id = %s "
                           "ORDER BY approval_decisions.id", (approval_id,))]
     return Round(approval_id, document_id, number, status, as_utc(created_at), as_utc(finished_at),

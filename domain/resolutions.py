@@ -16,10 +16,11 @@ from models import (
     resolution_executors,
     utcnow,
 )
+from models.base import lock as lock_row
 from models.base import store_order
 from models.changes import change_number
 
-from . import access, assistant_rights, corrections, inbox, signatures
+from . import access, assistant_rights, corrections, inbox, signatures, substitutions
 from .errors import ApiError, conflict, not_found
 from .notify import notify, notify_each
 from .workdays import end_of_day
@@ -98,21 +99,26 @@ def _controller(author: User, user_id: int | None) -> int | None:
 
 def create(author: User, doc: Document, text: str, executor_ids: list[int], deadline: datetime | date | None,
            status: str = "draft", issue: bool = False, control: bool | None = None,
-           controller_id: int | None = None, by: User | None = None) -> Resolution:
+           controller_id: int | None = None, by: User | None = None, principal: User | None = None) -> Resolution:
     """A new resolution by `author` on a document they can see; with `issue`, issued at once (as
     `issue` does, the resolution and its tasks written together; never where the organization has
     issues signed, as a signature needs the resolution first). `control` and `controller_id` left
     None take their defaults at issue (`Resolution.controlled`, `Resolution.controller_user_id`).
-    `by` is an assistant writing it for the author (domain.drafts), and issuing it in their name."""
-    parent_task_id = resolver_task(author, doc)
+    `by` is an assistant writing it for the author (domain.drafts), and issuing it in their name.
+
+    A deputy writes in the name of `principal` (checked by `substitutions.acting_principal`): with the
+    principal's rights (an executive's, or the delegation of the principal's task), recorded as
+    `acting_for`, and controlled by the principal unless a controller is named."""
+    parent_task_id = resolver_task(principal or author, doc)
     if issue:
         signatures.check_issue_signed(by or author, signed=False)
     executors = _executors(author, executor_ids) if executor_ids else []
+    controller = _controller(author, controller_id)
     res = Resolution(document_id=doc.id, author_id=author.id, status=status, text=text,
                      deadline=_deadline(author, deadline), control=control,
-                     controller_id=_controller(author, controller_id),
+                     controller_id=controller if controller is not None or principal is None else principal.id,
                      parent_task_id=parent_task_id, drafted_by_id=by and by.id,
-                     issued_by_id=by.id if by and issue else None)
+                     issued_by_id=by.id if by and issue else None, acting_for_id=principal and principal.id)
     res.document, res.author = doc, author
     if issue:
         set_committed_value(res, "executors", executors)
@@ -127,9 +133,9 @@ def create(author: User, doc: Document, text: str, executor_ids: list[int], dead
     set_committed_value(res, "executors", executors)
     set_committed_value(res, "revisions", [])
     audit.record(author.organization_id, (by or author).id, "resolution.created", "resolution", res.id, status=status,
-                 **_acting_for(author, by))
+                 **_acting_for(author, by, principal))
     if issue:
-        _assign(author, res, by)
+        _assign(author, res, by=by, principal=principal)
     return res
 
 
@@ -208,22 +214,50 @@ def issue(user: User, resolution_id: int, signing_session_id: int | None = None)
     is read under the same lock, the issue is recorded as theirs on the author's behalf (`issued_by`,
     the audit entry's `acting_for`), and the organization's signing policy applies to the assistant,
     who signs with their own key.
+
+    A deputy issues the author's draft in the author's name (only the author could: inferred), and a
+    draft the deputy wrote in a principal's name only while still acting for them; both checked in the
+    lock (`substitutions.acting_principal`) and recorded (`issued_by`, `acting_for`).
     """
-    res = access.get_resolution(user, resolution_id, lock=True)
-    by = None
-    if res.author_id != user.id:
-        if not access.may_edit_resolution(user, res):
-            raise not_found("resolution")
-        if not assistant_rights.may_issue_for(user, res.author_id, lock=True):
-            raise ApiError(403, "forbidden", "Only the author issues a resolution, or an assistant they allowed to.")
-        by = user
+    res, principal, by = _issuer(user, resolution_id)
     if signing_session_id:
         signatures.sign_resolution_issue(user, res, signing_session_id)
     _mark_issued(res, res.executors)
-    res.issued_by_id = by and by.id
-    _assign(user if by is None else res.author, res, by)
+    if principal is not None and res.author_id != user.id:
+        res.issued_by_id, res.acting_for_id = user.id, principal.id
+    elif by is not None:
+        res.issued_by_id = by.id
+    _assign(res.author if by is not None else user, res, by=by, principal=principal)
     signatures.check_issue_signed(user, signed=bool(signing_session_id))
     return res
+
+
+def _issuer(user: User, resolution_id: int | None) -> tuple[Resolution, User | None, User | None]:
+    """The resolution the user may issue, locked; the principal a deputy issues it for, and the assistant
+    issuing it in its author's name (both None for one's own)."""
+    res = lock_row(Resolution, resolution_id) if resolution_id else None
+    if res is not None and res.author_id == user.id:
+        if res.acting_for_id is not None:  # written in a principal's name: issued only while acting
+            return res, substitutions.acting_principal(user, res.acting_for_id, "resolutions"), None
+        return res, None, None
+    principal = substitutions.acts_for(user, res.author_id, "resolutions") if res is not None else None
+    if principal is not None:
+        return res, principal, None
+    res = access.get_resolution(user, resolution_id, lock=True)
+    if not access.may_edit_resolution(user, res):
+        raise not_found("resolution")
+    if not assistant_rights.may_issue_for(user, res.author_id, lock=True):
+        raise ApiError(403, "forbidden", "Only the author issues a resolution, or an assistant they allowed to.")
+    return res, None, user
+
+
+def for_issue(user: User, resolution_id: int | None) -> Resolution:
+    """A resolution the user would issue (their own, or their principal's), else as `access.get_resolution`."""
+    res = db.session.get(Resolution, resolution_id) if resolution_id else None
+    if res is not None and (res.author_id == user.id or substitutions.principals_of(user, "resolutions").count(
+            res.author_id)):
+        return res
+    return access.get_resolution(user, resolution_id)
 
 
 def may_issue(user: User, res: Resolution) -> bool:
@@ -232,9 +266,12 @@ def may_issue(user: User, res: Resolution) -> bool:
             and res.status in EDITABLE and not signatures.issue_needs_signature(user))
 
 
-def _acting_for(author: User, by: User | None) -> dict:
-    """What an audit entry of an act done for the author by an assistant adds: whom it was done for."""
-    return {"acting_for": str(author.id)} if by is not None else {}
+def _acting_for(author: User, by: User | None, principal: User | None) -> dict:
+    """What an audit entry of an act done in another's name adds: whom it was done for (the author, by an
+    assistant; the principal, by a deputy)."""
+    if by is not None:
+        return {"acting_for": str(author.id)}
+    return substitutions.audited(principal)
 
 
 def _mark_issued(res: Resolution, executors: list[User]) -> None:
@@ -248,10 +285,11 @@ def _mark_issued(res: Resolution, executors: list[User]) -> None:
     res.issued_at = utcnow()
 
 
-def _assign(user: User, res: Resolution, by: User | None = None) -> list[int]:
+def _assign(user: User, res: Resolution, by: User | None = None, principal: User | None = None) -> list[int]:
     """Give each executor of an issued resolution (its links written) a task, and tell them; take the
-    resolution off the author's inbox. The tasks' ids, in the executors' order. `user` is the author;
-    `by` an assistant issuing in their name (the author is told)."""
+    resolution off the author's inbox (the principal's, for a deputy). The tasks' ids, in the executors'
+    order. `user` is the author or the deputy; `by` an assistant issuing in the author's name (the author
+    is told)."""
     # One statement whatever the number of executors, from the links as they stand in the transaction.
     by_executor = {executor_id: task_id for task_id, executor_id in db.session.execute(
         _TASKS, {"resolution_id": res.id, "document_id": res.document_id, "text": res.text,
@@ -263,11 +301,11 @@ def _assign(user: User, res: Resolution, by: User | None = None) -> list[int]:
     inbox.deliver([executor_id for _, executor_id in tasks], doc, "task", user.short_name, due_at=res.deadline)
     notify_each("task_assigned", doc.id, [(executor_id, {"task_id": task_id, "resolution_id": res.id})
                                           for task_id, executor_id in tasks])
-    inbox.withdraw(user.id, doc.id, "resolution")
+    inbox.withdraw((principal or user).id, doc.id, "resolution")
     if by is not None:
         notify("issued_for_you", user.id, doc.id, resolution_id=res.id)
     audit.record(user.organization_id, (by or user).id, "resolution.issued", "resolution", res.id,
-                 executors=[str(e.id) for e in res.executors], **_acting_for(user, by))
+                 executors=[str(e.id) for e in res.executors], **_acting_for(user, by, principal))
     return [task_id for task_id, _ in tasks]
 
 

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from models import Attachment, Document, DocumentText, Rendition, User, db
 from models.blobstore import blobs
 
-from . import access
+from . import access, substitutions
 from .errors import ApiError
 from .paging import decode, encode
 from .parsing.ru import _lemmas, norm
@@ -145,7 +145,10 @@ def _search(user: User, q: str, reg_number: str | None, correspondent: str | Non
     dialect = db.session.get_bind().dialect.name
     # An alias: the access rule's own subqueries read `documents`, and must read the row at hand.
     d, t = Document.__table__.alias("d"), DocumentText.__table__
-    conditions = [d.c.organization_id == user.organization_id, access.seen_by(user.id, d.c.id)]
+    # A deputy (inbox scope) also finds what the principals they act for now may see; never after.
+    seers = [user.id, *substitutions.principals_of(user, "inbox")]
+    conditions = [d.c.organization_id == user.organization_id,
+                  sa.or_(*(access.seen_by(seer, d.c.id) for seer in seers))]
     if reg_number:
         conditions.append(d.c.reg_number == reg_number.strip().upper())
     if correspondent and correspondent.strip():

@@ -32,7 +32,7 @@ from signing.canonical import resolution_bytes, version_hash
 from signing.csr import CsrError, issue_certificate, load_csr
 from signing.evidence import SignedItem, build_evidence
 
-from . import assistant_rights
+from . import assistant_rights, substitutions
 from .errors import ApiError, conflict, not_found
 
 ALGORITHMS = ("ecdsa-with-SHA256", "gost3410-2012-256", "gost3410-2012-512")
@@ -189,9 +189,10 @@ def open_session(user: User, key_id: int, doc: Document, subject_type: str, subj
 
 
 def open_resolution_session(user: User, res: Resolution, key_id: int) -> SigningSession:
-    """A session for the signature of whoever issues the resolution: its author, or an assistant the
-    author allowed to issue in their name (who signs with their own key)."""
-    if res.author_id != user.id and not assistant_rights.may_issue_for(user, res.author_id):
+    """A session for the signature of whoever issues the resolution: its author, an assistant the author
+    allowed to issue in their name, or the author's deputy (each signs with their own key)."""
+    if (res.author_id != user.id and not assistant_rights.may_issue_for(user, res.author_id)
+            and substitutions.acts_for(user, res.author_id, "resolutions") is None):
         raise not_found("resolution")
     if res.status in ISSUED_STATES:
         raise ApiError(409, "invalid_state", "The resolution is already issued.")
@@ -201,9 +202,12 @@ def open_resolution_session(user: User, res: Resolution, key_id: int) -> Signing
 
 
 def _resolution_content(res: Resolution, signer: User, signed_at: datetime) -> bytes:
+    # A deputy signs in the principal's name: the author's draft, or one the deputy wrote for them.
+    acting_for = res.author_id if res.author_id != signer.id else res.acting_for_id
     return resolution_bytes(resolution_id=str(res.id), document_id=str(res.document_id), text=res.text,
                             executors=[str(executor.id) for executor in res.executors], deadline=res.deadline,
-                            signer=str(signer.id), signed_at=signed_at)
+                            signer=str(signer.id), signed_at=signed_at,
+                            acting_for=str(acting_for) if acting_for is not None else None)
 
 
 def _revocations(organization_id: int) -> dict[int, datetime]:
@@ -240,10 +244,12 @@ def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
     if token is not None:
         p7s = cms.with_timestamp(p7s, token.der)
     doc = db.session.get(Document, session.document_id)
+    acting_for = json.loads(session.content).get("acting_for")  # a deputy's, in a principal's name
     signature = Signature(document_id=doc.id, session_id=session.id, signer_id=user.id, key_id=session.key_id,
                           subject_type=session.subject_type, subject_id=session.subject_id,
                           content=session.content, p7s=p7s, version_hash=document_version(doc), signed_at=now,
-                          timestamped_at=token and token.gen_time)
+                          timestamped_at=token and token.gen_time,
+                          acting_for_id=int(acting_for) if acting_for else None)
     session.used_at = now
     db.session.add(signature)
     db.session.flush()
@@ -252,7 +258,8 @@ def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
     audit.record(user.organization_id, user.id, "signature.made", "signature", signature.id,
                  document_id=str(doc.id), subject=f"{session.subject_type}:{session.subject_id}",
                  serial=session.key.serial, content_sha256=_sha256(session.content), p7s_sha256=_sha256(p7s),
-                 timestamped_at=token and _iso(token.gen_time))
+                 timestamped_at=token and _iso(token.gen_time),
+                 **({"acting_for": acting_for} if acting_for else {}))
     return signature
 
 
@@ -365,7 +372,7 @@ def report(doc: Document) -> list[dict]:
             "id": signature.id, "subject": {"type": signature.subject_type, "id": str(signature.subject_id)},
             "signer": signature.signer, "signed_at": signature.signed_at, "signing_time": result.signing_time,
             "timestamped_at": result.timestamped_at,
-            "version_hash": signature.version_hash,
+            "version_hash": signature.version_hash, "acting_for": signature.acting_for_id,
             "certificate": {"serial": format(cert.serial_number, "x"), "subject": cert.subject.rfc4514_string(),
                             "issuer": cert.issuer.rfc4514_string(), "not_after": cert.not_valid_after_utc},
             "key_revoked_at": signature.key.revoked_at,

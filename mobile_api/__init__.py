@@ -114,11 +114,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         organization,
         resolutions,
         search,
+        substitutions,
         tasks,
         voice,
     )
     for module in (auth, devices, inbox, documents, resolutions, tasks, control, approvals, voice, directory,
-                   organization, search, drafts):
+                   organization, search, drafts, substitutions):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
     from . import console

@@ -38,13 +38,20 @@ def _converter(field: fields.Field) -> Callable | str:
 def compile_rows(schema: Schema, columns: Sequence[str], prefix: str = "") -> Callable[[tuple], dict]:
     """A function from a row of plain values, named by `columns`, to what `schema.dump` gives for the
     object the row describes. A field's attribute names its column with dots as underscores
-    (`document.reg_number` is `document_reg_number`); a Nested field's fields are prefixed likewise."""
+    (`document.reg_number` is `document_reg_number`); a Nested field's fields are prefixed likewise
+    (and a Nested field that allows none is null when its first column is). A field whose metadata says
+    `omit_null` is left out where null."""
     index = {name: i for i, name in enumerate(columns)}
     entries, functions = [], {}
     for name, field in schema.dump_fields.items():
         column = prefix + (field.attribute or name).replace(".", "_")
         if isinstance(field, fields.Nested):
             value, convert = "row", compile_rows(field.schema, columns, column + "_")
+            if field.allow_none:  # null when its first column is
+                first = column + "_" + next(iter(field.schema.dump_fields))
+                nested = convert
+                convert = lambda row, first=index[first], nested=nested: (  # noqa: E731
+                    None if row[first] is None else nested(row))
         else:
             value, convert = f"row[{index[column]}]", _converter(field)
         if callable(convert):
@@ -52,4 +59,30 @@ def compile_rows(schema: Schema, columns: Sequence[str], prefix: str = "") -> Ca
             convert = f"f{len(functions) - 1}({{v}})"
         entries.append(f"{field.data_key or name!r}: {convert.format(v=value)}")
     # Generated from the schema's own keys and our own expressions, never from input.
-    return eval(f"lambda row: {{{', '.join(entries)}}}", functions)  # noqa: S307
+    dump = eval(f"lambda row: {{{', '.join(entries)}}}", functions)  # noqa: S307
+    omitted = _omitted(schema)
+    if not omitted:
+        return dump
+
+    def dump_omitting(row: tuple) -> dict:
+        data = dump(row)
+        for key in omitted:
+            if data[key] is None:
+                del data[key]
+        return data
+
+    return dump_omitting
+
+
+def _omitted(schema: Schema) -> list[str]:
+    """The keys of the fields marked `omit_null`: left out of a dump where null."""
+    return [field.data_key or name for name, field in schema.dump_fields.items() if field.metadata.get("omit_null")]
+
+
+def omit_nulls(schema: Schema, data: dict) -> dict:
+    """What marshmallow's dump gives, with the fields marked `omit_null` left out where null (a schema's
+    post_dump, so that its dump and the compiled one agree)."""
+    for key in _omitted(schema):
+        if key in data and data[key] is None:
+            del data[key]
+    return data

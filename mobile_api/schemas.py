@@ -1,5 +1,5 @@
 """Response and request schemas of the core contract; trimmed mobile views live here."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from domain.documents import MAX_FILES
 from domain.execution import CONTROL_VIEWS
@@ -10,6 +10,7 @@ from models.org import ROLES
 from models.resolutions import EXTENSION_STATES, RESOLUTION_STATES, TASK_STATES
 from models.views import INBOX_VIEWS, TASK_VIEWS
 
+from .fastdump import omit_nulls
 from .fields import Deadline, Id, Text, UtcTime, fits
 
 # Push tokens (FCM registration tokens, APNs and web-push ids) are printable ASCII, so the column's
@@ -109,6 +110,14 @@ class InboxItemSchema(Schema):
     due_at = UtcTime(allow_none=True)
     unread = fields.Boolean()
     urgent = fields.Boolean()
+    for_user = fields.Nested(UserRef, data_key="for", allow_none=True, metadata={
+        "description": "a deputy's line: the principal whose line it is (absent from the user's own lines)",
+        "omit_null": True})
+
+    @post_dump
+    def _without_nulls_omitted(self, data, **_):
+        """A field marked `omit_null` is left out rather than null (mobile_api.fastdump does the same)."""
+        return omit_nulls(self, data)
 
 
 class InboxPage(Schema):
@@ -391,8 +400,11 @@ class ResolutionSchema(Schema):
     drafted_by = Id(attribute="drafted_by_id", allow_none=True, metadata={
         "description": "the assistant who wrote or dictated this draft for its author"})
     issued_by = Id(attribute="issued_by_id", allow_none=True, metadata={
-        "description": "the assistant who issued it in its author's name (null: the author did)"})
+        "description": "who issued it in its author's name: an assistant the author allowed to, or the "
+                       "author's deputy (null: the author did)"})
     reject_comment = fields.String(allow_none=True, metadata={"description": "why the author rejected the draft"})
+    acting_for = Id(attribute="acting_for_id", allow_none=True, metadata={
+        "description": "written or issued by a deputy: the principal in whose name"})
 
 
 class ResolutionPage(Schema):
@@ -413,6 +425,16 @@ class ResolutionIn(Schema):
     author = Id(allow_none=True, metadata={
         "description": "an assistant writes a draft for an executive they serve (default: the caller); "
                        "the draft goes to that executive to issue, edit or reject"})
+    acting_for = Id(allow_none=True, metadata={
+        "description": "a deputy writing in a principal's name names the principal (the controller defaults to "
+                       "the principal)"})
+
+    @validates_schema
+    def _one_name(self, data, **kwargs):
+        # An assistant's draft is the executive's own; a deputy's act is the deputy's in a principal's name.
+        if data.get("author") is not None and data.get("acting_for") is not None:
+            raise ValidationError("Name either `author` (an assistant's draft) or `acting_for` (a deputy), not both.",
+                                  "acting_for")
 
 
 class ResolutionPatch(Schema):

@@ -31,6 +31,7 @@ from .resolutions import (
     TaskReport,
     resolution_executors,
 )
+from .substitutions import Substitution
 from .voice import VoiceNote
 
 __all__ = [
@@ -39,7 +40,8 @@ __all__ = [
     "InboxItem", "Job", "LoginFailure",
     "Organization", "OutboxMessage", "ProcessHeartbeat", "PushDelivery", "RegistrationCounter", "Rendition",
     "Resolution",
-    "ResolutionRevision", "Task", "Unit", "User", "VoiceNote", "assistants", "db", "document_addressees",
+    "ResolutionRevision", "Substitution", "Task", "Unit", "User", "VoiceNote", "assistants", "db",
+    "document_addressees",
     "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "ControlDigest", "ReminderScan",
     "TaskReminder", "unit_members", "utcnow",
 ]

@@ -1,5 +1,6 @@
 """Documents, their files, whom they are addressed to, and each user's inbox."""
 from datetime import date, datetime
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
@@ -134,6 +135,9 @@ class InboxItem(db.Model):
         # Serves sync: what changed for this user after a position (change number, id).
         sa.Index("ix_inbox_user_seq", "user_id", "seq", "id"),
         sa.UniqueConstraint("user_id", "document_id", "kind"),
+        # A deputy's copies of a principal's lines (domain.substitutions): found by the principal's
+        # line they copy, and taken out together when the period ends.
+        partial_index("ix_inbox_for", "for_user_id", "document_id", where="for_user_id IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -150,5 +154,13 @@ class InboxItem(db.Model):
     # A removed item stays as a tombstone so that sync can tell phones to drop it.
     removed: Mapped[bool] = mapped_column(default=False)
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # A line a deputy sees for a principal: whose line it is, and their short name as the line shows it.
+    for_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    for_name: Mapped[str | None] = mapped_column(sa.String(80))
 
     document: Mapped[Document] = relationship(back_populates="inbox_items")
+
+    @property
+    def for_user(self) -> SimpleNamespace | None:
+        """The principal of a deputy's line as the line names them ({"id", "short_name"}), else None."""
+        return None if self.for_user_id is None else SimpleNamespace(id=self.for_user_id, short_name=self.for_name)

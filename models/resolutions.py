@@ -60,12 +60,16 @@ class Resolution(db.Model):
     withdraw_reason: Mapped[str | None] = mapped_column(sa.Text)
     # When it was executed, withdrawn or (a draft) rejected.
     closed_at: Mapped[datetime | None]
-    # An assistant who wrote or dictated this draft for its author (the executive they serve), and an
-    # assistant who issued it in the author's name; None when the author did it themself.
+    # An assistant who wrote or dictated this draft for its author (the executive they serve).
     drafted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # Who issued it when not its author: an assistant the author allowed to, or the author's deputy.
     issued_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     # Why the author rejected the draft, if they said.
     reject_comment: Mapped[str | None] = mapped_column(sa.Text)
+    # A deputy's act in a principal's name (domain.substitutions): written by a deputy, the author is
+    # the deputy and this the principal; issued by a deputy, `issued_by_id` is the deputy and this the
+    # principal (the author).
+    acting_for_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
     document: Mapped[Document] = relationship()
     author: Mapped[User] = relationship(foreign_keys=[author_id])

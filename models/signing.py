@@ -83,8 +83,10 @@ class Signature(db.Model):
     signed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The genTime of the signature time-stamp in p7s (CAdES-T); None until a TSA's token is attached.
     timestamped_at: Mapped[datetime | None]
+    # A deputy's signature in a principal's name: the principal (the signed content names them too).
+    acting_for_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
-    signer: Mapped[User] = relationship()
+    signer: Mapped[User] = relationship(foreign_keys=[signer_id])
     key: Mapped[SigningKey] = relationship()
 
 
@@ -154,5 +156,7 @@ class ApprovalDecision(db.Model):
     signature_id: Mapped[int | None] = mapped_column(sa.ForeignKey("signatures.id"), unique=True)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancelled: Mapped[bool] = mapped_column(default=False)
+    # Decided by a deputy in the approver's name: the deputy (`approver_id` stays the approver due).
+    acting_deputy_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
-    approver: Mapped[User] = relationship(lazy="joined")
+    approver: Mapped[User] = relationship(lazy="joined", foreign_keys=[approver_id])

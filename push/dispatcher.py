@@ -37,6 +37,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from domain import substitutions
 from domain.inbox import unread_counts
 from models import (
     Device,
@@ -170,6 +171,11 @@ class Dispatcher(LeasedWorker):
         made = deadlines.scan(database_time(), self.name)  # deadlines are due by the database's clock
         if made:
             log.info("push: %d deadline reminders and digests owed", made)
+        # Substitutions whose period began or ended: the deputies' copies of the principals' lines come
+        # and go (their rights are checked at each act and need no scan).
+        moved = substitutions.sweep(database_time())
+        if moved:
+            log.info("push: %d substitutions began or ended", moved)
         return made
 
     def drain(self) -> None:

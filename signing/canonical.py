@@ -101,8 +101,10 @@ def decision_bytes(
     comment: str | None,
     signer: str,
     signed_at: datetime,
+    acting_for: str | None = None,
 ) -> bytes:
-    """The bytes signed for an approval decision on one version of a document."""
+    """The bytes signed for an approval decision on one version of a document. A deputy's decision in
+    a principal's name carries ``"acting_for": "<principal's user id>"`` (absent otherwise)."""
     if decision not in ("approve", "reject"):
         raise ValueError(f"decision must be 'approve' or 'reject', not {decision!r}")
     if not _SHA256_HEX.fullmatch(version_hash):
@@ -117,6 +119,7 @@ def decision_bytes(
             "comment": comment,
             "signer": signer,
             "signed_at": signed_at,
+            **({"acting_for": acting_for} if acting_for is not None else {}),
         }
     )
 
@@ -130,8 +133,9 @@ def resolution_bytes(
     deadline: date | datetime | None,
     signer: str,
     signed_at: datetime,
+    acting_for: str | None = None,
 ) -> bytes:
-    """The bytes signed when a resolution is issued."""
+    """The bytes signed when a resolution is issued (by a deputy: with ``"acting_for"``, as a decision)."""
     return canonical_json(
         {
             "type": "resolution",
@@ -143,5 +147,6 @@ def resolution_bytes(
             "deadline": deadline,
             "signer": signer,
             "signed_at": signed_at,
+            **({"acting_for": acting_for} if acting_for is not None else {}),
         }
     )

@@ -3,7 +3,7 @@ import io
 
 from flask import g, request, send_file, url_for
 
-from domain import access, approvals, paging, signatures
+from domain import access, approvals, paging, resolutions, signatures
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
@@ -55,11 +55,12 @@ def waiting(args):
 @blp.arguments(DecisionIn())
 @blp.response(200, ApprovalSchema)
 @errors("approval_closed", "not_due", "session_used", "stale_version", "signature_mismatch", "signature_missing",
-        "comment_required", "signature_required", "signing_session_mismatch")
+        "comment_required", "signature_required", "signing_session_mismatch", "not_acting_for")
 def decide(body, approval_id):
-    """Approve or reject (a reject needs a comment); signed through a signing session when required."""
+    """Approve or reject (a reject needs a comment); signed through a signing session when required. A
+    deputy decides in the principal's name (`acting_for`, inferred when only the principal is due)."""
     approval = approvals.decide(g.user, approval_id, body["decision"], body.get("comment"),
-                                body.get("signing_session_id"))
+                                body.get("signing_session_id"), body.get("acting_for"))
     return approvals.view(approval)
 
 
@@ -92,16 +93,17 @@ def revoke(key_id):
 @blp.arguments(SessionIn())
 @blp.response(201, SessionOut)
 @errors("not_found", "invalid_state", "key_revoked", "key_expired", "approval_closed", "not_due",
-        "no_certificate_authority", "comment_required", "validation_failed")
+        "no_certificate_authority", "comment_required", "validation_failed", "not_acting_for")
 def open_session(body):
     """Prepare a signature: the canonical content and the DER signed attributes the device signs."""
     subject = body["subject"]
     if subject["type"] == "approval":
         if "decision" not in body:
             raise ApiError(422, "validation_failed", "Say which decision is signed.", {"decision": ["Required."]})
-        session = approvals.open_session(g.user, subject["id"], body["key_id"], body["decision"], body.get("comment"))
+        session = approvals.open_session(g.user, subject["id"], body["key_id"], body["decision"], body.get("comment"),
+                                         body.get("acting_for"))
     else:
-        session = signatures.open_resolution_session(g.user, access.get_resolution(g.user, subject["id"]),
+        session = signatures.open_resolution_session(g.user, resolutions.for_issue(g.user, subject["id"]),
                                                      body["key_id"])
     return session, 201
 

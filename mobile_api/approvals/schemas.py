@@ -39,6 +39,8 @@ class DecisionIn(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     comment = Text(allow_none=True, validate=validate.Length(max=4000))
     signing_session_id = Id(allow_none=True)
+    acting_for = Id(allow_none=True, metadata={
+        "description": "a deputy acting for a principal names them (inferred where only the principal could act)"})
 
 
 class DocumentRef(Schema):
@@ -72,6 +74,8 @@ class DecisionView(Schema):
     decided_at = UtcTime()
     signature_id = Id(allow_none=True)
     cancelled = fields.Boolean()
+    decided_by = Id(metadata={"description": "who decided: the approver, or their deputy"})
+    acting_for = Id(allow_none=True, metadata={"description": "a deputy's decision: the approver it was for"})
 
 
 class ApprovalSchema(Schema):
@@ -120,6 +124,8 @@ class SessionIn(Schema):
     # For an approval: the decision being signed, and the comment a reject needs.
     decision = fields.String(validate=validate.OneOf(["approve", "reject"]))
     comment = Text(allow_none=True, validate=validate.Length(max=4000))
+    acting_for = Id(allow_none=True, metadata={
+        "description": "a deputy acting for a principal names them (inferred where only the principal could act)"})
 
 
 class SubjectOut(Schema):
@@ -170,6 +176,8 @@ class SignatureOut(Schema):
     # The genTime of the TSA's time-stamp (CAdES-T); null until the TSA has answered (or without a TSA).
     timestamped_at = UtcTime(allow_none=True)
     version_hash = fields.String()
+    acting_for = Id(attribute="acting_for_id", allow_none=True, metadata={
+        "description": "a deputy's signature in a principal's name: the principal"})
 
 
 class CertificateView(Schema):
@@ -183,6 +191,7 @@ class SignatureReportItem(Schema):
     id = Id()
     subject = fields.Nested(SubjectOut)
     signer = fields.Nested(UserRef)
+    acting_for = Id(allow_none=True, metadata={"description": "a deputy's signature: the principal it was for"})
     certificate = fields.Nested(CertificateView)
     signed_at = UtcTime()
     signing_time = UtcTime(allow_none=True)

@@ -4,7 +4,7 @@ import json
 from flask import Response, g, jsonify, request, url_for
 from marshmallow import ValidationError
 
-from domain import access, approvals, documents, pages, reading
+from domain import access, approvals, documents, pages, reading, substitutions
 from domain.errors import not_found
 from domain.paging import decode, page_of
 
@@ -48,12 +48,20 @@ _OWNER, _ROUTED, _TASK, _ROLES = (reading.HEAD.index(c) for c in ("owner_id", "e
 
 def detail(document_id: int) -> Response:
     """A document as this user sees it: its files, the first resolutions they may see, their actions."""
-    user_id = g.user_id
+    user_id = viewer = g.user_id
     head = reading.opened(user_id, document_id)
+    if head is None:  # a deputy (inbox scope) sees what a principal they act for now sees: only then
+        for principal_id in substitutions.principal_ids(user_id, "inbox"):
+            head, viewer = reading.opened(principal_id, document_id), principal_id
+            if head is not None:
+                break
     if head is None:
         raise not_found("document")
-    resolutions, more = resolution_page(user_id, document_id, reading.DETAIL_RESOLUTIONS)
+    resolutions, more = resolution_page(viewer, document_id, reading.DETAIL_RESOLUTIONS)
     approval = reading.round_of(document_id) if head[_ROUTED] else None
+    # The actions are the user's own; a deputy acts in the principal's name through the acts themselves.
+    actions = access.actions_for(user_id, head[_ROLES].split(), head[_OWNER], bool(head[_TASK]), approval) \
+        if viewer == user_id else []
     return jsonify({
         **_head(head),
         "addressees": [_addressee(r) for r in reading.addressees(document_id)],
@@ -61,7 +69,7 @@ def detail(document_id: int) -> Response:
         "resolutions": [_resolution(r) for r in resolutions],
         "resolutions_next_cursor": more,
         "approval": _approval.dump(approvals.view(approval)) if approval else None,
-        "actions": access.actions_for(user_id, head[_ROLES].split(), head[_OWNER], bool(head[_TASK]), approval),
+        "actions": actions,
     })
 
 

@@ -1,7 +1,7 @@
 """Text resolutions: draft, edit, review, issue."""
 from flask import g, url_for
 
-from domain import access, control, drafts, execution
+from domain import access, control, drafts, execution, substitutions
 from domain import resolutions as rules
 
 from ..approvals.schemas import IssueIn
@@ -19,13 +19,20 @@ blp.before_request(authenticate)
 @idempotent
 @blp.arguments(ResolutionIn())
 @blp.response(201, ResolutionSchema, headers=LOCATION)
-@errors("forbidden", "signature_required", "not_your_executive")
+@errors("forbidden", "signature_required", "not_your_executive", "not_acting_for")
 def create(body, document_id):
     """Write a resolution: a draft, or issued at once when `issue` is true. An assistant names with `author`
-    an executive they serve to write a draft for them (issued at once only where that executive allowed it)."""
-    doc = access.get_document(g.user, document_id)
-    res = drafts.create(g.user, doc, body.get("author"), body["text"], body["executors"], body.get("deadline"),
-                        issue=body["issue"], control=body.get("control"), controller_id=body.get("controller"))
+    an executive they serve to write a draft for them (issued at once only where that executive allowed it);
+    a deputy writes in a principal's name with `acting_for` (recorded beside the deputy as author)."""
+    principal = substitutions.acting_as(g.user, body.get("acting_for"), "resolutions")
+    if principal is not None:
+        doc = access.get_document(principal, document_id)
+        res = rules.create(g.user, doc, body["text"], body["executors"], body.get("deadline"), issue=body["issue"],
+                           control=body.get("control"), controller_id=body.get("controller"), principal=principal)
+    else:
+        doc = access.get_document(g.user, document_id)
+        res = drafts.create(g.user, doc, body.get("author"), body["text"], body["executors"], body.get("deadline"),
+                            issue=body["issue"], control=body.get("control"), controller_id=body.get("controller"))
     return res, 201, {"Location": url_for("resolutions.get", resolution_id=res.id)}
 
 
@@ -67,10 +74,11 @@ def reviewed(resolution_id):
 @blp.arguments(IssueIn())
 @blp.response(200, ResolutionSchema)
 @errors("forbidden", "invalid_state", "signature_missing", "signature_mismatch", "signing_session_mismatch",
-        "signature_required")
+        "signature_required", "not_acting_for")
 def issue(body, resolution_id):
-    """The author issues the resolution, signed when `signing_session_id` names their signature of it; or an
-    assistant the author allowed to, in the author's name (signed with the assistant's own key)."""
+    """The author issues the resolution, signed when `signing_session_id` names their signature of it; or,
+    in the author's name, an assistant the author allowed to or the author's deputy (each signing with their
+    own key)."""
     return rules.issue(g.user, resolution_id, body.get("signing_session_id"))
 
 

@@ -14,12 +14,16 @@ AT_TEXT, WHOLE_TEXT = "2026-11-25 09:30:07.123456", "2026-11-25 09:30:07"
 
 def test_an_inbox_line_dumps_as_its_schema_dumps_it():
     dump = compile_rows(InboxItemSchema(), lists.INBOX_LINE)
-    for due, unread, title in ((AT, True, "Приказ № 12 «О порядке»"), (None, False, ""), (AT, 1, 'a "quoted" \\ one')):
-        row = (9007199254740993, 42, "task", "01-02/345", title, "Минфин", AT_TEXT, due and WHOLE_TEXT, unread, 0)
+    for due, unread, title, principal in ((AT, True, "Приказ № 12 «О порядке»", None), (None, False, "", None),
+                                          (AT, 1, 'a "quoted" \\ one', (5, "Петров П. П."))):
+        row = (9007199254740993, 42, "task", "01-02/345", title, "Минфин", AT_TEXT, due and WHOLE_TEXT, unread, 0,
+               *(principal or (None, None)))
         line = Obj(**dict(zip(lists.INBOX_LINE, row)))
         line.received_at, line.due_at = (None if t is None else t.replace(microsecond=0, tzinfo=timezone.utc)
                                          for t in (AT, due))
         line.unread, line.urgent = bool(unread), False
+        # A deputy's copy names the principal; the user's own line has "for": null.
+        line.for_user = principal and Obj(id=principal[0], short_name=principal[1])
         assert dump(row) == InboxItemSchema().dump(line)
     assert list(dump(row)) == list(InboxItemSchema().dump(line))  # the same keys, in the same order
 
@@ -44,5 +48,5 @@ def test_a_task_dumps_as_its_schema_dumps_it_with_its_nested_author():
         assert dump(row) == TaskSchema().dump(task)
     # SQLite gives booleans as 0 and 1: the same answer.
     inbox = compile_rows(InboxItemSchema(), lists.INBOX_LINE)
-    assert inbox((1, 2, "task", "n", "t", "s", "2026-11-25 09:30:07.123456", None, 1, 0))["received_at"] \
+    assert inbox((1, 2, "task", "n", "t", "s", "2026-11-25 09:30:07.123456", None, 1, 0, None, None))["received_at"] \
         == "2026-11-25T09:30:07Z"

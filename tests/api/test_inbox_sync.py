@@ -32,7 +32,7 @@ def test_inbox_items_are_trimmed_and_small(login, demo):
     assert items and all(len(i["title"]) <= 80 for i in items)
     for item in items:
         assert set(item) == {"id", "document_id", "kind", "reg_number", "title", "from", "received_at", "due_at",
-                             "unread", "urgent"}
+                             "unread", "urgent"}  # "for" only on a deputy's lines
         assert len(item["title"]) <= 120
         assert len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) < 400
 
