@@ -233,7 +233,7 @@ def _load(schema, raw: dict, refusal: str) -> dict:
     try:
         return schema.load({k: v for k, v in raw.items() if v not in (None, "")})
     except ValidationError as exc:
-        raise _Refused(refusal if "deadline" not in exc.messages else t("bad_date")) from None
+        raise _Refused(refusal if "deadline" not in exc.messages else t("bad_control_date")) from None
 
 
 class _Refused(Exception):
