@@ -5,9 +5,12 @@ units: the leadership (head, deputies and their assistants), the general office 
 administrator), departments with divisions (a head and employees each) and, in the largest
 ministry, the heads of its subordinate institutions (a unit of up to 550 executives). Documents
 are addressed to units and reach inboxes as registration would put them there: a "resolution" line
-for each executive of the unit, an "info" line for an employee; some carry an issued resolution
-with tasks (open, done, overdue), some an approval in progress. Registration counters end at the
-numbers given, every user signs in with DEMO_PASSWORD, and statistics are analysed at the end.
+for each executive of the unit, an "info" line for an employee; about half carry a resolution with a
+year of execution control behind it (mobile_api/seed_history.py: reports accepted and returned,
+extensions, withdrawals, sub-resolutions; about 1.2 million resolutions and 2.5 million tasks at the
+region's size), some an approval in progress. Each document says a few kilobytes of Russian
+(mobile_api/seed_text.py), indexed for search as registration indexes it. Registration counters end
+at the numbers given, every user signs in with DEMO_PASSWORD, and statistics are analysed at the end.
 
 Rows are made here and streamed with COPY on PostgreSQL (batched inserts on SQLite), with ids
 given by the seed and the tables' sequences moved past them afterwards.

@@ -152,6 +152,8 @@ class History:
             line(decider, "extension", at, deadline, True, False)
         statuses = [t[6] for t in self.tasks[-len(chosen):]]
         status, closed = "issued", None
+        if withdrawn and not any(t[18] for t in self.tasks[-len(chosen):]):
+            withdrawn = False  # every task was accepted before: the last accept executed it
         if withdrawn:
             status, closed = "withdrawn", until
             self.states["resolution withdrawn"] += 1
