@@ -1,16 +1,22 @@
 """What a controller controls: reports to accept, extensions to decide, tasks overdue, due soon, open,
 executed."""
-from flask import g
+from flask import g, jsonify
 
 from domain import execution, summary
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
+from ..fastdump import compile_rows
 from ..openapi import errors
-from ..schemas import ControlArgs, ControlPage, SummaryArgs, SummarySchema
+from ..reads import gets_outside_transaction
+from ..schemas import ControlArgs, ControlItem, ControlPage, ExtensionRequestSchema, SummaryArgs, SummarySchema
 
 blp = Blueprint("control", __name__, description="Execution control")
+gets_outside_transaction(blp)  # the views read in plain SQL; the summary asks the ORM, in its own transaction
 blp.before_request(authenticate)
+_item = compile_rows(ControlItem(exclude=("extension_request",)), execution.CONTROL_LINE)
+_request = compile_rows(ExtensionRequestSchema(), execution.REQUEST_LINE)
+_REQUEST_AT = len(execution.CONTROL_LINE)
 
 
 @blp.route("/control", methods=["GET"])
@@ -21,8 +27,11 @@ def control_view(args):
     controller, or as responsible executor for co-executors' reports), `extensions` to decide, and the
     tasks they control `overdue` (the longest overdue first), `due_soon` (within 3 days, the soonest
     first), `open`, or done under an `executed` resolution (newest first)."""
-    items, next_cursor = execution.control_page(g.user, args["view"], args["limit"], args.get("cursor"))
-    return {"items": items, "next_cursor": next_cursor}
+    rows, next_cursor = execution.control_rows(g.user_id, args["view"], args["limit"], args.get("cursor"))
+    extensions = args["view"] == "extensions"
+    items = [{**_item(row), "extension_request": _request(row[_REQUEST_AT:]) if extensions else None}
+             for row in rows]
+    return jsonify({"items": items, "next_cursor": next_cursor})
 
 
 @blp.route("/control/summary", methods=["GET"])
