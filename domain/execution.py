@@ -35,7 +35,9 @@ def tree(user: User, resolution_id: int) -> dict:
              .where(Resolution.status.in_(ISSUED_STATES), Task.removed.is_(False)))
     level = level.union_all(below)
     ids = list(db.session.scalars(sa.select(level.c.id)))
-    resolutions = {r.id: r for r in db.session.scalars(sa.select(Resolution).where(Resolution.id.in_(ids)))}
+    # Their executors are not shown (the tasks are): not loaded, as they would be by default.
+    resolutions = {r.id: r for r in db.session.scalars(sa.select(Resolution).where(Resolution.id.in_(ids))
+                                                       .options(orm.lazyload(Resolution.executors)))}
     tasks = db.session.scalars(sa.select(Task).where(Task.resolution_id.in_(ids), Task.removed.is_(False))
                                .options(orm.noload("*")).order_by(Task.id)).all()
     task_ids = [t.id for t in tasks]

@@ -4,7 +4,7 @@ Counted: the controlled tasks issued in the period to the people of the unit's s
 counts once, in one state, for its executor and one unit (a person in two units of the subtree counts
 in the first of them by id); a task ended by its resolution's withdrawal counts nowhere, never as late.
 """
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -66,19 +66,7 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
     # Each person of the subtree in one unit: the first of theirs by id.
     member = (sa.select(unit_members.c.user_id, sa.func.min(unit_members.c.unit_id).label("unit_id"))
               .where(unit_members.c.unit_id.in_(units)).group_by(unit_members.c.user_id).subquery())
-    done_at = sa.func.coalesce(Task.reported_at, Task.completed_at)
-    state = sa.case(
-        (sa.and_(Task.status == "done", sa.or_(Task.deadline.is_(None), done_at <= Task.deadline)), "done_on_time"),
-        (Task.status == "done", "done_late"),
-        (Task.deadline < now, "overdue"),
-        (Task.deadline < now + timedelta(days=DUE_SOON_DAYS), "due_soon"),
-        else_="open")
-    rows = db.session.execute(
-        sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
-        .join(member, member.c.user_id == Task.executor_id)
-        .where(Task.control.is_(True), Task.removed.is_(False), Task.withdrawn.is_(False),
-               Task.created_at >= start_at, Task.created_at <= end_at)
-        .group_by(member.c.unit_id, Task.executor_id, state)).all()
+    rows = _counted(member, now, start_at, end_at)
     by_unit = {u: dict.fromkeys(STATES, 0) for u in units}
     by_executor: dict[int, dict] = {}
     total = dict.fromkeys(STATES, 0)
@@ -96,6 +84,67 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
         "executors": [{"executor": {"id": e, "short_name": people[e].short_name}, **_with_discipline(counts)}
                       for e, counts in sorted(by_executor.items(), key=lambda item: people[item[0]].short_name)],
     }
+
+
+# All of task_counts, from the tasks (as migration 0023 fills it): for a bulk load that skipped the trigger.
+COUNT_TASKS = (
+    "INSERT INTO task_counts (executor_id, day, state, due, n) SELECT executor_id, created_at::date, CASE WHEN "
+    "status = 'done' AND (deadline IS NULL OR coalesce(reported_at, completed_at) <= deadline) THEN 'done_on_time' "
+    "WHEN status = 'done' THEN 'done_late' ELSE 'undone' END, CASE WHEN status = 'done' THEN DATE '9999-12-31' "
+    "ELSE coalesce(deadline::date, DATE '9999-12-31') END, count(*) FROM tasks WHERE control AND NOT removed AND "
+    "NOT withdrawn GROUP BY 1, 2, 3, 4")
+
+
+def _state(now: datetime):
+    done_at = sa.func.coalesce(Task.reported_at, Task.completed_at)
+    return sa.case(
+        (sa.and_(Task.status == "done", sa.or_(Task.deadline.is_(None), done_at <= Task.deadline)), "done_on_time"),
+        (Task.status == "done", "done_late"),
+        (Task.deadline < now, "overdue"),
+        (Task.deadline < now + timedelta(days=DUE_SOON_DAYS), "due_soon"),
+        else_="open")
+
+
+_COUNTED = (Task.control.is_(True), Task.removed.is_(False), Task.withdrawn.is_(False))
+
+
+def _counted(member, now: datetime, start_at: datetime, end_at: datetime) -> list[tuple]:
+    """(unit, executor, state, count) rows of the tasks issued in the period. SQLite counts the tasks.
+    PostgreSQL adds up `task_counts` (migration 0023: kept by a trigger on tasks in each write's
+    transaction) for the whole days inside the period, and counts the tasks themselves only where the
+    days cannot say: the period's first and last day, and the tasks not done that fall due today or on
+    the day "due soon" ends, whose state the hour decides."""
+    state = _state(now)
+    tasks = (sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
+             .join(member, member.c.user_id == Task.executor_id)
+             .where(*_COUNTED, Task.created_at >= start_at, Task.created_at <= end_at))
+    if db.session.get_bind().dialect.name != "postgresql":
+        return db.session.execute(tasks.group_by(member.c.unit_id, Task.executor_id, state)).all()
+    day = lambda moment: moment.astimezone(timezone.utc).date()  # noqa: E731 - the stored days are UTC's
+    midnight = lambda d: datetime.combine(d, time.min, tzinfo=timezone.utc)  # noqa: E731
+    inner_from, inner_to = day(start_at) + timedelta(days=1), day(end_at)
+    today, soon = day(now), day(now + timedelta(days=DUE_SOON_DAYS))
+    edges = [sa.and_(Task.deadline >= midnight(d), Task.deadline < midnight(d + timedelta(days=1)))
+             for d in (today, soon)]
+    exact = tasks.where(sa.or_(Task.created_at < midnight(inner_from), Task.created_at >= midnight(inner_to),
+                               sa.and_(sa.text("tasks.status <> 'done'"), sa.or_(*edges))))
+    rows = list(db.session.execute(exact.group_by(member.c.unit_id, Task.executor_id, state)).all())
+    if inner_from >= inner_to:
+        return rows
+    counts = sa.table("task_counts", sa.column("executor_id"), sa.column("day"), sa.column("state"),
+                      sa.column("due"), sa.column("n"))
+    summed = db.session.execute(
+        sa.select(member.c.unit_id, counts.c.executor_id, counts.c.state, counts.c.due, sa.func.sum(counts.c.n))
+        .join(member, member.c.user_id == counts.c.executor_id)
+        .where(counts.c.day >= inner_from, counts.c.day < inner_to,
+               sa.not_(sa.and_(counts.c.state == "undone", counts.c.due.in_([today, soon]))))
+        .group_by(member.c.unit_id, counts.c.executor_id, counts.c.state, counts.c.due)).all()
+    for unit, executor, kind, due, count in summed:
+        if kind == "undone":  # the whole due day is before today, between today and `soon`, or after
+            kind = "overdue" if due < today else "due_soon" if due < soon else "open"
+        if count:
+            rows.append((unit, executor, kind, int(count)))
+    return rows
 
 
 def _with_discipline(counts: dict) -> dict:
