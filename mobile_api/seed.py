@@ -26,7 +26,6 @@ from werkzeug.security import generate_password_hash
 
 from domain.inbox import line_texts
 from domain.search import words_of
-from domain.summary import COUNT_TASKS
 from models import db
 from models.changes import change_number
 
@@ -243,10 +242,7 @@ def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo",
         load.finish()
         db.session.commit()
         load.rebuild(dropped)
-        if load.pg:  # the summary's counts (domain.summary), which COPY's rows skipped
-            db.session.execute(sa.text("DELETE FROM task_counts"))
-            db.session.execute(sa.text(COUNT_TASKS))
-            db.session.commit()
+        if load.pg:
             started = time.perf_counter()
             print("building the search index (GIN)...", flush=True)
             db.session.execute(sa.text("SET maintenance_work_mem = '512MB'"))

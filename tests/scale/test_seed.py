@@ -1,5 +1,6 @@
 """The seed is the region in small: every role in its own organization's units, inboxes for all,
-tasks in every state (tests/scale/test_seed_history.py reads their history), approvals in progress, and registration carrying on from the seeded numbers."""
+tasks in every state (tests/scale/test_seed_history.py reads their history), approvals in progress,
+and registration carrying on from the seeded numbers."""
 import io
 import json
 

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from domain.summary import COUNT_TASKS
 from mobile_api.seed import seed
 from models import (
     Document,
@@ -121,42 +120,3 @@ def test_the_seeded_execution_history_is_consistent_and_its_text_searchable(app,
     assert [item["document_id"] for item in found["items"]] == [str(doc)]
     assert re.search(r"<mark>договор", found["items"][0]["snippet"], re.I)
 
-    if db.engine.dialect.name == "postgresql":
-        _counts_follow_every_transition(client)
-
-
-def _counts_follow_every_transition(client):
-    """PostgreSQL's summary counts (task_counts, kept by a trigger) stay what counting the tasks anew
-    gives, after an accept, a return, a report, an approved extension and a withdrawal of seeded tasks
-    issued months ago (the summary reads the counts for such days)."""
-    def as_(user_id):
-        return _login(client, db.session.get(User, user_id).username)
-    old = utcnow() - timedelta(days=60)
-    reported = db.session.scalars(sa.select(Task).where(Task.status == "reported", Task.created_at < old)
-                                  .order_by(Task.id).limit(2)).all()
-    assert len(reported) == 2
-    assert client.post(f"/api/v1/tasks/{reported[0].id}/accept", headers=as_(reported[0].reviewer_id),
-                       json={}).status_code == 200
-    assert client.post(f"/api/v1/tasks/{reported[1].id}/return", headers=as_(reported[1].reviewer_id),
-                       json={"comment": "Дополнить"}).status_code == 200
-    opened = db.session.scalar(sa.select(Task).where(Task.status == "open", Task.control.is_(True),
-                                                     Task.created_at < old).limit(1))
-    assert client.post(f"/api/v1/tasks/{opened.id}/report", headers=as_(opened.executor_id),
-                       json={"text": "Исполнено"}).status_code == 200
-    request = db.session.scalar(sa.select(ExtensionRequest).where(ExtensionRequest.status == "pending").limit(1))
-    answer = client.post(f"/api/v1/extension-requests/{request.id}/decision", headers=as_(request.decider_id),
-                         json={"decision": "approve"})
-    assert answer.status_code == 200, answer.get_json()
-    issued = db.session.scalar(sa.select(Resolution).where(Resolution.status == "issued", Resolution.control.is_(True),
-                                                           Resolution.created_at < old).limit(1))
-    assert client.post(f"/api/v1/resolutions/{issued.id}/withdraw", headers=as_(issued.controller_id),
-                       json={"reason": "Снято"}).status_code == 200
-    db.session.rollback()
-    kept = db.session.execute(sa.text("SELECT executor_id, day, state, due, n FROM task_counts WHERE n <> 0 "
-                                      "ORDER BY 1, 2, 3, 4")).all()
-    db.session.execute(sa.text("DELETE FROM task_counts"))
-    db.session.execute(sa.text(COUNT_TASKS))
-    anew = db.session.execute(sa.text("SELECT executor_id, day, state, due, n FROM task_counts ORDER BY 1, 2, 3, 4")
-                              ).all()
-    db.session.rollback()
-    assert kept == anew
