@@ -183,9 +183,25 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         api.stop()
         bare.stop()
     if "plans" in args.parts:
-        plans.print_plans(url, engine, {**{name: (path, hdrs) for name, (server, path, hdrs) in reads.items()
-                                           if server is api},
-                                        **{name: (path, hdrs) for name, (_, path, hdrs) in summary_read.items()}})
+        _plans(url, engine, {**{name: (path, hdrs) for name, (server, path, hdrs) in reads.items() if server is api},
+                             **{name: (path, hdrs) for name, (_, path, hdrs) in summary_read.items()}})
+
+
+def _plans(url, engine, reads) -> None:
+    """benchmarks.plans for the plain statements (`%s`, run on their generic plan as the server runs
+    them); the ORM's (named parameters: the tree, the summary) with the values they were sent."""
+    for name, statements in plans.statements_of(url, reads).items():
+        for n, (statement, params) in enumerate(statements, 1):
+            if "%s" in statement or not params:
+                plan, how = plans.explain_generic(engine, statement, params), "generic plan"
+            else:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SET jit = off")
+                    plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {statement}",
+                                                           params).scalars())
+                how = "as sent"
+            print(f"\n{name}, statement {n} of {len(statements)} ({how}): {plans._verdict(engine, plan)}\n"
+                  f"{statement}\n{plan}", flush=True)
 
 
 def _script(method: str, items: list[tuple[str, str]], body: dict) -> str:
