@@ -16,7 +16,7 @@ from tests.conftest import DEMO_PASSWORD
 
 @pytest.mark.slow
 def test_every_control_view_answers_what_the_rule_reads_page_after_page(app, client):
-    seed(users=80, documents=700, password=DEMO_PASSWORD)
+    seed(users=80, documents=500, password=DEMO_PASSWORD)
     busiest = db.session.scalar(sa.select(Task.controller_id).where(Task.control.is_(True))
                                 .group_by(Task.controller_id).order_by(sa.func.count().desc()).limit(1))
     reviewer = db.session.scalar(sa.select(Task.reviewer_id).where(Task.status == "reported")

@@ -35,8 +35,8 @@ def _login(client, username):
 
 @pytest.mark.slow
 def test_the_seeded_execution_history_is_consistent_and_its_text_searchable(app, client):
-    made = seed(users=240, documents=1500, password=DEMO_PASSWORD)
-    assert made["resolutions"] > 500 and made["tasks"] > made["resolutions"]
+    made = seed(users=200, documents=900, password=DEMO_PASSWORD)
+    assert made["resolutions"] > 300 and made["tasks"] > made["resolutions"]
     # Every life a task may have was drawn.
     for life in ("done on time", "done late", "returned, then done", "reported", "returned", "late, open",
                  "open, extension asked", "acknowledged", "resolution executed", "resolution withdrawn"):
