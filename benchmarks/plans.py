@@ -26,7 +26,7 @@ def statements_of(url: str, reads: dict[str, tuple[str, dict]]) -> dict[str, lis
     seen: list[tuple[str, tuple]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append((statement, tuple(parameters or ())))
+        seen.append((statement, dict(parameters) if isinstance(parameters, dict) else tuple(parameters or ())))
 
     with app.app_context():
         engines = list(db.engines.values())  # the reader engine's, where the polled reads run, too

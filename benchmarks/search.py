@@ -2,6 +2,14 @@
 documents with Russian text, for a reader who sees everything and one who sees a hundredth.
 
     .venv/bin/python -m benchmarks.search [--documents 30000] [--words 150] [--runs 40] [--only sqlite|postgresql]
+    .venv/bin/python -m benchmarks.search --region DB [--runs 40]
+
+With --region, over a database `flask seed` made (the region, each document a few kilobytes of text,
+benchmarks.control --keep leaves one): in the largest ministry, its head (a minister, who sees much)
+and an employee who sees little search a rare word, a common word, two words and a registration
+number; p50/p99 against a bare `search_vector @@ plainto_tsquery(...)` on the same table with no access
+rule (newest first in the organization, and unordered), then the plans (EXPLAIN ANALYZE, BUFFERS) of
+the search's statements, the index's size and (--reindex) its build time.
 
 Seeds each database (a scratch PostgreSQL database, dropped at the end; a SQLite file in a temporary
 directory) through the migrations and the demo, then inserts the documents in batches, indexed by the
@@ -22,6 +30,7 @@ import sqlalchemy as sa
 
 from domain.parsing.ru import _morph
 from domain.search import search, words_of
+from mobile_api.seed_text import vocabulary as vocabulary_of_seed
 from models import Document, DocumentText, InboxItem, User, db, document_addressees
 from tests.support.database import admin_url, scratch_database
 
@@ -152,13 +161,137 @@ def run_on(url: str, args) -> dict:
     return results
 
 
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def region(name: str, runs: int, reindex: bool) -> None:
+    """The seeded region: the searches of a minister and an employee against the bare match."""
+    from tests.support.database import url_of
+    url = url_of(name, ADMIN_URL)
+    from mobile_api import create_app
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": tempfile.mkdtemp(prefix="bench-search-")})
+    statements: list[tuple[str, object]] = []
+    with app.app_context(), app.test_request_context():
+        conn = db.session
+        org = conn.execute(sa.text("SELECT organization_id FROM users GROUP BY organization_id "
+                                   "ORDER BY count(*) DESC LIMIT 1")).scalar()
+        minister = conn.execute(sa.text(
+            "SELECT u.id FROM users u JOIN unit_members m ON m.user_id = u.id JOIN units n ON n.id = m.unit_id "
+            "WHERE n.organization_id = :o AND n.parent_id IS NULL AND u.roles = 'executive' ORDER BY u.id LIMIT 1"),
+            {"o": org}).scalar()
+        employee = conn.execute(sa.text(
+            "SELECT u.id FROM users u JOIN inbox_items i ON i.user_id = u.id WHERE u.organization_id = :o AND "
+            "u.roles = 'employee' GROUP BY u.id ORDER BY count(*) LIMIT 1"), {"o": org}).scalar()
+        sees = {who: conn.execute(sa.text(
+            "SELECT count(*) FROM documents d WHERE d.organization_id = :o AND (d.owner_id = :u OR EXISTS (SELECT 1 "
+            "FROM inbox_items i WHERE i.user_id = :u AND i.document_id = d.id) OR EXISTS (SELECT 1 FROM "
+            "document_addressees a JOIN unit_members m ON m.unit_id = a.unit_id WHERE a.document_id = d.id AND "
+            "m.user_id = :u))"), {"o": org, "u": uid}).scalar() for who, uid in (("minister", minister),
+                                                                                 ("employee", employee))}
+        documents = conn.execute(sa.text("SELECT count(*) FROM documents WHERE organization_id = :o"),
+                                 {"o": org}).scalar()
+        clerk = conn.execute(sa.text("SELECT owner_id FROM documents WHERE organization_id = :o GROUP BY owner_id "
+                                     "ORDER BY count(*) DESC LIMIT 1"), {"o": org}).scalar()
+        sees["clerk"] = conn.execute(sa.text("SELECT count(*) FROM documents WHERE owner_id = :u"),
+                                     {"u": clerk}).scalar()
+        # Words of the seed's vocabulary (mobile_api.seed_text): a common office form and a rare one of the tail.
+        forms, _ = vocabulary_of_seed()
+        common, rare = forms[60], forms[-300]
+        number = conn.execute(sa.text("SELECT reg_number FROM documents WHERE organization_id = :o "
+                                      "ORDER BY id DESC LIMIT 1 OFFSET 1000"), {"o": org}).scalar()
+        having = {w: conn.execute(sa.text("SELECT count(*) FROM document_texts WHERE search_vector @@ "
+                                          "plainto_tsquery('russian', :q)"), {"q": w}).scalar() for w in (common, rare)}
+        tables = conn.execute(sa.text(
+            "SELECT pg_size_pretty(pg_relation_size('ix_document_texts_words')), "
+            "pg_size_pretty(pg_total_relation_size('document_texts')), (SELECT count(*) FROM document_texts), "
+            "(SELECT avg(octet_length(words))::int FROM document_texts WHERE document_id % 100 = 0)")).one()
+        db.session.rollback()
+        print(f"region {name}: {tables[2]} documents with text (about {tables[3]} bytes each), document_texts "
+              f"{tables[1]} with its indexes, the GIN index {tables[0]}; largest ministry {org}: {documents} "
+              f"documents; the minister sees {sees['minister']}, the clerk who owns most {sees['clerk']}, the employee "
+              f"{sees['employee']}", flush=True)
+        print(f"common word «{common}» (in {having[common]} documents of the region), rare word «{rare}» "
+              f"(in {having[rare]})", flush=True)
+        queries = {"rare word": {"q": rare}, "common word": {"q": common}, "two words": {"q": f"{common} {rare}"},
+                   "common + inflected": {"q": "договорами поставки"}, "reg number": {"q": number}}
+        print(f"  {'query':32} {'p50 ms':>8} {'p99 ms':>8} {'found':>6} {'bare p50':>9} {'bare p99':>9}"
+              f" {'unordered p50':>14}")
+        for who, uid in (("minister", minister), ("clerk", clerk), ("employee", employee)):
+            for label, args in queries.items():
+                times, found = [], 0
+                for run in range(runs + 3):
+                    db.session.rollback()
+                    user = db.session.get(User, uid)
+                    began = time.perf_counter()
+                    items, _ = search(user, args["q"], None, None, None, None, 25, None)
+                    if run >= 3:
+                        times.append((time.perf_counter() - began) * 1000)
+                    found = len(items)
+                bare, loose = [], []
+                for run in range(runs + 3):
+                    db.session.rollback()
+                    for sql, into in ((BARE_ORDERED, bare), (BARE, loose)):
+                        began = time.perf_counter()
+                        db.session.execute(sa.text("SET LOCAL jit = off"))
+                        db.session.execute(sa.text(sql), {"q": args["q"], "o": org}).all()
+                        if run >= 3:
+                            into.append((time.perf_counter() - began) * 1000)
+                p50, p99 = _percentiles(times)
+                b50, b99 = _percentiles(bare)
+                print(f"  {who + ' ' + label:32} {p50:8.1f} {p99:8.1f} {found:6} {b50:9.1f} {b99:9.1f}"
+                      f" {_percentiles(loose)[0]:14.1f}", flush=True)
+        print("(targets: p50 < 100 ms, p99 < 500 ms; bare: the same words newest first in the organization with "
+              "no access rule; unordered: the bare match alone)", flush=True)
+
+        def record(conn_, cursor, statement, parameters, context, executemany):
+            statements.append((statement, parameters))
+        for who, uid, args in (("minister", minister, queries["common word"]), ("clerk", clerk, queries["common word"]),
+                               ("employee", employee, queries["common word"]), ("clerk", clerk, queries["rare word"]),
+                               ("clerk", clerk, queries["reg number"])):
+            db.session.rollback()
+            user = db.session.get(User, uid)
+            statements.clear()
+            sa.event.listen(db.engine, "before_cursor_execute", record)
+            search(user, args["q"], None, None, None, None, 25, None)
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+            for statement, params in statements:
+                if "document_texts" not in statement:
+                    continue
+                db.session.rollback()
+                db.session.execute(sa.text("SET LOCAL jit = off"))
+                plan = db.session.connection().exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+                print(f"\nplan: {who}, q={args['q']!r}\n{statement}\n" + "\n".join(r[0] for r in plan), flush=True)
+        db.session.rollback()
+        if reindex:
+            began = time.perf_counter()
+            db.session.execute(sa.text("SET maintenance_work_mem = '512MB'"))
+            db.session.execute(sa.text("REINDEX INDEX ix_document_texts_words"))
+            db.session.commit()
+            print(f"\nGIN index rebuilt in {time.perf_counter() - began:.0f} s", flush=True)
+        db.session.remove()
+        db.engine.dispose()
+
+
+BARE_ORDERED = ("SELECT d.id FROM documents d JOIN document_texts t ON t.document_id = d.id "
+                "WHERE d.organization_id = :o AND t.search_vector @@ plainto_tsquery('russian', :q) "
+                "ORDER BY d.reg_date DESC, d.id DESC LIMIT 26")
+BARE = "SELECT document_id FROM document_texts WHERE search_vector @@ plainto_tsquery('russian', :q) LIMIT 26"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=30000)
     parser.add_argument("--words", type=int, default=150, help="words of each document's file text")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--region", help="a seeded region's PostgreSQL database (flask seed)")
+    parser.add_argument("--reindex", action="store_true", help="with --region: time rebuilding the GIN index")
     args = parser.parse_args()
+    if args.region:
+        region(args.region, args.runs, args.reindex)
+        return
     for kind in ("sqlite", "postgresql"):
         if args.only and kind != args.only:
             continue

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from models import Document, ExtensionRequest, Resolution, Task, TaskReport, User, db, utcnow
+from models.raw import as_utc, fetch
 from models.resolutions import ISSUED_STATES
 
 from . import access
@@ -34,7 +35,9 @@ def tree(user: User, resolution_id: int) -> dict:
              .where(Resolution.status.in_(ISSUED_STATES), Task.removed.is_(False)))
     level = level.union_all(below)
     ids = list(db.session.scalars(sa.select(level.c.id)))
-    resolutions = {r.id: r for r in db.session.scalars(sa.select(Resolution).where(Resolution.id.in_(ids)))}
+    # Their executors are not shown (the tasks are): not loaded, as they would be by default.
+    resolutions = {r.id: r for r in db.session.scalars(sa.select(Resolution).where(Resolution.id.in_(ids))
+                                                       .options(orm.lazyload(Resolution.executors)))}
     tasks = db.session.scalars(sa.select(Task).where(Task.resolution_id.in_(ids), Task.removed.is_(False))
                                .options(orm.noload("*")).order_by(Task.id)).all()
     task_ids = [t.id for t in tasks]
@@ -67,6 +70,60 @@ def tree(user: User, resolution_id: int) -> dict:
 
 
 # --- the control views -----------------------------------------------------------------------------
+
+# The columns of a control view's row (plain SQL, read by mobile_api.control's compiled dump): the task,
+# its document's number and its executor; then, in the extensions view, the request (REQUEST_LINE).
+CONTROL_LINE = ("task_id", "task_status", "task_responsible", "task_control", "task_returned", "task_withdrawn",
+                "task_deadline", "task_reported_at", "task_completed_at", "task_document_id", "task_resolution_id",
+                "task_text", "task_report", "reg_number", "executor_id", "executor_short_name")
+REQUEST_LINE = ("id", "task_id", "requester_id", "decider_id", "reason", "old_deadline", "deadline", "status",
+                "new_deadline", "comment", "created_at", "decided_at")
+_CONTROL_SELECT = (
+    "SELECT tasks.id, tasks.status, tasks.responsible, tasks.control, tasks.returned, tasks.withdrawn, tasks.deadline, "
+    "tasks.reported_at, tasks.completed_at, tasks.document_id, tasks.resolution_id, tasks.text, tasks.report, "
+    "documents.reg_number, users.id, users.short_name{extra}, {at}, {key} FROM {source} "
+    "JOIN documents ON documents.id = tasks.document_id JOIN users ON users.id = tasks.executor_id "
+    "WHERE {where} ORDER BY {at} {order}, {key} {order} LIMIT %s")
+# Per view: where its rows come from, its conditions (the predicates of the partial indexes they walk,
+# as constants; %s the caller, then the moments), its order and whether it runs oldest first.
+_MINE = "tasks.controller_id = %s AND NOT tasks.removed AND tasks.status <> 'done'"
+_CONTROL_VIEWS = {
+    "reports": ("tasks", "tasks.reviewer_id = %s AND tasks.status = 'reported' AND NOT tasks.removed",
+                "tasks.reported_at", "tasks.id", False),
+    "extensions": ("extension_requests JOIN tasks ON tasks.id = extension_requests.task_id",
+                   "extension_requests.decider_id = %s AND extension_requests.status = 'pending'",
+                   "extension_requests.created_at", "extension_requests.id", False),
+    "overdue": ("tasks", f"{_MINE} AND tasks.deadline < %s", "tasks.deadline", "tasks.id", True),
+    "due_soon": ("tasks", f"{_MINE} AND tasks.deadline >= %s AND tasks.deadline < %s", "tasks.deadline", "tasks.id",
+                 True),
+    "open": ("tasks", _MINE, "tasks.created_at", "tasks.id", False),
+    "executed": ("tasks JOIN resolutions ON resolutions.id = tasks.resolution_id",
+                 "tasks.controller_id = %s AND NOT tasks.removed AND tasks.status = 'done' AND NOT tasks.withdrawn "
+                 "AND resolutions.status = 'executed'", "tasks.completed_at", "tasks.id", False),
+}
+
+
+def control_rows(user_id: int, view: str, limit: int, cursor: str | None) -> tuple[list[tuple], str | None]:
+    """`control_page` in plain SQL, one statement walking the view's index for a page: rows of
+    CONTROL_LINE (and REQUEST_LINE in the extensions view) and the next page's cursor."""
+    source, where, at, key, ascending = _CONTROL_VIEWS[view]
+    now = utcnow()
+    params: list = [user_id]
+    if view == "overdue":
+        params.append(now)
+    elif view == "due_soon":
+        params += [now, now + timedelta(days=DUE_SOON_DAYS)]
+    if cursor:
+        where += f" AND ({at}, {key}) {'>' if ascending else '<'} (%s, %s)"
+        params += list(decode(cursor, datetime, int))
+    extra = "".join(f", extension_requests.{c}" for c in REQUEST_LINE) if view == "extensions" else ""
+    rows = fetch(_CONTROL_SELECT.format(extra=extra, at=at, key=key, source=source, where=where,
+                                        order="ASC" if ascending else "DESC"), (*params, limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode(as_utc(rows[-1][-2]), rows[-1][-1]) if more and rows else None
+    return rows, next_cursor
+
 
 def control_page(user: User, view: str, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
     """A keyset page of a control view of what the user controls: tasks (with the extension request

@@ -76,6 +76,13 @@ def task_page(user_id: int, view: str, limit: int,
     return with_reports(rows), next_cursor, version
 
 
+def task_line(task_id: int) -> tuple:
+    """One task as a row of TASK_LINE, with its reports: what a transition answers, read in the
+    transition's own transaction (models.raw flushes the session first) in two statements rather than
+    the ORM's lazy loads of its document, resolution, author, reports and files."""
+    return with_reports(fetch(_TASK_FROM.format("") + " WHERE tasks.id = %s", (task_id,)))[0]
+
+
 def with_reports(rows: list[tuple]) -> list[tuple]:
     """Task rows (TASK_LINE but its reports) with their reports, oldest first, each with its files: one
     more statement for the page, and only for a page holding a task that was ever reported on (a page

@@ -86,7 +86,8 @@ def _counted(user: User, unit_id: int | None, start: datetime | date | None, end
         (Task.deadline < now, "overdue"),
         (Task.deadline < now + timedelta(days=DUE_SOON_DAYS), "due_soon"),
         else_="open")
-    where = sa.and_(Task.control.is_(True), Task.removed.is_(False), Task.withdrawn.is_(False),
+    # The conditions as the index's predicate states them (migration 0023), so that the planner sees it applies.
+    where = sa.and_(sa.text("tasks.control AND NOT tasks.removed AND NOT tasks.withdrawn"),
                     Task.created_at >= start_at, Task.created_at <= end_at)
     return _Counted(root, units, start_at, end_at, member, state, where)
 
@@ -96,12 +97,8 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
     done late, and discipline (the share of the done ones done on time), over the tasks issued in the
     period (default: the last year)."""
     counted = _counted(user, unit_id, start, end)
-    root, units, member = counted.root, counted.units, counted.member
-    rows = db.session.execute(
-        sa.select(member.c.unit_id, Task.executor_id, counted.state, sa.func.count())
-        .join(member, member.c.user_id == Task.executor_id)
-        .where(counted.where)
-        .group_by(member.c.unit_id, Task.executor_id, counted.state)).all()
+    root, units = counted.root, counted.units
+    rows = _counts(counted)
     by_unit = {u: dict.fromkeys(STATES, 0) for u in units}
     by_executor: dict[int, dict] = {}
     total = dict.fromkeys(STATES, 0)
@@ -110,7 +107,8 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
         by_executor.setdefault(executor, {"unit_id": unit, **dict.fromkeys(STATES, 0)})[kind] += count
         total[kind] += count
     names = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(units)))}
-    people = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(list(by_executor))))}
+    people = {u.id: u for u in db.session.execute(sa.select(User.id, User.short_name)
+                                                  .where(User.id.in_(list(by_executor))))}
     return {
         "unit": {"id": root, "short_name": names[root].short_name}, "start": counted.start, "end": counted.end,
         "total": _with_discipline(total),
@@ -122,6 +120,23 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
 
 
 LATE = ("overdue", "done_late")
+
+
+def _counts(counted: _Counted) -> list[tuple]:
+    """(unit, executor, state, count) of the tasks counted. On PostgreSQL each executor's tasks are
+    counted by their own walk of an index that holds every column the states need (migration 0023,
+    ix_tasks_summary): a ministry's year is an index-only scan per person, never the tasks table."""
+    member, state = counted.member, counted.state.label("state")
+    if db.session.get_bind().dialect.name != "postgresql":
+        return db.session.execute(
+            sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
+            .join(member, member.c.user_id == Task.executor_id).where(counted.where)
+            .group_by(member.c.unit_id, Task.executor_id, state)).all()
+    per_person = (sa.select(state, sa.func.count().label("n")).where(Task.executor_id == member.c.user_id,
+                                                                      counted.where)
+                  .group_by(state).lateral("counted"))
+    return db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.state, per_person.c.n)
+                              .select_from(member.join(per_person, sa.true()))).all()
 
 
 def late_tasks(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None, *,

@@ -127,6 +127,9 @@ class Task(db.Model):
         partial_index("ix_tasks_controlled_due", "controller_id", "deadline", "id",
                       where="status <> 'done' AND NOT removed"),
         partial_index("ix_tasks_reported", "reviewer_id", "reported_at", "id", where="status = 'reported'"),
+        # The executed view, latest done first: without it a busy controller's done tasks were all sorted.
+        partial_index("ix_tasks_controlled_done", "controller_id", "completed_at", "id",
+                      where="status = 'done' AND NOT withdrawn AND NOT removed"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -5,7 +5,7 @@ and a job in `jobs` for each. The files stored before this revision get theirs h
 attachment is prepared once the worker runs.
 
 Revision ID: 0017
-Revises: 0016
+Revises: 0021
 """
 import sqlalchemy as sa
 from alembic import op

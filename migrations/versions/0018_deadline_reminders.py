@@ -4,7 +4,7 @@ once per (task, kind, deadline); controllers' daily digests; how far the scan ha
 The scan starts from the moment of this migration: deadlines that passed before it owe nothing.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 """
 import sqlalchemy as sa
 from alembic import op

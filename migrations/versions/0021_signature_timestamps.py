@@ -4,7 +4,7 @@ The token itself lives in the signature's .p7s (unsigned attribute id-aa-signatu
 the column says which signatures have one, and the genTime it carries. Retries go through `jobs`.
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0020
 """
 import sqlalchemy as sa
 from alembic import op

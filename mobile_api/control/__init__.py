@@ -1,16 +1,24 @@
 """What a controller controls: reports to accept, extensions to decide, tasks overdue, due soon, open,
 executed."""
-from flask import g
+from datetime import timezone
+
+from flask import g, jsonify
 
 from domain import execution, summary
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
+from ..fastdump import compile_rows
 from ..openapi import errors
-from ..schemas import ControlArgs, ControlPage, SummaryArgs, SummarySchema
+from ..reads import gets_outside_transaction
+from ..schemas import ControlArgs, ControlItem, ControlPage, ExtensionRequestSchema, SummaryArgs, SummarySchema
 
 blp = Blueprint("control", __name__, description="Execution control")
+gets_outside_transaction(blp)  # the views read in plain SQL; the summary asks the ORM, in its own transaction
 blp.before_request(authenticate)
+_item = compile_rows(ControlItem(exclude=("extension_request",)), execution.CONTROL_LINE)
+_request = compile_rows(ExtensionRequestSchema(), execution.REQUEST_LINE)
+_REQUEST_AT = len(execution.CONTROL_LINE)
 
 
 @blp.route("/control", methods=["GET"])
@@ -21,8 +29,11 @@ def control_view(args):
     controller, or as responsible executor for co-executors' reports), `extensions` to decide, and the
     tasks they control `overdue` (the longest overdue first), `due_soon` (within 3 days, the soonest
     first), `open`, or done under an `executed` resolution (newest first)."""
-    items, next_cursor = execution.control_page(g.user, args["view"], args["limit"], args.get("cursor"))
-    return {"items": items, "next_cursor": next_cursor}
+    rows, next_cursor = execution.control_rows(g.user_id, args["view"], args["limit"], args.get("cursor"))
+    extensions = args["view"] == "extensions"
+    items = [{**_item(row), "extension_request": _request(row[_REQUEST_AT:]) if extensions else None}
+             for row in rows]
+    return jsonify({"items": items, "next_cursor": next_cursor})
 
 
 @blp.route("/control/summary", methods=["GET"])
@@ -34,4 +45,24 @@ def control_summary(args):
     `unit` and per executor: open, due soon, overdue, done on time, done late, discipline. An executive
     reads any unit of the organization, anyone else their own units' subtrees. A task counts once; one
     ended by its resolution's withdrawal counts nowhere."""
-    return summary.summary(g.user, args.get("unit"), args.get("start"), args.get("end"))
+    return jsonify(dump_summary(summary.summary(g.user, args.get("unit"), args.get("start"), args.get("end"))))
+
+
+def dump_summary(found: dict) -> dict:
+    """What SummarySchema's dump gives, built directly: a ministry's summary lists thousands of
+    executors, and marshmallow's per-field dump of them cost more than counting their tasks."""
+    def counts(c: dict) -> dict:
+        return {"open": c["open"], "due_soon": c["due_soon"], "overdue": c["overdue"],
+                "done_on_time": c["done_on_time"], "done_late": c["done_late"], "discipline": c["discipline"]}
+
+    def ref(r: dict) -> dict:
+        return {"id": str(r["id"]), "short_name": r["short_name"]}
+
+    def at(moment) -> str:
+        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"unit": ref(found["unit"]), "from": at(found["start"]), "to": at(found["end"]),
+            "total": counts(found["total"]),
+            "units": [{"unit": ref(u["unit"]), "parent_id": None if u["parent_id"] is None else str(u["parent_id"]),
+                       **counts(u)} for u in found["units"]],
+            "executors": [{"executor": ref(e["executor"]), "unit_id": str(e["unit_id"]), **counts(e)}
+                          for e in found["executors"]]}

@@ -35,6 +35,11 @@ blp.before_request(authenticate)
 _task = compile_rows(TaskSchema(), lists.TASK_LINE)
 
 
+def _answer(task):
+    """A transition's answer: the task as /tasks lists it (TaskSchema), read in plain SQL."""
+    return jsonify(_task(lists.task_line(task.id)))
+
+
 @blp.route("/tasks", methods=["GET"])
 @versioned(lambda: lists.tasks_version(g.user_id, request.args.get("view", "open")))
 @blp.arguments(TaskArgs(), location="query")
@@ -53,7 +58,7 @@ def list_tasks(args):
 def complete(body, task_id):
     """Report a task done, as apps before execution control do: on a controlled task this submits the
     report (`reported`), on a task for information it acknowledges it (`done`)."""
-    return control.complete(g.user, task_id, body["report"])
+    return _answer(control.complete(g.user, task_id, body["report"]))
 
 
 @blp.route("/tasks/<id:task_id>/report", methods=["POST"])
@@ -71,7 +76,7 @@ def report(task_id):
         body, files = _load(TaskReportIn(), request.get_json()), []
     else:
         raise ApiError(415, "unsupported_media_type", "Send the report as application/json or multipart/form-data.")
-    return control.report(g.user, task_id, body["text"], files)
+    return _answer(control.report(g.user, task_id, body["text"], files))
 
 
 def _load(schema, data) -> dict:
@@ -90,7 +95,7 @@ def _load(schema, data) -> dict:
 def accept(body, task_id):
     """The controller (or, for a co-executor's task, the responsible executor) accepts the report: `done`.
     The resolution is executed when every task of it is done."""
-    return control.accept(g.user, task_id, body.get("comment"))
+    return _answer(control.accept(g.user, task_id, body.get("comment")))
 
 
 @blp.route("/tasks/<id:task_id>/return", methods=["POST"])
@@ -100,7 +105,7 @@ def accept(body, task_id):
 @errors("forbidden", "invalid_state")
 def return_report(body, task_id):
     """The report goes back for rework with a comment: `open`, `returned: true`."""
-    return control.return_report(g.user, task_id, body["comment"])
+    return _answer(control.return_report(g.user, task_id, body["comment"]))
 
 
 @blp.route("/tasks/<id:task_id>/acknowledge", methods=["POST"])
@@ -109,7 +114,7 @@ def return_report(body, task_id):
 @errors("invalid_state")
 def acknowledge(task_id):
     """The executor acknowledges a task for information: `done`."""
-    return control.acknowledge(g.user, task_id)
+    return _answer(control.acknowledge(g.user, task_id))
 
 
 @blp.route("/tasks/<id:task_id>/extension-requests", methods=["POST"])
