@@ -110,6 +110,11 @@ def from_env() -> dict:
         "SIGNING_SESSION_TTL": _int("SIGNING_SESSION_TTL", 300),
         # The key of a CA that `flask ca init` creates: p256, gost2012-256 or gost2012-512; existing CAs stay.
         "CA_ALGORITHM": _ca_algorithm(os.environ.get("CA_ALGORITHM", "p256")),
+        # External CAs whose certificates signers may enrol: a PEM file or a directory of them.
+        "TRUST_ANCHORS": os.environ.get("TRUST_ANCHORS") or None,
+        # The address the API is reached at, for the CRL distribution point in the certificates our CAs issue;
+        # unset, the address a request came to.
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL") or None,
         # The review console's cookie: Secure (HTTPS only) by default in production; 0/1 to override.
         "CONSOLE_SECURE_COOKIE": _int("CONSOLE_SECURE_COOKIE", 1 if env == "production" else 0) == 1,
         "CONSOLE_SESSION_TTL": _int("CONSOLE_SESSION_TTL", 8 * 3600),

@@ -43,6 +43,7 @@ class Reason(StrEnum):
     CERTIFICATE_REVOKED = "certificate_revoked"
     WRONG_KEY_USAGE = "wrong_key_usage"
     MALFORMED = "malformed"
+    REVOCATION_UNKNOWN = "revocation_unknown"  # an external CA's CRL could not be had (signing/revocation.py)
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
+from asn1crypto import cms as asn1_cms
+from asn1crypto import tsp as asn1_tsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from signing.cms import gost_key, signing_time
+
+# RFC 3161 tokens ride in each SignerInfo as this unsigned attribute (id-aa-signatureTimeStampToken).
+_TIME_STAMP_TOKEN = "1.2.840.113549.1.9.16.2.14"
 
 # Names become paths inside the zip and words in a shell command: keep both safe.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -28,6 +35,66 @@ class SignedItem:
     p7s: bytes
     signer: str
     certificate: x509.Certificate
+    # Long-term evidence: the CAs between the signer and the anchor, the crls/ file current at the signature's
+    # time and the newest crls/ file (the state when exported), and an RFC 3161 reply if not in the .p7s.
+    chain: tuple[x509.Certificate, ...] = ()
+    crl: str | None = None
+    current_crl: str | None = None
+    timestamp: bytes | None = None
+
+
+def _signer_info(p7s: bytes) -> asn1_cms.SignerInfo:
+    return asn1_cms.ContentInfo.load(p7s)["content"]["signer_infos"][0]
+
+
+def time_stamp_token(p7s: bytes) -> bytes | None:
+    """The DER time-stamp token (a ContentInfo) carried as the signatureTimeStampToken, or None."""
+    attrs = _signer_info(p7s)["unsigned_attrs"]
+    for attr in [] if attrs.native is None else attrs:
+        if attr["type"].dotted == _TIME_STAMP_TOKEN:
+            return attr["values"][0].dump()
+    return None
+
+
+def _token_of(reply_or_token: bytes) -> asn1_cms.ContentInfo:
+    """The token of an RFC 3161 reply, or the token itself."""
+    try:
+        reply = asn1_tsp.TimeStampResp.load(reply_or_token, strict=True)
+        return reply["time_stamp_token"]
+    except (ValueError, TypeError, KeyError):
+        return asn1_cms.ContentInfo.load(reply_or_token, strict=True)
+
+
+def _reply(item: SignedItem) -> bytes | None:
+    """The RFC 3161 reply (.tsr) of the item: the one given, else one made around the token in its .p7s."""
+    if item.timestamp is not None:
+        return item.timestamp
+    token = time_stamp_token(item.p7s)
+    if token is None:
+        return None
+    return asn1_tsp.TimeStampResp({"status": {"status": "granted"},
+                                   "time_stamp_token": asn1_cms.ContentInfo.load(token)}).dump()
+
+
+def time_stamp_time(reply_or_token: bytes) -> datetime:
+    """The genTime of a time-stamp token (or of the token in a reply)."""
+    info = _token_of(reply_or_token)["content"]["encap_content_info"]["content"].parsed
+    return info["gen_time"].native.astimezone(timezone.utc)
+
+
+def signed_moment(p7s: bytes, reply: bytes | None = None) -> datetime:
+    """When a signature counts as made: its time-stamp's time when it has one, else its signing-time attribute."""
+    token = reply or time_stamp_token(p7s)
+    return time_stamp_time(token) if token is not None else signing_time(p7s)
+
+
+def _moment(item: SignedItem) -> datetime:
+    return signed_moment(item.p7s, item.timestamp)
+
+
+def _signature_value(p7s: bytes) -> bytes:
+    """The SignerInfo's signature octets: what a signature time-stamp's message imprint hashes."""
+    return _signer_info(p7s)["signature"].native
 
 
 def _checked(name: str, what: str) -> str:
@@ -46,17 +113,110 @@ def _pem(certificates: Sequence[x509.Certificate]) -> bytes:
     return b"".join(seen.values())
 
 
-def verify_command(item: SignedItem, ca_chain: Sequence[x509.Certificate] = ()) -> str:
-    """The OpenSSL command, run inside the unpacked zip, that verifies one signature at its signing time."""
-    # -attime: judge the certificates when the signature was made, so the check still passes after they expire.
-    moment = int(signing_time(item.p7s).timestamp())
+def _needs_gost(item: SignedItem, ca_chain: Sequence[x509.Certificate]) -> bool:
     # A GOST R 34.10-2012 signature needs OpenSSL's GOST engine (Debian: libengine-gost-openssl).
-    gost = any(gost_key(certificate) is not None for certificate in [item.certificate, *ca_chain])
-    engine = " -engine gost" if gost else ""
+    return any(gost_key(certificate) is not None for certificate in [item.certificate, *item.chain, *ca_chain])
+
+
+def verify_command(item: SignedItem, ca_chain: Sequence[x509.Certificate] = (), ca_file: str = "certs/ca.pem") -> str:
+    """The OpenSSL command, run inside the unpacked zip, that verifies one signature at its time (the
+    time-stamp's, else the signing time). verify.sh adds -crl_check with a CA file that holds the CRL too
+    (`openssl cms` takes CRLs only from its trust store)."""
+    # -attime: judge the certificates when the signature was made, so the check still passes after they expire.
+    moment = int(_moment(item).timestamp())
+    engine = " -engine gost" if _needs_gost(item, ca_chain) else ""
     return (
         f"openssl cms -verify{engine} -inform DER -binary -in signatures/{item.name}.p7s"
-        f" -content content/{item.name}.json -CAfile certs/ca.pem -purpose any -attime {moment}"
+        f" -content content/{item.name}.json -CAfile {ca_file} -purpose any -attime {moment}"
     )
+
+
+def _openssl_serial(serial: int) -> str:
+    """A serial number as `openssl crl -text` prints it: upper-case hex, whole bytes."""
+    text = format(serial, "X")
+    return text if len(text) % 2 == 0 else f"0{text}"
+
+
+def verify_script(items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate],
+                  tsa_certificates: Sequence[x509.Certificate] = ()) -> str:
+    """verify.sh: POSIX sh and plain OpenSSL, offline. Per signature: the time-stamp token (if any) against
+    certs/tsa.pem, then `openssl cms -verify -attime <its time> -crl_check` against the CRL current then;
+    prints a verdict per signature (noting a revocation after the signature's time) and exits 1 on any failure."""
+    gost_tsa = any(gost_key(certificate) is not None for certificate in tsa_certificates)
+    blocks = []
+    for item in items:
+        moment = _moment(item)
+        stamped = _reply(item) is not None
+        source = "time-stamp / метка времени" if stamped else "signing time / время подписания"
+        when = f"{moment:%Y-%m-%dT%H:%M:%SZ} ({source})"
+        who = item.certificate.subject.rfc4514_string()
+        lines = [f"# {item.name}", f"name={item.name}", "ok=1", "why=", "later="]
+        if stamped:
+            lines += [
+                f"if ! $OPENSSL ts -verify{' -engine gost' if gost_tsa else ''} -in timestamps/$name.tsr"
+                " -data signatures/$name.sig -CAfile certs/tsa.pem >\"$log\" 2>&1; then",
+                '    ok=0; why="the time-stamp token does not verify / метка времени не проверяется: $(reason)"',
+                "fi",
+            ]
+        if item.crl is None:
+            lines += ['if [ $ok = 1 ]; then ok=0; why="no revocation list current at the signature\'s time is '
+                      'included / нет списка отзыва, действовавшего на момент подписи"; fi']
+        else:
+            command = verify_command(item, ca_chain, '"$store"')[len("openssl "):]
+            lines += [
+                f"{{ cat certs/ca.pem; $OPENSSL crl -inform DER -in crls/{item.crl} -outform PEM; }} >\"$store\"",
+                f'if [ $ok = 1 ] && ! $OPENSSL {command} -crl_check -out /dev/null >"$log" 2>&1; then',
+                '    ok=0; why="$(reason)"',
+                "fi",
+            ]
+        if item.current_crl and item.current_crl != item.crl:
+            serial = _openssl_serial(item.certificate.serial_number)
+            lines += [
+                f"later=$($OPENSSL crl -inform DER -in crls/{item.current_crl} -noout -text 2>/dev/null"
+                f" | grep -A1 'Serial Number: {serial}$' | sed -n 's/.*Revocation Date: //p')",
+            ]
+        lines += [f"verdict {shlex.quote(who)} {shlex.quote(when)}"]
+        blocks.append("\n".join(lines))
+    body = "\n\n".join(blocks)
+    return f"""#!/bin/sh
+# Verifies every signature of this evidence offline with plain OpenSSL (1.1 or later; GOST signatures need
+# its GOST engine: Debian and Ubuntu package libengine-gost-openssl). Run: sh verify.sh
+# Проверяет все подписи этого архива без сети средствами OpenSSL. Запуск: sh verify.sh
+cd "$(dirname "$0")" || exit 2
+OPENSSL=${{OPENSSL:-openssl}}
+log=$(mktemp) || exit 2
+store=$(mktemp) || exit 2
+trap 'rm -f "$log" "$store"' EXIT
+total=0
+failed=0
+
+reason() {{
+    found=$(grep -o 'Verify error:.*' "$log" | head -n 1)
+    [ -n "$found" ] || found=$(grep -v -e '^Engine ' -e '^(gost)' "$log" | grep -i -e error -e fail | head -n 1)
+    [ -n "$found" ] || found=$(tail -n 1 "$log")
+    printf '%s' "$found"
+}}
+
+verdict() {{
+    total=$((total + 1))
+    if [ $ok = 1 ]; then
+        echo "VALID    $name: signed by $1 at $2 / подпись действительна"
+        if [ -n "$later" ]; then
+            echo "         the certificate was revoked later, on $later, after the signature's time: the signature"
+            echo "         stays valid / сертификат отозван позже ($later), после подписания: подпись действительна"
+        fi
+    else
+        failed=$((failed + 1))
+        echo "INVALID  $name: signed by $1 at $2 / подпись недействительна"
+        echo "         $why"
+    fi
+}}
+
+{body}
+
+echo "$((total - failed)) of $total signatures valid / действительных подписей: $((total - failed)) из $total"
+[ $failed = 0 ] || exit 1
+"""
 
 
 def how_to_verify(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate] = ()) -> str:
@@ -69,13 +229,21 @@ def how_to_verify(document_id: str, items: Sequence[SignedItem], ca_chain: Seque
 
 content/<name>.json     the exact bytes that were signed (canonical JSON, UTF-8)
 signatures/<name>.p7s   the detached CMS signature (DER) over that file
-certs/<signer>.pem      the signer's certificate(s)
-certs/ca.pem            the organization's CA certificate (the trust anchor)
+certs/<signer>.pem      the signer's certificate(s) and any intermediate CA certificates
+certs/ca.pem            the trust anchors: the organization's CA and any external CA a signer's certificate is from
+certs/tsa.pem           the time-stamp authority's certificates (when signatures are time-stamped)
+crls/*.crl              revocation lists (DER) of each issuer: the one current at each signature's time, kept
+                        when it was issued, and the newest one, which shows any revocation since
+timestamps/<name>.tsr   the RFC 3161 time-stamp of the signature (over signatures/<name>.sig, its value)
+verify.sh               checks everything below offline and prints a verdict per signature: sh verify.sh
 
 Verify every signature with OpenSSL 1.1 or later, from the folder where this zip was unpacked.
 Each command must print "CMS Verification successful" (the signed JSON is printed first).
--attime checks the certificates at the moment of signing. Revocation is not part of this check:
-the system's signature report states whether and when a certificate was revoked.
+-attime checks the certificates at the signature's time (its time-stamp's, else its signing time).
+verify.sh runs each command with -crl_check and a CA file that also holds the revocation list current at
+that time (openssl cms reads CRLs from its trust store only): a certificate revoked after that time keeps
+its signature valid, one revoked before does not. It also checks the time-stamps and names any revocation
+made later.
 A command with -engine gost checks a GOST R 34.10-2012 signature: it needs OpenSSL's GOST engine
 (Debian and Ubuntu: the libengine-gost-openssl package).
 
@@ -84,13 +252,18 @@ A command with -engine gost checks a GOST R 34.10-2012 signature: it needs OpenS
 
 content/<name>.json     ровно те байты, которые были подписаны (канонический JSON, UTF-8)
 signatures/<name>.p7s   отсоединённая подпись CMS (DER) к этому файлу
-certs/<signer>.pem      сертификат(ы) подписанта
-certs/ca.pem            сертификат удостоверяющего центра организации (доверенный корень)
+certs/<signer>.pem      сертификат(ы) подписанта и промежуточных УЦ
+certs/ca.pem            доверенные корни: УЦ организации и внешние УЦ сертификатов подписантов
+certs/tsa.pem           сертификаты службы меток времени (если подписи снабжены метками)
+crls/*.crl              списки отзыва (DER) каждого издателя: действовавший на момент каждой подписи и последний
+timestamps/<name>.tsr   метка времени RFC 3161 к подписи (к её значению signatures/<name>.sig)
+verify.sh               проверяет всё это без сети и выводит вывод по каждой подписи: sh verify.sh
 
 Проверьте каждую подпись с помощью OpenSSL 1.1 или новее, находясь в папке с распакованным архивом.
 Каждая команда должна вывести "CMS Verification successful" (сначала выводится подписанный JSON).
--attime проверяет сертификаты на момент подписания. Отзыв сертификатов этой командой не проверяется:
-отчёт системы о подписях показывает, был ли сертификат отозван и когда.
+-attime проверяет сертификаты на момент подписи (метки времени, иначе времени подписания). verify.sh
+добавляет -crl_check и список отзыва, действовавший тогда: сертификат, отозванный позже, не лишает подпись
+силы, отозванный раньше — лишает. Он же проверяет метки времени.
 Команда с -engine gost проверяет подпись ГОСТ Р 34.10-2012: для неё нужен модуль GOST для OpenSSL
 (в Debian и Ubuntu пакет libengine-gost-openssl).
 
@@ -100,14 +273,19 @@ Commands / Команды
 """
 
 
-def build_evidence(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate]) -> bytes:
-    """The evidence zip for a document, built in memory."""
+def build_evidence(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate],
+                   crls: Mapping[str, bytes] | None = None,
+                   tsa_certificates: Sequence[x509.Certificate] = ()) -> bytes:
+    """The evidence zip for a document, built in memory; crls are DER CRLs by their file name in crls/."""
+    crls = crls or {}
+    for name in crls:
+        _checked(name, "CRL name")
     names = [_checked(item.name, "signature name") for item in items]
     if len(set(names)) != len(names):
         raise ValueError("two signatures share a name")
     by_signer: dict[str, list[x509.Certificate]] = {}
     for item in items:
-        by_signer.setdefault(_checked(item.signer, "signer"), []).append(item.certificate)
+        by_signer.setdefault(_checked(item.signer, "signer"), []).extend([item.certificate, *item.chain])
     if "ca" in by_signer:
         raise ValueError("a signer may not be called 'ca': certs/ca.pem is the CA chain")
 
@@ -118,10 +296,22 @@ def build_evidence(document_id: str, items: Sequence[SignedItem], ca_chain: Sequ
             archive.writestr(zipfile.ZipInfo(path, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
 
         add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items, ca_chain).encode("utf-8"))
+        script = zipfile.ZipInfo("verify.sh", _ZIP_TIME)
+        script.external_attr = 0o100755 << 16  # executable once unpacked
+        archive.writestr(script, verify_script(items, ca_chain, tsa_certificates).encode("utf-8"),
+                         zipfile.ZIP_DEFLATED)
         for item in items:
             add(f"content/{item.name}.json", item.content)
             add(f"signatures/{item.name}.p7s", item.p7s)
+            reply = _reply(item)
+            if reply is not None:
+                add(f"signatures/{item.name}.sig", _signature_value(item.p7s))
+                add(f"timestamps/{item.name}.tsr", reply)
         for signer, certificates in by_signer.items():
             add(f"certs/{signer}.pem", _pem(certificates))
         add("certs/ca.pem", _pem(ca_chain))
+        if tsa_certificates:
+            add("certs/tsa.pem", _pem(tsa_certificates))
+        for name, der in sorted(crls.items()):
+            add(f"crls/{name}", der)
     return buffer.getvalue()
