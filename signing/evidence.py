@@ -143,6 +143,17 @@ def verify_script(items: Sequence[SignedItem], ca_chain: Sequence[x509.Certifica
     certs/tsa.pem, then `openssl cms -verify -attime <its time> -crl_check` against the CRL current then;
     prints a verdict per signature (noting a revocation after the signature's time) and exits 1 on any failure."""
     gost_tsa = any(gost_key(certificate) is not None for certificate in tsa_certificates)
+    # Each CRL is read once: a trust store (the anchors and the CRL, PEM) per CRL current at a signature's time,
+    # the text of each newest CRL, where a later revocation is looked up.
+    stores = {name: f"$tmp/store-{i}.pem" for i, name in enumerate(sorted({i.crl for i in items if i.crl}))}
+    texts = {name: f"$tmp/crl-{i}.txt" for i, name in enumerate(sorted({i.current_crl for i in items
+                                                                       if i.current_crl and i.current_crl != i.crl}))}
+    prepare = [f"{{ cat certs/ca.pem; $OPENSSL crl -inform DER -in crls/{name} -outform PEM; }} >\"{store}\""
+               for name, store in stores.items()]
+    for i, (name, text) in enumerate(texts.items()):
+        prepare += [f'$OPENSSL crl -inform DER -in crls/{name} -noout -text >"{text}" 2>/dev/null',
+                    f"listed{i}=\" $(sed -n 's/^ *Serial Number: //p' \"{text}\" | tr '\\n' ' ')\""]
+    listed = {name: f"$listed{i}" for i, name in enumerate(texts)}
     blocks = []
     for item in items:
         moment = _moment(item)
@@ -162,9 +173,8 @@ def verify_script(items: Sequence[SignedItem], ca_chain: Sequence[x509.Certifica
             lines += ['if [ $ok = 1 ]; then ok=0; why="no revocation list current at the signature\'s time is '
                       'included / нет списка отзыва, действовавшего на момент подписи"; fi']
         else:
-            command = verify_command(item, ca_chain, '"$store"')[len("openssl "):]
+            command = verify_command(item, ca_chain, f'"{stores[item.crl]}"')[len("openssl "):]
             lines += [
-                f"{{ cat certs/ca.pem; $OPENSSL crl -inform DER -in crls/{item.crl} -outform PEM; }} >\"$store\"",
                 f'if [ $ok = 1 ] && ! $OPENSSL {command} -crl_check -out /dev/null >"$log" 2>&1; then',
                 '    ok=0; why="$(reason)"',
                 "fi",
@@ -172,8 +182,10 @@ def verify_script(items: Sequence[SignedItem], ca_chain: Sequence[x509.Certifica
         if item.current_crl and item.current_crl != item.crl:
             serial = _openssl_serial(item.certificate.serial_number)
             lines += [
-                f"later=$($OPENSSL crl -inform DER -in crls/{item.current_crl} -noout -text 2>/dev/null"
-                f" | grep -A1 'Serial Number: {serial}$' | sed -n 's/.*Revocation Date: //p')",
+                f'case "{listed[item.current_crl]}" in *" {serial} "*)',
+                f"    later=$(grep -A1 'Serial Number: {serial}$' \"{texts[item.current_crl]}\""
+                " | sed -n 's/.*Revocation Date: //p');;",
+                "esac",
             ]
         lines += [f"verdict {shlex.quote(who)} {shlex.quote(when)}"]
         blocks.append("\n".join(lines))
@@ -185,8 +197,8 @@ def verify_script(items: Sequence[SignedItem], ca_chain: Sequence[x509.Certifica
 cd "$(dirname "$0")" || exit 2
 OPENSSL=${{OPENSSL:-openssl}}
 log=$(mktemp) || exit 2
-store=$(mktemp) || exit 2
-trap 'rm -f "$log" "$store"' EXIT
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$log" "$tmp"' EXIT
 total=0
 failed=0
 
@@ -211,6 +223,8 @@ verdict() {{
         echo "         $why"
     fi
 }}
+
+{chr(10).join(prepare)}
 
 {body}
 
