@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from flask import current_app
+from flask import current_app, g, has_app_context
 
 from models import User, db, utcnow
 from models.revocation import RevocationList
@@ -27,13 +27,18 @@ def issuer_id(certificate: x509.Certificate) -> str:
 
 
 def _keep(crl: Crl, issuer: x509.Certificate, url: str | None) -> RevocationList:
+    """The CRL kept once, whoever else fetched the same CRL at the same moment."""
     digest = hashlib.sha256(crl.der).hexdigest()
-    row = db.session.scalar(sa.select(RevocationList).where(RevocationList.sha256 == digest))
+    query = sa.select(RevocationList).where(RevocationList.sha256 == digest)
+    row = db.session.scalar(query)
     if row is None:
-        row = RevocationList(issuer=issuer_id(issuer), url=url, this_update=crl.this_update,
-                             next_update=crl.next_update, der=crl.der, sha256=digest)
-        db.session.add(row)
-        db.session.flush()
+        try:
+            with db.session.begin_nested():
+                row = RevocationList(issuer=issuer_id(issuer), url=url, this_update=crl.this_update,
+                                     next_update=crl.next_update, der=crl.der, sha256=digest)
+                db.session.add(row)
+        except sa.exc.IntegrityError:  # a twin request kept it first
+            row = db.session.scalar(query)
     return row
 
 
@@ -110,6 +115,9 @@ def external(certificate: x509.Certificate, issuer: x509.Certificate) -> tuple[C
     """The issuer's current CRL for an external certificate: the kept one while current, else fetched again from
     the certificate's distribution points (and kept). Returns the best CRL known and why none is current."""
     now = utcnow()
+    failed = g.setdefault("crl_failures", {}) if has_app_context() else {}
+    if issuer_id(issuer) in failed:  # one attempt per request and issuer: a report may hold many signatures
+        return failed[issuer_id(issuer)]
     kept = _newest(issuer)
     crl = revocation.load_crl(kept.der) if kept is not None else None
     if crl is not None and crl.current_at(now):
@@ -127,6 +135,7 @@ def external(certificate: x509.Certificate, issuer: x509.Certificate) -> tuple[C
         if fetched.current_at(now):
             return fetched, None
         crl, failure = fetched, FetchError(f"the CRL at {url} is stale", f"список отзыва по адресу {url} устарел")
+    failed[issuer_id(issuer)] = (crl, failure)
     return crl, failure
 
 
