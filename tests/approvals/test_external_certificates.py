@@ -3,13 +3,22 @@ chain must lead to an anchor, and the device proves it holds the key by signing 
 The external CA is openssl (P-256, and GOST through the GOST engine) serving its CRL over HTTP on 127.0.0.1;
 an unreachable CRL makes the revocation status unknown, never good."""
 import base64
+import hashlib
 import io
 import subprocess
+import time
 import zipfile
+from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
 
-from signing import gost
+from domain import revocation as crls
+from models import db
+from models.revocation import RevocationList
+from signing import gost, revocation
+from signing.ca import CertificateAuthority
 from tests.approvals.conftest import Signer
 from tests.support.external_ca import ExternalCA
 from tests.support.gost_tablet import GostTablet, gost_engine
@@ -122,3 +131,41 @@ def test_a_certificate_the_external_ca_revoked_cannot_be_enrolled(external, logi
     resp = _enrol(api, tablet, certificate)
 
     assert resp.status_code == 422 and resp.get_json()["code"] == "certificate_revoked", resp.get_json()
+
+
+def _plant_stale_crl(ca: ExternalCA) -> None:
+    """What was kept of the external CA's CRLs as time leaves it behind: the newest one past its nextUpdate."""
+    key = serialization.load_pem_private_key((ca.folder / "ca.key").read_bytes(), None)
+    now = datetime.now(timezone.utc)
+    der = revocation.issue_crl(CertificateAuthority(key, ca.certificate), [], number=99,
+                               this_update=now - timedelta(seconds=30), valid_for=timedelta(seconds=10))
+    crl = revocation.load_crl(der)
+    db.session.execute(sa.delete(RevocationList).where(RevocationList.issuer == crls.issuer_id(ca.certificate)))
+    db.session.add(RevocationList(issuer=crls.issuer_id(ca.certificate), url=ca.crl_url, this_update=crl.this_update,
+                                  next_update=crl.next_update, der=der, sha256=hashlib.sha256(der).hexdigest()))
+    db.session.commit()
+
+
+def test_a_stale_crl_is_fetched_again_and_without_a_fresh_one_the_status_is_unknown(external, login, route, users,
+                                                                                    document):
+    ca = external()
+    api, tablet = login("exec1"), Tablet()
+    certificate = ca.issue(tablet.csr_pem())
+    resp = _enrol(api, tablet, certificate)
+    assert resp.status_code == 201, resp.get_json()
+    approval = route(("sequential", [users["exec1"]]))
+    assert Signer(api, tablet, resp.get_json()).approve(approval["id"]).status_code == 200
+    time.sleep(1.1)  # a CRL dates a revocation to the second: one in the signature's own second counts as before
+    ca.revoke(certificate)  # after the signature
+
+    _plant_stale_crl(ca)  # the kept CRL is past its nextUpdate: the report fetches the CA's current one
+    [item] = api.get(f"/documents/{document}/signatures").get_json()["items"]
+    assert item["valid"] is True and item["revocation"]["status"] == "good", (item["reason"], item["detail"],
+                                                                                item["revocation"])
+    assert "after this signature was made" in item["revocation"]["detail"]
+
+    ca.stop()
+    _plant_stale_crl(ca)  # stale again, and now nothing answers
+    [item] = api.get(f"/documents/{document}/signatures").get_json()["items"]
+    assert (item["valid"], item["reason"], item["revocation"]["status"]) == (False, "revocation_unknown", "unknown")
+    assert "did not answer" in item["revocation"]["detail"] and "не ответил" in item["revocation"]["detail_ru"]
