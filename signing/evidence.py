@@ -164,7 +164,15 @@ def verify_script(items: Sequence[SignedItem], ca_chain: Sequence[x509.Certifica
         lines = [f"# {item.name}", f"name={item.name}", "ok=1", "why=", "later="]
         if stamped:
             lines += [
-                f"if ! $OPENSSL ts -verify{' -engine gost' if gost_tsa else ''} -in timestamps/$name.tsr"
+                # The token must cover this very signature: signatures/<name>.sig is the .p7s's signature value
+                # (the only OCTET STRING at depth 5: ContentInfo, [0], SignedData, signerInfos, SignerInfo).
+                "value=$($OPENSSL asn1parse -inform DER -in signatures/$name.p7s"
+                " | sed -n 's/.*:d=5 .*prim: OCTET STRING *\\[HEX DUMP\\]://p' | head -n 1)",
+                "if [ \"$value\" != \"$(od -An -v -tx1 signatures/$name.sig | tr -d ' \\n' | tr a-f A-F)\" ]; then",
+                '    ok=0; why="signatures/$name.sig is not the signature value of its .p7s / файл .sig не совпадает '
+                'со значением подписи"',
+                "fi",
+                f"if [ $ok = 1 ] && ! $OPENSSL ts -verify{' -engine gost' if gost_tsa else ''} -in timestamps/$name.tsr"
                 " -data signatures/$name.sig -CAfile certs/tsa.pem >\"$log\" 2>&1; then",
                 '    ok=0; why="the time-stamp token does not verify / метка времени не проверяется: $(reason)"',
                 "fi",

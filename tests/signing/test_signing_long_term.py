@@ -202,8 +202,14 @@ def test_with_time_stamps_verify_sh_checks_them_and_judges_revocation_at_the_tim
     server = [cms.verify(i.p7s, i.content, [ca.certificate], dict(revoked), at=stamped_at).valid for i in items]
     assert server == [True, False]
 
-    # A time-stamp token that does not cover the signature fails the signature, whatever else holds.
-    (tmp_path / "evidence" / "signatures" / "stamped.sig").write_bytes(b"another signature value")
-    done = subprocess.run(["sh", "verify.sh"], cwd=tmp_path / "evidence", capture_output=True, text=True, timeout=60)
+    # A time-stamp token that does not cover the signature fails the signature, whatever else holds: another
+    # signature's token, or a .sig file swapped to match it.
+    evidence = tmp_path / "evidence"
+    (evidence / "timestamps" / "stamped.tsr").write_bytes((evidence / "timestamps" / "backdated.tsr").read_bytes())
+    done = subprocess.run(["sh", "verify.sh"], cwd=evidence, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and _verdicts(done.stdout)["stamped"] == "INVALID", done.stdout
     assert "time-stamp token does not verify" in done.stdout
+    (evidence / "signatures" / "stamped.sig").write_bytes((evidence / "signatures" / "backdated.sig").read_bytes())
+    done = subprocess.run(["sh", "verify.sh"], cwd=evidence, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and _verdicts(done.stdout)["stamped"] == "INVALID", done.stdout
+    assert "stamped.sig is not the signature value" in done.stdout
