@@ -407,7 +407,9 @@ def _verified(signature: Signature, organization_id: int, revoked: dict[int, dat
     except TrustError as error:
         refused = cms.Verification(False, cms.Reason(error.code) if error.code in set(cms.Reason) else
                                    cms.Reason.UNTRUSTED_ISSUER, error.reason)
-        return refused, {"status": "unknown", "detail": error.reason, "detail_ru": error.reason}
+        return refused, {"status": "unknown", "detail": f"revocation status unknown: {error.reason}",
+                         "detail_ru": "статус отзыва неизвестен: цепочка сертификата не ведёт к доверенному "
+                                      "удостоверяющему центру"}
     result = cms.verify(signature.p7s, signature.content, chain[:1], revoked, at=moment)
     if not external:
         revoked_at = revoked.get(certificate(signature.key).serial_number)
