@@ -7,6 +7,7 @@ from domain.errors import (
     ConfigError,  # noqa: F401  (raised here, caught by the process commands)
 )
 from signing.ca import CA_ALGORITHMS
+from signing.trust import load_anchors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,7 +112,7 @@ def from_env() -> dict:
         # The key of a CA that `flask ca init` creates: p256, gost2012-256 or gost2012-512; existing CAs stay.
         "CA_ALGORITHM": _ca_algorithm(os.environ.get("CA_ALGORITHM", "p256")),
         # External CAs whose certificates signers may enrol: a PEM file or a directory of them.
-        "TRUST_ANCHORS": os.environ.get("TRUST_ANCHORS") or None,
+        "TRUST_ANCHORS": _trust_anchors(os.environ.get("TRUST_ANCHORS") or None),
         # The address the API is reached at, for the CRL distribution point in the certificates our CAs issue;
         # unset, the address a request came to.
         "PUBLIC_URL": os.environ.get("PUBLIC_URL") or None,
@@ -137,6 +138,18 @@ def _ca_algorithm(name: str) -> str:
     if name not in CA_ALGORITHMS:
         raise ConfigError(f"CA_ALGORITHM must be one of {', '.join(CA_ALGORITHMS)}, got {name!r}")
     return name
+
+
+def _trust_anchors(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        if not load_anchors(path):
+            raise ValueError("no certificate in it")
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"TRUST_ANCHORS must name a PEM file or a directory of PEM files with the external CAs' "
+                          f"certificates; {path!r}: {error}") from None
+    return path
 
 
 def _blob_store(url: str) -> str:

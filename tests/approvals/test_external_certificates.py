@@ -169,3 +169,17 @@ def test_a_stale_crl_is_fetched_again_and_without_a_fresh_one_the_status_is_unkn
     [item] = api.get(f"/documents/{document}/signatures").get_json()["items"]
     assert (item["valid"], item["reason"], item["revocation"]["status"]) == (False, "revocation_unknown", "unknown")
     assert "did not answer" in item["revocation"]["detail"] and "не ответил" in item["revocation"]["detail_ru"]
+
+
+def test_trust_anchors_that_cannot_be_read_stop_the_start(monkeypatch, tmp_path):
+    from mobile_api import config
+    (tmp_path / "notes.pem").write_text("not a certificate")
+    for wrong in (tmp_path / "missing.pem", tmp_path / "notes.pem"):
+        monkeypatch.setenv("TRUST_ANCHORS", str(wrong))
+        with pytest.raises(config.ConfigError, match="TRUST_ANCHORS must name a PEM file or a directory"):
+            config.from_env()
+    anchors = tmp_path / "anchors"
+    anchors.mkdir()
+    (anchors / "federal.pem").write_text(ExternalCA("Federal Test CA").pem())
+    monkeypatch.setenv("TRUST_ANCHORS", str(anchors))
+    assert config.from_env()["TRUST_ANCHORS"] == str(anchors)
