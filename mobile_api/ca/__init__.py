@@ -10,6 +10,7 @@ blp = Blueprint("ca", __name__, description="Certificate revocation lists")
 
 
 @blp.route("/ca/<id:organization_id>/crl", methods=["GET"])
+@blp.doc(security=[])
 @blp.response(200, description="The CA's current CRL (DER), signed by the CA", content_type="application/pkix-crl")
 @binary_body(200, "application/pkix-crl")
 @errors("no_certificate_authority")
