@@ -128,6 +128,20 @@ def timestamp_command(item: SignedItem, tsa_certificates: Sequence[x509.Certific
     )
 
 
+def _imprint_lines(token: bytes) -> list[str]:
+    """verify.sh lines that hash signatures/$name.sig for a Streebog imprint: `openssl ts -verify -data` cannot
+    (OpenSSL 3 fetches its digest from providers, and Streebog lives in the GOST engine), `openssl dgst` can."""
+    if rfc3161.token_info(token).hash_algorithm != rfc3161.STREEBOG_256:
+        return []
+    return ["digest=$($OPENSSL dgst -engine gost -md_gost12_256 -r signatures/$name.sig 2>/dev/null | cut -d' ' -f1)"]
+
+
+def _imprint_option(token: bytes) -> str:
+    if rfc3161.token_info(token).hash_algorithm == rfc3161.STREEBOG_256:
+        return '-digest "$digest"'
+    return "-data signatures/$name.sig"
+
+
 def _openssl_serial(serial: int) -> str:
     """A serial number as `openssl crl -text` prints it: upper-case hex, whole bytes."""
     text = format(serial, "X")
@@ -170,8 +184,9 @@ def verify_script(items: Sequence[SignedItem], ca_chain: Sequence[x509.Certifica
                 'со значением подписи"',
                 "fi",
                 # The same token file as HOW-TO-VERIFY's command (-token_in), hashed here from the .sig itself.
+                *_imprint_lines(token),
                 f"if [ $ok = 1 ] && ! $OPENSSL ts -verify{_ts_engine(token, tsa_certificates)} -token_in"
-                f" -in timestamps/$name.tsr -data signatures/$name.sig -CAfile certs/tsa.pem"
+                f" -in timestamps/$name.tsr {_imprint_option(token)} -CAfile certs/tsa.pem"
                 f" -attime {int(moment.timestamp())} >\"$log\" 2>&1; then",
                 '    ok=0; why="the time-stamp token does not verify / метка времени не проверяется: $(reason)"',
                 "fi",

@@ -111,6 +111,10 @@ def test_a_signed_decision_is_time_stamped_and_the_evidence_verifies_with_openss
     assert [c.split()[1] for c in commands] == ["cms", "ts"]
     assert (tmp_path / "timestamps").is_dir() and (tmp_path / "certs" / "tsa.pem").is_file()
     run_all(commands, tmp_path)
+    # verify.sh checks the same token file (Streebog imprint: with the GOST engine) and the CRL at its genTime.
+    done = subprocess.run(["sh", "verify.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "1 of 1 signatures valid" in done.stdout, done.stdout + done.stderr
+    assert "(time-stamp / метка времени)" in done.stdout
 
 
 @pytest.mark.parametrize("trouble", ["stopped", "slow"])
