@@ -184,7 +184,7 @@ def main() -> None:
     os.environ["NO_PROXY"] = "127.0.0.1"
     keys = [k for k in args.keys.split(",") if k]
     pki = TsaPki()
-    anchors = timestamp.load_anchors(pki.ca_file)
+    anchors = timestamp.load_tsa_anchors(pki.ca_file)
     with FakeTsa(pki) as tsa, tempfile.TemporaryDirectory() as folder:
         print(f"verification, per signature (CAdES-T; median of {args.rounds} rounds of {args.signatures} files)")
         for key in keys:

@@ -5,6 +5,8 @@ without one decides unsigned. Enrolling a tablet is therefore what makes a perso
 and an organization that wants every decision signed enrols every approver. Issuing a resolution may
 carry a signature of its author.
 """
+import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -13,14 +15,14 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from flask import current_app
+from flask import current_app, has_request_context, request
 
 from models import Document, Job, Organization, Resolution, User, audit, db, utcnow
 from models.base import lock as lock_row
 from models.raw import run
 from models.resolutions import ISSUED_STATES
 from models.signing import OrganizationCA, Signature, SigningKey, SigningSession
-from signing import cms, timestamp
+from signing import cms, timestamp, trust
 from signing.ca import (
     CertificateAuthority,
     create_ca,
@@ -30,9 +32,11 @@ from signing.ca import (
 )
 from signing.canonical import resolution_bytes, version_hash
 from signing.csr import CsrError, issue_certificate, load_csr
-from signing.evidence import SignedItem, build_evidence
+from signing.evidence import SignedItem, build_evidence, signed_moment
+from signing.trust import TrustError
 
 from . import assistant_rights, substitutions
+from . import revocation as crls
 from .errors import ApiError, conflict, not_found
 
 ALGORITHMS = ("ecdsa-with-SHA256", "gost3410-2012-256", "gost3410-2012-512")
@@ -77,6 +81,80 @@ def _load_ca(organization_id: int) -> CertificateAuthority:
     return load_ca(row.key_pem.encode(), row.certificate_pem.encode(), _passphrase())
 
 
+load_organization_ca = _load_ca
+
+
+def crl_url(organization_id: int) -> str | None:
+    """Where the organization CA's CRL is served (its certificates' distribution point): under PUBLIC_URL, else
+    under the address the request came to; None outside a request without PUBLIC_URL."""
+    base = current_app.config.get("PUBLIC_URL") or (request.host_url if has_request_context() else None)
+    return f"{base.rstrip('/')}/api/v1/ca/{organization_id}/crl" if base else None
+
+
+@functools.lru_cache(maxsize=4)
+def _anchors_of(path: str | None) -> tuple[x509.Certificate, ...]:
+    return tuple(trust.load_trust_anchors(path))
+
+
+def trust_anchors() -> list[x509.Certificate]:
+    """The external CAs whose certificates a signer may bring (TRUST_ANCHORS)."""
+    return list(_anchors_of(current_app.config.get("TRUST_ANCHORS")))
+
+
+def _trust_error(error: TrustError, field: str = "certificate") -> ApiError:
+    return ApiError(422, error.code, error.reason, {field: [error.reason]})
+
+
+def _issued_by_us(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    # By name: cms.verify then checks the CA's signature on it (a GOST one costs tens of milliseconds).
+    return cert.issuer == ca.subject
+
+
+def chain_of(key: SigningKey, organization_id: int, at: datetime) -> tuple[list[x509.Certificate], bool]:
+    """The CA certificates above the key's certificate (its issuer first) and whether they are an external
+    CA's; TrustError when an external chain no longer leads to a trust anchor valid at `at`."""
+    ca = ca_certificate(organization_id)
+    certificates = trust.load_chain(key.certificate_pem)
+    if _issued_by_us(certificates[0], ca):
+        return [ca], False
+    return trust.chain(certificates[0], certificates[1:], trust_anchors(), at)[1:], True
+
+
+def key_challenge(user: User) -> trust.Challenge:
+    """What the device signs to prove it holds the key of the certificate it brings."""
+    return trust.challenge(current_app.config["SECRET_KEY"].encode(), str(user.id))
+
+
+def enrol_external(user: User, certificate_pem: str, challenge: bytes, proof: bytes) -> SigningKey:
+    """Enrol a certificate the signer has from a trusted external CA: its chain leads to a trust anchor, it is
+    valid now and allows signatures, and the device signed our challenge with its key."""
+    now = utcnow()
+    try:
+        certificates = trust.load_chain(certificate_pem)
+        trust.check_challenge(current_app.config["SECRET_KEY"].encode(), challenge, str(user.id), now)
+        path = trust.chain(certificates[0], certificates[1:], trust_anchors(), now)
+        trust.check_signing_certificate(path[0])
+        trust.check_proof(path[0], challenge, proof)
+    except TrustError as error:
+        raise _trust_error(error, "proof" if error.code == "proof_invalid" else
+                           "challenge" if error.code.startswith("challenge") else "certificate") from None
+    leaf = path[0]
+    status = crls.external_status(leaf, path[1], now)
+    if status.state != "good" or (status.revoked_at is not None and status.revoked_at <= now):
+        code = "certificate_revoked" if status.state == "revoked" else "revocation_unknown"
+        raise ApiError(422, code, status.en, {"certificate": [status.en, status.ru]})
+    serial = format(leaf.serial_number, "x")
+    if db.session.scalar(sa.select(SigningKey.id).where(SigningKey.serial == serial)) is not None:
+        raise conflict("key_exists", "This certificate is enrolled already.", "enrolled")
+    pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in path[:-1])  # the anchor is ours
+    key = SigningKey(user_id=user.id, certificate_pem=pem, serial=serial, not_after=leaf.not_valid_after_utc)
+    db.session.add(key)
+    db.session.flush()
+    audit.record(user.organization_id, user.id, "key.enrolled", "signing_key", key.id, serial=key.serial,
+                 issuer=leaf.issuer.rfc4514_string(), not_after=leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return key
+
+
 def certificate(key: SigningKey) -> x509.Certificate:
     return x509.load_pem_x509_certificate(key.certificate_pem.encode())
 
@@ -87,7 +165,8 @@ def enrol(user: User, csr_pem: str) -> SigningKey:
         csr = load_csr(csr_pem)
     except CsrError as error:
         raise ApiError(422, error.code, error.reason, {"csr": [error.reason]}) from None
-    cert = issue_certificate(_load_ca(user.organization_id), csr, user_id=str(user.id), user_name=user.name)
+    cert = issue_certificate(_load_ca(user.organization_id), csr, user_id=str(user.id), user_name=user.name,
+                             crl_url=crl_url(user.organization_id))
     key = SigningKey(user_id=user.id, certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
                      serial=format(cert.serial_number, "x"), not_after=cert.not_valid_after_utc)
     db.session.add(key)
@@ -111,6 +190,8 @@ def revoke(user: User, key: SigningKey) -> None:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(user.organization_id, user.id, "key.revoked", "signing_key", key.id, serial=key.serial)
+        db.session.flush()
+        crls.issue(user.organization_id)  # the distribution point lists it from now on
 
 
 def signature_required(user_id: int) -> bool:
@@ -178,6 +259,7 @@ def open_session(user: User, key_id: int, doc: Document, subject_type: str, subj
     """Prepare what the device signs: the signed attributes over the content, valid for a few minutes."""
     key = get_key(user, key_id)
     _check_usable(key, signed_at)
+    _check_chain(key, user.organization_id, signed_at)
     data_to_sign = cms.signed_attributes(content, certificate(key), signed_at)
     session = SigningSession(user_id=user.id, key_id=key.id, key=key, document_id=doc.id,
                              subject_type=subject_type, subject_id=subject_id, content=content,
@@ -186,6 +268,24 @@ def open_session(user: User, key_id: int, doc: Document, subject_type: str, subj
     db.session.add(session)
     db.session.flush()
     return session
+
+
+def _check_chain(key: SigningKey, organization_id: int, at: datetime) -> list[x509.Certificate]:
+    """The key's CA certificates, after making sure a revocation list current at `at` is kept for its
+    evidence: our CA's is issued when due; an external CA's is fetched, and the key must not be revoked by it
+    nor its status unknown."""
+    try:
+        chain, external = chain_of(key, organization_id, at)
+    except TrustError as error:
+        raise _trust_error(error, "signature") from None
+    if not external:
+        crls.current(organization_id, at)
+        return chain
+    status = crls.external_status(certificate(key), chain[0], at)
+    if status.state != "good" or (status.revoked_at is not None and status.revoked_at <= at):
+        code = "certificate_revoked" if status.state == "revoked" else "revocation_unknown"
+        raise ApiError(422, code, f"The signature was refused: {status.en}.", {"signature": [status.en, status.ru]})
+    return chain
 
 
 def open_resolution_session(user: User, res: Resolution, key_id: int) -> SigningSession:
@@ -233,10 +333,12 @@ def sign(user: User, session_id: int | None, signature_der: bytes) -> Signature:
     if session.expires_at <= now:
         raise ApiError(410, "session_expired", "This signing session has expired; open a new one.")
     _check_usable(session.key, now)  # under the lock: a key revoked meanwhile is refused here
-    ca_cert = ca_certificate(user.organization_id)
-    p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), [ca_cert])
+    # Also under the lock: the chain still leads to a trust anchor, an external CA's CRL does not list the key
+    # (nor is unknown), and our CA has a CRL current now for the evidence.
+    chain = _check_chain(session.key, user.organization_id, now)
+    p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), chain)
     if early is None or early[0] != p7s:
-        result = cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now)
+        result = cms.verify(p7s, session.content, chain[:1], _revocations(user.organization_id), at=now)
         if not result.valid:
             raise ApiError(422, result.reason.value, f"The signature was refused: {result.detail}.",
                            {"signature": [result.reason.value]})
@@ -272,9 +374,12 @@ def _time_stamped_early(user: User, session_id: int | None,
     now = utcnow()
     if session is None or session.user_id != user.id or session.used_at is not None or session.expires_at <= now:
         return None
-    ca_cert = ca_certificate(user.organization_id)
-    p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), [ca_cert])
-    if not cms.verify(p7s, session.content, [ca_cert], _revocations(user.organization_id), at=now).valid:
+    try:  # the chain as the locked path assembles it; its CRL checks (and any CRL it issues) wait for the lock
+        chain, _external = chain_of(session.key, user.organization_id, now)
+    except TrustError:
+        return None
+    p7s = cms.assemble(session.data_to_sign, signature_der, certificate(session.key), chain)
+    if not cms.verify(p7s, session.content, chain[:1], _revocations(user.organization_id), at=now).valid:
         return None  # no TSA request for a signature that is refused
     try:
         return p7s, fetch_timestamp(p7s, certificate(session.key), current_app.config["TSA_TIMEOUT_S"])
@@ -291,7 +396,7 @@ def tsa_configured() -> bool:
 def tsa_anchors() -> list[x509.Certificate]:
     """The certificates a TSA's token must chain to (TSA_CA_FILE); none when time-stamps are off."""
     path = current_app.config.get("TSA_CA_FILE")
-    return timestamp.load_anchors(path) if path else []
+    return timestamp.load_tsa_anchors(path) if path else []
 
 
 def fetch_timestamp(p7s: bytes, signer: x509.Certificate, timeout: float) -> timestamp.Token:
@@ -354,19 +459,17 @@ def sign_resolution_issue(user: User, res: Resolution, session_id: int) -> Signa
 
 
 def report(doc: Document) -> list[dict]:
-    """Every signature on the document, verified now at the time the server received it."""
+    """Every signature on the document, verified now at its moment: the genTime of its time-stamp, else the time
+    the server received it; with its certificate's revocation status then."""
     signatures = db.session.scalars(sa.select(Signature).where(Signature.document_id == doc.id)
                                     .order_by(Signature.id)).all()
     if not signatures:
         return []
-    trusted = [ca_certificate(doc.organization_id)]
     revoked = _revocations(doc.organization_id)
     tsa_trusted = tsa_anchors()
     out = []
     for signature in signatures:
-        # A checked time-stamp's genTime outranks signed_at (the server's clock) as the moment of signing.
-        result = cms.verify(signature.p7s, signature.content, trusted, revoked, at=signature.signed_at,
-                            tsa_trusted=tsa_trusted)
+        result, revocation = _verified(signature, doc.organization_id, revoked, tsa_trusted)
         cert = result.signer or certificate(signature.key)
         out.append({
             "id": signature.id, "subject": {"type": signature.subject_type, "id": str(signature.subject_id)},
@@ -377,14 +480,93 @@ def report(doc: Document) -> list[dict]:
                             "issuer": cert.issuer.rfc4514_string(), "not_after": cert.not_valid_after_utc},
             "key_revoked_at": signature.key.revoked_at,
             "valid": result.valid, "reason": result.reason.value, "detail": result.detail, "note": result.note,
+            "revocation": revocation,
         })
     return out
+
+
+def _verified(signature: Signature, organization_id: int, revoked: dict[int, datetime],
+              tsa_trusted: list[x509.Certificate]) -> tuple[cms.Verification, dict]:
+    """A signature verified at its moment, and its certificate's revocation status then: from the key table for
+    our CA's certificates, from the issuer's CRL for an external CA's (unknown, and so not valid, when no current
+    CRL can be had). The moment is its time-stamp's genTime when it has one (checked against the TSA anchors),
+    else the time the server received it, so a revocation after the time-stamp keeps it valid and one before
+    does not, whatever the server's clock said; verify.sh in the evidence judges at the same moment."""
+    moment = signature.timestamped_at if tsa_trusted and signature.timestamped_at else signature.signed_at
+    try:
+        chain, external = chain_of(signature.key, organization_id, moment)
+    except TrustError as error:
+        refused = cms.Verification(False, cms.Reason(error.code) if error.code in set(cms.Reason) else
+                                   cms.Reason.UNTRUSTED_ISSUER, error.reason)
+        return refused, {"status": "unknown", "detail": f"revocation status unknown: {error.reason}",
+                         "detail_ru": "статус отзыва неизвестен: цепочка сертификата не ведёт к доверенному "
+                                      "удостоверяющему центру"}
+    result = cms.verify(signature.p7s, signature.content, chain[:1], revoked, at=signature.signed_at,
+                        tsa_trusted=tsa_trusted)
+    moment = result.timestamped_at or moment  # the genTime cms.verify checked (the one kept, unless tampered)
+    if not external:
+        revoked_at = revoked.get(certificate(signature.key).serial_number)
+        state = "revoked" if revoked_at is not None and revoked_at <= moment else "good"
+        status = revocation_text(state, revoked_at)
+        return result, status
+    status = crls.external_status(certificate(signature.key), chain[0], moment)
+    text = {"status": status.state, "detail": status.en, "detail_ru": status.ru}
+    if result.valid and status.state == "revoked":
+        result = dataclasses.replace(result, valid=False, reason=cms.Reason.CERTIFICATE_REVOKED, detail=status.en)
+    elif result.valid and status.state == "unknown":
+        result = dataclasses.replace(result, valid=False, reason=cms.Reason.REVOCATION_UNKNOWN, detail=status.en)
+    elif result.valid and status.revoked_at is not None:
+        result = dataclasses.replace(result, note="; ".join(filter(None, [result.note, status.en])))
+    return result, text
+
+
+def revocation_text(state: str, revoked_at: datetime | None) -> dict:
+    """A revocation status judged from our own key table, in the words of signing.revocation."""
+    if revoked_at is None:
+        return {"status": state, "detail": "not revoked", "detail_ru": "не отозван"}
+    stamp = f"{revoked_at:%Y-%m-%dT%H:%M:%SZ}"
+    if state == "revoked":
+        return {"status": state, "detail": f"the certificate was revoked at {stamp}, before signing",
+                "detail_ru": f"сертификат отозван {stamp}, до подписания"}
+    return {"status": state, "detail": f"the certificate was revoked at {stamp}, after this signature was made",
+            "detail_ru": f"сертификат отозван {stamp}, после подписания"}
 
 
 def evidence(doc: Document) -> bytes:
     """The evidence zip of the document's signatures, checkable with stock `openssl cms -verify`."""
     signatures = db.session.scalars(sa.select(Signature).where(Signature.document_id == doc.id)
                                     .order_by(Signature.id)).all()
-    items = [SignedItem(name=f"{s.subject_type}-{s.subject_id}-signature-{s.id}", content=s.content, p7s=s.p7s,
-                        signer=f"user-{s.signer_id}", certificate=certificate(s.key)) for s in signatures]
-    return build_evidence(str(doc.id), items, [ca_certificate(doc.organization_id)], tsa_chain=tsa_anchors())
+    ca = ca_certificate(doc.organization_id)
+    anchors, items, lists = [ca], [], {}
+    for s in signatures:
+        item = SignedItem(name=f"{s.subject_type}-{s.subject_id}-signature-{s.id}", content=s.content, p7s=s.p7s,
+                          signer=f"user-{s.signer_id}", certificate=certificate(s.key))
+        try:
+            chain, external = chain_of(s.key, doc.organization_id, s.timestamped_at or s.signed_at)
+        except TrustError:
+            chain, external = trust.load_chain(s.key.certificate_pem)[1:], True
+        if chain:
+            if external:
+                crls.external(item.certificate, chain[0])  # the newest state, fetched when the kept CRL is stale
+            anchors.append(chain[-1])
+            item = evidence_crls(item, chain, lists)
+        items.append(item)
+    return build_evidence(str(doc.id), items, anchors, crls=lists, tsa_certificates=tsa_anchors())
+
+
+def evidence_crls(item: SignedItem, chain: list[x509.Certificate], lists: dict[str, bytes]) -> SignedItem:
+    """The item with its intermediates and the names of its issuer's CRLs (the one current at its time, the
+    newest one), those CRLs added to lists by name."""
+    issuer = chain[0]
+    at = signed_moment(item.p7s)
+    prefix = f"ca-{crls.issuer_id(issuer)[:12]}"
+
+    def named(row) -> str | None:
+        if row is None:
+            return None
+        name = f"{prefix}-{row.this_update:%Y%m%dT%H%M%SZ}-{row.sha256[:8]}.crl"
+        lists[name] = row.der
+        return name
+
+    return dataclasses.replace(item, chain=tuple(chain[:-1]), crl=named(crls.as_of(issuer, at)),
+                               current_crl=named(crls.newest(issuer)))

@@ -104,6 +104,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import (
         approvals,
         auth,
+        ca,
         control,
         devices,
         directory,
@@ -119,7 +120,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         voice,
     )
     for module in (auth, devices, inbox, documents, resolutions, tasks, control, approvals, voice, directory,
-                   organization, search, drafts, substitutions):
+                   organization, search, drafts, substitutions, ca):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(ops.blp)
     from . import console

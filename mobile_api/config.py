@@ -7,7 +7,8 @@ from domain.errors import (
     ConfigError,  # noqa: F401  (raised here, caught by the process commands)
 )
 from signing.ca import CA_ALGORITHMS
-from signing.timestamp import load_anchors
+from signing.timestamp import load_tsa_anchors
+from signing.trust import load_trust_anchors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,6 +131,11 @@ def from_env() -> dict:
         # The key of a CA that `flask ca init` creates: p256, gost2012-256 or gost2012-512; existing CAs stay.
         "CA_ALGORITHM": _ca_algorithm(os.environ.get("CA_ALGORITHM", "p256")),
         **_tsa(),
+        # External CAs whose certificates signers may enrol: a PEM file or a directory of them.
+        "TRUST_ANCHORS": _trust_anchors(os.environ.get("TRUST_ANCHORS") or None),
+        # The address the API is reached at, for the CRL distribution point in the certificates our CAs issue;
+        # unset, the address a request came to.
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL") or None,
         # The review console's cookie: Secure (HTTPS only) by default in production; 0/1 to override.
         "CONSOLE_SECURE_COOKIE": _int("CONSOLE_SECURE_COOKIE", 1 if env == "production" else 0) == 1,
         "CONSOLE_SESSION_TTL": _int("CONSOLE_SESSION_TTL", 8 * 3600),
@@ -157,7 +163,7 @@ def _tsa() -> dict:
                           "certificate, which its tokens are checked against")
     if ca_file:
         try:
-            load_anchors(ca_file)  # a missing or broken file stops the process now, not a signature later
+            load_tsa_anchors(ca_file)  # a missing or broken file stops the process now, not a signature later
         except ValueError as error:
             raise ConfigError(str(error)) from None
     return {
@@ -178,6 +184,18 @@ def _ca_algorithm(name: str) -> str:
     if name not in CA_ALGORITHMS:
         raise ConfigError(f"CA_ALGORITHM must be one of {', '.join(CA_ALGORITHMS)}, got {name!r}")
     return name
+
+
+def _trust_anchors(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        if not load_trust_anchors(path):
+            raise ValueError("no certificate in it")
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"TRUST_ANCHORS must name a PEM file or a directory of PEM files with the external CAs' "
+                          f"certificates; {path!r}: {error}") from None
+    return path
 
 
 def _blob_store(url: str) -> str:

@@ -31,6 +31,7 @@ from .resolutions import (
     TaskReport,
     resolution_executors,
 )
+from .revocation import RevocationList  # noqa: F401
 from .substitutions import Substitution
 from .voice import VoiceNote
 

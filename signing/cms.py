@@ -44,6 +44,7 @@ class Reason(StrEnum):
     WRONG_KEY_USAGE = "wrong_key_usage"
     MALFORMED = "malformed"
     BAD_TIMESTAMP = "bad_timestamp"
+    REVOCATION_UNKNOWN = "revocation_unknown"  # an external CA's CRL could not be had (signing/revocation.py)
 
 
 @dataclass(frozen=True)

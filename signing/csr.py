@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing import gost
 from signing.ca import CertificateAuthority, common_name, sign_again
+from signing.revocation import distribution_point
 
 CERTIFICATE_VALIDITY = timedelta(days=730)
 # A device clock a little ahead of ours must not see its fresh certificate as not yet valid.
@@ -115,8 +116,10 @@ def issue_certificate(
     user_name: str,
     now: datetime | None = None,
     valid_for: timedelta = CERTIFICATE_VALIDITY,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
-    """Sign a certificate for the user's device key; the subject comes from us, never from the CSR."""
+    """Sign a certificate for the user's device key; the subject comes from us, never from the CSR. With crl_url
+    the certificate names it as its CRL distribution point."""
     now = now or datetime.now(timezone.utc)
     # cryptography builds and signs with keys it knows; a GOST key goes in after, and the CA signs again.
     stand_in = ec.generate_private_key(ec.SECP256R1())
@@ -134,7 +137,7 @@ def issue_certificate(
         ]
     )
     ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.certificate.subject)
@@ -161,8 +164,10 @@ def issue_certificate(
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
         .add_extension(key_id, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca.key if isinstance(ca.key, ec.EllipticCurvePrivateKey) else stand_in, hashes.SHA256())
     )
+    if crl_url is not None:
+        builder = builder.add_extension(distribution_point(crl_url), critical=False)
+    certificate = builder.sign(ca.key if isinstance(ca.key, ec.EllipticCurvePrivateKey) else stand_in, hashes.SHA256())
     if isinstance(csr, GostRequest) or isinstance(ca.key, gost.GostPrivateKey):
         certificate = sign_again(certificate, ca.key, csr.key.spki_der if isinstance(csr, GostRequest) else None)
     return certificate

@@ -82,7 +82,7 @@ def imprint(algorithm: str, signature_value: bytes) -> bytes:
     return IMPRINT_HASHES[algorithm](signature_value)
 
 
-def load_anchors(path: str | Path) -> list[x509.Certificate]:
+def load_tsa_anchors(path: str | Path) -> list[x509.Certificate]:
     """The TSA trust anchors (and any intermediates) of a PEM file."""
     try:
         return x509.load_pem_x509_certificates(Path(path).read_bytes())

@@ -14,6 +14,7 @@ from ..schemas import AttachmentForm, AttachmentSchema, PageArgs
 from .schemas import (
     ApprovalPage,
     ApprovalSchema,
+    ChallengeOut,
     DecisionIn,
     KeyIn,
     KeyOut,
@@ -68,10 +69,22 @@ def decide(body, approval_id):
 @idempotent
 @blp.arguments(KeyIn())
 @blp.response(201, KeyOut)
-@errors("no_certificate_authority", "csr_malformed", "csr_bad_signature", "csr_unsupported_key")
+@errors("no_certificate_authority", "csr_malformed", "csr_bad_signature", "csr_unsupported_key",
+        "certificate_malformed", "untrusted_issuer", "certificate_expired", "wrong_key_usage", "certificate_revoked",
+        "revocation_unknown", "challenge_invalid", "challenge_expired", "proof_invalid", "key_exists")
 def enrol(body):
-    """Enrol a device key (P-256 or GOST R 34.10-2012): a PKCS#10 request in, a certificate from the CA out."""
+    """Enrol a device key (P-256 or GOST R 34.10-2012): a PKCS#10 request in, a certificate from the CA out; or a
+    certificate from a trusted external CA (TRUST_ANCHORS) with the device's signature over a challenge."""
+    if "certificate" in body:
+        return signatures.enrol_external(g.user, body["certificate"], body["challenge"], body["proof"]), 201
     return signatures.enrol(g.user, body["csr"]), 201
+
+
+@blp.route("/keys/challenge", methods=["POST"])
+@blp.response(200, ChallengeOut)
+def key_challenge():
+    """A challenge for the device to sign with the key of the external certificate it enrols (valid 5 minutes)."""
+    return signatures.key_challenge(g.user)
 
 
 @blp.route("/keys", methods=["GET"])

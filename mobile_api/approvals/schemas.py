@@ -2,7 +2,7 @@
 import base64
 import binascii
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from domain import signatures
 from models.signing import DECISIONS, STAGE_MODES, SUBJECT_TYPES
@@ -97,7 +97,29 @@ class ApprovalPage(Schema):
 
 
 class KeyIn(Schema):
-    csr = fields.String(required=True, validate=validate.Length(1, 16000))
+    csr = fields.String(validate=validate.Length(1, 16000), metadata={
+        "description": "A PKCS#10 request: the organization's CA issues the certificate."})
+    certificate = fields.String(validate=validate.Length(1, 64000), metadata={
+        "description": "Instead of `csr`: a PEM certificate the signer has from a trusted external CA (intermediate "
+                       "CA certificates may follow it), with `challenge` and `proof`."})
+    challenge = Base64(metadata={"description": "The challenge of `POST /keys/challenge`, as it was answered."})
+    proof = Base64(metadata={"description": "The device's signature over the challenge bytes with the "
+                                            "certificate's key: DER ECDSA-SHA256 (P-256), or s then r over their "
+                                            "GOST R 34.11-2012 hash (GOST)."})
+
+    @validates_schema
+    def _one_way(self, data, **kwargs):
+        if ("csr" in data) == ("certificate" in data):
+            raise ValidationError("Send either csr or certificate (with challenge and proof).", "csr")
+        if "certificate" in data:
+            missing = {name: ["Required with certificate."] for name in ("challenge", "proof") if name not in data}
+            if missing:
+                raise ValidationError(missing)
+
+
+class ChallengeOut(Schema):
+    challenge = Base64(attribute="data", metadata={"description": "The bytes to sign, base64."})
+    expires_at = UtcTime()
 
 
 class KeyOut(Schema):
@@ -187,6 +209,12 @@ class CertificateView(Schema):
     not_after = UtcTime()
 
 
+class RevocationView(Schema):
+    status = fields.String(metadata={"enum": ["good", "revoked", "unknown"]})
+    detail = fields.String()
+    detail_ru = fields.String()
+
+
 class SignatureReportItem(Schema):
     id = Id()
     subject = fields.Nested(SubjectOut)
@@ -203,6 +231,10 @@ class SignatureReportItem(Schema):
     reason = fields.String(metadata={"enum": [r.value for r in Reason]})
     detail = fields.String()
     note = fields.String(allow_none=True)
+    revocation = fields.Nested(RevocationView, metadata={
+        "description": "The certificate's revocation status at the signature's time: from the key table for the "
+                       "organization CA's certificates, from the issuer's CRL for an external CA's; `unknown` when "
+                       "no current CRL can be had (and then the signature is not `valid`)."})
 
 
 class SignatureReport(Schema):

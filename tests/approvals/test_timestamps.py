@@ -111,6 +111,10 @@ def test_a_signed_decision_is_time_stamped_and_the_evidence_verifies_with_openss
     assert [c.split()[1] for c in commands] == ["cms", "ts"]
     assert (tmp_path / "timestamps").is_dir() and (tmp_path / "certs" / "tsa.pem").is_file()
     run_all(commands, tmp_path)
+    # verify.sh checks the same token file (Streebog imprint: with the GOST engine) and the CRL at its genTime.
+    done = subprocess.run(["sh", "verify.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "1 of 1 signatures valid" in done.stdout, done.stdout + done.stderr
+    assert "(time-stamp / метка времени)" in done.stdout
 
 
 @pytest.mark.parametrize("trouble", ["stopped", "slow"])
@@ -204,3 +208,49 @@ def test_with_a_tsa_readyz_wants_a_live_timestamp_worker(app, client, tsa):
     assert resp.status_code == 200 and resp.get_json()["checks"]["timestamps"] == "ok"
     app.config["TSA_URL"] = None  # no TSA: no time-stamp worker needed
     assert "timestamps" not in client.get("/readyz").get_json()["checks"]
+
+
+def test_revocation_is_judged_at_the_time_stamp_by_the_report_and_by_verify_sh(app, enrol_any, route, users,
+                                                                              document, tsa, tmp_path):
+    """Time-stamps and long-term evidence together: a key revoked after its signature's time-stamp keeps the
+    signature valid; a signature whose token came only after its key was revoked is not, on the server and in
+    the evidence's verify.sh alike."""
+    exec1, employee1 = enrol_any("exec1"), enrol_any("employee1")
+    approval = route(("parallel", [users["exec1"], users["employee1"]]))
+    early = sign_decision(exec1, approval["id"])
+    assert early["timestamped_at"] is not None
+    tsa.mode = "down"
+    late = sign_decision(employee1, approval["id"])
+    assert late["timestamped_at"] is None  # CAdES-BES for now; a job asks again
+
+    assert exec1.api.delete(f"/keys/{exec1.key['id']}").status_code == 204
+    assert employee1.api.delete(f"/keys/{employee1.key['id']}").status_code == 204
+    time.sleep(1.05 - utcnow().microsecond / 1e6)  # genTime is in whole seconds: the token comes a second later
+    tsa.mode = "ok"
+    db.session.execute(sa.update(Job).values(available_at=utcnow()))
+    db.session.commit()
+    Worker(Settings(retry_s=60, retry_max_s=600, timeout_s=2), name="test-timestamps", app=app).run(once=True)
+
+    report = {item["id"]: item for item in exec1.api.get(f"/documents/{document}/signatures").get_json()["items"]}
+    kept, lost = report[early["id"]], report[late["id"]]
+    assert (kept["valid"], kept["reason"], kept["revocation"]["status"]) == (True, "ok", "good")
+    assert "after this signature was made" in kept["revocation"]["detail"]
+    assert lost["timestamped_at"] is not None and lost["timestamped_at"] > lost["signed_at"]
+    assert (lost["valid"], lost["reason"], lost["revocation"]["status"]) == (False, "certificate_revoked", "revoked")
+
+    evidence = exec1.api.get(f"/documents/{document}/evidence")
+    with zipfile.ZipFile(io.BytesIO(evidence.data)) as archive:
+        archive.extractall(tmp_path)
+        names = archive.namelist()
+    assert {"certs/tsa.pem", "verify.sh"} <= set(names)
+    assert sum(name.startswith("timestamps/") for name in names) == 2
+    done = subprocess.run(["sh", "verify.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    verdicts = {line.split()[1].rstrip(":"): line.split()[0] for line in done.stdout.splitlines()
+                if line.startswith(("VALID", "INVALID"))}
+    assert verdicts == {f"approval-{approval['id']}-signature-{early['id']}": "VALID",
+                        f"approval-{approval['id']}-signature-{late['id']}": "INVALID"}, done.stdout
+    assert "was revoked later" in done.stdout and "1 of 2 signatures valid" in done.stdout
+    # The documented per-file commands accept both tokens and both signatures (revocation is verify.sh's part).
+    text = (tmp_path / "HOW-TO-VERIFY.txt").read_text(encoding="utf-8")
+    run_all([line for line in text.splitlines() if line.startswith("openssl ")], tmp_path)

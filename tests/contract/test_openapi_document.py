@@ -15,7 +15,7 @@ from signing.cms import Reason
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PUBLIC = {"auth_login", "auth_refresh", "ops_healthz", "ops_readyz", "ops_metrics"}
+PUBLIC = {"auth_login", "auth_refresh", "ops_healthz", "ops_readyz", "ops_metrics", "ca_crl"}
 ACTING = {"resolutions_reviewed", "resolutions_issue", "tasks_complete", "approvals_decide", "approvals_sign",
           "voice_retry"}
 

@@ -61,7 +61,7 @@ def test_the_zip_holds_the_exact_signed_bytes_signatures_and_certificates(tmp_pa
     zipped = build_evidence("doc-1", items, [ca.certificate])
     names = _unpack(tmp_path, zipped)
     assert names == sorted(
-        ["HOW-TO-VERIFY.txt", "certs/ca.pem", "certs/u-1001.pem", "certs/u-1002.pem"]
+        ["HOW-TO-VERIFY.txt", "verify.sh", "certs/ca.pem", "certs/u-1001.pem", "certs/u-1002.pem"]
         + [f"content/{item.name}.json" for item in items]
         + [f"signatures/{item.name}.p7s" for item in items]
     )

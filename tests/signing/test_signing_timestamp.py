@@ -30,7 +30,7 @@ def tsa(tsa_pki, monkeypatch):
 
 @pytest.fixture
 def anchors(tsa_pki):
-    return timestamp.load_anchors(tsa_pki.ca_file)
+    return timestamp.load_tsa_anchors(tsa_pki.ca_file)
 
 
 def stamped(p7s: bytes, tsa: FakeTsa, anchors, gost_signature: bool = False) -> tuple[bytes, timestamp.Token]:
