@@ -120,3 +120,38 @@ def test_a_deputy_returns_a_report_and_executes_the_resolution_in_the_principals
     executed = _audit("resolution.executed")[-1]
     assert executed.actor_id == demo["employee2"].id and executed.details["acting_for"] == str(demo["exec1"].id)
     assert login("minister").get(f"/resolutions/{res}").get_json()["status"] == "executed"
+
+
+# --- the directory: who is away, and who acts for them --------------------------------------------
+
+def _person(api, q: str, who) -> dict:
+    items = api.get(f"/directory/people?q={q}").get_json()["items"]
+    return next(p for p in items if p["id"] == str(who.id))
+
+
+def test_the_directory_shows_who_acts_for_someone_away_only_while_it_runs(login, demo):
+    clerk = login("clerk1")
+    assert _person(clerk, "Сафин", demo["minister"]).get("away") is None
+    # A period to come is not away yet.
+    later = login("minister").post("/substitutions", json={
+        "deputy": str(demo["employee1"].id), "starts_at": _at(timedelta(days=2)), "ends_at": NEXT_WEEK,
+        "scopes": ["approvals"]})
+    assert later.status_code == 201
+    assert _person(clerk, "Сафин", demo["minister"]).get("away") is None
+    inbox = _deputize(login, demo, "minister", "employee2", scopes=["inbox"])
+    _deputize(login, demo, "minister", "exec1", scopes=["resolutions"])
+    away = _person(clerk, "Сафин", demo["minister"])["away"]
+    # With several deputies, the one acting for resolutions is named.
+    assert away["deputy"] == {"id": str(demo["exec1"].id), "short_name": demo["exec1"].short_name}
+    assert away["until"] == NEXT_WEEK
+    assert _person(clerk, "Галиев", demo["exec1"]).get("away") is None  # the deputy is not away
+    # Another organization's directory never shows the minister, nor their deputy.
+    assert login("exec2").get("/directory/people?q=Сафин").get_json()["items"] == []
+    # The phone's offline copy carries no `away` (it would outlive the period).
+    synced = login("clerk1").get("/directory/sync").get_json()["people"]["upserted"]
+    assert all("away" not in p for p in synced)
+    for made in login("minister").get("/substitutions").get_json()["items"]:
+        if made["id"] != later.get_json()["id"]:
+            assert login("minister").delete(f"/substitutions/{made['id']}").status_code == 204
+    assert inbox
+    assert _person(clerk, "Сафин", demo["minister"]).get("away") is None
