@@ -97,6 +97,10 @@ MESSAGES = {
     "control_of": ("Контроль исполнения: ", "Execution control: "),
     "read_only": ("Вы видите страницу руководителя; принимать отчёты и решать о сроках может только он.",
                   "You see the executive's page; only they accept reports and decide extensions."),
+    "acting_control": ("Вы исполняете обязанности руководителя: решения по отчётам и срокам принимаются от его "
+                       "имени и записываются за вами.",
+                       "You act for the executive: decisions on reports and deadlines are taken in their name and "
+                       "recorded as yours."),
     "period": ("Период", "Period"),
     "from": ("с", "from"),
     "to": ("по", "to"),
