@@ -58,3 +58,34 @@ def test_a_deputy_decides_on_the_principals_control_page_only_while_acting(clien
     assert refused.status_code in (403, 404)
     assert _status(world["plain"]) == ("reported", False)
     client.post("/console/logout", data={"csrf_token": _token(client, "/console/")})
+
+
+def test_a_deputy_sees_the_principals_drafts_to_issue_and_issues_one_in_their_name(client, login, demo):
+    from tests.console.test_console_http import _draft
+
+    draft = _draft(login, demo)  # exec1's own draft
+    _sign_in(client, "employee2")
+    assert 'data-testid="acting-drafts"' not in client.get("/console/").get_data(as_text=True)
+    assert client.get(f"/console/resolutions/{draft}").status_code == 404
+    made = login("exec1").post("/substitutions", json={
+        "deputy": str(demo["employee2"].id), "starts_at": _at(timedelta(seconds=-1)),
+        "ends_at": _at(timedelta(days=7)), "scopes": ["resolutions"]})
+    assert made.status_code == 201, made.get_json()
+    queue = client.get("/console/").get_data(as_text=True)
+    assert f'data-testid="acting-drafts" data-principal-id="{demo["exec1"].id}"' in queue
+    assert f"/console/resolutions/{draft}" in queue
+    page = client.get(f"/console/resolutions/{draft}").get_data(as_text=True)
+    assert 'data-testid="acting-for"' in page and 'data-testid="issue"' in page
+    assert 'data-testid="save"' not in page and 'data-testid="reject"' not in page  # read and issue only
+    token = _token(client, "/console/")
+    issued = client.post(f"/console/api/resolutions/{draft}/issue", headers={"X-CSRF-Token": token})
+    assert issued.status_code == 200 and issued.get_json()["status"] == "issued", issued.get_json()
+    assert _acting_for("resolution.issued")[-1] == str(demo["exec1"].id)
+    assert login("exec1").get(f"/resolutions/{draft}").get_json()["issued_by"] == str(demo["employee2"].id)
+    # Ended: the next draft is the principal's alone.
+    assert login("exec1").delete(f"/substitutions/{made.get_json()['id']}").status_code == 204
+    second = _draft(login, demo)
+    assert 'data-testid="acting-drafts"' not in client.get("/console/").get_data(as_text=True)
+    assert client.get(f"/console/resolutions/{second}").status_code == 404
+    refused = client.post(f"/console/api/resolutions/{second}/issue", headers={"X-CSRF-Token": token})
+    assert refused.status_code == 404
