@@ -138,6 +138,12 @@ def get_resolution(user: User, resolution_id: int | None, lock: bool = False) ->
     # Anyone who may see the document sees its issued resolutions.
     if res.status in ISSUED_STATES and may_see(user, res.document_id):
         return res
+    # A deputy (resolutions scope) sees the issued resolutions the principals they act for now control,
+    # wrote or execute: those they accept reports on, decide extensions of and withdraw in their name.
+    if res.status in ISSUED_STATES:
+        concerned = {res.controller_user_id, res.author_id, *(e.id for e in res.executors)}
+        if concerned.intersection(substitutions.principals_of(user, "resolutions")):
+            return res
     raise not_found("resolution")
 
 

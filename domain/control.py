@@ -191,11 +191,11 @@ def accept(user: User, task_id: int, comment: str | None = None) -> Task:
     notify("report_accepted", task.executor_id, task.document_id, task_id=task.id, resolution_id=res.id)
     audit.record(user.organization_id, user.id, "task.accepted", "task", task.id,
                  report_id=str(entry.id) if entry else None, **substitutions.audited(principal))
-    _execute_if_done(user, res)
+    _execute_if_done(user, res, principal)
     return task
 
 
-def _execute_if_done(user: User, res: Resolution) -> None:
+def _execute_if_done(user: User, res: Resolution, principal: User | None = None) -> None:
     """A controlled resolution whose every task is done is executed (its row is locked by the caller)."""
     if res.status != "issued" or not res.control:
         return
@@ -204,7 +204,8 @@ def _execute_if_done(user: User, res: Resolution) -> None:
         return
     move(res, "executed")
     res.closed_at = utcnow()
-    audit.record(user.organization_id, user.id, "resolution.executed", "resolution", res.id)
+    audit.record(user.organization_id, user.id, "resolution.executed", "resolution", res.id,
+                 **substitutions.audited(principal))
 
 
 def return_report(user: User, task_id: int, comment: str) -> Task:
@@ -303,11 +304,15 @@ def decide_extension(user: User, request_id: int | None, decision: str, comment:
 # --- the resolution --------------------------------------------------------------------------------
 
 def withdraw(user: User, resolution_id: int, reason: str) -> Resolution:
-    """The controller takes the resolution off control: its tasks not done end (as withdrawn, never
-    late), their pending extension requests are cancelled, and the executors are told."""
+    """The controller (or their deputy, in their name: checked in the resolution's lock) takes the
+    resolution off control: its tasks not done end (as withdrawn, never late), their pending extension
+    requests are cancelled, and the executors are told."""
     res = access.get_resolution(user, resolution_id, lock=True)
-    if user.id != (res.controller_id or res.author_id):
-        raise ApiError(403, "forbidden", "Only the controller withdraws a resolution.")
+    principal = None
+    if user.id != res.controller_user_id:  # a deputy of the controller withdraws it in their name
+        principal = substitutions.acts_for(user, res.controller_user_id, "resolutions")
+        if principal is None:
+            raise ApiError(403, "forbidden", "Only the controller withdraws a resolution.")
     if res.status != "issued":
         raise conflict("invalid_state", f"A resolution that is {res.status} cannot be withdrawn.", res.status)
     now = utcnow()
@@ -316,7 +321,7 @@ def withdraw(user: User, resolution_id: int, reason: str) -> Resolution:
     ending = db.session.scalars(sa.select(Task).where(Task.resolution_id == res.id, Task.removed.is_(False),
                                                       Task.status != "done").order_by(Task.id)
                                 .with_for_update()).all()
-    concerned = {user.id}
+    concerned = {(principal or user).id}
     for task in ending:
         concerned |= {task.executor_id, *([task.reviewer_id] if task.reviewer_id else [])}
         task.status, task.withdrawn, task.completed_at = "done", True, now
@@ -332,7 +337,7 @@ def withdraw(user: User, resolution_id: int, reason: str) -> Resolution:
     notify_each("resolution_withdrawn", res.document_id,
                 [(t.executor_id, {"task_id": t.id, "resolution_id": res.id}) for t in ending])
     audit.record(user.organization_id, user.id, "resolution.withdrawn", "resolution", res.id, reason=reason,
-                 tasks=[str(t.id) for t in ending])
+                 tasks=[str(t.id) for t in ending], **substitutions.audited(principal))
     return res
 
 

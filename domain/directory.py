@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from models import Resolution, Unit, User, db, resolution_executors, unit_members, utcnow
 from models.changes import ChangeCounter
 
-from . import paging
+from . import paging, substitutions
 from .errors import ApiError
 from .names import norm
 
@@ -31,11 +31,20 @@ def _unit_of(user_ids: list[int]) -> dict[int, Unit]:
     return out
 
 
-def entries(users: list[User]) -> list[dict]:
-    """The trimmed directory entry of each person."""
+def entries(users: list[User], organization_id: int | None = None) -> list[dict]:
+    """The trimmed directory entry of each person; given the reader's organization, with `away` (until
+    when, and who acts for them now) for those away (absent for the others), so whoever addresses them
+    sees the deputy. Only running substitutions of that organization count; a phone's offline copy
+    (`sync`) carries none, as it would be out of date at the period's end."""
     units = _unit_of([u.id for u in users])
-    return [{"id": u.id, "short_name": u.short_name, "name": u.name, "position": u.position,
-             "unit": units.get(u.id)} for u in users]
+    out = [{"id": u.id, "short_name": u.short_name, "name": u.name, "position": u.position,
+            "unit": units.get(u.id)} for u in users]
+    if organization_id is not None:
+        gone = substitutions.away(organization_id, [u.id for u in users])
+        for entry in out:
+            if entry["id"] in gone:
+                entry["away"] = gone[entry["id"]]
+    return out
 
 
 def subtree(organization_id: int, unit_id: int) -> list[int]:
@@ -90,7 +99,7 @@ def search(user: User, q: str | None, unit_id: int | None, limit: int, cursor: s
     page = page[:limit]
     by_id = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(page)))} if page else {}
     rows = [by_id[i] for i in page]
-    return {"items": entries(rows), "next_cursor": paging.encode(rows[-1].id) if more else None}
+    return {"items": entries(rows, user.organization_id), "next_cursor": paging.encode(rows[-1].id) if more else None}
 
 
 def units_tree(organization_id: int) -> list[dict]:
@@ -147,6 +156,6 @@ def frequent_executors(user: User, now: datetime | None = None) -> list[dict]:
     users = {u.id: u for u in db.session.scalars(sa.select(User).where(
         User.id.in_([r.user_id for r in rows]), User.organization_id == user.organization_id,
         User.is_active.is_(True)))}
-    listed = entries([users[r.user_id] for r in rows if r.user_id in users])
+    listed = entries([users[r.user_id] for r in rows if r.user_id in users], user.organization_id)
     counts = {r.user_id: r.times for r in rows}
     return [{**e, "times": counts[e["id"]]} for e in listed]

@@ -75,6 +75,15 @@ def prepared_for(user: User, limit: int, cursor: str | None = None) -> dict:
     return {"items": rows, "next_cursor": next_cursor}
 
 
+def not_issued(author: User, limit: int, cursor: str | None = None) -> dict:
+    """Every draft of the author not yet issued (their own, dictated, or an assistant's), newest first:
+    what a deputy acting for them issues in their name."""
+    query = sa.select(Resolution).where(Resolution.author_id == author.id,
+                                        Resolution.status.in_(sorted(rules.EDITABLE))).options(*rules.AS_LISTED)
+    rows, next_cursor = paging.newest_first(query, Resolution.created_at, Resolution.id, limit, cursor)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
 def written_by(user: User, limit: int, cursor: str | None = None) -> dict:
     """The drafts this assistant wrote for executives, whatever became of them (issued, rejected...), newest
     first: where the assistant sees the executive's answer."""

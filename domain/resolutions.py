@@ -262,7 +262,8 @@ def for_issue(user: User, resolution_id: int | None) -> Resolution:
 
 def may_issue(user: User, res: Resolution) -> bool:
     """Whether `issue` without a signature would be allowed now (what a screen offers)."""
-    return ((res.author_id == user.id or assistant_rights.may_issue_for(user, res.author_id))
+    return ((res.author_id == user.id or assistant_rights.may_issue_for(user, res.author_id)
+             or res.author_id in substitutions.principals_of(user, "resolutions"))
             and res.status in EDITABLE and not signatures.issue_needs_signature(user))
 
 

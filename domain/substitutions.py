@@ -190,6 +190,39 @@ def acting_as(user: User, acting_for: int | None, scope: str) -> User | None:
     return acting_principal(user, acting_for, scope)
 
 
+def reading_as(user: User, for_id: int | None, scope: str) -> User:
+    """Whose view a read shows: the user's own (no `for`, or the user), or that of the principal named by
+    `for` while the user acts for them in `scope` (else 403 `not_acting_for`). A read takes no lock: what it
+    shows is what the principal saw at that moment; every act asks `acting_principal` in its own lock."""
+    if for_id is None or for_id == user.id:
+        return user
+    if for_id not in principal_ids(user.id, scope):
+        raise ApiError(403, "not_acting_for", "You do not act for that person now.")
+    principal = db.session.get(User, for_id)
+    if principal is None or principal.organization_id != user.organization_id:
+        raise ApiError(403, "not_acting_for", "You do not act for that person now.")
+    return principal
+
+
+def away(organization_id: int, user_ids: list[int]) -> dict[int, dict]:
+    """Who of these people is away now, until when, and who acts for them: the running substitutions of
+    the organization, one query. A person with several deputies (scopes given to different people) shows
+    the one acting in `resolutions`, else in `inbox`, else the first named."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Substitution.principal_id, Substitution.ends_at, User.id, User.short_name)
+        .join(User, User.id == Substitution.deputy_id)
+        .where(Substitution.organization_id == organization_id, Substitution.principal_id.in_(user_ids),
+               User.organization_id == organization_id, _running(utcnow()))
+        .order_by(Substitution.principal_id, Substitution.resolutions.desc(), Substitution.inbox.desc(),
+                  Substitution.id)).all()
+    out: dict[int, dict] = {}
+    for principal_id, ends_at, deputy_id, short_name in rows:
+        out.setdefault(principal_id, {"until": ends_at, "deputy": {"id": deputy_id, "short_name": short_name}})
+    return out
+
+
 def audited(principal: User | None) -> dict:
     """What an audit entry adds for an act in a principal's name."""
     return {"acting_for": str(principal.id)} if principal is not None else {}

@@ -14,7 +14,7 @@ from models.base import lock as lock_row
 from models.blobstore import blobs
 from models.voice import PHRASE_MODES, ResolutionTemplate, VoicePreference
 
-from . import access, corrections, dictation, inbox, paging, parsing
+from . import access, corrections, dictation, inbox, paging, parsing, substitutions
 from . import resolutions as rules
 from .errors import ApiError, not_found
 from .notify import notify
@@ -128,10 +128,12 @@ def retry(user: User, res: Resolution) -> Resolution:
 
 
 def get_note(user: User, note_id: int | None) -> VoiceNote:
-    """A voice note of a resolution the user may edit (its author or their assistant); else 404."""
+    """A voice note of a resolution the user may edit (its author or their assistant), or of a draft of a
+    principal the user acts for now (resolutions scope: they issue it in the author's name); else 404."""
     note = db.session.get(VoiceNote, note_id) if note_id else None
     res = note and db.session.scalar(sa.select(Resolution).where(Resolution.voice_note_id == note.id))
-    if res is None or not access.may_edit_resolution(user, res):
+    if res is None or not (access.may_edit_resolution(user, res) or (
+            res.status in rules.EDITABLE and res.author_id in substitutions.principals_of(user, "resolutions"))):
         raise not_found("voice note")
     return note
 

@@ -265,6 +265,9 @@ class ExecutionSchema(Schema):
 
 class ControlArgs(PageArgs):
     view = fields.String(load_default="reports", validate=validate.OneOf(list(CONTROL_VIEWS)))
+    principal = Id(data_key="for", metadata={"description": (
+        "a deputy's view of a principal they act for now in the `resolutions` scope: what the principal controls "
+        "(`403 not_acting_for` when they do not act for them, also once the substitution ended)")})
 
 
 class ControlTaskBrief(ExecutionTaskBrief):
@@ -285,6 +288,8 @@ class ControlItem(Schema):
 class ControlPage(Schema):
     items = fields.List(fields.Nested(ControlItem))
     next_cursor = fields.String(allow_none=True)
+    principal = fields.Nested(UserRef, data_key="for", allow_none=True, metadata={
+        "description": "whose view this is when the caller asked with `for` as a deputy; else null"})
 
 
 class SummaryArgs(Schema):
@@ -292,6 +297,10 @@ class SummaryArgs(Schema):
     start = Deadline(data_key="from", metadata={"description": "a time, or a date (from its start); "
                                                                "default a year before `to`"})
     end = Deadline(data_key="to", metadata={"description": "a time, or a date (to its end); default now"})
+    principal = Id(data_key="for", metadata={"description": (
+        "a deputy's view of a principal they act for now in the `resolutions` scope: what the principal reads "
+        "(their units' subtree, an executive's organization) "
+        "(`403 not_acting_for` when they do not act for them, also once the substitution ended)")})
 
 
 class Counts(Schema):
@@ -325,6 +334,8 @@ class SummarySchema(Schema):
     total = fields.Nested(Counts)
     units = fields.List(fields.Nested(UnitCounts), metadata={"description": "each unit of the subtree"})
     executors = fields.List(fields.Nested(ExecutorCounts))
+    principal = fields.Nested(UserRef, data_key="for", allow_none=True, metadata={
+        "description": "whose summary this is when the caller asked with `for` as a deputy; else null"})
 
 
 class WithdrawIn(Schema):

@@ -1,6 +1,7 @@
 """The control page: an executive's execution discipline by unit, the late tasks behind it, and the reports
 and extension requests waiting for them, decided from here; an assistant sees the page of the executive
-they serve, and acts only where the rules let them (domain/control.py decides, as for the API)."""
+they serve, and a deputy that of the principal they act for now (resolutions scope); each acts only where
+the rules let them (domain/control.py decides, as for the API: a deputy in the principal's name)."""
 import secrets
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -10,7 +11,7 @@ from flask import g, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import orm
 
-from domain import access, control, execution, summary
+from domain import access, control, execution, substitutions, summary
 from domain.errors import ApiError, not_found
 from models import Document, Resolution, Task, User, db
 
@@ -25,9 +26,18 @@ PAGE = 50
 KEPT = ("for", "unit", "from", "to")
 
 
+def _acting() -> list[User]:
+    """The principals the signed-in user acts for now in the `resolutions` scope (a running substitution):
+    their pages are the deputy's to read and act on, in their name, while it runs."""
+    ids = substitutions.principals_of(g.user, "resolutions")
+    return list(db.session.scalars(sa.select(User).where(
+        User.id.in_(ids), User.organization_id == g.user.organization_id).order_by(User.id))) if ids else []
+
+
 def _viewer() -> User:
-    """Whose page this is: an executive's own, or that of an executive the assistant serves (the review
-    screen's rule, access.serves); `for` picks one of several. Anyone else has no control page (404)."""
+    """Whose page this is: an executive's own, that of an executive the assistant serves (the review
+    screen's rule, access.serves), or that of a principal the user acts for now; `for` picks one of
+    several. Anyone else has no control page (404), nor a deputy once the substitution ended."""
     user, wanted = g.user, request.values.get("for", "")
     if user.has_role("executive") and wanted in ("", str(user.id)):
         return user
@@ -35,9 +45,15 @@ def _viewer() -> User:
     if wanted:
         if wanted.isdigit() and access.serves(user, int(wanted)):
             return next(e for e in served if e.id == int(wanted))
+        principal = next((p for p in _acting() if str(p.id) == wanted), None)
+        if principal is not None:
+            return principal
         raise not_found("executive")
     if served:
         return served[0]
+    acting = _acting()
+    if acting:
+        return acting[0]
     raise not_found("control page")
 
 
@@ -97,6 +113,12 @@ def _tree_key(unit_id: int, parents: dict, names: dict) -> list:
     return list(reversed(path))
 
 
+def _acting_ids() -> set[int]:
+    """Whom the signed-in user acts for now: a form to decide is offered where domain/control.py would
+    let them decide in that principal's name (it checks again, in the lock, when the form is posted)."""
+    return set(substitutions.principals_of(g.user, "resolutions"))
+
+
 def _reports(viewer: User, cursor: str | None) -> tuple[list[dict], str | None]:
     """The reports waiting for the viewer, with their text and files, and whether the signed-in user may
     decide each (control.may_review) and read it (control.may_read_task)."""
@@ -108,20 +130,23 @@ def _reports(viewer: User, cursor: str | None) -> tuple[list[dict], str | None]:
             orm.selectinload(Task.resolution).selectinload(Resolution.executors), orm.selectinload(Task.document))
         .execution_options(populate_existing=True))} if ids else {}
     waiting = control.waiting_reports(ids)
-    user = g.user
+    user, acting = g.user, _acting_ids()
     return [{**item, "task": tasks[item["task"].id], "doc": tasks[item["task"].id].document,
              "entry": waiting.get(item["task"].id),
-             "may_decide": control.may_review(user, tasks[item["task"].id]),
+             "may_decide": control.may_review(user, tasks[item["task"].id])
+                           or control.reviewer_of(tasks[item["task"].id]) in acting,
              "may_read": control.may_read_task(user, item["task"].id),
              "form_key": secrets.token_urlsafe(16)} for item in items], next_cursor
 
 
 def _extensions(viewer: User, cursor: str | None) -> tuple[list[dict], str | None]:
     items, next_cursor = execution.control_page(viewer, "extensions", PAGE, cursor)
+    acting = _acting_ids()
     docs = {d.id: d for d in db.session.scalars(sa.select(Document).where(
         Document.id.in_({item["task"].document_id for item in items})).options(orm.noload("*")))} if items else {}
     return [{**item, "doc": docs[item["task"].document_id],
-             "may_decide": control.may_decide(g.user, item["extension_request"]),
+             "may_decide": control.may_decide(g.user, item["extension_request"])
+                           or item["extension_request"].decider_id in acting,
              "form_key": secrets.token_urlsafe(16)} for item in items], next_cursor
 
 
@@ -137,9 +162,13 @@ def _page(refusal: str | None = None, status: int = 200):
     reports, reports_next = _reports(viewer, request.args.get("reports"))
     extensions, extensions_next = _extensions(viewer, request.args.get("extensions"))
     served = sorted(g.user.executives, key=lambda e: e.id)
-    kept = _kept() | {"from": _day(period["start"])}
+    acting = _acting()
+    pages = ([g.user] if g.user.has_role("executive") else []) + served + [
+        p for p in acting if p.id not in {e.id for e in served}]
+    kept = _kept() | {"from": _day(period["start"])} | ({} if viewer.id == g.user.id else {"for": str(viewer.id)})
     return render_template(
-        "console/control.html", viewer=viewer, own=viewer.id == g.user.id, served=served, summary=found,
+        "console/control.html", viewer=viewer, own=viewer.id == g.user.id, served=pages, summary=found,
+        acting=any(p.id == viewer.id for p in acting),
         period={"from": _day(period["start"]), "to": _day(period["end"]), "unit": period["shown"].get("unit", "")},
         kept=kept, link=_linker(kept), reports=reports, reports_next=reports_next,
         extensions=extensions, extensions_next=extensions_next, local=_local, refusal=refusal,

@@ -82,6 +82,10 @@ MESSAGES = {
                            "A draft is prepared only for an executive you assist."),
     "to_resolve": ("Документы руководителя", "Your executive's documents"),
     "to_resolve_empty": ("Нет документов, ожидающих резолюции.", "No documents wait for a resolution."),
+    "acting_to_issue": ("Проекты к выпуску за руководителя, которого вы замещаете: ",
+                        "Drafts to issue for the executive you act for: "),
+    "acting_issue": ("Вы замещаете руководителя и выпускаете проект от его имени: ",
+                     "You act for the executive and issue the draft in their name: "),
     "prepared_for_me": ("Проекты от помощника", "Drafts from your assistant"),
     "prepared_by_me": ("Подготовленные мной проекты", "Drafts I prepared"),
     "drafted_by": ("Подготовил", "Prepared by"),
@@ -97,6 +101,10 @@ MESSAGES = {
     "control_of": ("Контроль исполнения: ", "Execution control: "),
     "read_only": ("Вы видите страницу руководителя; принимать отчёты и решать о сроках может только он.",
                   "You see the executive's page; only they accept reports and decide extensions."),
+    "acting_control": ("Вы исполняете обязанности руководителя: решения по отчётам и срокам принимаются от его "
+                       "имени и записываются за вами.",
+                       "You act for the executive: decisions on reports and deadlines are taken in their name and "
+                       "recorded as yours."),
     "period": ("Период", "Period"),
     "from": ("с", "from"),
     "to": ("по", "to"),

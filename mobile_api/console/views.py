@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError
 
-from domain import access, assistant_rights, directory, drafts, pages, signatures, voice
+from domain import access, assistant_rights, directory, drafts, pages, signatures, substitutions, voice
 from domain import resolutions as rules
 from domain.errors import ApiError, not_found
 from models import Document, Resolution, User, VoiceNote, db, utcnow
@@ -92,11 +92,22 @@ def queue():
     # assistant the documents their executives have to resolve and the drafts they prepared, answers and all.
     prepared = drafts.prepared_for(user, PAGE) if user.has_role("executive") else None
     mine = drafts.written_by(user, PAGE) if user.executives else None
-    return render_template("console/queue.html",
+    # A deputy (resolutions scope) sees the drafts each principal they act for now has to issue.
+    acting = [{"principal": principal, "rows": _rows(drafts.not_issued(principal, PAGE)["items"])}
+              for principal in _principals()]
+    return render_template("console/queue.html", acting=acting,
                            review=review and {**review, "rows": _rows(review["items"])},
                            own=own and {**own, "rows": _rows(own["items"])},
                            prepared=prepared and _rows(prepared["items"]), mine=mine and _rows(mine["items"]),
                            documents=drafting.to_resolve(user) if user.executives else None)
+
+
+def _principals() -> list[User]:
+    """Whom the signed-in user acts for now in the `resolutions` scope (their drafts are the deputy's to
+    issue in their name while the substitution runs)."""
+    ids = substitutions.principals_of(g.user, "resolutions")
+    return list(db.session.scalars(sa.select(User).where(
+        User.id.in_(ids), User.organization_id == g.user.organization_id).order_by(User.id))) if ids else []
 
 
 def _editable(resolution_id: int) -> Resolution:
@@ -105,6 +116,15 @@ def _editable(resolution_id: int) -> Resolution:
     if not access.may_edit_resolution(g.user, res):
         raise not_found("resolution")
     return res
+
+
+def _reviewable(resolution_id: int) -> Resolution:
+    """`_editable`, or a draft of a principal the user acts for now (to read and issue in their name)."""
+    res = rules.for_issue(g.user, resolution_id)
+    if access.may_edit_resolution(g.user, res) or (
+            res.status in rules.EDITABLE and res.author_id in substitutions.principals_of(g.user, "resolutions")):
+        return res
+    raise not_found("resolution")
 
 
 def _word_class(word: dict, review_below: float) -> str:
@@ -154,7 +174,8 @@ def _deadline_value(res: Resolution) -> str:
 @bp.route("/resolutions/<id:resolution_id>", methods=["GET"])
 def review(resolution_id):
     """The review screen: the document, the recording, the words, the text, executors, deadline, revisions."""
-    res = _editable(resolution_id)
+    res = _reviewable(resolution_id)
+    deputy = not access.may_edit_resolution(g.user, res)  # reads and issues only, in the author's name
     note = voice.get_note(g.user, res.voice_note_id) if res.voice_note_id else None
     review_below = current_app.config["VOICE_REVIEW_CONFIDENCE"]
     words = [{**w, "cls": _word_class(w, review_below)} for w in (note.words_shown or [])] if note else []
@@ -162,8 +183,9 @@ def review(resolution_id):
         "console/review.html", res=res, doc=res.document, note=note, words=words,
         document_pages=_document_pages(res.document),
         revisions=_revisions(res, note), deadline=_deadline_value(res),
-        may_issue=rules.may_issue(g.user, res), may_review=rules.may_mark_reviewed(g.user, res),
-        editable=res.status in rules.EDITABLE, may_reject=res.author_id == g.user.id and res.status in rules.EDITABLE,
+        may_issue=rules.may_issue(g.user, res), may_review=not deputy and rules.may_mark_reviewed(g.user, res),
+        editable=not deputy and res.status in rules.EDITABLE, acting_for=res.author if deputy else None,
+        may_reject=res.author_id == g.user.id and res.status in rules.EDITABLE,
         people_by_id=_names({res.drafted_by_id, res.issued_by_id} - {None}),
         signed_on_tablet=(res.author_id == g.user.id or assistant_rights.may_issue_for(g.user, res.author_id))
         and signatures.issue_needs_signature(g.user))
@@ -180,7 +202,10 @@ def _document_pages(doc: Document) -> list[dict]:
     """Each file's pages beside the transcript: the page images once ready, else why not (yet)."""
     out = []
     for att in doc.attachments:
-        prepared = pages.of_attachment(g.user_id, doc.id, att.id)
+        try:
+            prepared = pages.of_attachment(g.user_id, doc.id, att.id)
+        except ApiError:  # a deputy for resolutions alone reads the draft, not the principal's mail
+            continue
         if (prepared.status == pages.FAILED and prepared.reason == "unsupported") or (
                 prepared.status == pages.READY and not prepared.pages):
             continue  # a file with no pages to show (a text, a spreadsheet): its link above is enough

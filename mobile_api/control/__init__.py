@@ -4,7 +4,7 @@ from datetime import timezone
 
 from flask import g, jsonify
 
-from domain import execution, summary
+from domain import execution, substitutions, summary
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
@@ -24,28 +24,41 @@ _REQUEST_AT = len(execution.CONTROL_LINE)
 @blp.route("/control", methods=["GET"])
 @blp.arguments(ControlArgs(), location="query")
 @blp.response(200, ControlPage)
+@errors("not_acting_for")
 def control_view(args):
     """A view of what the caller controls, a keyset page at a time: `reports` waiting for them (as
     controller, or as responsible executor for co-executors' reports), `extensions` to decide, and the
     tasks they control `overdue` (the longest overdue first), `due_soon` (within 3 days, the soonest
-    first), `open`, or done under an `executed` resolution (newest first)."""
-    rows, next_cursor = execution.control_rows(g.user_id, args["view"], args["limit"], args.get("cursor"))
+    first), `open`, or done under an `executed` resolution (newest first). A deputy acting for a principal
+    in the `resolutions` scope reads the principal's views with `for=principal_id` (the answer's `for`
+    names them), while the substitution runs; the acts on them (accept, return, decide, withdraw) are
+    the deputy's own requests, checked and recorded in the principal's name."""
+    viewer = substitutions.reading_as(g.user, args.get("principal"), "resolutions")
+    rows, next_cursor = execution.control_rows(viewer.id, args["view"], args["limit"], args.get("cursor"))
     extensions = args["view"] == "extensions"
     items = [{**_item(row), "extension_request": _request(row[_REQUEST_AT:]) if extensions else None}
              for row in rows]
-    return jsonify({"items": items, "next_cursor": next_cursor})
+    return jsonify({"items": items, "next_cursor": next_cursor, "for": _ref(viewer)})
+
+
+def _ref(viewer) -> dict | None:
+    """Whose view it is, for a deputy reading a principal's (None: the caller's own)."""
+    return None if viewer.id == g.user.id else {"id": str(viewer.id), "short_name": viewer.short_name}
 
 
 @blp.route("/control/summary", methods=["GET"])
 @blp.arguments(SummaryArgs(), location="query")
 @blp.response(200, SummarySchema)
-@errors("validation_failed", "not_found")
+@errors("validation_failed", "not_found", "not_acting_for")
 def control_summary(args):
     """Execution discipline over the controlled tasks issued in the period, per unit of the subtree below
     `unit` and per executor: open, due soon, overdue, done on time, done late, discipline. An executive
     reads any unit of the organization, anyone else their own units' subtrees. A task counts once; one
-    ended by its resolution's withdrawal counts nowhere."""
-    return jsonify(dump_summary(summary.summary(g.user, args.get("unit"), args.get("start"), args.get("end"))))
+    ended by its resolution's withdrawal counts nowhere. A deputy acting for a principal (`resolutions`
+    scope) reads the principal's summary, in the principal's scope, with `for=principal_id`."""
+    viewer = substitutions.reading_as(g.user, args.get("principal"), "resolutions")
+    found = summary.summary(viewer, args.get("unit"), args.get("start"), args.get("end"))
+    return jsonify({**dump_summary(found), "for": _ref(viewer)})
 
 
 def dump_summary(found: dict) -> dict:

@@ -1,13 +1,23 @@
 """Schemas of the directory and of reading a resolution."""
 from marshmallow import Schema, fields, validate
 
-from ..fields import Id, Text
+from ..fields import Id, Text, UtcTime
 from ..schemas import PageArgs
 
 
 class UnitRef(Schema):
     id = Id()
     short_name = fields.String()
+
+
+class PersonRef(Schema):
+    id = Id()
+    short_name = fields.String()
+
+
+class Away(Schema):
+    until = UtcTime(metadata={"description": "when the period ends (it may be ended sooner)"})
+    deputy = fields.Nested(PersonRef, metadata={"description": "who acts for them now"})
 
 
 class PersonEntry(Schema):
@@ -18,6 +28,10 @@ class PersonEntry(Schema):
     name = fields.String(metadata={"description": "surname, first name and patronymic"})
     position = fields.String(allow_none=True)
     unit = fields.Nested(UnitRef, allow_none=True)
+    away = fields.Nested(Away, metadata={
+        "description": "in people and frequent executors, only while someone acts for them (a running "
+                       "substitution; absent otherwise); with several deputies, the one for resolutions. "
+                       "Never in `sync`"})
 
 
 class FrequentEntry(PersonEntry):
