@@ -147,15 +147,10 @@ class TaskReportSchema(Schema):
         "description": "GET /tasks/{id}/reports/{report_id}/files/{file_id} for each file's bytes"})
     voice_note_id = Id(allow_none=True, metadata={
         "description": "a dictated report: its recording (GET /voice-notes/{id} for the words and their timings)"})
-    transcript = fields.String(attribute="voice_note.transcript", allow_none=True, metadata={
+    transcript = fields.String(allow_none=True, metadata={
         "description": "a dictated report: what the recogniser heard, never edited (`text` is what was sent)"})
-    recording = fields.Method("_recording", allow_none=True, metadata={
-        "type": "string", "description": "a dictated report: the id of the file that is its recording (audio)"})
-
-    def _recording(self, entry) -> str | None:
-        note = entry.voice_note
-        found = note and next((f for f in entry.files if f.sha256 == note.sha256), None)
-        return str(found.id) if found else None
+    recording = Id(attribute="recording_file_id", allow_none=True, metadata={
+        "description": "a dictated report: the id of its file that is the recording (audio), to check the text by"})
 
 
 class TaskSchema(Schema):

@@ -182,6 +182,17 @@ class TaskReport(db.Model):
     files: Mapped[list["ReportFile"]] = relationship(order_by="ReportFile.id", cascade="all, delete-orphan")
     voice_note: Mapped[VoiceNote | None] = relationship(lazy="selectin", viewonly=True)
 
+    @property
+    def transcript(self) -> str | None:
+        """A dictated report: what the recogniser heard (the report's text is what its executor sent)."""
+        return self.voice_note.transcript if self.voice_note else None
+
+    @property
+    def recording_file_id(self) -> int | None:
+        """A dictated report: its file that is the recording."""
+        note = self.voice_note
+        return next((f.id for f in self.files if f.sha256 == note.sha256), None) if note else None
+
 
 class ReportFile(db.Model):
     """A file of a report; the bytes live once in the blob store, named by SHA-256, as attachments do."""
