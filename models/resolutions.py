@@ -177,7 +177,7 @@ class TaskReport(db.Model):
     decided_at: Mapped[datetime | None]
     comment: Mapped[str | None] = mapped_column(sa.Text)
     # A dictated report: its recording (also one of its files) and what the recogniser heard.
-    voice_note_id: Mapped[int | None] = mapped_column(sa.ForeignKey("voice_notes.id", ondelete="SET NULL"))
+    voice_note_id: Mapped[int | None] = mapped_column(sa.ForeignKey("voice_notes.id"))
 
     files: Mapped[list["ReportFile"]] = relationship(order_by="ReportFile.id", cascade="all, delete-orphan")
     voice_note: Mapped[VoiceNote | None] = relationship(lazy="selectin", viewonly=True)

@@ -35,7 +35,7 @@ class VoiceNote(db.Model):
     # A dictated report (domain/voice_reports.py): the task reported on, whether the transcript is sent as the
     # report as soon as it is ready ("on_transcribed") or waits for the executor to correct it ("review"), and
     # the files uploaded with the recording, kept until the report is sent ({name, mime, size, sha256}).
-    task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id"), index=True)
     send: Mapped[str | None] = mapped_column(sa.String(16))
     files: Mapped[list | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
