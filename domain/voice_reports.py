@@ -7,7 +7,7 @@ told (push `report_transcribed`) and either corrects it and sends the report
 (`POST /tasks/{id}/report` with `voice_note_id`), or, having asked for `send=on_transcribed`, finds it
 sent by itself (push `report_dictation_sent`). Either way the report is made by domain.control.report,
 under its rules (only the executor, only an open controlled task), and the recording becomes the
-report's first file, for the controller to check the text against. A task reported, returned or
+report's first file, for the controller to check the text against. A task reported, accepted or
 withdrawn meanwhile keeps the transcript and refuses the report with 409 and its state.
 """
 from collections.abc import Sequence
@@ -76,7 +76,7 @@ def transcribed(note: VoiceNote) -> None:
             control.report(user, note.task_id, note.transcript.strip()[:4000], [], voice_note_id=note.id)
             sent = True
         except ApiError:
-            pass  # reported, returned or withdrawn meanwhile: the transcript stays, as a draft
+            pass  # reported, accepted or withdrawn meanwhile: the transcript stays, as a draft
     notify("report_dictation_sent" if sent else "report_transcribed", note.author_id, note.document_id,
            task_id=note.task_id, voice_note_id=note.id)
 

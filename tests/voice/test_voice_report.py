@@ -10,7 +10,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from models import Document, Job, OutboxMessage, TaskReport, VoiceNote, db  # noqa: F401
+from domain import voice
+from models import Document, Job, OutboxMessage, TaskReport, VoiceNote, db
+from models.blobstore import blobs
+from models.queue import claim
 
 from .conftest import AUDIO, MANIFEST
 
@@ -34,7 +37,7 @@ def _issue(author, executor) -> tuple[str, str]:
 
 def _dictate(api, task_id, key=None, path=CLIP, files=(), **fields):
     with open(path, "rb") as f:
-        data = {"audio": (f, path.name), "phrases": PHRASES, **fields,
+        data = {"audio": (f, path.name), **{k: v for k, v in {"phrases": PHRASES, **fields}.items() if v is not None},
                 "file": [(io.BytesIO(body), name, mime) for name, mime, body in files]}
         return api.post(f"/tasks/{task_id}/voice-report", data=data, content_type="multipart/form-data",
                         headers={"Idempotency-Key": key} if key else {})
@@ -165,3 +168,37 @@ def test_only_the_executor_dictates_and_bad_input_writes_nothing(login, demo, wo
              422, "validation_failed")
     assert emp1.get(f"/voice-notes/{theirs['voice_note_id']}").status_code == 404
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TaskReport)) == 0
+
+
+def test_a_recording_that_cannot_be_transcribed_tells_the_executor_who_still_reports(login, demo, worker, app):
+    exec1, emp1 = login("exec1"), login("employee1")
+    _, task_id = _issue(exec1, demo["employee1"])
+    body = _dictate(emp1, task_id, send="on_transcribed").get_json()
+    note = db.session.get(VoiceNote, int(body["voice_note_id"]))
+    blobs().local_path(note.sha256).unlink()  # the stored recording is lost: the worker cannot read it
+    app.config["TRANSCRIPTION_MAX_ATTEMPTS"] = 1
+    assert worker() == 1
+    shown = emp1.get(f"/voice-notes/{body['voice_note_id']}").get_json()
+    assert shown["status"] == "failed" and "Try again later" in shown["error"]
+    assert [p["voice_note_id"] for p in _pushes("report_transcription_failed", demo["employee1"])] == [
+        body["voice_note_id"]]
+    assert emp1.post(f"/tasks/{task_id}/report", json={"text": "Исполнено"}).get_json()["status"] == "reported"
+
+
+def test_a_job_whose_worker_died_is_taken_again_and_sends_the_report_once(login, demo, worker):
+    """The report's job is the voice queue's lease (tests/voice/test_worker_processes.py kills real worker
+    processes): a worker that took it and died leaves a lease that runs out; the next worker takes it
+    again and sends the report exactly once."""
+    exec1, emp1 = login("exec1"), login("employee1")
+    res_id, task_id = _issue(exec1, demo["employee1"])
+    body = _dictate(emp1, task_id, send="on_transcribed").get_json()
+    [job_id] = claim(Job, "died-mid-job", timedelta(seconds=-1), where=Job.kind == voice.JOB_KIND)
+    voice.begin(int(body["voice_note_id"]))
+    db.session.commit()
+    assert worker() == 1
+    job = db.session.get(Job, job_id)
+    assert (job.status, job.attempts, job.lease_owner) == ("done", 2, None)
+    [entry] = _task_in(exec1.get(f"/resolutions/{res_id}/execution").get_json(), task_id)["reports"]
+    assert (entry["voice_note_id"], entry["text"]) == (body["voice_note_id"], REVIEW["text"])
+    assert len(_pushes("report_submitted", demo["exec1"])) == 1
+    assert len(_pushes("report_dictation_sent", demo["employee1"])) == 1
