@@ -18,6 +18,7 @@ from models import (
     Task,
     TaskReport,
     User,
+    VoiceNote,
     audit,
     db,
     utcnow,
@@ -87,11 +88,35 @@ def _own_task(user: User, task_id: int | None) -> Task:
     return access.get_task(user, task_id, lock=True)
 
 
-def _store(report: TaskReport, files: list[FileStorage]) -> None:
-    if len(files) > MAX_FILES:
+def _store(report: TaskReport, files: list[FileStorage], kept: list[dict] = ()) -> None:
+    """The report's files: those kept since they came with its recording, then those sent with it."""
+    if len(kept) + len(files) > MAX_FILES:
         raise ApiError(422, "validation_failed", "Too many files.", {"file": [f"At most {MAX_FILES} files."]})
+    for stored in kept:
+        report.files.append(ReportFile(**stored))
     for upload in files:
         report.files.append(ReportFile(**store_upload(upload)))
+
+
+# The name a dictated report's recording has among its files, by its type.
+_RECORDING_SUFFIX = {"audio/mp4": ".m4a", "audio/ogg": ".ogg", "audio/webm": ".webm", "audio/mpeg": ".mp3",
+                     "audio/wav": ".wav", "audio/aac": ".aac", "audio/flac": ".flac", "audio/amr": ".amr",
+                     "audio/3gpp": ".3gp", "audio/x-matroska": ".mka", "audio/aiff": ".aiff", "audio/x-caf": ".caf"}
+
+
+def _dictated(user: User, task: Task, voice_note_id: int) -> tuple[VoiceNote, list[dict]]:
+    """The executor's recording of this task that the report is sent with, and the files it keeps for the
+    report: the recording itself first (the controller checks the text against it), then those uploaded
+    with it. A recording goes with one report only."""
+    note = db.session.get(VoiceNote, voice_note_id)
+    if note is None or note.task_id != task.id or note.author_id != user.id:
+        raise ApiError(422, "validation_failed", "The report did not pass validation.",
+                       {"voice_note_id": ["Not a recording of a report on this task by you."]})
+    if db.session.scalar(sa.select(sa.exists().where(TaskReport.voice_note_id == note.id))):
+        raise conflict("invalid_state", "This recording was sent with a report already; record a new one.", "sent")
+    recording = {"name": f"report-{note.id}{_RECORDING_SUFFIX.get(note.mime, '')}", "mime": note.mime,
+                 "size": note.size, "sha256": note.sha256}
+    return note, [recording, *(note.files or [])]
 
 
 def _waiting_report(task_id: int) -> TaskReport | None:
@@ -125,16 +150,24 @@ def _executor_line(task: Task, sender: str) -> None:
 
 # --- the executor ----------------------------------------------------------------------------------
 
-def report(user: User, task_id: int, text: str, files: list[FileStorage]) -> Task:
-    """The executor reports on a controlled task: it waits for the controller (or, for a co-executor,
-    the responsible executor), who finds it in their inbox."""
-    task = _own_task(user, task_id)
+def reportable(task: Task) -> None:
+    """A report is made on an open controlled task only (409 with its state otherwise)."""
     if not task.control:
         raise conflict("invalid_state", "A task for information is acknowledged, not reported.", task.status)
     if task.status != "open":
         raise conflict("invalid_state", f"A task that is {task.status} cannot be reported on.", task.status)
-    entry = TaskReport(task_id=task.id, author_id=user.id, text=text)
-    _store(entry, files)
+
+
+def report(user: User, task_id: int, text: str, files: list[FileStorage], voice_note_id: int | None = None) -> Task:
+    """The executor reports on a controlled task: it waits for the controller (or, for a co-executor,
+    the responsible executor), who finds it in their inbox. A dictated report names its recording
+    (domain.voice_reports): the recording and the files uploaded with it become the report's files.
+    Every refusal comes before anything is written."""
+    task = _own_task(user, task_id)
+    reportable(task)
+    note, kept = _dictated(user, task, voice_note_id) if voice_note_id is not None else (None, [])
+    entry = TaskReport(task_id=task.id, author_id=user.id, text=text, voice_note_id=note and note.id)
+    _store(entry, files, kept)
     db.session.add(entry)
     reviewer = reviewer_of(task)
     task.status, task.report, task.reported_at, task.returned, task.reviewer_id = \
@@ -145,7 +178,7 @@ def report(user: User, task_id: int, text: str, files: list[FileStorage]) -> Tas
     notify("report_submitted", reviewer, task.document_id, task_id=task.id, resolution_id=task.resolution_id,
            report_id=entry.id)
     audit.record(user.organization_id, user.id, "task.reported", "task", task.id, report_id=str(entry.id),
-                 files=[f.sha256 for f in entry.files])
+                 files=[f.sha256 for f in entry.files], **({"voice_note_id": str(note.id)} if note else {}))
     return task
 
 

@@ -93,16 +93,19 @@ def with_reports(rows: list[tuple]) -> list[tuple]:
         files: dict[int, list[tuple]] = {}
         found = fetch(
             "SELECT task_reports.task_id, task_reports.id, task_reports.text, task_reports.created_at, "
-            "task_reports.outcome, task_reports.comment, task_reports.decided_at, report_files.id, "
-            "report_files.name, report_files.mime, report_files.size FROM task_reports LEFT JOIN report_files "
+            "task_reports.outcome, task_reports.comment, task_reports.decided_at, task_reports.voice_note_id, "
+            "voice_notes.transcript, (SELECT min(recording.id) FROM report_files AS recording WHERE "
+            "recording.report_id = task_reports.id AND recording.sha256 = voice_notes.sha256), report_files.id, "
+            "report_files.name, report_files.mime, report_files.size FROM task_reports "
+            "LEFT JOIN voice_notes ON voice_notes.id = task_reports.voice_note_id LEFT JOIN report_files "
             "ON report_files.report_id = task_reports.id WHERE task_reports.task_id IN "
             f"({', '.join(['%s'] * len(reported))}) ORDER BY task_reports.id, report_files.id", tuple(reported))
         for task_id, report_id, *rest in found:
             if report_id not in files:
                 files[report_id] = []
-                reports.setdefault(task_id, []).append((report_id, *rest[:5], files[report_id]))
-            if rest[5] is not None:
-                files[report_id].append(tuple(rest[5:]))
+                reports.setdefault(task_id, []).append((report_id, *rest[:5], files[report_id], *rest[5:8]))
+            if rest[8] is not None:
+                files[report_id].append(tuple(rest[8:]))
     return [(*row[:_REPORTED_AT + 1], reports.get(row[0], [])) for row in rows]
 
 

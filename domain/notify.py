@@ -31,6 +31,9 @@ EVENTS = (
     "draft_rejected",     # assistant: the executive rejected the draft they wrote
     "issued_for_you",     # executive: an assistant issued a resolution in their name
     "overdue_digest",     # controller, once a day: the tasks under control that became overdue
+    "report_transcribed",  # executor: the dictated report's transcript waits to be corrected and sent
+    "report_dictation_sent",  # executor: the dictated report was sent as transcribed
+    "report_transcription_failed",  # executor: the dictated report's recording was not recognised
 )
 URGENT = {"task_assigned", "approval_requested", "deadline_passed", "report_returned"}
 

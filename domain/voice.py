@@ -97,12 +97,14 @@ def dictate(author: User, doc: Document, sha: str, size: int, audio_format: str,
     db.session.flush()
     res = rules.create(author, doc, "", [], None, status="transcribing", by=by)
     res.voice_note_id = note.id
-    _enqueue(res, note)
+    enqueue(note, resolution_id=res.id)
     return res
 
 
-def _enqueue(res: Resolution, note: VoiceNote) -> None:
-    db.session.add(Job(kind=JOB_KIND, payload={"voice_note_id": note.id, "resolution_id": res.id}))
+def enqueue(note: VoiceNote, **ids: int) -> None:
+    """Owe the note's transcription to the worker: a durable job, committed with the caller's transaction.
+    `ids` say what the note is for (a resolution, or a task's report); the worker reads only the note."""
+    db.session.add(Job(kind=JOB_KIND, payload={"voice_note_id": note.id, **ids}))
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.text(f"NOTIFY {CHANNEL}"))
 
@@ -122,15 +124,21 @@ def retry(user: User, res: Resolution) -> Resolution:
         raise ApiError(409, "invalid_state", "Only a dictated resolution is transcribed again.")
     rules.move(res, "transcribing")
     note.status, note.error = "queued", None
-    _enqueue(res, note)
+    enqueue(note, resolution_id=res.id)
     audit.record(user.organization_id, user.id, "resolution.transcription_retried", "resolution", res.id)
     return res
 
 
 def get_note(user: User, note_id: int | None) -> VoiceNote:
-    """A voice note of a resolution the user may edit (its author or their assistant), or of a draft of a
-    principal the user acts for now (resolutions scope: they issue it in the author's name); else 404."""
+    """A voice note of a resolution the user may edit (its author or their assistant), of a draft of a
+    principal the user acts for now (resolutions scope: they issue it in the author's name), or of a
+    dictated report (its executor; once sent, whoever may read the task); else 404."""
     note = db.session.get(VoiceNote, note_id) if note_id else None
+    if note is not None and note.task_id is not None:
+        from . import voice_reports  # it builds on this module
+        if not voice_reports.may_read_note(user, note):
+            raise not_found("voice note")
+        return note
     res = note and db.session.scalar(sa.select(Resolution).where(Resolution.voice_note_id == note.id))
     if res is None or not (access.may_edit_resolution(user, res) or (
             res.status in rules.EDITABLE and res.author_id in substitutions.principals_of(user, "resolutions"))):
@@ -205,6 +213,10 @@ def record_transcript(note_id: int, text: str, words: list[dict], duration_s: fl
     note = db.session.get(VoiceNote, note_id)
     note.status, note.error, note.transcript, note.duration_s = "transcribed", None, text, round(duration_s, 3)
     note.words = [_with_review(w, review_below) for w in words]
+    if note.task_id is not None:
+        from . import voice_reports  # it builds on this module
+        voice_reports.transcribed(note)
+        return
     res = _resolution_of(note)
     if res is None or res.status != "transcribing":
         return
@@ -229,6 +241,10 @@ def record_failure(note_id: int, reason: str) -> None:
     """The recording cannot be transcribed: say why, and tell its author."""
     note = db.session.get(VoiceNote, note_id)
     note.status, note.error = "failed", reason[:500]
+    if note.task_id is not None:
+        from . import voice_reports  # it builds on this module
+        voice_reports.failed(note)
+        return
     res = _resolution_of(note)
     if res is not None and res.status == "transcribing":
         rules.move(res, "failed")

@@ -145,6 +145,12 @@ class TaskReportSchema(Schema):
     decided_at = UtcTime(allow_none=True)
     files = fields.List(fields.Nested(ReportFileSchema), metadata={
         "description": "GET /tasks/{id}/reports/{report_id}/files/{file_id} for each file's bytes"})
+    voice_note_id = Id(allow_none=True, metadata={
+        "description": "a dictated report: its recording (GET /voice-notes/{id} for the words and their timings)"})
+    transcript = fields.String(allow_none=True, metadata={
+        "description": "a dictated report: what the recogniser heard, never edited (`text` is what was sent)"})
+    recording = Id(attribute="recording_file_id", allow_none=True, metadata={
+        "description": "a dictated report: the id of its file that is the recording (audio), to check the text by"})
 
 
 class TaskSchema(Schema):
@@ -177,12 +183,18 @@ class TaskCompleteIn(Schema):
     report = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Исполнено, отчёт направлен."})
 
 
+_DICTATED = {"description": "a dictated report (POST /tasks/{id}/voice-report): its recording, sent with the "
+                            "corrected `text`; the recording and the files uploaded with it become the report's files"}
+
+
 class TaskReportIn(Schema):
     text = Text(required=True, validate=validate.Length(1, 4000), metadata={"example": "Ответ направлен заявителю."})
+    voice_note_id = Id(metadata=_DICTATED)
 
 
 class TaskReportForm(Schema):
     text = Text(required=True, validate=validate.Length(1, 4000))
+    voice_note_id = Id(metadata=_DICTATED)
     file = fields.List(fields.Raw(metadata=BINARY_PART), validate=validate.Length(max=MAX_FILES),
                        metadata={"description": "the report's files; one part per file"})
 

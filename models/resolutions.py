@@ -8,6 +8,7 @@ from .base import BigId, db, partial_index, utcnow
 from .documents import Document
 from .org import User
 from .views import TASK_VIEWS, condition
+from .voice import VoiceNote
 
 RESOLUTION_STATES = ("transcribing", "awaiting_review", "reviewed", "draft", "issued", "failed", "executed",
                      "withdrawn", "rejected")
@@ -178,8 +179,22 @@ class TaskReport(db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
     comment: Mapped[str | None] = mapped_column(sa.Text)
+    # A dictated report: its recording (also one of its files) and what the recogniser heard.
+    voice_note_id: Mapped[int | None] = mapped_column(sa.ForeignKey("voice_notes.id"))
 
     files: Mapped[list["ReportFile"]] = relationship(order_by="ReportFile.id", cascade="all, delete-orphan")
+    voice_note: Mapped[VoiceNote | None] = relationship(lazy="selectin", viewonly=True)
+
+    @property
+    def transcript(self) -> str | None:
+        """A dictated report: what the recogniser heard (the report's text is what its executor sent)."""
+        return self.voice_note.transcript if self.voice_note else None
+
+    @property
+    def recording_file_id(self) -> int | None:
+        """A dictated report: its file that is the recording."""
+        note = self.voice_note
+        return next((f.id for f in self.files if f.sha256 == note.sha256), None) if note else None
 
 
 class ReportFile(db.Model):

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import BigId, db, utcnow
 
 VOICE_STATES = ("queued", "processing", "transcribed", "failed")
+REPORT_SENDING = ("review", "on_transcribed")
 
 
 class VoiceNote(db.Model):
@@ -31,6 +32,12 @@ class VoiceNote(db.Model):
     error: Mapped[str | None] = mapped_column(sa.String(500))
     # What the transcript says (domain/parsing): executors, deadline and text, each with its word span.
     suggestions: Mapped[dict | None] = mapped_column(sa.JSON)
+    # A dictated report (domain/voice_reports.py): the task reported on, whether the transcript is sent as the
+    # report as soon as it is ready ("on_transcribed") or waits for the executor to correct it ("review"), and
+    # the files uploaded with the recording, kept until the report is sent ({name, mime, size, sha256}).
+    task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id"), index=True)
+    send: Mapped[str | None] = mapped_column(sa.String(16))
+    files: Mapped[list | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -31,6 +31,9 @@ class Event(StrEnum):
     DRAFT_REJECTED = "draft_rejected"  # the executive turned it down -> the assistant who wrote it
     ISSUED_FOR_YOU = "issued_for_you"  # an assistant issued in the executive's name -> executive
     OVERDUE_DIGEST = "overdue_digest"  # once a day: the tasks that became overdue (`count`) -> controller
+    REPORT_TRANSCRIBED = "report_transcribed"  # a dictated report's transcript to correct and send -> executor
+    REPORT_DICTATION_SENT = "report_dictation_sent"  # a dictated report sent as transcribed -> executor
+    REPORT_TRANSCRIPTION_FAILED = "report_transcription_failed"  # its recording not recognised -> executor
 
 
 # Tasks and approvals wake the phone at once; the rest may wait for a convenient moment.
@@ -72,6 +75,12 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_REJECTED: ("Draft rejected", "A resolution draft you prepared has been rejected."),
         Event.ISSUED_FOR_YOU: ("Issued on your behalf", "Your assistant has issued a resolution in your name."),
         Event.OVERDUE_DIGEST: ("Overdue tasks", "Tasks under your control newly overdue: {count}."),
+        Event.REPORT_TRANSCRIBED: ("Report transcribed", "Your dictated report is ready: check the text and send it."),
+        Event.REPORT_DICTATION_SENT: ("Report sent", "Your dictated report has been transcribed and sent."),
+        Event.REPORT_TRANSCRIPTION_FAILED: (
+            "Report not recognised",
+            "Your recorded report could not be transcribed. Please type it or record it again.",
+        ),
     },
     "ru": {
         Event.TASK_ASSIGNED: ("Новое поручение", "Вам назначено поручение."),
@@ -103,6 +112,12 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_REJECTED: ("Проект отклонён", "Подготовленный вами проект резолюции отклонён."),
         Event.ISSUED_FOR_YOU: ("Резолюция от вашего имени", "Помощник выпустил резолюцию от вашего имени."),
         Event.OVERDUE_DIGEST: ("Просроченные поручения", "Новых просроченных поручений на вашем контроле: {count}."),
+        Event.REPORT_TRANSCRIBED: ("Отчёт распознан", "Надиктованный отчёт готов: проверьте текст и отправьте его."),
+        Event.REPORT_DICTATION_SENT: ("Отчёт отправлен", "Надиктованный отчёт распознан и отправлен."),
+        Event.REPORT_TRANSCRIPTION_FAILED: (
+            "Отчёт не распознан",
+            "Не удалось распознать запись отчёта. Введите отчёт текстом или запишите его снова.",
+        ),
     },
     "tt": {
         Event.TASK_ASSIGNED: ("Яңа йөкләмә", "Сезгә йөкләмә бирелде."),
@@ -131,6 +146,12 @@ TEXTS: dict[str, dict[Event, tuple[str, str]]] = {
         Event.DRAFT_REJECTED: ("Проект кире кагылды", "Сез әзерләгән резолюция проекты кире кагылды."),
         Event.ISSUED_FOR_YOU: ("Сезнең исемнән резолюция", "Ярдәмчегез сезнең исемнән резолюция чыгарды."),
         Event.OVERDUE_DIGEST: ("Срогы узган йөкләмәләр", "Сезнең контрольдәге яңа срогы узган йөкләмәләр: {count}."),
+        Event.REPORT_TRANSCRIBED: ("Хисап танылды", "Әйтеп язылган хисап әзер: текстны тикшерегез һәм җибәрегез."),
+        Event.REPORT_DICTATION_SENT: ("Хисап җибәрелде", "Әйтеп язылган хисап танылды һәм җибәрелде."),
+        Event.REPORT_TRANSCRIPTION_FAILED: (
+            "Хисап танылмады",
+            "Хисап язмасын танып булмады. Хисапны текст белән языгыз яки яңадан яздырыгыз.",
+        ),
     },
 }
 

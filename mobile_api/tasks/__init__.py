@@ -69,14 +69,17 @@ def complete(body, task_id):
 @errors("invalid_state", "unsupported_media_type", "malformed_json", "validation_failed", "payload_too_large")
 def report(task_id):
     """The executor reports on a controlled task: JSON `{"text"}`, or multipart `text` with `file` parts.
-    The report waits for the controller (or, from a co-executor, the responsible executor)."""
+    The report waits for the controller (or, from a co-executor, the responsible executor). A dictated
+    report (POST /tasks/{id}/voice-report) is sent with its `voice_note_id` and the corrected `text`; a
+    recording goes with one report only (409, `state: "sent"`)."""
     if request.mimetype == "multipart/form-data":
-        body, files = _load(TaskReportForm(only=("text",)), request.form.to_dict()), request.files.getlist("file")
+        body, files = (_load(TaskReportForm(only=("text", "voice_note_id")), request.form.to_dict()),
+                       request.files.getlist("file"))
     elif request.is_json:
         body, files = _load(TaskReportIn(), request.get_json()), []
     else:
         raise ApiError(415, "unsupported_media_type", "Send the report as application/json or multipart/form-data.")
-    return _answer(control.report(g.user, task_id, body["text"], files))
+    return _answer(control.report(g.user, task_id, body["text"], files, body.get("voice_note_id")))
 
 
 def _load(schema, data) -> dict:

@@ -1,7 +1,7 @@
 """HTTP routes of voice resolutions; the rules live in domain/voice.py."""
 from flask import current_app, g, request, url_for
 
-from domain import access, assistant_rights, voice
+from domain import access, assistant_rights, voice, voice_reports
 
 from ..conditional import etagged
 from ..errors import ApiError
@@ -18,6 +18,8 @@ from .schemas import (
     ReviewQueuePage,
     VoiceNoteSchema,
     VoiceQueued,
+    VoiceReportForm,
+    VoiceReportQueued,
     VoiceSettings,
     VoiceUploadForm,
 )
@@ -54,6 +56,41 @@ def upload(document_id):
                         by=None if author is g.user else g.user)
     body = {"resolution_id": res.id, "voice_note_id": res.voice_note_id, "status": "queued"}
     return body, 202, {"Location": url_for("voice.get_note", note_id=res.voice_note_id)}
+
+
+@blp.route("/tasks/<id:task_id>/voice-report", methods=["POST"])
+@idempotent
+@declare(requestBody={"required": True, "content": {"multipart/form-data": {"schema": VoiceReportForm}}})
+@blp.response(202, VoiceReportQueued, headers=LOCATION)
+@errors("invalid_state", "payload_too_large", "unsupported_audio", "audio_too_long", "no_speech",
+        "out_of_vocabulary", "validation_failed")
+def voice_report(task_id):
+    """The executor dictates the report on an open controlled task: the recording (with any `file` parts)
+    is stored and transcribed as a dictated resolution is. When it is ready the executor is pushed
+    `report_transcribed` and sends the corrected text with POST /tasks/{id}/report `{voice_note_id, text}`;
+    with `send=on_transcribed` the transcript is sent as the report by itself (push `report_dictation_sent`).
+    The recording becomes the report's first file, for the controller to listen to."""
+    voice_reports.may_dictate(g.user, task_id)
+    cfg = current_app.config  # the request's size is capped by MAX_UPLOAD_BYTES, the recording's below
+    audio = request.files.get("audio")
+    if audio is None:
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"audio": ["Attach the recording as the multipart part `audio`."]})
+    language = (request.form.get("language") or cfg["VOICE_LANGUAGE"]).strip().lower()
+    if language not in recording.languages():
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"language": [f"One of: {', '.join(recording.languages())}."]})
+    send = request.form.get("send") or "review"
+    if send not in voice_reports.SEND_WHEN:
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"send": [f"One of: {', '.join(voice_reports.SEND_WHEN)}."]})
+    phrases = voice.parse_phrases(recording.phrases_field(request.form.getlist("phrases")))
+    recording.check_vocabulary(language, phrases)
+    sha, size, decoded = recording.store_recording(audio.stream)
+    note = voice_reports.dictate(g.user, task_id, sha, size, decoded.format, decoded.duration_s, language, phrases,
+                                 request.files.getlist("file"), send)
+    body = {"voice_note_id": note.id, "task_id": note.task_id, "send": send, "status": "queued"}
+    return body, 202, {"Location": url_for("voice.get_note", note_id=note.id)}
 
 
 def _author(raw: str | None) -> int | None:

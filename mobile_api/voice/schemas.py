@@ -1,7 +1,9 @@
 """Request and response schemas of voice resolutions."""
 from marshmallow import Schema, fields, validate
 
+from domain.documents import MAX_FILES
 from domain.voice import MAX_PHRASE_CHARS, MAX_PHRASES
+from domain.voice_reports import SEND_WHEN
 from models.voice import PHRASE_MODES, VOICE_STATES
 
 from ..directory.schemas import SuggestedDeadline
@@ -45,6 +47,9 @@ class VoiceNoteSchema(Schema):
     suggested_deadline = fields.Nested(SuggestedDeadline, allow_none=True, metadata={
         "description": "the dictation named executors but no deadline: the organization's default term, offered "
                        "to the author; the draft's own deadline stays empty until someone sets it"})
+    task_id = Id(allow_none=True, metadata={"description": "a dictated report: the task it reports on"})
+    send = fields.String(allow_none=True, metadata={
+        "enum": list(SEND_WHEN), "description": "a dictated report: how its transcript is sent"})
 
 
 class ReviewQueuePage(Schema):
@@ -84,5 +89,26 @@ class VoiceUploadForm(Schema):
                                  "out_of_vocabulary"})
 
 
-__all__ = ["LanguagePage", "PageArgs", "ReviewQueuePage", "VoiceNoteSchema", "VoiceQueued", "VoiceSettings",
+class VoiceReportForm(Schema):
+    audio = fields.Raw(required=True, metadata={**BINARY_PART, "description": "the recorded report, in any format "
+                                                "a voice resolution takes"})
+    language = Language(metadata={"description": "a configured model (GET /voice/languages); default VOICE_LANGUAGE"})
+    phrases = VoiceUploadForm().fields["phrases"]
+    send = fields.String(validate=validate.OneOf(SEND_WHEN), metadata={
+        "description": "review (the default): the transcript waits for the executor to correct it and send it with "
+                       "POST /tasks/{id}/report `{voice_note_id, text}`; on_transcribed: it is sent as the report as "
+                       "soon as it is ready (if the task still takes a report)"})
+    file = fields.List(fields.Raw(metadata=BINARY_PART), validate=validate.Length(max=MAX_FILES),
+                       metadata={"description": "files of the report, kept until it is sent; one part per file"})
+
+
+class VoiceReportQueued(Schema):
+    voice_note_id = Id(metadata={"description": "GET /voice-notes/{id} for the transcript when it is ready"})
+    task_id = Id()
+    send = fields.String(metadata={"enum": list(SEND_WHEN)})
+    status = fields.String(metadata={"enum": ["queued"]})
+
+
+__all__ = ["VoiceReportForm", "VoiceReportQueued",
+           "LanguagePage", "PageArgs", "ReviewQueuePage", "VoiceNoteSchema", "VoiceQueued", "VoiceSettings",
            "WordSchema"]
