@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 import vosk
 
+from domain import voice
 from models import Job, Resolution, VoiceNote, db
 from tests.support.vosk_loop import wav_words
 from transcription.marks import N_BEST
@@ -61,7 +62,8 @@ def note_of(resolution_id: str) -> VoiceNote:
 
 
 def jobs() -> list[Job]:
-    return list(db.session.scalars(sa.select(Job).order_by(Job.id)))
+    """The transcription jobs (the demo's stored files have page jobs of their own)."""
+    return list(db.session.scalars(sa.select(Job).where(Job.kind == voice.JOB_KIND).order_by(Job.id)))
 
 
 def document_of(api) -> str:
