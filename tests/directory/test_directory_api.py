@@ -152,7 +152,7 @@ def test_parse_answers_what_the_text_says(staffed, login):
              "short_name": "Смирнова Е.П."}],
         "deadline": "2026-11-27", "deadline_said": "до пятницы",
         "deadline_span": {"said": "до пятницы", "start": 60, "end": 70},
-        "ambiguous": [], "unmatched": []}
+        "ambiguous": [], "unmatched": [], "suggested_deadline": None}  # a deadline was said: nothing to suggest
     ambiguous = api.post("/resolutions/parse", json={"text": "Петрову подготовить отчёт"}).get_json()
     assert ambiguous["ambiguous"] == [{"said": "Петрову", "start": 0, "end": 7, "candidates": [
         {"id": str(staffed["petrov_d"].id), "short_name": "Петров Д.О."},
