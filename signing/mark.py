@@ -71,7 +71,7 @@ def mark_lines(mark: Mark) -> list[tuple[str, str]]:
     """The mark's lines as (font, text), the Russian convention first, English after each line."""
     lines = [(BOLD, "ДОКУМЕНТ ПОДПИСАН"), (BOLD, "ЭЛЕКТРОННОЙ ПОДПИСЬЮ"),
              (REGULAR, "Signed with an electronic signature"),
-             (REGULAR, f"Сертификат / Certificate: {mark.serial}"),
+             (REGULAR, f"Сертификат: {mark.serial}"),
              (REGULAR, f"Владелец / Owner: {mark.owner}")]
     if mark.acting_for:
         lines.append((REGULAR, f"Подписал за / Acting for: {mark.acting_for}"))
