@@ -585,6 +585,8 @@ def signed_view(doc: Document, signatures, items: list[SignedItem]) -> tuple[byt
     images: list[mark.PageImage] = []
     store = blobs()
     for attachment in doc.attachments:
+        if pages.kind_of(attachment.mime, attachment.name) == "txt":
+            continue  # plain text is read as text: it never has page images
         prepared = pages.of_file(attachment.sha256, attachment.mime)
         if prepared.status == pages.PROCESSING:
             return None, (f"the pages of {attachment.name} are still being prepared; download the evidence again "

@@ -109,8 +109,19 @@ def _fitted(text: str, font: str, width: float) -> list[str]:
     return out
 
 
-def _laid_out(mark: Mark) -> list[tuple[str, str]]:
-    return [(font, part) for font, text in mark_lines(mark) for part in _fitted(text, font, MARK_WIDTH - 12)]
+def _laid_out(mark: Mark) -> list[tuple[str, float, str]]:
+    """(font, size, text) per printed line: the certificate's number kept on one line, smaller if need be (a
+    serial is up to 40 hex digits); other lines broken by words."""
+    out = []
+    for font, text in mark_lines(mark):
+        if text.startswith("Сертификат:"):
+            size = SIZE
+            while size > 5 and pdfmetrics.stringWidth(text, font, size) > MARK_WIDTH - 12:
+                size -= 0.25
+            out.append((font, size, text))
+        else:
+            out += [(font, SIZE, part) for part in _fitted(text, font, MARK_WIDTH - 12)]
+    return out
 
 
 def _height(mark: Mark) -> float:
@@ -125,8 +136,8 @@ def _draw_mark(pdf: canvas.Canvas, mark: Mark, x: float, top: float) -> None:
     pdf.setLineWidth(1.2)
     pdf.roundRect(x, top - height, MARK_WIDTH, height, 4, stroke=1, fill=0)
     y = top - 5 - SIZE
-    for font, text in lines:
-        pdf.setFont(font, SIZE)
+    for font, size, text in lines:
+        pdf.setFont(font, size)
         if font == BOLD:
             pdf.drawCentredString(x + MARK_WIDTH / 2, y, text)
         else:

@@ -117,3 +117,30 @@ def test_the_evidence_pdf_shows_who_signed_a_deputy_for_the_principal(app, conve
     rendered = subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")],
                               capture_output=True, timeout=60)
     assert rendered.returncode == 0 and len(list(tmp_path.glob("page-*.png"))) == 3
+
+
+def test_no_pdf_when_a_files_pages_could_not_be_prepared_and_the_instructions_say_why(app, converters, enrol,
+                                                                                       login, users, tmp_path):
+    _run_worker(app)
+    office = db.session.scalar(sa.select(Unit.id).where(Unit.short_name == "Аппарат"))
+    meta = {"title": "О ремонте", "correspondent": "ГКУ «ЦИТ»", "addressees": [str(office)]}
+    files = [(io.BytesIO("Сопроводительное письмо".encode()), "Письмо.txt"),
+             (io.BytesIO(b"%PDF-1.7 not really" + bytes(range(256)) * 8), "Скан.pdf")]
+    resp = login("clerk1").post("/documents", data={"metadata": json.dumps(meta, ensure_ascii=False), "file": files},
+                                content_type="multipart/form-data")
+    document = resp.get_json()["id"]
+    minister = enrol("minister")
+    approval = login("clerk1").put(f"/documents/{document}/approval-route", json={
+        "stages": [{"mode": "sequential", "approvers": [users["minister"]]}]}).get_json()
+    assert minister.approve(approval["id"]).status_code == 200
+
+    with _evidence(login("clerk1"), document) as archive:  # the text file never has pages: the PDF's are awaited
+        text = archive.read("HOW-TO-VERIFY.txt").decode()
+    assert f"{VIEW_NAME} is not included: the pages of Скан.pdf are still being prepared" in text
+    _run_worker(app)
+    with _evidence(login("clerk1"), document) as archive:
+        assert VIEW_NAME not in archive.namelist()
+        text = archive.read("HOW-TO-VERIFY.txt").decode()
+    assert (f"{VIEW_NAME} is not included: the pages of Скан.pdf could not be prepared: "
+            "The file is damaged or is not a PDF file.") in text
+    assert f"{VIEW_NAME} не приложен: страницы файла Скан.pdf не подготовлены: Файл повреждён" in text
