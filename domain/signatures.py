@@ -256,13 +256,20 @@ def session_data_to_sign(session: SigningSession) -> bytes:
     return cms.to_be_signed(session.data_to_sign, certificate(session.key))
 
 
+def _claimed_role(content: bytes) -> str | None:
+    """A deputy's claimed role for the signed signer-attributes: the principal the signed content names."""
+    principal_id = json.loads(content).get("acting_for")
+    principal = db.session.get(User, int(principal_id)) if principal_id else None
+    return None if principal is None else f"за {principal.name} / acting for {principal.name} (user {principal.id})"
+
+
 def open_session(user: User, key_id: int, doc: Document, subject_type: str, subject_id: int,
                  content: bytes, signed_at: datetime) -> SigningSession:
     """Prepare what the device signs: the signed attributes over the content, valid for a few minutes."""
     key = get_key(user, key_id)
     _check_usable(key, signed_at)
     _check_chain(key, user.organization_id, signed_at)
-    data_to_sign = cms.signed_attributes(content, certificate(key), signed_at)
+    data_to_sign = cms.signed_attributes(content, certificate(key), signed_at, claimed_role=_claimed_role(content))
     session = SigningSession(user_id=user.id, key_id=key.id, key=key, document_id=doc.id,
                              subject_type=subject_type, subject_id=subject_id, content=content,
                              data_to_sign=data_to_sign, created_at=signed_at,

@@ -3,6 +3,7 @@
 pages are being prepared, and HOW-TO-VERIFY says why."""
 import io
 import json
+import shlex
 import subprocess
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,7 @@ from reportlab.pdfgen import canvas
 
 from documents.worker import Settings, Worker
 from models import Unit, User, db
+from signing import cms
 from signing.evidence import VIEW_NAME
 from tests.documents import samples
 
@@ -96,6 +98,16 @@ def test_the_evidence_pdf_shows_who_signed_a_deputy_for_the_principal(app, conve
     assert "The signatures are over\n                        content/<name>.json, not over this PDF" in text
     assert "не приложен" not in text and "is not included" not in text
     pdf = tmp_path / VIEW_NAME
+    # The principal is in the deputy's signed attributes too (CAdES signer-attributes), and stock OpenSSL
+    # verifies both signatures with it there.
+    claims = sorted(str(cms.claimed_role(p.read_bytes())) for p in (tmp_path / "signatures").glob("*.p7s"))
+    principal = db.session.get(User, int(users["exec1"])).name
+    assert claims == ["None", f"за {principal} / acting for {principal} (user {users['exec1']})"]
+    commands = [shlex.split(line) for line in text.splitlines() if line.startswith("openssl cms -verify")]
+    assert len(commands) == 2
+    for command in commands:
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=30)
+        assert done.returncode == 0, done.stderr.decode()
 
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     # Two pages of the PDF file (the text file has none), and a signature sheet: its last page has no room.
