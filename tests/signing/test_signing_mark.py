@@ -2,13 +2,16 @@
 else on an appended signature sheet; their words are text (pdftotext reads them) and the bytes are the same
 for the same input."""
 import io
+import os
+import shutil
 import subprocess
 from datetime import datetime, timezone
 
 import pytest
 from PIL import Image, ImageDraw
 
-from signing.mark import Mark, PageImage, signed_pdf
+from signing.mark import FONT_DIR, Mark, PageImage, signed_pdf
+from tests.debian import apt_install
 
 SIGNED = datetime(2026, 12, 7, 9, 30, 15, tzinfo=timezone.utc)
 MARKS = [
@@ -18,6 +21,16 @@ MARKS = [
     Mark("0A1B", "Иванова Анна Ивановна", datetime(2025, 3, 1, tzinfo=timezone.utc),
          datetime(2026, 12, 31, tzinfo=timezone.utc), SIGNED, False),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools():
+    """poppler-utils reads the PDF as a person's tools would; the mark's font is DejaVu Sans."""
+    missing = [package for package, present in (("poppler-utils", shutil.which("pdftotext")),
+                                                ("fonts-dejavu-core", os.path.exists(FONT_DIR / "DejaVuSans.ttf")))
+               if not present]
+    if missing:
+        apt_install("--no-install-recommends", *missing)
 
 
 def _page(written_to: int) -> bytes:
