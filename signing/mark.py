@@ -163,6 +163,21 @@ def _blank_foot(image: Image.Image) -> float:
     return (grey.height - content[3]) / grey.height
 
 
+def _lossy(data: bytes) -> bool:
+    """A photo-like page: a JPEG, or a WebP in its lossy (VP8) form, as the documents worker stores scans."""
+    return data[:3] == b"\xff\xd8\xff" or (data[:4] == b"RIFF" and data[8:16] == b"WEBPVP8 ")
+
+
+def _embeddable(data: bytes, image: Image.Image) -> ImageReader:
+    """A photo-like page goes in as JPEG (DCT: far smaller than its deflated pixels), a text page as lossless pixels."""
+    if not _lossy(data):
+        return ImageReader(image)
+    jpeg = io.BytesIO()
+    image.save(jpeg, "JPEG", quality=85, optimize=True)
+    jpeg.seek(0)
+    return ImageReader(jpeg)
+
+
 def _register_fonts() -> None:
     for name, file in ((REGULAR, "DejaVuSans.ttf"), (BOLD, "DejaVuSans-Bold.ttf")):
         if name not in pdfmetrics.getRegisteredFontNames():
@@ -196,7 +211,7 @@ def signed_pdf(title: str, pages: Sequence[PageImage], marks: Sequence[Mark]) ->
             image = image.convert("RGB")
         height = PAGE_WIDTH * image.height / image.width
         pdf.setPageSize((PAGE_WIDTH, height))
-        pdf.drawImage(ImageReader(image), 0, 0, PAGE_WIDTH, height)
+        pdf.drawImage(_embeddable(page.image, image), 0, 0, PAGE_WIDTH, height)
         last = i == len(pages) - 1
         if last and rows and _blank_foot(image) * height >= needed:
             _draw_rows(pdf, rows, needed - GAP)  # the last row ends MARGIN above the foot

@@ -85,3 +85,16 @@ def test_a_full_last_page_gets_signature_sheets_after_it(tmp_path, count):
     found = sum(_text(pdf, tmp_path, n).count("ЭЛЕКТРОННОЙ ПОДПИСЬЮ") for n in range(2, 2 + sheets))
     assert found == count
     assert "Лист электронных подписей / Electronic signatures" in _text(pdf, tmp_path, 2)
+
+
+def test_a_scanned_page_goes_in_as_jpeg_a_text_page_as_lossless_pixels(tmp_path):
+    photo = Image.effect_noise((1440, 2036), 40).convert("RGB")
+    lossy = io.BytesIO()
+    photo.save(lossy, "WEBP", quality=80)  # as the documents worker stores a photo-like page
+    pdf, _ = signed_pdf("Скан", [PageImage(_page(900), "a, 1"), PageImage(lossy.getvalue(), "b, 1")], MARKS)
+    path = tmp_path / "view.pdf"
+    path.write_bytes(pdf)
+    listed = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True).stdout
+    encodings = [line.split()[8] for line in listed.splitlines()[2:]]
+    assert encodings == ["image", "jpeg"]
+    assert len(pdf) < len(lossy.getvalue()) * 3  # not the deflated pixels (3.5 times the WebP for this noise)
