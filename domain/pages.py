@@ -190,7 +190,12 @@ def of_attachment(user_id: int, document_id: int, attachment_id: int) -> Prepare
     """The pages and text of a file of a document this user may see (404 otherwise: the same rule as
     the document's own read)."""
     file = access.get_attachment(user_id, document_id, attachment_id)
-    rows = run(_RENDITION, sha256=file.sha256, mime=file.mime)
+    return of_file(file.sha256, file.mime)
+
+
+def of_file(sha256: str, mime: str) -> Prepared:
+    """The pages and text of a stored file, by its content and declared type (no access check: the caller's)."""
+    rows = run(_RENDITION, sha256=sha256, mime=mime)
     if not rows:  # a file stored past store_upload (bulk-loaded data): nothing is coming
         return Prepared(FAILED, "not_prepared", {}, [], None)
     status, reason, params, pages, text_sha256 = rows[0]

@@ -15,14 +15,16 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from flask import current_app, has_request_context, request
 
 from models import Document, Job, Organization, Resolution, User, audit, db, utcnow
 from models.base import lock as lock_row
+from models.blobstore import BlobNotFound, blobs
 from models.raw import run
 from models.resolutions import ISSUED_STATES
 from models.signing import OrganizationCA, Signature, SigningKey, SigningSession
-from signing import cms, timestamp, trust
+from signing import cms, mark, timestamp, trust
 from signing.ca import (
     CertificateAuthority,
     create_ca,
@@ -35,7 +37,7 @@ from signing.csr import CsrError, issue_certificate, load_csr
 from signing.evidence import SignedItem, build_evidence, signed_moment
 from signing.trust import TrustError
 
-from . import assistant_rights, substitutions
+from . import assistant_rights, pages, substitutions
 from . import revocation as crls
 from .errors import ApiError, conflict, not_found
 
@@ -254,13 +256,20 @@ def session_data_to_sign(session: SigningSession) -> bytes:
     return cms.to_be_signed(session.data_to_sign, certificate(session.key))
 
 
+def _claimed_role(content: bytes) -> str | None:
+    """A deputy's claimed role for the signed signer-attributes: the principal the signed content names."""
+    principal_id = json.loads(content).get("acting_for")
+    principal = db.session.get(User, int(principal_id)) if principal_id else None
+    return None if principal is None else f"за {principal.name} / acting for {principal.name} (user {principal.id})"
+
+
 def open_session(user: User, key_id: int, doc: Document, subject_type: str, subject_id: int,
                  content: bytes, signed_at: datetime) -> SigningSession:
     """Prepare what the device signs: the signed attributes over the content, valid for a few minutes."""
     key = get_key(user, key_id)
     _check_usable(key, signed_at)
     _check_chain(key, user.organization_id, signed_at)
-    data_to_sign = cms.signed_attributes(content, certificate(key), signed_at)
+    data_to_sign = cms.signed_attributes(content, certificate(key), signed_at, claimed_role=_claimed_role(content))
     session = SigningSession(user_id=user.id, key_id=key.id, key=key, document_id=doc.id,
                              subject_type=subject_type, subject_id=subject_id, content=content,
                              data_to_sign=data_to_sign, created_at=signed_at,
@@ -551,7 +560,63 @@ def evidence(doc: Document) -> bytes:
             anchors.append(chain[-1])
             item = evidence_crls(item, chain, lists)
         items.append(item)
-    return build_evidence(str(doc.id), items, anchors, crls=lists, tsa_certificates=tsa_anchors())
+    view, note = signed_view(doc, signatures, items)
+    return build_evidence(str(doc.id), items, anchors, crls=lists, tsa_certificates=tsa_anchors(), view=view,
+                          view_note=note)
+
+
+# What a mark says was signed, by the signature's subject.
+_SIGNED_WHAT = {"approval": "Согласование / Approval", "resolution": "Резолюция / Resolution"}
+
+
+def _mark(signature: Signature, item: SignedItem) -> mark.Mark:
+    cert = item.certificate
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    principal = db.session.get(User, signature.acting_for_id) if signature.acting_for_id else None
+    what = _SIGNED_WHAT.get(signature.subject_type, signature.subject_type)
+    return mark.Mark(
+        serial=format(cert.serial_number, "X"),
+        owner=str(names[0].value) if names else cert.subject.rfc4514_string(),
+        valid_from=cert.not_valid_before_utc, valid_to=cert.not_valid_after_utc,
+        signed_at=signed_moment(item.p7s, item.timestamp), timestamped=signature.timestamped_at is not None,
+        acting_for=principal.name if principal else None, what=f"{what} {signature.subject_id}",
+        file=f"signatures/{item.name}.p7s")
+
+
+def signed_view(doc: Document, signatures, items: list[SignedItem]) -> tuple[bytes | None, tuple[str, str] | None]:
+    """The PDF of the document's pages (each file's, at the widest prepared width) with a mark per signature,
+    or None and why not (English, Russian): a file's pages are still being prepared or could not be, or no file
+    has pages. Files of a type without pages (plain text, archives) are left out."""
+    if not signatures:
+        return None, None
+    images: list[mark.PageImage] = []
+    store = blobs()
+    for attachment in doc.attachments:
+        if pages.kind_of(attachment.mime, attachment.name) == "txt":
+            continue  # plain text is read as text: it never has page images
+        prepared = pages.of_file(attachment.sha256, attachment.mime)
+        if prepared.status == pages.PROCESSING:
+            return None, (f"the pages of {attachment.name} are still being prepared; download the evidence again "
+                          "in a minute", f"страницы файла {attachment.name} ещё готовятся; скачайте архив через минуту")
+        if prepared.status == pages.FAILED:
+            if prepared.reason in ("unsupported", "not_prepared"):
+                continue  # a type without pages, or a bulk-loaded file: no pages are coming
+            why = prepared.reason, prepared.params
+            return None, (f"the pages of {attachment.name} could not be prepared: {pages.reason_text(*why, 'en')}",
+                          f"страницы файла {attachment.name} не подготовлены: {pages.reason_text(*why)}")
+        for page in sorted(prepared.pages, key=lambda p: p["n"]):
+            widest = page["images"][str(max(int(w) for w in page["images"]))]
+            try:
+                with store.open(widest) as f:
+                    images.append(mark.PageImage(f.read(), f"{attachment.name}, {page['n']}"))
+            except BlobNotFound:
+                return None, (f"a page image of {attachment.name} is missing from the store",
+                              f"изображение страницы файла {attachment.name} не найдено в хранилище")
+    if not images:
+        return None, ("the document's files have no page images", "у файлов документа нет изображений страниц")
+    title = f"№ {doc.reg_number}: {doc.title}" if doc.reg_number else doc.title
+    pdf, _ = mark.signed_pdf(title, images, [_mark(s, item) for s, item in zip(signatures, items)])
+    return pdf, None
 
 
 def evidence_crls(item: SignedItem, chain: list[x509.Certificate], lists: dict[str, bytes]) -> SignedItem:

@@ -113,8 +113,49 @@ def to_be_signed(signed_attrs_der: bytes, certificate: x509.Certificate) -> byte
     return signed_attrs_der if key is None else key.hash(signed_attrs_der)
 
 
-def signed_attributes(content: bytes, certificate: x509.Certificate, signing_time: datetime) -> bytes:
-    """DER of the SET OF signed attributes over the content: the exact bytes the device signs."""
+# CAdES signer-attributes (RFC 5126 5.11.3, id-aa-ets-signerAttr): the role a signer claims; a deputy's claim is
+# the title (X.520 id-at-title) "acting for <principal>".
+SIGNER_ATTRIBUTES = "1.2.840.113549.1.9.16.2.18"
+_TITLE = "2.5.4.12"
+
+
+class _Titles(asn1_core.SetOf):
+    _child_spec = asn1_core.UTF8String
+
+
+class _ClaimedAttribute(asn1_core.Sequence):
+    _fields = [("type", asn1_core.ObjectIdentifier), ("values", _Titles)]
+
+
+class _ClaimedAttributes(asn1_core.SequenceOf):
+    _child_spec = _ClaimedAttribute
+
+
+class _SignerAttributeChoice(asn1_core.Choice):
+    _alternatives = [("claimed_attributes", _ClaimedAttributes, {"implicit": 0})]
+
+
+class _SignerAttribute(asn1_core.SequenceOf):
+    """SignerAttribute ::= SEQUENCE OF CHOICE { claimedAttributes [0] ClaimedAttributes, ... } (implicit tags)."""
+
+    _child_spec = _SignerAttributeChoice
+
+
+def claimed_role(p7s: bytes) -> str | None:
+    """The title a signature's signed signer-attributes claim (a deputy's "acting for ..."), or None."""
+    for attribute in _signer_info(p7s)["signed_attrs"]:
+        if attribute["type"].dotted == SIGNER_ATTRIBUTES:
+            for choice in _SignerAttribute.load(attribute["values"][0].dump()):
+                for claimed in choice.chosen:
+                    if claimed["type"].dotted == _TITLE:
+                        return claimed["values"][0].native
+    return None
+
+
+def signed_attributes(content: bytes, certificate: x509.Certificate, signing_time: datetime,
+                      claimed_role: str | None = None) -> bytes:
+    """DER of the SET OF signed attributes over the content: the exact bytes the device signs; with a deputy's
+    claimed role ("acting for ...") as a CAdES signer-attributes attribute when given."""
     if signing_time.tzinfo is None:
         raise ValueError("signing_time must be timezone-aware")
     cert = _asn1_certificate(certificate)
@@ -141,6 +182,11 @@ def signed_attributes(content: bytes, certificate: x509.Certificate, signing_tim
             ),
         ]
     )
+    if claimed_role:
+        claim = _SignerAttribute([_SignerAttributeChoice(
+            name="claimed_attributes", value=_ClaimedAttributes([{"type": _TITLE, "values": [claimed_role]}]))])
+        attributes.append(asn1_cms.CMSAttribute({"type": SIGNER_ATTRIBUTES,
+                                                 "values": [asn1_core.Any.load(claim.dump())]}))
     return attributes.dump(force=True)  # a SET OF is DER only once sorted; dump sorts it
 
 

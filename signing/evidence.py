@@ -22,6 +22,8 @@ from signing.cms import gost_key, signature_value, signing_time, timestamp_token
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # A fixed entry time makes the same evidence produce the same zip bytes.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+# The document's pages with the signatures' marks, for people (signing/mark.py).
+VIEW_NAME = "document-with-signature-marks.pdf"
 
 
 @dataclass(frozen=True)
@@ -255,10 +257,31 @@ echo "$((total - failed)) of $total signatures valid / действительн�
 """
 
 
+def _view_lines(view: bool, view_note: tuple[str, str] | None) -> tuple[str, str]:
+    """HOW-TO-VERIFY's words on the PDF view: what it is, or why there is none (English, Russian)."""
+    if view:
+        return (f"""{VIEW_NAME}
+                        the document's pages with a mark per signature (certificate, owner, validity,
+                        time-stamp): a view for people to read who signed. The signatures are over
+                        content/<name>.json, not over this PDF: verify those, the PDF proves nothing itself
+""", f"""{VIEW_NAME}
+                        страницы документа с отметкой о каждой электронной подписи (сертификат, владелец,
+                        срок действия, метка времени) — для чтения человеком. Подписи поставлены под
+                        content/<name>.json, а не под этим PDF: проверяйте их; сам PDF ничего не доказывает
+""")
+    if view_note is None:
+        return "", ""
+    return (f"""{VIEW_NAME} is not included: {view_note[0]}
+""", f"""{VIEW_NAME} не приложен: {view_note[1]}
+""")
+
+
 def how_to_verify(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate] = (),
-                  tsa_certificates: Sequence[x509.Certificate] = ()) -> str:
+                  tsa_certificates: Sequence[x509.Certificate] = (), view: bool = False,
+                  view_note: tuple[str, str] | None = None) -> str:
     """The English and Russian instructions, with one command per signature (and per time-stamp, given the
-    TSA's trust anchors)."""
+    TSA's trust anchors), and what the PDF view is (or why there is none)."""
+    view_en, view_ru = _view_lines(view, view_note)
     commands = "\n".join(verify_command(item, ca_chain) for item in items)
     stamps = [timestamp_command(item, tsa_certificates) for item in items] if tsa_certificates else []
     if any(stamps):
@@ -277,7 +300,7 @@ crls/*.crl              revocation lists (DER) of each issuer: the one current a
                         when it was issued, and the newest one, which shows any revocation since
 timestamps/<name>.tsr   the RFC 3161 time-stamp token (DER) over the signature's value, signatures/<name>.sig
 verify.sh               checks everything below offline and prints a verdict per signature: sh verify.sh
-
+{view_en}
 Verify every signature with OpenSSL 1.1 or later, from the folder where this zip was unpacked.
 Each command must print "CMS Verification successful" (the signed JSON is printed first).
 -attime checks the certificates at the signature's time (its time-stamp's, else its signing time).
@@ -304,7 +327,7 @@ certs/tsa.pem           сертификаты службы меток врем�
 crls/*.crl              списки отзыва (DER) каждого издателя: действовавший на момент каждой подписи и последний
 timestamps/<name>.tsr   метка времени RFC 3161 к подписи (к её значению signatures/<name>.sig)
 verify.sh               проверяет всё это без сети и выводит вывод по каждой подписи: sh verify.sh
-
+{view_ru}
 Проверьте каждую подпись с помощью OpenSSL 1.1 или новее, находясь в папке с распакованным архивом.
 Каждая команда должна вывести "CMS Verification successful" (сначала выводится подписанный JSON).
 -attime проверяет сертификаты на момент подписи (метки времени, иначе времени подписания). verify.sh
@@ -326,10 +349,12 @@ Commands / Команды
 
 def build_evidence(document_id: str, items: Sequence[SignedItem], ca_chain: Sequence[x509.Certificate],
                    crls: Mapping[str, bytes] | None = None,
-                   tsa_certificates: Sequence[x509.Certificate] = ()) -> bytes:
+                   tsa_certificates: Sequence[x509.Certificate] = (), view: bytes | None = None,
+                   view_note: tuple[str, str] | None = None) -> bytes:
     """The evidence zip for a document, built in memory; crls are DER CRLs by their file name in crls/. A
     time-stamped signature's token goes to timestamps/<name>.tsr, checked against tsa_certificates (certs/tsa.pem,
-    the configured TSA trust anchors)."""
+    the configured TSA trust anchors). view is the PDF of the pages with the signatures' marks, VIEW_NAME;
+    view_note, in English and Russian, why there is none."""
     crls = crls or {}
     for name in crls:
         _checked(name, "CRL name")
@@ -348,7 +373,10 @@ def build_evidence(document_id: str, items: Sequence[SignedItem], ca_chain: Sequ
         def add(path: str, data: bytes) -> None:
             archive.writestr(zipfile.ZipInfo(path, _ZIP_TIME), data, zipfile.ZIP_DEFLATED)
 
-        add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items, ca_chain, tsa_certificates).encode("utf-8"))
+        add("HOW-TO-VERIFY.txt", how_to_verify(document_id, items, ca_chain, tsa_certificates, view is not None,
+                                               view_note).encode("utf-8"))
+        if view is not None:
+            add(VIEW_NAME, view)
         script = zipfile.ZipInfo("verify.sh", _ZIP_TIME)
         script.external_attr = 0o100755 << 16  # executable once unpacked
         archive.writestr(script, verify_script(items, ca_chain, tsa_certificates).encode("utf-8"),
