@@ -4,14 +4,15 @@ Counted: the controlled tasks issued in the period to the people of the unit's s
 counts once, in one state, for its executor and one unit (a person in two units of the subtree counts
 in the first of them by id); a task ended by its resolution's withdrawal counts nowhere, never as late.
 """
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy import orm
 
-from models import Document, Task, Unit, User, db, unit_members, utcnow
+from models import Document, Task, TaskDoneMonth, Unit, User, db, unit_members, utcnow
 
 from .directory import subtree
 from .errors import ApiError, not_found
@@ -103,6 +104,8 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
     by_executor: dict[int, dict] = {}
     total = dict.fromkeys(STATES, 0)
     for unit, executor, kind, count in rows:
+        if not count:  # a month of task_done_months may hold zeros
+            continue
         by_unit[unit][kind] += count
         by_executor.setdefault(executor, {"unit_id": unit, **dict.fromkeys(STATES, 0)})[kind] += count
         total[kind] += count
@@ -122,21 +125,83 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
 LATE = ("overdue", "done_late")
 
 
+def _whole_months(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The UTC months wholly inside [start, end], as [first, stop): the ones task_done_months answers
+    for; None if there is none."""
+    def month_of(moment: datetime) -> datetime:
+        return moment.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+    def next_month(month: datetime) -> datetime:
+        return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+    first = month_of(start)
+    if first < start:
+        first = next_month(first)
+    stop = month_of(end)
+    return (first, stop) if first < stop else None
+
+
 def _counts(counted: _Counted) -> list[tuple]:
-    """(unit, executor, state, count) of the tasks counted. On PostgreSQL each executor's tasks are
-    counted by their own walk of an index that holds every column the states need (migration 0023,
-    ix_tasks_summary): a ministry's year is an index-only scan per person, never the tasks table."""
+    """(unit, executor, state, count) of the tasks counted: the open ones and the done ones of the
+    period's partial months at its edges from the tasks, the done ones of its whole UTC months from
+    task_done_months (kept by triggers to the same rule). With `rollup` False, all from the tasks."""
     member, state = counted.member, counted.state.label("state")
+    months = _whole_months(counted.start, counted.end) if rollup_enabled() else None
+    done = sa.text("tasks.status = 'done'")
+    if months is None:
+        parts = [sa.true()]
+    else:
+        parts = [sa.text("tasks.status <> 'done'"), sa.and_(done, Task.created_at < months[0]),
+                 sa.and_(done, Task.created_at >= months[1])]
     if db.session.get_bind().dialect.name != "postgresql":
-        return db.session.execute(
+        rows = db.session.execute(
             sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
-            .join(member, member.c.user_id == Task.executor_id).where(counted.where)
+            .join(member, member.c.user_id == Task.executor_id).where(counted.where, sa.or_(*parts))
             .group_by(member.c.unit_id, Task.executor_id, state)).all()
-    per_person = (sa.select(state, sa.func.count().label("n")).where(Task.executor_id == member.c.user_id,
-                                                                      counted.where)
-                  .group_by(state).lateral("counted"))
-    return db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.state, per_person.c.n)
-                              .select_from(member.join(per_person, sa.true()))).all()
+    else:
+        # Each executor's tasks counted by their own walk of an index that holds every column the states
+        # need (migrations 0023, 0024: ix_tasks_summary, ix_tasks_summary_open), one walk per part: a
+        # ministry's year is an index-only scan per person of the open tasks and of two partial months.
+        selects = []
+        for part in parts:
+            per_person = (sa.select(state, sa.func.count().label("n"))
+                          .where(Task.executor_id == member.c.user_id, counted.where, part)
+                          .group_by(state).lateral("counted"))
+            selects.append(sa.select(member.c.unit_id, member.c.user_id, per_person.c.state, per_person.c.n)
+                           .select_from(member.join(per_person, sa.true())))
+        rows = db.session.execute(selects[0] if len(selects) == 1 else sa.union_all(*selects)).all()
+    if months is None:
+        return rows
+    rolled = db.session.execute(
+        sa.select(member.c.unit_id, TaskDoneMonth.executor_id, sa.func.sum(TaskDoneMonth.on_time),
+                  sa.func.sum(TaskDoneMonth.late))
+        .join(member, member.c.user_id == TaskDoneMonth.executor_id)
+        .where(TaskDoneMonth.month >= months[0].date(), TaskDoneMonth.month < months[1].date())
+        .group_by(member.c.unit_id, TaskDoneMonth.executor_id)).all()
+    return [*rows, *((unit, executor, "done_on_time", on_time) for unit, executor, on_time, _ in rolled),
+            *((unit, executor, "done_late", late) for unit, executor, _, late in rolled)]
+
+
+def rollup_enabled() -> bool:
+    """Whether the summary reads the whole months from task_done_months (SUMMARY_ROLLUP, on by default;
+    off, it counts every task: the plain definition, kept to compare against)."""
+    return current_app.config.get("SUMMARY_ROLLUP", True)
+
+
+def refill_done_months() -> None:
+    """task_done_months counted again from the tasks (after a bulk load that fired no trigger); the same
+    rule as migration 0024's triggers."""
+    on_time = sa.case((sa.or_(Task.deadline.is_(None), sa.func.coalesce(Task.reported_at, Task.completed_at)
+                              <= Task.deadline), 1), else_=0)
+    if db.session.get_bind().dialect.name == "postgresql":
+        month = sa.cast(sa.func.date_trunc(sa.literal_column("'month'"), Task.created_at), sa.Date)
+    else:
+        month = sa.func.strftime(sa.literal_column("'%Y-%m-01'"), Task.created_at)
+    db.session.execute(sa.delete(TaskDoneMonth))
+    db.session.execute(sa.insert(TaskDoneMonth).from_select(
+        ["executor_id", "month", "on_time", "late"],
+        sa.select(Task.executor_id, month, sa.func.sum(on_time), sa.func.sum(1 - on_time))
+        .where(sa.text("tasks.control AND tasks.status = 'done' AND NOT tasks.withdrawn AND NOT tasks.removed"))
+        .group_by(Task.executor_id, month)))
 
 
 def late_tasks(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None, *,
