@@ -68,7 +68,8 @@ END $$""")
         op.execute(f"CREATE TRIGGER tasks_done_months_update AFTER UPDATE OF {COLUMNS} ON tasks FOR EACH ROW "
                    f"WHEN (({old['counted']}) OR ({new['counted']})) EXECUTE FUNCTION tasks_done_months()")
         # The summary's open tasks of a period (few: most are done), with what their state needs.
-        op.execute("CREATE INDEX ix_tasks_summary_open ON tasks (executor_id, created_at) INCLUDE (status, deadline) "
+        op.execute("CREATE INDEX ix_tasks_summary_open ON tasks (executor_id, created_at) "
+                   "INCLUDE (status, deadline, reported_at, completed_at) "
                    "WHERE control AND NOT removed AND NOT withdrawn AND status <> 'done'")
     else:
         add = ("INSERT OR IGNORE INTO task_done_months (executor_id, month, on_time, late) "
