@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import orm
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from models import Document, Task, TaskDoneMonth, Unit, User, db, unit_members, utcnow
 
@@ -62,7 +63,7 @@ class _Counted(NamedTuple):
     units: list[int]
     start: datetime
     end: datetime
-    member: sa.Subquery          # each person of the subtree, in one unit (user_id, unit_id)
+    member: sa.CTE               # each person of the subtree, in one unit (user_id, unit_id)
     state: sa.ColumnElement      # the task's state, one of STATES
     where: sa.ColumnElement      # the tasks counted
 
@@ -78,8 +79,12 @@ def _counted(user: User, unit_id: int | None, start: datetime | date | None, end
     root = _scope(user, unit_id)
     units = subtree(user.organization_id, root)
     # Each person of the subtree in one unit: the first of theirs by id.
+    if db.session.get_bind().dialect.name == "postgresql":  # one array: a statement's text the same for any subtree
+        in_units = unit_members.c.unit_id == sa.any_(sa.bindparam("units", units, type_=ARRAY(sa.BigInteger)))
+    else:
+        in_units = unit_members.c.unit_id.in_(units)
     member = (sa.select(unit_members.c.user_id, sa.func.min(unit_members.c.unit_id).label("unit_id"))
-              .where(unit_members.c.unit_id.in_(units)).group_by(unit_members.c.user_id).subquery())
+              .where(in_units).group_by(unit_members.c.user_id).cte("member"))
     done_at = sa.func.coalesce(Task.reported_at, Task.completed_at)
     state = sa.case(
         (sa.and_(Task.status == "done", sa.or_(Task.deadline.is_(None), done_at <= Task.deadline)), "done_on_time"),
@@ -143,7 +148,9 @@ def _whole_months(start: datetime, end: datetime) -> tuple[datetime, datetime] |
 def _counts(counted: _Counted) -> list[tuple]:
     """(unit, executor, state, count) of the tasks counted: the open ones and the done ones of the
     period's partial months at its edges from the tasks, the done ones of its whole UTC months from
-    task_done_months (kept by triggers to the same rule). With `rollup` False, all from the tasks."""
+    task_done_months (kept by triggers to the same rule); with the rollup off, all from the tasks. On
+    PostgreSQL each part is a walk of an index holding every column the states need (migrations 0023,
+    0024: ix_tasks_summary for the done ones, ix_tasks_summary_open for the open ones)."""
     member, state = counted.member, counted.state.label("state")
     months = _whole_months(counted.start, counted.end) if rollup_enabled() else None
     done = sa.text("tasks.status = 'done'")
@@ -153,32 +160,27 @@ def _counts(counted: _Counted) -> list[tuple]:
         parts = [sa.text("tasks.status <> 'done'"), sa.and_(done, Task.created_at < months[0]),
                  sa.and_(done, Task.created_at >= months[1])]
     if db.session.get_bind().dialect.name != "postgresql":
-        rows = db.session.execute(
-            sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
-            .join(member, member.c.user_id == Task.executor_id).where(counted.where, sa.or_(*parts))
-            .group_by(member.c.unit_id, Task.executor_id, state)).all()
-    else:
-        # Each executor's tasks counted by their own walk of an index that holds every column the states
-        # need (migrations 0023, 0024: ix_tasks_summary, ix_tasks_summary_open), one walk per part: a
-        # ministry's year is an index-only scan per person of the open tasks and of two partial months.
-        selects = []
-        for part in parts:
-            per_person = (sa.select(state, sa.func.count().label("n"))
-                          .where(Task.executor_id == member.c.user_id, counted.where, part)
-                          .group_by(state).lateral("counted"))
-            selects.append(sa.select(member.c.unit_id, member.c.user_id, per_person.c.state, per_person.c.n)
-                           .select_from(member.join(per_person, sa.true())))
-        rows = db.session.execute(selects[0] if len(selects) == 1 else sa.union_all(*selects)).all()
+        parts = [sa.or_(*parts)]
+    selects = [sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
+               .join(member, member.c.user_id == Task.executor_id).where(counted.where, part)
+               .group_by(member.c.unit_id, Task.executor_id, state) for part in parts]
+    rows = db.session.execute(selects[0] if len(selects) == 1 else sa.union_all(*selects)).all()
     if months is None:
         return rows
-    rolled = db.session.execute(
-        sa.select(member.c.unit_id, TaskDoneMonth.executor_id, sa.func.sum(TaskDoneMonth.on_time),
-                  sa.func.sum(TaskDoneMonth.late))
-        .join(member, member.c.user_id == TaskDoneMonth.executor_id)
-        .where(TaskDoneMonth.month >= months[0].date(), TaskDoneMonth.month < months[1].date())
-        .group_by(member.c.unit_id, TaskDoneMonth.executor_id)).all()
-    return [*rows, *((unit, executor, "done_on_time", on_time) for unit, executor, on_time, _ in rolled),
-            *((unit, executor, "done_late", late) for unit, executor, _, late in rolled)]
+    in_months = TaskDoneMonth.month >= months[0].date(), TaskDoneMonth.month < months[1].date()
+    sums = sa.func.sum(TaskDoneMonth.on_time).label("on_time"), sa.func.sum(TaskDoneMonth.late).label("late")
+    if db.session.get_bind().dialect.name == "postgresql":  # each person's months by the primary key
+        per_person = (sa.select(*sums).where(TaskDoneMonth.executor_id == member.c.user_id, *in_months)
+                      .lateral("rolled"))
+        rolled = db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.on_time,
+                                              per_person.c.late).select_from(member.join(per_person, sa.true())))
+    else:
+        rolled = db.session.execute(sa.select(member.c.unit_id, TaskDoneMonth.executor_id, *sums)
+                                    .join(member, member.c.user_id == TaskDoneMonth.executor_id)
+                                    .where(*in_months).group_by(member.c.unit_id, TaskDoneMonth.executor_id))
+    for unit, executor, on_time, late in rolled:
+        rows += [(unit, executor, "done_on_time", on_time or 0), (unit, executor, "done_late", late or 0)]
+    return rows
 
 
 def rollup_enabled() -> bool:
