@@ -161,6 +161,11 @@ def _counts(counted: _Counted) -> list[tuple]:
                  sa.and_(done, Task.created_at >= months[1])]
     if db.session.get_bind().dialect.name != "postgresql":
         parts = [sa.or_(*parts)]
+    elif months is None:  # every task: a walk of ix_tasks_summary per person
+        per_person = (sa.select(state, sa.func.count().label("n"))
+                      .where(Task.executor_id == member.c.user_id, counted.where).group_by(state).lateral("counted"))
+        return db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.state, per_person.c.n)
+                                  .select_from(member.join(per_person, sa.true()))).all()
     selects = [sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
                .join(member, member.c.user_id == Task.executor_id).where(counted.where, part)
                .group_by(member.c.unit_id, Task.executor_id, state) for part in parts]
