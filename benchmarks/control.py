@@ -10,7 +10,9 @@ does (wrk, rounds paired with the bare endpoint, CPU per request of the gunicorn
 - reads, for the busiest controller: every /control view, its first page and one 40 pages deep, and
   GET /resolutions/{id}/execution of their resolution with the most tasks (sub-resolutions included);
 - summary: GET /control/summary over a year for the head of the largest ministry, one request at a
-  time (p50, p99; target p50 < 50 ms, p99 < 200 ms);
+  time (p50, p99; target p50 < 50 ms, p99 < 200 ms), as served (whole months from task_done_months)
+  and from the plain count of every task (a second server, SUMMARY_ROLLUP=0), in paired rounds; and
+  what the counter's trigger costs each UPDATE that makes a task done;
 - writes: reports by many executors on their open tasks, accepts and returns of waiting reports by
   their reviewers, each request a different task (target 200/s each);
 - race: 10 accepts of one report released together: exactly one 200;
@@ -31,7 +33,7 @@ import sqlalchemy as sa
 from benchmarks import plans
 from benchmarks.inbox import ADMIN_URL, BIN, PASSWORD, ROOT, call, measure, need_wrk, serve, wrk
 from tests.support.database import scratch_database, url_of
-from tests.support.timing import Paired
+from tests.support.timing import Paired, paired
 
 VIEWS = ("reports", "extensions", "overdue", "due_soon", "open", "executed")
 DEEP = 40  # pages
@@ -167,13 +169,8 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
                   "process)", flush=True)
 
         if "summary" in args.parts:
-            _, body, _ = call(api.port, "GET", year, head_token)
-            print(f"\nsummary of {len(body['units'])} units, {len(body['executors'])} executors; total "
-                  f"{body['total']}", flush=True)
-            alone = [wrk(api.port, year, args.seconds * 2, head_auth, connections=1) for _ in range(args.rounds)]
-            mid = {key: statistics.median(x[key] for x in alone) for key in ("p50", "p99", "rps")}
-            print(f"summary, largest ministry, a year, one request at a time: p50 {mid['p50']:.1f} ms, "
-                  f"p99 {mid['p99']:.1f} ms, {mid['rps']:.1f}/s (target p50 < 50 ms, p99 < 200 ms)", flush=True)
+            _summary(args, url, api, year, head_token)
+            _write_cost(args, engine)
 
         if "writes" in args.parts:
             _writes(args, api, engine, login)
@@ -185,6 +182,58 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
     if "plans" in args.parts:
         _plans(url, engine, {**{name: (path, hdrs) for name, (server, path, hdrs) in reads.items() if server is api},
                              **{name: (path, hdrs) for name, (_, path, hdrs) in summary_read.items()}})
+
+
+def _summary(args, url, api, year, token) -> None:
+    """The summary as served (whole months from task_done_months) against the plain count of every task
+    (a second server with SUMMARY_ROLLUP=0), one request at a time, in paired rounds: the same answer,
+    and each one's p50 and p99."""
+    plain = serve("wsgi:app", url, args.workers, SUMMARY_ROLLUP="0")
+    try:
+        _, body, _ = call(api.port, "GET", year, token)
+        _, same, _ = call(plain.port, "GET", year, token)
+        print(f"\nsummary of {len(body['units'])} units, {len(body['executors'])} executors; total "
+              f"{body['total']}; {'the same as' if body == same else 'DIFFERENT FROM'} the plain count's", flush=True)
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def alone(server):
+            return lambda: wrk(server.port, year, args.seconds * 2, auth, connections=1)
+        rounds = paired(alone(api), alone(plain), max(args.rounds, 3))
+        for key in ("p50", "p99"):
+            print(f"summary, largest ministry, a year, one request at a time, {key}: rollup "
+                  f"{rounds.median('subject', key):.1f} ms, plain {rounds.median('baseline', key):.1f} ms, "
+                  f"plain / rollup {1 / rounds.ratio(key):.2f} (median of {len(rounds.subject)} paired rounds)",
+                  flush=True)
+        print("(target p50 < 50 ms, p99 < 200 ms)", flush=True)
+    finally:
+        plain.stop()
+
+
+def _write_cost(args, engine, n: int = 2000) -> None:
+    """What task_done_months costs each write: n controlled open tasks made done one statement at a
+    time (each firing the trigger's upsert) against the same with the triggers disabled, paired rounds,
+    every round rolled back."""
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM tasks WHERE control AND status = 'open' AND NOT removed AND "
+                                   "NOT withdrawn ORDER BY id LIMIT :n"), {"n": n}).scalars().all()
+
+    def done(triggers: bool):
+        def run() -> float:
+            with engine.connect() as conn, conn.begin() as tx:
+                if not triggers:
+                    conn.execute(sa.text("ALTER TABLE tasks DISABLE TRIGGER tasks_done_months_update"))
+                started = time.perf_counter()
+                for task in ids:
+                    conn.execute(sa.text("UPDATE tasks SET status = 'done', completed_at = now() WHERE id = :t"),
+                                 {"t": task})
+                spent = time.perf_counter() - started
+                tx.rollback()
+            return spent * 1000 / len(ids)
+        return run
+    rounds = paired(done(True), done(False), max(args.rounds, 5))
+    print(f"\nmaking a task done, one UPDATE: {rounds.median('subject'):.3f} ms with the counter's trigger, "
+          f"{rounds.median('baseline'):.3f} ms without; with / without {rounds.ratio():.2f} (median of "
+          f"{len(rounds.subject)} paired rounds of {len(ids)} tasks)", flush=True)
 
 
 def _plans(url, engine, reads) -> None:

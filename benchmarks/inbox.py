@@ -87,12 +87,12 @@ def postgres_cpu() -> float:
     return total
 
 
-def serve(app: str, url: str, workers: int) -> Gunicorn:
-    """The API or the bare endpoint on the same gunicorn settings."""
+def serve(app: str, url: str, workers: int, **settings: str) -> Gunicorn:
+    """The API or the bare endpoint on the same gunicorn settings (and any further settings given)."""
     # No keep-alive (connections = threads), for both servers: wrk's few connections would at times all
     # land on one worker and leave the other idle (see gunicorn.conf.py)
     return Gunicorn({"DATABASE_URL": url, "PYTHONPATH": str(ROOT), "DEMO_PASSWORD": PASSWORD, "MAX_REQUESTS": "0",
-                     "WORKER_CONNECTIONS": "2"}, app=app, workers=workers, threads=2,
+                     "WORKER_CONNECTIONS": "2", **settings}, app=app, workers=workers, threads=2,
                     ready="/healthz" if "wsgi" in app else "/bare").start()
 
 

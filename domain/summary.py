@@ -4,14 +4,16 @@ Counted: the controlled tasks issued in the period to the people of the unit's s
 counts once, in one state, for its executor and one unit (a person in two units of the subtree counts
 in the first of them by id); a task ended by its resolution's withdrawal counts nowhere, never as late.
 """
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy import orm
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from models import Document, Task, Unit, User, db, unit_members, utcnow
+from models import Document, Task, TaskDoneMonth, Unit, User, db, unit_members, utcnow
 
 from .directory import subtree
 from .errors import ApiError, not_found
@@ -61,7 +63,7 @@ class _Counted(NamedTuple):
     units: list[int]
     start: datetime
     end: datetime
-    member: sa.Subquery          # each person of the subtree, in one unit (user_id, unit_id)
+    member: sa.CTE               # each person of the subtree, in one unit (user_id, unit_id)
     state: sa.ColumnElement      # the task's state, one of STATES
     where: sa.ColumnElement      # the tasks counted
 
@@ -77,8 +79,12 @@ def _counted(user: User, unit_id: int | None, start: datetime | date | None, end
     root = _scope(user, unit_id)
     units = subtree(user.organization_id, root)
     # Each person of the subtree in one unit: the first of theirs by id.
+    if db.session.get_bind().dialect.name == "postgresql":  # one array: a statement's text the same for any subtree
+        in_units = unit_members.c.unit_id == sa.any_(sa.bindparam("units", units, type_=ARRAY(sa.BigInteger)))
+    else:
+        in_units = unit_members.c.unit_id.in_(units)
     member = (sa.select(unit_members.c.user_id, sa.func.min(unit_members.c.unit_id).label("unit_id"))
-              .where(unit_members.c.unit_id.in_(units)).group_by(unit_members.c.user_id).subquery())
+              .where(in_units).group_by(unit_members.c.user_id).cte("member"))
     done_at = sa.func.coalesce(Task.reported_at, Task.completed_at)
     state = sa.case(
         (sa.and_(Task.status == "done", sa.or_(Task.deadline.is_(None), done_at <= Task.deadline)), "done_on_time"),
@@ -103,12 +109,16 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
     by_executor: dict[int, dict] = {}
     total = dict.fromkeys(STATES, 0)
     for unit, executor, kind, count in rows:
+        if not count:  # a month of task_done_months may hold zeros
+            continue
         by_unit[unit][kind] += count
         by_executor.setdefault(executor, {"unit_id": unit, **dict.fromkeys(STATES, 0)})[kind] += count
         total[kind] += count
     names = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(units)))}
-    people = {u.id: u for u in db.session.execute(sa.select(User.id, User.short_name)
-                                                  .where(User.id.in_(list(by_executor))))}
+    # The subtree's people by the statement's own subquery: a list of 800 executors' ids as parameters
+    # cost more to send and plan than the names it read.
+    people = {u.id: u for u in db.session.execute(sa.select(User.id, User.short_name).join(
+        counted.member, counted.member.c.user_id == User.id))}
     return {
         "unit": {"id": root, "short_name": names[root].short_name}, "start": counted.start, "end": counted.end,
         "total": _with_discipline(total),
@@ -122,21 +132,85 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
 LATE = ("overdue", "done_late")
 
 
+def _whole_months(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The UTC months wholly inside [start, end], as [first, stop): the ones task_done_months answers
+    for; None if there is none."""
+    def month_of(moment: datetime) -> datetime:
+        return moment.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+    def next_month(month: datetime) -> datetime:
+        return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+    first = month_of(start)
+    if first < start:
+        first = next_month(first)
+    stop = month_of(end)
+    return (first, stop) if first < stop else None
+
+
 def _counts(counted: _Counted) -> list[tuple]:
-    """(unit, executor, state, count) of the tasks counted. On PostgreSQL each executor's tasks are
-    counted by their own walk of an index that holds every column the states need (migration 0023,
-    ix_tasks_summary): a ministry's year is an index-only scan per person, never the tasks table."""
+    """(unit, executor, state, count) of the tasks counted: the open ones and the done ones of the
+    period's partial months at its edges from the tasks, the done ones of its whole UTC months from
+    task_done_months (kept by triggers to the same rule); with the rollup off, all from the tasks. On
+    PostgreSQL each part is a walk of an index holding every column the states need (migrations 0023,
+    0024: ix_tasks_summary for the done ones, ix_tasks_summary_open for the open ones)."""
     member, state = counted.member, counted.state.label("state")
+    months = _whole_months(counted.start, counted.end) if rollup_enabled() else None
+    done = sa.text("tasks.status = 'done'")
+    if months is None:
+        parts = [sa.true()]
+    else:
+        parts = [sa.text("tasks.status <> 'done'"), sa.and_(done, Task.created_at < months[0]),
+                 sa.and_(done, Task.created_at >= months[1])]
     if db.session.get_bind().dialect.name != "postgresql":
-        return db.session.execute(
-            sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
-            .join(member, member.c.user_id == Task.executor_id).where(counted.where)
-            .group_by(member.c.unit_id, Task.executor_id, state)).all()
-    per_person = (sa.select(state, sa.func.count().label("n")).where(Task.executor_id == member.c.user_id,
-                                                                      counted.where)
-                  .group_by(state).lateral("counted"))
-    return db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.state, per_person.c.n)
-                              .select_from(member.join(per_person, sa.true()))).all()
+        parts = [sa.or_(*parts)]
+    elif months is None:  # every task: a walk of ix_tasks_summary per person
+        per_person = (sa.select(state, sa.func.count().label("n"))
+                      .where(Task.executor_id == member.c.user_id, counted.where).group_by(state).lateral("counted"))
+        return db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.state, per_person.c.n)
+                                  .select_from(member.join(per_person, sa.true()))).all()
+    selects = [sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
+               .join(member, member.c.user_id == Task.executor_id).where(counted.where, part)
+               .group_by(member.c.unit_id, Task.executor_id, state) for part in parts]
+    rows = db.session.execute(selects[0] if len(selects) == 1 else sa.union_all(*selects)).all()
+    if months is None:
+        return rows
+    in_months = TaskDoneMonth.month >= months[0].date(), TaskDoneMonth.month < months[1].date()
+    sums = sa.func.sum(TaskDoneMonth.on_time).label("on_time"), sa.func.sum(TaskDoneMonth.late).label("late")
+    if db.session.get_bind().dialect.name == "postgresql":  # each person's months by the primary key
+        per_person = (sa.select(*sums).where(TaskDoneMonth.executor_id == member.c.user_id, *in_months)
+                      .lateral("rolled"))
+        rolled = db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.on_time,
+                                              per_person.c.late).select_from(member.join(per_person, sa.true())))
+    else:
+        rolled = db.session.execute(sa.select(member.c.unit_id, TaskDoneMonth.executor_id, *sums)
+                                    .join(member, member.c.user_id == TaskDoneMonth.executor_id)
+                                    .where(*in_months).group_by(member.c.unit_id, TaskDoneMonth.executor_id))
+    for unit, executor, on_time, late in rolled:
+        rows += [(unit, executor, "done_on_time", on_time or 0), (unit, executor, "done_late", late or 0)]
+    return rows
+
+
+def rollup_enabled() -> bool:
+    """Whether the summary reads the whole months from task_done_months (SUMMARY_ROLLUP, on by default;
+    off, it counts every task: the plain definition, kept to compare against)."""
+    return current_app.config.get("SUMMARY_ROLLUP", True)
+
+
+def refill_done_months() -> None:
+    """task_done_months counted again from the tasks (after a bulk load that fired no trigger); the same
+    rule as migration 0024's triggers."""
+    on_time = sa.case((sa.or_(Task.deadline.is_(None), sa.func.coalesce(Task.reported_at, Task.completed_at)
+                              <= Task.deadline), 1), else_=0)
+    if db.session.get_bind().dialect.name == "postgresql":
+        month = sa.cast(sa.func.date_trunc(sa.literal_column("'month'"), Task.created_at), sa.Date)
+    else:
+        month = sa.func.strftime(sa.literal_column("'%Y-%m-01'"), Task.created_at)
+    db.session.execute(sa.delete(TaskDoneMonth))
+    db.session.execute(sa.insert(TaskDoneMonth).from_select(
+        ["executor_id", "month", "on_time", "late"],
+        sa.select(Task.executor_id, month, sa.func.sum(on_time), sa.func.sum(1 - on_time))
+        .where(sa.text("tasks.control AND tasks.status = 'done' AND NOT tasks.withdrawn AND NOT tasks.removed"))
+        .group_by(Task.executor_id, month)))
 
 
 def late_tasks(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None, *,

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from tqdm import tqdm
 from werkzeug.security import generate_password_hash
 
+from domain import summary
 from domain.inbox import line_texts
 from domain.search import words_of
 from models import db
@@ -243,6 +244,8 @@ def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo",
         load.finish()
         db.session.commit()
         load.rebuild(dropped)
+        summary.refill_done_months()  # COPY in replica mode fired no trigger
+        db.session.commit()
         if load.pg:
             started = time.perf_counter()
             print("building the search index (GIN)...", flush=True)

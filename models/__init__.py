@@ -28,6 +28,7 @@ from .resolutions import (
     Resolution,
     ResolutionRevision,
     Task,
+    TaskDoneMonth,
     TaskReport,
     resolution_executors,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Resolution",
     "ResolutionRevision", "Substitution", "Task", "Unit", "User", "VoiceNote", "assistants", "db",
     "document_addressees",
-    "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "ControlDigest", "ReminderScan",
+    "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "TaskDoneMonth", "ControlDigest",
+    "ReminderScan",
     "TaskReminder", "unit_members", "utcnow",
 ]

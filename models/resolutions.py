@@ -1,5 +1,5 @@
 """Resolutions (an executive's instructions on a document), their edits, and the tasks they create."""
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -162,6 +162,20 @@ class Task(db.Model):
     document: Mapped[Document] = relationship()
     reports: Mapped[list["TaskReport"]] = relationship(order_by="TaskReport.id", viewonly=True)
     executor: Mapped[User] = relationship(foreign_keys=[executor_id])
+
+
+class TaskDoneMonth(db.Model):
+    """The controlled tasks done (not withdrawn, not removed) per executor and UTC month of issue, on
+    time and late as /control/summary tells them: the summary reads the whole months of its period
+    here. Kept by database triggers on `tasks` (migration 0024), in the transaction of every write
+    that makes a task count as done or stop counting; a row may fall to zeros and stay."""
+
+    __tablename__ = "task_done_months"
+
+    executor_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    month: Mapped[date] = mapped_column(primary_key=True)  # the first day of the month, UTC
+    on_time: Mapped[int] = mapped_column(default=0)
+    late: Mapped[int] = mapped_column(default=0)
 
 
 class TaskReport(db.Model):
