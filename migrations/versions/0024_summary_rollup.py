@@ -2,13 +2,13 @@
 of the open ones
 
 Revision ID: 0024
-Revises: 0023
+Revises: 0025
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0023"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
