@@ -31,9 +31,9 @@ def test_an_inbox_line_dumps_as_its_schema_dumps_it():
 def test_a_task_dumps_as_its_schema_dumps_it_with_its_nested_author():
     dump = compile_rows(TaskSchema(), lists.TASK_LINE)
     utc = AT.replace(tzinfo=timezone.utc)
-    returned_report = (11, "Сделано наполовину", AT_TEXT, "returned", "Доработать", AT_TEXT, [])
+    returned_report = (11, "Сделано наполовину", AT_TEXT, "returned", "Доработать", AT_TEXT, [], None, None, None)
     pdf = (21, "Отчёт.pdf", "application/pdf", 1024)
-    accepted_report = (12, "Исполнено", AT_TEXT, "accepted", None, AT_TEXT, [pdf])
+    accepted_report = (12, "Исполнено", AT_TEXT, "accepted", None, AT_TEXT, [pdf], 31, "исполнено", 21)
     for report, done, reports in (("Исполнено", AT, [returned_report, accepted_report]), (None, None, [])):
         row = (7, 42, 5, "01-02/345", "Рассмотреть и доложить", 3, "Иванов И. И.", None, "done", report, AT_TEXT,
                done and AT_TEXT, bool(reports), True, True, False, done and AT_TEXT, reports)
@@ -43,7 +43,8 @@ def test_a_task_dumps_as_its_schema_dumps_it_with_its_nested_author():
                    returned=bool(reports), responsible=True, control=True, withdrawn=False,
                    reported_at=done and utc,
                    reports=[Obj(id=r[0], text=r[1], created_at=utc, outcome=r[3], comment=r[4], decided_at=utc,
-                                files=[Obj(id=f[0], name=f[1], mime=f[2], size=f[3]) for f in r[6]])
+                                files=[Obj(id=f[0], name=f[1], mime=f[2], size=f[3]) for f in r[6]],
+                                voice_note_id=r[7], transcript=r[8], recording_file_id=r[9])
                             for r in reports])
         assert dump(row) == TaskSchema().dump(task)
     # SQLite gives booleans as 0 and 1: the same answer.
