@@ -147,3 +147,10 @@ def faketime() -> str:
     if _libfaketime() is None:
         apt_install("faketime")
     return _libfaketime()
+
+
+def pytest_collection_modifyitems(items):
+    """Files with slow tests run first: with a file per process, a long file started last keeps one
+    process busy while the others have nothing left to do."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: each file's order is kept

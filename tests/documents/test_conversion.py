@@ -10,6 +10,8 @@ from documents.convert import Limits
 from documents.formats import Refused
 from documents.worker import run_converter
 
+pytestmark = pytest.mark.slow  # LibreOffice, Tesseract and poppler, for real
+
 WIDTHS = [480, 960, 1440]
 
 

@@ -11,6 +11,8 @@ from PIL import Image
 from documents.worker import Settings, Worker
 from models import Job, Rendition, db
 
+pytestmark = pytest.mark.slow  # LibreOffice, Tesseract and poppler, for real
+
 
 def register(api, demo, files: list[tuple[str, bytes]], title="О текущих делах"):
     body = {"title": title, "correspondent": "Министерство строительства",

@@ -4,6 +4,7 @@ then finishes it."""
 import signal
 import subprocess
 
+import pytest
 import sqlalchemy as sa
 
 from models import Job, Rendition, db
@@ -11,6 +12,8 @@ from models.queue import db_now
 from tests.support.live import FlaskCommand, app_settings, wait_for
 
 from .test_pages_routes import register, run_worker, url
+
+pytestmark = pytest.mark.slow  # LibreOffice, Tesseract and poppler, for real
 
 
 def _job():
