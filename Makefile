@@ -22,7 +22,7 @@ $(BIN)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## run: install the converters' Debian packages when missing, migrate, load demo data, start web +
+## run: Debian packages the documents worker needs, migrate, load demo data, start every process of the Procfile on SQLite
 ## transcription worker + documents worker + push dispatcher on SQLite
 run: $(BIN)/.installed
 	sh scripts/debian-packages
