@@ -23,7 +23,6 @@ $(BIN)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@
 
 ## run: Debian packages the documents worker needs, migrate, load demo data, start every process of the Procfile on SQLite
-## transcription worker + documents worker + push dispatcher on SQLite
 run: $(BIN)/.installed
 	sh scripts/debian-packages
 	$(BIN)/flask db upgrade
