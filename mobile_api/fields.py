@@ -97,3 +97,12 @@ def fits(column, min: int | None = None) -> validate.Length:
     if length is None:
         raise TypeError(f"{column} has no length to derive a limit from")
     return validate.Length(min=min, max=length)
+
+
+class Flag(fields.Boolean):
+    """A JSON boolean, as the schema says: not 0, 1 or the strings marshmallow would take for one."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):  # 0 == False and 1 == True: a set of them would take the numbers
+            raise self.make_error("invalid")
+        return value

@@ -270,7 +270,8 @@ class ContractPlugin(BasePlugin):
 
 def finish(spec: dict) -> dict:
     """The whole document's last touch: every property of an answer is always present (`required`), as
-    the schemas dump them; flask-smorest's own error schemas go, problem+json replaces them."""
+    the schemas dump them, but those marked `x-omitted` (left out rather than null, described when);
+    flask-smorest's own error schemas go, problem+json replaces them."""
     spec["info"]["description"] = (
         "The contract the phone and tablet apps are built against. Every operation but sign-in, refresh and "
         "the operators' probes needs `Authorization: Bearer <access_token>`. Errors are "
@@ -283,7 +284,7 @@ def finish(spec: dict) -> dict:
     for name in _answer_schemas(spec) - {"Problem"}:
         schema = schemas[name]
         if schema.get("type") == "object" and schema.get("properties"):
-            schema["required"] = list(schema["properties"])
+            schema["required"] = [key for key, prop in schema["properties"].items() if not prop.get("x-omitted")]
     return spec
 
 

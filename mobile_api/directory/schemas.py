@@ -1,7 +1,7 @@
 """Schemas of the directory and of reading a resolution."""
 from marshmallow import Schema, fields, validate
 
-from ..fields import Id, Text, UtcTime
+from ..fields import Flag, Id, Text, UtcTime
 from ..schemas import PageArgs
 
 
@@ -31,7 +31,7 @@ class PersonEntry(Schema):
     away = fields.Nested(Away, metadata={
         "description": "in people and frequent executors, only while someone acts for them (a running "
                        "substitution; absent otherwise); with several deputies, the one for resolutions. "
-                       "Never in `sync`"})
+                       "Never in `sync`", "x-omitted": True})
 
 
 class FrequentEntry(PersonEntry):
@@ -98,7 +98,7 @@ class ParseIn(Schema):
     language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
                              metadata={"description": "default: the user's locale; only ru is read for now"})
     on = fields.Date(metadata={"description": "the day it was said (default: today in the organization's zone)"})
-    control = fields.Boolean(allow_none=True, metadata={
+    control = Flag(allow_none=True, metadata={
         "description": "whether the resolution is for control; default: when it names executors and no words of "
                        "information («для сведения»). Decides whether a deadline is suggested when none is said"})
 
