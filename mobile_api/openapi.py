@@ -320,8 +320,11 @@ def _answer_schemas(spec: dict) -> set[str]:
 def field_schema(converter, field, ret: dict, **kwargs) -> dict:
     """apispec attribute function: ids are strings of digits; user text says which characters it refuses; a
     nested schema that may be null is `allOf` its schema and `nullable` (what generators read as optional);
-    a field marked `omit_null` (left out of a dump where null) says so, and `finish` does not require it."""
+    an enum that may be null lists null; a field marked `omit_null` (left out of a dump where null) says
+    so, and `finish` does not require it."""
     found = _field_schema(converter, field, ret)
+    if field.allow_none and None not in ret.get("enum", [None]):
+        found["enum"] = [*ret["enum"], None]  # OpenAPI 3.0: a nullable enum lists null, or generators refuse it
     return {**found, "x-omit-null": True} if field.metadata.get("omit_null") else found
 
 
