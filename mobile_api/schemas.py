@@ -391,8 +391,10 @@ class PagesSchema(Schema):
     count = fields.Integer()
     items = fields.List(fields.Nested(PageSchema))
     reason = fields.String(allow_none=True, metadata={
-        "description": "why a failed file has no pages, for people (Russian, or English by Accept-Language)"})
+        "description": "why a failed file has no pages, for people (Russian, or English by Accept-Language); "
+                       "absent unless failed", "omit_null": True})
     reason_code = fields.String(allow_none=True, metadata={
+        "omit_null": True,
         "enum": ["unsupported", "too_large", "too_many_pages", "too_many_pixels", "zip_bomb", "encrypted",
                  "type_mismatch", "unreadable", "too_slow", "missing", "gave_up"]})
 
