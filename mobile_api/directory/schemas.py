@@ -93,12 +93,21 @@ class DirectorySync(Schema):
     has_more = fields.Boolean()
 
 
+class JsonBoolean(fields.Boolean):
+    """true or false as JSON says them: not 0, 1 or "yes", which the contract's `boolean` refuses too."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class ParseIn(Schema):
     text = Text(required=True, validate=validate.Length(1, 4000))
     language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
                              metadata={"description": "default: the user's locale; only ru is read for now"})
     on = fields.Date(metadata={"description": "the day it was said (default: today in the organization's zone)"})
-    control = fields.Boolean(allow_none=True, metadata={
+    control = JsonBoolean(allow_none=True, metadata={
         "description": "whether the resolution is for control; default: when it names executors and no words of "
                        "information («для сведения»). Decides whether a deadline is suggested when none is said"})
 
