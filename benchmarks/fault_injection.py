@@ -396,11 +396,13 @@ def _ready(base: str) -> bool:
 def _drained(db) -> bool:
     import sqlalchemy as sa
 
+    from domain import voice
     from models import Job, OutboxMessage
     try:
         db.session.rollback()
+        # Only the transcription jobs: no documents worker runs here, so page jobs stay queued.
         busy = db.session.scalar(sa.select(sa.func.count()).select_from(Job)
-                                 .where(Job.status.in_(("queued", "running"))))
+                                 .where(Job.kind == voice.JOB_KIND, Job.status.in_(("queued", "running"))))
         owed = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
                                  .where(OutboxMessage.status.in_(("queued", "running"))))
         return busy == 0 and owed == 0
@@ -411,14 +413,16 @@ def _drained(db) -> bool:
 def _check(db, uploaded: list[dict], issued: list[dict], phones: dict[str, list[str]], fcm: FakeFcm) -> dict:
     import sqlalchemy as sa
 
+    from domain import voice
     from models import Device, Job, OutboxMessage, Resolution, Task, User, VoiceNote
 
     db.session.rollback()
+    transcriptions = sa.select(Job).where(Job.kind == voice.JOB_KIND)
     out: dict = {}
     resolution_ids = [int(u["resolution_id"]) for u in uploaded]
     notes = {r.id: db.session.get(VoiceNote, r.voice_note_id)
              for r in db.session.scalars(sa.select(Resolution).where(Resolution.id.in_(resolution_ids)))}
-    jobs_per_note = Counter(j.payload["voice_note_id"] for j in db.session.scalars(sa.select(Job)))
+    jobs_per_note = Counter(j.payload["voice_note_id"] for j in db.session.scalars(transcriptions))
     reviews = Counter(int(o.payload["resolution_id"]) for o in db.session.scalars(
         sa.select(OutboxMessage).where(OutboxMessage.event == "review_requested")))
     out["uploads_accepted"] = len(uploaded)
@@ -428,7 +432,7 @@ def _check(db, uploaded: list[dict], issued: list[dict], phones: dict[str, list[
     out["uploads_transcribed"] = sum(1 for n in notes.values() if n and n.status == "transcribed")
     out["uploads_with_one_job"] = sum(1 for n in notes.values() if n and jobs_per_note[n.id] == 1)
     out["uploads_with_one_review_request"] = sum(1 for r in resolution_ids if reviews[r] == 1)
-    out["job_attempts"] = dict(Counter(db.session.scalars(sa.select(Job.attempts))))
+    out["job_attempts"] = dict(Counter(db.session.scalars(sa.select(Job.attempts).where(Job.kind == voice.JOB_KIND))))
     issued_ids = [int(i["id"]) for i in issued]
     out["issues_accepted"] = len(issued)
     out["issued_distinct"] = len(set(issued_ids))

@@ -270,8 +270,8 @@ class ContractPlugin(BasePlugin):
 
 def finish(spec: dict) -> dict:
     """The whole document's last touch: every property of an answer is always present (`required`), as
-    the schemas dump them, but those marked `x-omitted` (left out rather than null, described when);
-    flask-smorest's own error schemas go, problem+json replaces them."""
+    the schemas dump them, but those left out where null (`omit_null`); flask-smorest's own error schemas
+    go, problem+json replaces them."""
     spec["info"]["description"] = (
         "The contract the phone and tablet apps are built against. Every operation but sign-in, refresh and "
         "the operators' probes needs `Authorization: Bearer <access_token>`. Errors are "
@@ -284,7 +284,7 @@ def finish(spec: dict) -> dict:
     for name in _answer_schemas(spec) - {"Problem"}:
         schema = schemas[name]
         if schema.get("type") == "object" and schema.get("properties"):
-            schema["required"] = [key for key, prop in schema["properties"].items() if not prop.get("x-omitted")]
+            schema["required"] = [key for key, prop in schema["properties"].items() if not prop.get("x-omit-null")]
     return spec
 
 
@@ -319,7 +319,16 @@ def _answer_schemas(spec: dict) -> set[str]:
 
 def field_schema(converter, field, ret: dict, **kwargs) -> dict:
     """apispec attribute function: ids are strings of digits; user text says which characters it refuses; a
-    nested schema that may be null is `allOf` its schema and `nullable` (what generators read as optional)."""
+    nested schema that may be null is `allOf` its schema and `nullable` (what generators read as optional);
+    an enum that may be null lists null; a field marked `omit_null` (left out of a dump where null) says
+    so, and `finish` does not require it."""
+    found = _field_schema(converter, field, ret)
+    if field.allow_none and None not in ret.get("enum", [None]):
+        found["enum"] = [*ret["enum"], None]  # OpenAPI 3.0: a nullable enum lists null, or generators refuse it
+    return {**found, "x-omit-null": True} if field.metadata.get("omit_null") else found
+
+
+def _field_schema(converter, field, ret: dict) -> dict:
     from .approvals.schemas import Base64  # the schemas import the app's blueprints: not at import time
     from .fields import Deadline, Id, Text, UtcTime
     from .voice.schemas import Language

@@ -112,7 +112,7 @@ class InboxItemSchema(Schema):
     urgent = fields.Boolean()
     for_user = fields.Nested(UserRef, data_key="for", allow_none=True, metadata={
         "description": "a deputy's line: the principal whose line it is (absent from the user's own lines)",
-        "omit_null": True, "x-omitted": True})
+        "omit_null": True})
 
     @post_dump
     def _without_nulls_omitted(self, data, **_):
@@ -392,10 +392,11 @@ class PagesSchema(Schema):
     items = fields.List(fields.Nested(PageSchema))
     reason = fields.String(allow_none=True, metadata={
         "description": "why a failed file has no pages, for people (Russian, or English by Accept-Language); "
-                       "only when `failed`", "x-omitted": True})
+                       "absent unless failed", "omit_null": True})
     reason_code = fields.String(allow_none=True, metadata={
+        "omit_null": True,
         "enum": ["unsupported", "too_large", "too_many_pages", "too_many_pixels", "zip_bomb", "encrypted",
-                 "type_mismatch", "unreadable", "too_slow", "missing", "gave_up"], "x-omitted": True})
+                 "type_mismatch", "unreadable", "too_slow", "missing", "gave_up"]})
 
 
 class PageImageArgs(Schema):

@@ -31,7 +31,7 @@ class PersonEntry(Schema):
     away = fields.Nested(Away, metadata={
         "description": "in people and frequent executors, only while someone acts for them (a running "
                        "substitution; absent otherwise); with several deputies, the one for resolutions. "
-                       "Never in `sync`", "x-omitted": True})
+                       "Never in `sync`", "omit_null": True})
 
 
 class FrequentEntry(PersonEntry):

@@ -32,9 +32,11 @@ def _generate(live, where: Path, package: str):
     document = where / "openapi.json"
     document.write_bytes(requests.get(f"{live.url}/api/v1/openapi.json", timeout=30).content)
     config = where / "generator.json"
-    # The generator reads only the binary types it knows; its documented setting maps the zip to them.
+    # The generator reads only the binary types it knows; its documented setting maps to them the zip,
+    # the page images (WebP or PNG) and the CA's CRL, each served with its own concrete type.
+    binary = "application/octet-stream"
     config.write_text(json.dumps({"post_hooks": [], "content_type_overrides": {
-        "application/zip": "application/octet-stream"}}))
+        "application/zip": binary, "image/webp": binary, "image/png": binary, "application/pkix-crl": binary}}))
     run = subprocess.run([sys.executable, "-m", "openapi_python_client", "generate", "--path", str(document),
                           "--meta", "none", "--output-path", str(where / package), "--config", str(config),
                           "--fail-on-warning"], capture_output=True, text=True, timeout=300)
