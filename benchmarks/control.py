@@ -1,6 +1,6 @@
 """Execution control over the seeded region: the controller's reads, the summary, and the transitions.
 
-    .venv/bin/python -m benchmarks.control [--users 22000 --documents 2200000] [--reuse DB] [--keep]
+    .venv/bin/python -m benchmarks.control [--users 22000 --documents 2200000] [--text-size 0] [--reuse DB] [--keep]
                                            [--parts reads,summary,writes,race,plans]
 
 Seeds its own PostgreSQL database with `flask seed` (or reuses one; the writes change it), serves the
@@ -43,6 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=22000)
     parser.add_argument("--documents", type=int, default=2_200_000)
+    parser.add_argument("--text-size", type=int, default=0,
+                        help="documents' text (characters; the seed's default 2500): no control read touches it")
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
@@ -64,7 +66,7 @@ def main() -> None:
             print(f"seeding {args.users} users, {args.documents} documents into {name}...", flush=True)
             started = time.perf_counter()
             subprocess.run([str(BIN / "flask"), "--app", "wsgi", "seed", "--users", str(args.users),
-                            "--documents", str(args.documents)], cwd=ROOT, env=env, check=True)
+                            "--documents", str(args.documents), "--text-size", str(args.text_size)], cwd=ROOT, env=env, check=True)
             print(f"seed time: {time.perf_counter() - started:.0f} s", flush=True)
         engine = sa.create_engine(url)
         run(args, url, engine)

@@ -57,11 +57,13 @@ def register(app: Flask) -> None:
     @app.cli.command("seed")
     @click.option("--users", default=22000, show_default=True)
     @click.option("--documents", default=2_200_000, show_default=True)
-    def seed_cmd(users, documents):
+    @click.option("--text-size", default=2500, show_default=True, type=click.IntRange(0),
+                  help="A document's text in characters, on average; 0 for none.")
+    def seed_cmd(users, documents, text_size):
         """The region, synthesised at scale (users sign in with DEMO_PASSWORD); progress bar."""
         from .seed import seed
         started = time.perf_counter()
-        made = seed(users, documents, password=current_app.config["DEMO_PASSWORD"])
+        made = seed(users, documents, password=current_app.config["DEMO_PASSWORD"], text_size=text_size)
         click.echo(f"Seeded {made} in {time.perf_counter() - started:.1f} s")
 
     users_group = AppGroup("users", help="People's roles.")

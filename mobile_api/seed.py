@@ -144,8 +144,11 @@ def _sizes(users: int, n: int) -> list[int]:
     return sizes
 
 
-def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo", seed_value: int = 1) -> dict:
-    """Make the region; returns what was made (counts, a few logins worth trying, seconds taken)."""
+def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo", seed_value: int = 1,
+         text_size: int = 2500) -> dict:
+    """Make the region; returns what was made (counts, a few logins worth trying, seconds taken).
+    `text_size` is a document's text in characters, on average (0: none, for benchmarks that never read
+    it: at full scale the text is 11 GB and most of the seed's time)."""
     rng = random.Random(seed_value)
     load = Loader()
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -237,7 +240,7 @@ def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo",
         db.session.execute(sa.text("DROP INDEX IF EXISTS ix_document_texts_words"))
         db.session.commit()
     history = History(load, random.Random(seed_value + 1), now)
-    writer = Writer(random.Random(seed_value + 2))
+    writer = Writer(random.Random(seed_value + 2), size=text_size)
     try:
         _all_documents(load, orgs, users, documents, titles, now, year, days, made, history, writer)
     finally:
