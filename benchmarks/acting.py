@@ -4,25 +4,22 @@ principals, against the same user without a substitution.
     nice -n 10 .venv/bin/python -m benchmarks.acting [--users 3000 --documents 150000] [--reuse DB] [--keep]
 
 Seeds its own PostgreSQL database with `flask seed` (or reuses one) and serves the API on the same
-gunicorn settings as benchmarks.inbox, whose machinery it reuses (wrk, server CPU per request read from
-/proc). The deputy is an employee; the principals are the three executives of the deputy's organization
-with the largest inboxes. Each round measures the same reads three times: the deputy alone, acting for
-one principal (a substitution made through the API: the principal's lines are copied into the deputy's
-inbox), and acting for three; then the substitutions are deleted through the API (the copies become
-tombstones, revived by the next round's). Reported: CPU per request, and the median over rounds of each
-round's ratio to the deputy alone. Target: acting costs within 20% (ratio <= 1.20).
+gunicorn settings as benchmarks.inbox, through the machinery they share (benchmarks.serving: wrk, server
+CPU per request read from /proc). The deputy is an employee; the principals are the three executives of
+the deputy's organization with the largest inboxes. Each round measures the same reads three times: the
+deputy alone, acting for one principal (a substitution made through the API: the principal's lines are
+copied into the deputy's inbox), and acting for three; then the substitutions are deleted through the
+API (the copies become tombstones, revived by the next round's). Reported: CPU per request, and the
+median over rounds of each round's ratio to the deputy alone. Target: acting costs within 20%
+(ratio <= 1.20).
 """
 import argparse
-import os
 import statistics
-import subprocess
-import time
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from benchmarks.inbox import ADMIN_URL, BIN, PASSWORD, ROOT, call, measure, need_wrk, serve
-from tests.support.database import scratch_database, url_of
+from benchmarks.serving import call, measure, need_wrk, seeded_database, serve, sign_in
 from tests.support.timing import Paired
 
 READS = {"inbox p1": "/api/v1/inbox", "inbox unread p1": "/api/v1/inbox?view=unread",
@@ -41,31 +38,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the seeded database")
     args = parser.parse_args()
     need_wrk()
-    if args.reuse:
-        name, url, drop = args.reuse, url_of(args.reuse, ADMIN_URL), None
-    else:
-        name, url, drop = scratch_database("bench_acting", ADMIN_URL)
-    env = {**os.environ, "DATABASE_URL": url, "DEMO_PASSWORD": PASSWORD}
-    engine = None
-    try:
-        if not args.reuse:
-            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                           capture_output=True)
-            print(f"seeding {args.users} users, {args.documents} documents into {name}...", flush=True)
-            started = time.perf_counter()
-            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "seed", "--users", str(args.users),
-                            "--documents", str(args.documents)], cwd=ROOT, env=env, check=True)
-            print(f"seed time: {time.perf_counter() - started:.0f} s", flush=True)
-        engine = sa.create_engine(url)
+    with seeded_database("bench_acting", args) as (url, engine):
         run(args, url, engine)
-    finally:
-        if engine is not None:
-            engine.dispose()
-        if drop and not args.keep:
-            drop()
-            print(f"dropped {name}")
-        elif drop:
-            print(f"kept {name}: --reuse {name}")
 
 
 def _people(engine) -> tuple[tuple, list[tuple]]:
@@ -96,8 +70,7 @@ def run(args, url, engine) -> None:
     api = serve("wsgi:app", url, args.workers)
     try:
         def login(username):
-            return call(api.port, "POST", "/api/v1/auth/login", body={"username": username,
-                                                                       "password": PASSWORD})[1]["access_token"]
+            return sign_in(api, username)
 
         token = login(deputy.username)
         auth = {"Authorization": f"Bearer {token}"}

@@ -20,9 +20,7 @@ does (wrk, rounds paired with the bare endpoint, CPU per request of the gunicorn
 """
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -31,8 +29,7 @@ from datetime import timezone
 import sqlalchemy as sa
 
 from benchmarks import plans
-from benchmarks.inbox import ADMIN_URL, BIN, PASSWORD, ROOT, call, measure, need_wrk, serve, wrk
-from tests.support.database import scratch_database, url_of
+from benchmarks.serving import call, in_rounds, measure, need_wrk, seeded_database, serve, sign_in, wrk
 from tests.support.timing import Paired, paired
 
 VIEWS = ("reports", "extensions", "overdue", "due_soon", "open", "executed")
@@ -53,31 +50,8 @@ def main() -> None:
     parser.add_argument("--parts", default="reads,summary,writes,race,plans")
     args = parser.parse_args()
     need_wrk()
-    if args.reuse:
-        name, url, drop = args.reuse, url_of(args.reuse, ADMIN_URL), None
-    else:
-        name, url, drop = scratch_database("bench_control", ADMIN_URL)
-    env = {**os.environ, "DATABASE_URL": url, "DEMO_PASSWORD": PASSWORD}
-    engine = None
-    try:
-        if not args.reuse:
-            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                           capture_output=True)
-            print(f"seeding {args.users} users, {args.documents} documents into {name}...", flush=True)
-            started = time.perf_counter()
-            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "seed", "--users", str(args.users),
-                            "--documents", str(args.documents), "--text-size", str(args.text_size)], cwd=ROOT, env=env, check=True)
-            print(f"seed time: {time.perf_counter() - started:.0f} s", flush=True)
-        engine = sa.create_engine(url)
+    with seeded_database("bench_control", args, "--text-size", str(args.text_size)) as (url, engine):
         run(args, url, engine)
-    finally:
-        if engine is not None:
-            engine.dispose()
-        if drop and not args.keep:
-            drop()
-            print(f"dropped {name}")
-        elif drop:
-            print(f"kept {name}: --reuse {name}")
 
 
 def _deep_cursor(conn, controller: int, view: str) -> str | None:
@@ -136,8 +110,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
     bare = serve("benchmarks.bare_app:app", url, args.workers)
     try:
         def login(username):
-            return call(api.port, "POST", "/api/v1/auth/login", body={"username": username,
-                                                                       "password": PASSWORD})[1]["access_token"]
+            return sign_in(api, username)
         auth = {"Authorization": f"Bearer {login(boss.username)}"}
         reads = {"bare flask JSON": (bare, "/bare", {})}
         for view in VIEWS:
@@ -152,11 +125,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
                 f"&to={time.strftime('%Y-%m-%d', now)}")
         summary_read = {"summary, largest ministry": (api, year, head_auth)}
         if "reads" in args.parts:
-            results = {name: [] for name in reads}
-            for r in range(args.rounds):
-                for name, (server, path, hdrs) in reads.items():
-                    print(f"round {r + 1}/{args.rounds}: {name}...", flush=True)
-                    results[name].append(measure(server, path, args.seconds, hdrs))
+            results = in_rounds(reads, args.rounds, args.seconds)
             print(f"\n{'read':<24}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/req':>11}{'x bare CPU':>11}"
                   f"{'x bare req/s':>13}{'DB ms/req':>10}{'bad':>6}")
             for name, runs in results.items():

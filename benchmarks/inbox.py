@@ -14,123 +14,21 @@ the server runs (benchmarks.plans). The seeded database is dropped at the end un
 """
 import argparse
 import json
-import os
-import re
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import timezone
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from benchmarks import plans
+from benchmarks.serving import call, in_rounds, measure, need_wrk, seeded_database, serve, sign_in, wrk
 from models.views import INBOX_VIEWS, condition
-from tests.debian import apt_install
-from tests.support.database import admin_url, scratch_database, url_of
-from tests.support.live import Gunicorn
 from tests.support.timing import Paired
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PASSWORD = os.environ.get("DEMO_PASSWORD", "demo")
-ADMIN_URL = admin_url("BENCH_POSTGRES_URL")
-TICK = os.sysconf("SC_CLK_TCK")
 # The reads of 100 lines, compared with bare's 100 rather than its 25 (bare's are never compressed).
 HUNDRED_LINES = {"sync from zero", "inbox 100 lines gzip"}
-
-
-def need_wrk() -> str:
-    if not shutil.which("wrk"):
-        print("installing wrk (Debian package)...", flush=True)
-        apt_install("wrk")
-    return shutil.which("wrk")
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process, its live children, and the children it has reaped (restarted workers)."""
-    def stat(p):
-        with open(f"/proc/{p}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    total = 0.0
-    fields = stat(pid)
-    total += sum(int(x) for x in fields[11:15]) / TICK  # utime stime cutime cstime
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                child = stat(entry)
-            except OSError:
-                continue
-            if int(child[1]) == pid:
-                total += (int(child[11]) + int(child[12])) / TICK
-    return total
-
-
-def postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL process of this machine (the region's one shared database)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    head, rest = f.read().rsplit(")", 1)
-            except OSError:
-                continue
-            if head.endswith("(postgres"):
-                fields = rest.split()
-                total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
-
-
-def serve(app: str, url: str, workers: int, **settings: str) -> Gunicorn:
-    """The API or the bare endpoint on the same gunicorn settings (and any further settings given)."""
-    # No keep-alive (connections = threads), for both servers: wrk's few connections would at times all
-    # land on one worker and leave the other idle (see gunicorn.conf.py)
-    return Gunicorn({"DATABASE_URL": url, "PYTHONPATH": str(ROOT), "DEMO_PASSWORD": PASSWORD, "MAX_REQUESTS": "0",
-                     "WORKER_CONNECTIONS": "2", **settings}, app=app, workers=workers, threads=2,
-                    ready="/healthz" if "wsgi" in app else "/bare").start()
-
-
-def call(port, method, path, token=None, body=None, headers=None, raw=None):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    hdrs = {**({"Content-Type": "application/json"} if body is not None else {}),
-            **({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=hdrs)
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        text = resp.read()
-        return resp.status, (json.loads(text) if text else None), resp.headers
-
-
-def wrk(port, path, seconds, headers=None, script=None, connections=4) -> dict:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for k, v in (headers or {}).items():
-        cmd += ["-H", f"{k}: {v}"]
-    if script:
-        cmd += ["-s", script]
-    cmd.append(f"http://127.0.0.1:{port}{path}")
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    def ms(label):
-        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    failed = sorted(set(re.findall(r"^failed: (.*)$", out, re.M)))  # written by the scripts' response()
-    return {"requests": total, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50": ms("50"), "p99": ms("99"), "bad": int(bad.group(1)) if bad else 0, "failed": failed}
-
-
-def measure(server: Gunicorn, path, seconds, headers=None, script=None, connections=4) -> dict:
-    before, db_before = tree_cpu(server.process.pid), postgres_cpu()
-    result = wrk(server.port, path, seconds, headers, script, connections)
-    result["cpu_ms"] = (tree_cpu(server.process.pid) - before) * 1000 / max(1, result["requests"])
-    result["db_ms"] = (postgres_cpu() - db_before) * 1000 / max(1, result["requests"])
-    return result
 
 
 def main() -> None:
@@ -145,32 +43,8 @@ def main() -> None:
     parser.add_argument("--parts", default="reads,writes,plans", help="which to measure (comma-separated)")
     args = parser.parse_args()
     need_wrk()
-
-    if args.reuse:
-        name, url, drop = args.reuse, url_of(args.reuse, ADMIN_URL), None
-    else:
-        name, url, drop = scratch_database("bench_region", ADMIN_URL)
-    env = {**os.environ, "DATABASE_URL": url, "DEMO_PASSWORD": PASSWORD}
-    engine = None
-    try:
-        if not args.reuse:
-            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                           capture_output=True)
-            print(f"seeding {args.users} users, {args.documents} documents into {name}...", flush=True)
-            started = time.perf_counter()
-            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "seed", "--users", str(args.users),
-                            "--documents", str(args.documents)], cwd=ROOT, env=env, check=True)
-            print(f"seed time: {time.perf_counter() - started:.0f} s", flush=True)
-        engine = sa.create_engine(url)
+    with seeded_database("bench_region", args) as (url, engine):
         run(args, url, engine)
-    finally:
-        if engine is not None:
-            engine.dispose()
-        if drop and not args.keep:
-            drop()
-            print(f"dropped {name}")
-        elif drop:
-            print(f"kept {name}: --reuse {name}")
 
 
 def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bottom
@@ -235,8 +109,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
     bare = serve("benchmarks.bare_app:app", url, args.workers)
     try:
         def login(username):
-            return call(api.port, "POST", "/api/v1/auth/login", body={"username": username,
-                                                                       "password": PASSWORD})[1]["access_token"]
+            return sign_in(api, username)
         token, wtoken = login(heavy.username), login(worker.username)
         auth, wauth = {"Authorization": f"Bearer {token}"}, {"Authorization": f"Bearer {wtoken}"}
         _, first_page, headers = call(api.port, "GET", "/api/v1/inbox", token)
@@ -263,11 +136,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
             if opened[routed]:
                 reads[label] = (api, f"/api/v1/documents/{opened[routed]}", auth)
         if "reads" in args.parts:
-            results = {name: [] for name in reads}
-            for r in range(args.rounds):
-                for name, (server, path, hdrs) in reads.items():
-                    print(f"round {r + 1}/{args.rounds}: {name}...", flush=True)
-                    results[name].append(measure(server, path, args.seconds, hdrs))
+            results = in_rounds(reads, args.rounds, args.seconds)
             print(f"\n{'read':<22}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/req':>11}{'x bare CPU':>11}"
                   f"{'DB ms/req':>10}{'bad':>6}")
             for name, runs in results.items():
