@@ -3,7 +3,6 @@ by a barrier. Of simultaneous state changes exactly one takes effect and the oth
 state it left; requests sharing an Idempotency-Key run once and all get its answer.
 """
 import contextlib
-import json
 import re
 import threading
 import time
@@ -23,7 +22,6 @@ from models import (
     Resolution,
     ResolutionRevision,
     Task,
-    Unit,
     User,
     VoiceNote,
     db,
@@ -32,32 +30,14 @@ from models.signing import ApprovalDecision, Signature
 from tests.support.live import together
 from tests.support.tablet import Tablet
 
-from .conftest import PASSWORD, REFRESH_GRACE_S
+from .conftest import REFRESH_GRACE_S
 
 pytestmark = pytest.mark.slow  # a real gunicorn and a database of its own
 N = 8
 
 
-def _ids(server, *usernames) -> list[str]:
-    with server.app.app_context():
-        by_name = dict(db.session.execute(sa.select(User.username, User.id).where(User.username.in_(usernames))).all())
-    return [str(by_name[name]) for name in usernames]
-
-
-def _document(server) -> str:
-    """A fresh letter registered by clerk1 for the minister's office (exec1 and the minister see it)."""
-    with server.app.app_context():
-        office = db.session.scalar(sa.select(Unit.id).where(Unit.short_name == "Аппарат"))
-    meta = {"title": f"Письмо {uuid.uuid4().hex[:6]}", "correspondent": "ГКУ «ЦИТ»", "addressees": [str(office)]}
-    resp = server.call("POST", "/documents", server.login("clerk1")["access_token"],
-                       data={"metadata": json.dumps(meta, ensure_ascii=False)},
-                       files={"file": ("Письмо.txt", "Текст письма".encode())})
-    assert resp.status_code == 201, resp.text
-    return resp.json()["id"]
-
-
 def _draft(server, token: str, executors: list[str], text: str = "Подготовить ответ") -> dict:
-    resp = server.call("POST", f"/documents/{_document(server)}/resolutions", token,
+    resp = server.call("POST", f"/documents/{server.letter()}/resolutions", token,
                        json={"text": text, "executors": executors})
     assert resp.status_code == 201, resp.text
     return resp.json()
@@ -81,7 +61,7 @@ def _outbox(server, event: str, **ids) -> list[OutboxMessage]:
 
 def test_a_resolution_issued_by_many_taps_at_once_makes_one_set_of_tasks(server):
     exec1 = server.login("exec1")["access_token"]
-    executors = _ids(server, "employee1", "employee2", "assistant1", "clerk1", "minister")
+    executors = server.ids("employee1", "employee2", "assistant1", "clerk1", "minister")
     res = _draft(server, exec1, executors)
 
     answers = together([lambda: server.call("POST", f"/resolutions/{res['id']}/issue", exec1, json={})] * N)
@@ -97,9 +77,9 @@ def test_resolutions_issued_at_once_on_one_document_to_the_same_executors_in_any
     """Two executives resolve one letter at the same moment to the same people, named in another
     order: each issue puts the document into both executors' inboxes, and neither may wait for the
     other's line while holding the one the other waits for (a deadlock answered 503 to one of them)."""
-    doc = _document(server)
+    doc = server.letter()
     tokens = [server.login(name)["access_token"] for name in ("exec1", "minister")]
-    pair = _ids(server, "employee1", "employee2")
+    pair = server.ids("employee1", "employee2")
 
     def issue(i: int):
         return server.call("POST", f"/documents/{doc}/resolutions", tokens[i % 2],
@@ -115,9 +95,9 @@ def test_resolutions_issued_at_once_on_one_document_to_the_same_executors_in_any
 
 
 def test_simultaneous_completions_of_one_task_complete_it_once(server):
-    employee1_id, = _ids(server, "employee1")
+    employee1_id, = server.ids("employee1")
     exec1, employee1 = server.login("exec1")["access_token"], server.login("employee1")["access_token"]
-    resp = server.call("POST", f"/documents/{_document(server)}/resolutions", exec1,
+    resp = server.call("POST", f"/documents/{server.letter()}/resolutions", exec1,
                        json={"text": "Исполнить", "executors": [employee1_id], "issue": True})
     assert resp.status_code == 201, resp.text
     with server.app.app_context():
@@ -150,7 +130,7 @@ def test_simultaneous_reviewed_hands_the_draft_back_once(server):
 
 def test_an_issue_racing_edits_issues_exactly_the_text_its_tasks_carry(server):
     exec1, assistant = server.login("exec1")["access_token"], server.login("assistant1")["access_token"]
-    executors = _ids(server, "employee1", "employee2")
+    executors = server.ids("employee1", "employee2")
     for k in (0, 2, 4):  # the issue among the edits at different places, for different interleavings
         res = _draft(server, exec1, executors, text="Первоначальный текст")
         edits = [lambda i=i: server.call("PATCH", f"/resolutions/{res['id']}", assistant,
@@ -184,8 +164,8 @@ def _route(server, doc: str, *stages: tuple[str, list[str]]) -> dict:
 
 
 def test_simultaneous_decisions_of_one_approver_count_once(server):
-    exec1_id, minister_id = _ids(server, "exec1", "minister")
-    approval = _route(server, _document(server), ("sequential", [exec1_id]), ("sequential", [minister_id]))
+    exec1_id, minister_id = server.ids("exec1", "minister")
+    approval = _route(server, server.letter(), ("sequential", [exec1_id]), ("sequential", [minister_id]))
     exec1 = server.login("exec1")["access_token"]
 
     answers = together([lambda: server.call("POST", f"/approvals/{approval['id']}/decision", exec1,
@@ -200,8 +180,8 @@ def test_simultaneous_decisions_of_one_approver_count_once(server):
 
 
 def test_one_signature_posted_many_times_at_once_is_kept_once(server):
-    exec1_id, = _ids(server, "exec1")
-    approval = _route(server, _document(server), ("sequential", [exec1_id]))
+    exec1_id, = server.ids("exec1")
+    approval = _route(server, server.letter(), ("sequential", [exec1_id]))
     exec1, tablet = server.login("exec1")["access_token"], Tablet()
     key = server.call("POST", "/keys", exec1, json={"csr": tablet.csr_pem()}).json()
     session = server.call("POST", "/signing-sessions", exec1, json={
@@ -243,9 +223,9 @@ def test_simultaneous_retries_of_a_failed_dictation_queue_it_once(server):
 
 
 def test_requests_sharing_an_idempotency_key_run_once_and_all_get_its_answer(server):
-    employee1_id, = _ids(server, "employee1")
+    employee1_id, = server.ids("employee1")
     exec1, employee1 = server.login("exec1")["access_token"], server.login("employee1")["access_token"]
-    doc = _document(server)
+    doc = server.letter()
     key = {"Idempotency-Key": f"create-{uuid.uuid4()}"}
     body = {"text": "Исполнить", "executors": [employee1_id], "issue": True}
 
@@ -292,7 +272,7 @@ def test_a_keyed_request_whose_worker_is_killed_is_run_by_its_retry_at_once(serv
     """kill -9 of the worker running a keyed request: its transaction, and the key's lock, end with its
     connection, so the retry with the same key runs the action (once), not a 409 until the claim ages."""
     exec1, employee1 = server.login("exec1")["access_token"], server.login("employee1")["access_token"]
-    res = _draft(server, exec1, _ids(server, "employee1"))
+    res = _draft(server, exec1, server.ids("employee1"))
     assert server.call("POST", f"/resolutions/{res['id']}/issue", exec1, json={}).status_code == 200
     key, key_text = f"killed-{uuid.uuid4()}", None
     with server.app.app_context():
@@ -336,7 +316,7 @@ def _console(server, username: str) -> requests.Session:
     form = browser.get(f"{server.url}/console/login", timeout=30).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
     signed_in = browser.post(f"{server.url}/console/login", timeout=30, allow_redirects=False,
-                             data={"username": username, "password": PASSWORD, "csrf_token": token})
+                             data={"username": username, "password": server.password, "csrf_token": token})
     assert signed_in.status_code == 302, signed_in.text
     return browser
 
@@ -345,7 +325,7 @@ def test_a_console_issue_racing_api_issues_takes_effect_once(server):
     """The author's Issue button in the console and his phone's issue, pressed together: both front
     ends go through the same rule under the same row lock, so one set of tasks and one winner."""
     exec1 = server.login("exec1")["access_token"]
-    executors = _ids(server, "employee1", "employee2")
+    executors = server.ids("employee1", "employee2")
     browsers = [_console(server, "exec1") for _ in range(N // 2)]
     for _ in range(3):
         res = _draft(server, exec1, executors)
@@ -371,8 +351,8 @@ def test_a_console_issue_racing_api_issues_takes_effect_once(server):
 def _reported_task(server) -> tuple[int, str]:
     """A controlled task of exec1's, reported by employee1: its id, and exec1's token."""
     exec1, employee1 = server.login("exec1")["access_token"], server.login("employee1")["access_token"]
-    resp = server.call("POST", f"/documents/{_document(server)}/resolutions", exec1, json={
-        "text": "Исполнить", "executors": _ids(server, "employee1"), "deadline": "2200-01-01", "issue": True})
+    resp = server.call("POST", f"/documents/{server.letter()}/resolutions", exec1, json={
+        "text": "Исполнить", "executors": server.ids("employee1"), "deadline": "2200-01-01", "issue": True})
     assert resp.status_code == 201 and resp.json()["control"] is True, resp.text
     with server.app.app_context():
         task_id = db.session.scalar(sa.select(Task.id).where(Task.resolution_id == int(resp.json()["id"])))

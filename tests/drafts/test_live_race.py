@@ -1,44 +1,25 @@
 """Issue and reject of one draft at the same moment, on a live gunicorn (2 processes x 8 threads) over
 PostgreSQL: exactly one takes effect, the other answers 409 with the state the winner left."""
-import json
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from models import OutboxMessage, Task, Unit, User, db
+from models import OutboxMessage, Task, User, db
 from tests.support.live import together
 
 pytestmark = pytest.mark.slow  # a real gunicorn and a database of its own
 ROUNDS = 6
 
 
-def _ids(server, *usernames) -> list[str]:
-    with server.app.app_context():
-        by_name = dict(db.session.execute(sa.select(User.username, User.id).where(User.username.in_(usernames))).all())
-    return [str(by_name[name]) for name in usernames]
-
-
-def _document(server) -> str:
-    """A fresh letter for the minister's office, which exec1 (and so assistant1) sees."""
-    with server.app.app_context():
-        office = db.session.scalar(sa.select(Unit.id).where(Unit.short_name == "Аппарат"))
-    meta = {"title": f"Письмо {uuid.uuid4().hex[:6]}", "correspondent": "ГКУ «ЦИТ»", "addressees": [str(office)]}
-    resp = server.call("POST", "/documents", server.login("clerk1")["access_token"],
-                       data={"metadata": json.dumps(meta, ensure_ascii=False)},
-                       files={"file": ("Письмо.txt", "Текст письма".encode())})
-    assert resp.status_code == 201, resp.text
-    return resp.json()["id"]
-
-
 def test_an_issue_and_a_reject_at_once_one_wins_the_other_sees_its_state(server):
     exec1, assistant = server.login("exec1")["access_token"], server.login("assistant1")["access_token"]
-    exec1_id, assistant_id, employee1 = _ids(server, "exec1", "assistant1", "employee1")
+    exec1_id, assistant_id, employee1 = server.ids("exec1", "assistant1", "employee1")
     granted = server.call("PUT", "/me/assistant-rights", exec1, json={"assistant": assistant_id, "may_issue": True})
     assert granted.status_code == 200, granted.text
     winners = set()
     for round_ in range(ROUNDS):
-        draft = server.call("POST", f"/documents/{_document(server)}/resolutions", assistant,
+        draft = server.call("POST", f"/documents/{server.letter()}/resolutions", assistant,
                             json={"text": f"Подготовить ответ {round_}", "executors": [employee1], "author": exec1_id})
         assert draft.status_code == 201, draft.text
         res_id = draft.json()["id"]

@@ -1,6 +1,7 @@
-"""Real servers for tests and benchmarks: a free port, waiting for readiness, and gunicorn on a demo database."""
+"""Real servers for tests and benchmarks: a free port, waiting for readiness, gunicorn, a served demo database."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,12 +10,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import requests
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -154,6 +157,77 @@ class Gunicorn:
             os.kill(pid, signal.SIGKILL)
         wait_for(answers(self.url + self.ready), 60, "answer from new gunicorn workers", process=self.process,
                  log=self.log)
+
+
+class LiveServer:
+    """The served demo government: `url`, `app` (an app on the same database, for set-up and checks),
+    `call`, `login`, `ids`, `letter` and `kill_workers`."""
+
+    def __init__(self, gunicorn: Gunicorn, app, password: str) -> None:
+        self.gunicorn, self.url, self.app, self.password = gunicorn, gunicorn.url, app, password
+
+    def kill_workers(self) -> None:
+        self.gunicorn.kill_workers()
+
+    def call(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        return requests.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=60, **kwargs)
+
+    def login(self, username: str) -> dict:
+        resp = self.call("POST", "/auth/login", json={"username": username, "password": self.password})
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def ids(self, *usernames: str) -> list[str]:
+        """The ids of demo users, as the API writes them, in the order named."""
+        from models import User, db
+
+        with self.app.app_context():
+            by_name = dict(db.session.execute(
+                sa.select(User.username, User.id).where(User.username.in_(usernames))).all())
+        return [str(by_name[name]) for name in usernames]
+
+    def letter(self) -> str:
+        """The id of a fresh letter registered by clerk1 for the minister's office (exec1, his assistant
+        and the minister see it)."""
+        from models import Unit, db
+
+        with self.app.app_context():
+            office = db.session.scalar(sa.select(Unit.id).where(Unit.short_name == "Аппарат"))
+        meta = {"title": f"Письмо {uuid.uuid4().hex[:6]}", "correspondent": "ГКУ «ЦИТ»", "addressees": [str(office)]}
+        resp = self.call("POST", "/documents", self.login("clerk1")["access_token"],
+                         data={"metadata": json.dumps(meta, ensure_ascii=False)},
+                         files={"file": ("Письмо.txt", "Текст письма".encode())})
+        assert resp.status_code == 201, resp.text
+        return resp.json()["id"]
+
+
+@contextmanager
+def live_demo_server(database: tuple[str, Callable[[], None]], directory: Path, *, password: str = "live-demo-pass",
+                     secret_key: str = "live-test-secret-key-long-enough-for-hs256",
+                     **settings: str) -> Iterator[LiveServer]:
+    """gunicorn (2 workers x 8 threads, the threads that make requests race) on `database` (its URL and
+    what drops it, dropped at the end), migrated and loaded with the demo government, its blobs and its
+    log in `directory`; `settings` are further environment variables of the server."""
+    from mobile_api import create_app
+    from models import db
+
+    url, drop = database
+    data = directory / "data"
+    try:
+        demo_database(url, data, password, secret_key)
+        server_settings = {"DATABASE_URL": url, "DATA_DIR": str(data), "SECRET_KEY": secret_key,
+                           "LOGIN_RATE_LIMIT": "1000 per minute", **settings}
+        with Gunicorn(server_settings, workers=2, threads=8, log=directory / "gunicorn.log") as gunicorn:
+            app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": str(data), "SECRET_KEY": secret_key})
+            try:
+                yield LiveServer(gunicorn, app, password)
+            finally:
+                with app.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+    finally:
+        drop()
 
 
 def together(calls: list) -> list:
