@@ -1,8 +1,9 @@
 """The deadline reminder scan over 2.5 million tasks, on PostgreSQL.
 
 Run from the repository root: ``python -m benchmarks.reminders [--tasks 2500000] [--rounds 5]``. Needs
-PostgreSQL (BENCH_POSTGRES_URL, default the tests' server); a scratch database is created and dropped.
-The process runs at nice 10: the load is long and the machine shared.
+PostgreSQL (BENCH_POSTGRES_URL, default the tests' server); a scratch database is created and dropped,
+also when the run is stopped (Ctrl-C, SIGTERM, SIGHUP, an error); one left by a run that was killed
+outright is dropped by the next run. The process runs at nice 10: the load is long and the machine shared.
 
 The tasks are streamed in with COPY: 2,000 executors, 70 % done, 30 % open, four in five with a
 deadline, at 23:59:59 Moscow time (as a deadline said as a date is) over the past year and the next
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -34,11 +36,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from tests.support.database import admin_url, scratch_database
+from tests.support.database import admin_url, claimed_scratch_database, drop_abandoned
 from tests.support.timing import paired, timed
 
 MSK = ZoneInfo("Europe/Moscow")
 EXECUTORS = 2000
+PREFIX = "bench_reminders"  # of the scratch database's name
 
 
 def progress(msg: str) -> None:
@@ -155,15 +158,32 @@ def plans(now: datetime) -> list[str]:
     return shown
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does, through the blocks that drop what it made (by
+    default they would end the process on the spot). A signal the run was started with ignored (nohup)
+    stays ignored."""
+    def stop(signum, frame):
+        progress(f"stopped by {signal.Signals(signum).name}")
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, stop)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=2_500_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     os.nice(10)
-    _, url, drop = scratch_database("bench_reminders", admin_url("BENCH_POSTGRES_URL"))
-    os.environ["DATABASE_URL"] = url
-    try:
+    _stop_on_signals()
+    admin = admin_url("BENCH_POSTGRES_URL")
+    for name in drop_abandoned(PREFIX, admin):
+        progress(f"dropped {name}, left by an earlier run")
+    with (claimed_scratch_database(PREFIX, admin) as (_, url),
+          tempfile.TemporaryDirectory(prefix=PREFIX) as data_dir):
+        os.environ["DATABASE_URL"] = url
         from flask_migrate import upgrade
 
         from mobile_api import create_app
@@ -171,7 +191,7 @@ def main() -> None:
         from models import OutboxMessage, TaskReminder, db
         from push import deadlines
 
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": tempfile.mkdtemp(prefix="bench_reminders")})
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": data_dir})
         with app.app_context():
             progress("migrating and loading the demo government")
             upgrade()
@@ -228,8 +248,6 @@ def main() -> None:
                     print(plan, end="\n\n")
             db.session.remove()
             db.engine.dispose()
-    finally:
-        drop()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """PostgreSQL for tests and benchmarks: a scratch database on the shared server, and a private cluster.
 
 A scratch database is created on the server `TEST_POSTGRES_URL` names (the benchmarks: `BENCH_POSTGRES_URL`)
-and dropped with its connections when done.
+and dropped with its connections when done. A run can be killed before it drops its own (SIGKILL, a
+crash), so a claimed scratch database is marked as in use for as long as its process lives, and the next
+run drops what such runs left behind, never a database another live run is using.
 
 The shared server must never be stopped, so outage tests and the fault-injection run get a cluster of
 their own: initdb into a fresh directory, listening on 127.0.0.1 on a free port. PostgreSQL refuses to
@@ -14,14 +16,17 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from tests.support.live import free_port
 
@@ -69,6 +74,57 @@ def scratch_database(prefix: str, admin: str | None = None) -> tuple[str, str, C
         engine.dispose()
 
     return name, url_of(name, admin), drop
+
+
+# The claim of a database: a session-level advisory lock, on the admin URL's database, keyed by its name.
+# The server releases it when the session ends, however its process ended.
+_CLAIM_KEY = "hashtext(:name)"
+
+
+@contextmanager
+def claimed_scratch_database(prefix: str, admin: str | None = None) -> Iterator[tuple[str, str]]:
+    """A new database `prefix_<random>`, its name and URL, claimed by this process while the block runs
+    and dropped (with its connections) however the block ends."""
+    admin = admin or admin_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as claim:
+            claim.execute(sa.text(f"SELECT pg_advisory_lock({_CLAIM_KEY})"), {"name": name})
+            try:
+                claim.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                yield name, url_of(name, admin)
+            finally:
+                claim.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+def drop_abandoned(prefix: str, admin: str | None = None) -> list[str]:
+    """Drop the databases that runs of `claimed_scratch_database(prefix)` left behind, and name them:
+    those named as it names them that no process claims and nobody is connected to."""
+    admin = admin or admin_url()
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    dropped = []
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(sa.text("SELECT datname FROM pg_database WHERE datname ~ :pattern ORDER BY 1"),
+                                 {"pattern": f"^{re.escape(prefix)}_[0-9a-f]{{10}}$"}).scalars().all()
+            for name in names:
+                if not conn.execute(sa.text(f"SELECT pg_try_advisory_lock({_CLAIM_KEY})"), {"name": name}).scalar():
+                    continue  # a live run's
+                try:
+                    # Without FORCE: one that someone is connected to (a run that makes no claim) stays.
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+                    dropped.append(name)
+                except sa.exc.DBAPIError as exc:
+                    if getattr(exc.orig, "sqlstate", None) != "55006":  # object_in_use
+                        raise
+                finally:
+                    conn.execute(sa.text(f"SELECT pg_advisory_unlock({_CLAIM_KEY})"), {"name": name})
+    finally:
+        engine.dispose()
+    return dropped
 
 
 def _bin_dir() -> Path:
