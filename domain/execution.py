@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from models import Document, ExtensionRequest, Resolution, Task, TaskReport, User, db, utcnow
-from models.raw import as_utc, fetch
+from models.raw import as_utc, fetch_checked
 from models.resolutions import ISSUED_STATES
 
 from . import access
@@ -117,7 +117,7 @@ def control_rows(user_id: int, view: str, limit: int, cursor: str | None) -> tup
         where += f" AND ({at}, {key}) {'>' if ascending else '<'} (%s, %s)"
         params += list(decode(cursor, datetime, int))
     extra = "".join(f", extension_requests.{c}" for c in REQUEST_LINE) if view == "extensions" else ""
-    rows = fetch(_CONTROL_SELECT.format(extra=extra, at=at, key=key, source=source, where=where,
+    rows = fetch_checked(_CONTROL_SELECT.format(extra=extra, at=at, key=key, source=source, where=where,
                                         order="ASC" if ascending else "DESC"), (*params, limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]

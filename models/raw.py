@@ -59,6 +59,20 @@ def fetch(sql: str, params: tuple = ()) -> list[tuple]:
     return _execute(_connection(), sql, params)
 
 
+def fetch_checked(sql: str, params: tuple = ()) -> list[tuple]:
+    """`fetch`, with the request's deferred check (if any) riding in the same statement and verified
+    before the rows are used: a page that needs no other header row is then one statement. The rows
+    keep their order; the statement's first column must not be NULL."""
+    check = take_deferred_check()
+    if check is None:
+        return fetch(sql, params)
+    # The one-row side drives the join, so the page's rows come in the page's own order.
+    rows = fetch(f"SELECT {check.column}, found.* FROM (SELECT 1 AS one) AS one LEFT JOIN ({sql}) AS found ON 1 = 1",
+                 (*check.params, *params))
+    check.verify(rows[0][0])
+    return [row[1:] for row in rows if row[1] is not None]
+
+
 def run(statement: sa.Select, **params) -> list[tuple]:
     """A SQLAlchemy Core SELECT, built once at module level, run as `fetch` runs plain SQL: compiled
     once per dialect, its bind parameters given by name. For a rule written once with SQLAlchemy

@@ -33,8 +33,10 @@ def control_view(args):
     in the `resolutions` scope reads the principal's views with `for=principal_id` (the answer's `for`
     names them), while the substitution runs; the acts on them (accept, return, decide, withdraw) are
     the deputy's own requests, checked and recorded in the principal's name."""
-    viewer = substitutions.reading_as(g.user, args.get("principal"), "resolutions")
-    rows, next_cursor = execution.control_rows(viewer.id, args["view"], args["limit"], args.get("cursor"))
+    # One's own view needs no user loaded: the page is then one statement, the session check riding in it.
+    viewer = substitutions.reading_as(g.user, args["principal"], "resolutions") if args.get("principal") else None
+    rows, next_cursor = execution.control_rows(viewer.id if viewer else g.user_id, args["view"], args["limit"],
+                                               args.get("cursor"))
     extensions = args["view"] == "extensions"
     items = [{**_item(row), "extension_request": _request(row[_REQUEST_AT:]) if extensions else None}
              for row in rows]
@@ -43,7 +45,7 @@ def control_view(args):
 
 def _ref(viewer) -> dict | None:
     """Whose view it is, for a deputy reading a principal's (None: the caller's own)."""
-    return None if viewer.id == g.user.id else {"id": str(viewer.id), "short_name": viewer.short_name}
+    return None if viewer is None or viewer.id == g.user_id else {"id": str(viewer.id), "short_name": viewer.short_name}
 
 
 @blp.route("/control/summary", methods=["GET"])

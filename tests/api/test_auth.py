@@ -98,7 +98,8 @@ def test_disabled_user_is_locked_out_at_once(client, demo):
 # none carries it: whatever the request (a page, a 304, a bad argument or cursor, a sync, a document
 # that is not there), an ended session gets nothing but 401.
 POLLED = ("/api/v1/inbox", "/api/v1/inbox?view=overdue", "/api/v1/tasks", "/api/v1/tasks?view=overdue",
-          "/api/v1/sync", "/api/v1/inbox?limit=0", "/api/v1/tasks?cursor=not-a-cursor", "/api/v1/sync?since=bad")
+          "/api/v1/sync", "/api/v1/inbox?limit=0", "/api/v1/tasks?cursor=not-a-cursor", "/api/v1/sync?since=bad",
+          "/api/v1/control?view=open", "/api/v1/control?view=reports", "/api/v1/control?view=overdue&limit=1")
 
 
 def _opened(client, body) -> tuple[str, ...]:
