@@ -78,7 +78,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json = OrjsonProvider(app)
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgresql"):
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {}).setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
+        options.setdefault("connect_args", {"options": raw.NO_JIT})
         app.config.setdefault("SQLALCHEMY_BINDS", {}).setdefault(
             raw.READER, raw.reader_options(url, app.config["DATABASE_POOL_SIZE"]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
