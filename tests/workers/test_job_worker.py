@@ -1,9 +1,12 @@
 """The job worker base on its own, with a job kind of the test's: what a job ends as after a result, a refusal,
-failed attempts, a lost lease, or a worker that died on each attempt. The real workers' tests run it with their
-own work (tests/voice, tests/documents, tests/approvals/test_timestamps.py)."""
+failed attempts, a lost lease, or a worker that died on each attempt; and a NOTIFY waking it. The real workers' tests
+run it with their own work (tests/voice, tests/documents, tests/approvals/test_timestamps.py)."""
 
+import threading
+import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from models import Job, db, utcnow
@@ -17,10 +20,10 @@ KIND = "test.job"
 class Toy(JobWorker):
     """Does what each job's payload says; records failures in `failed`."""
 
-    kind, role, job_kind = "test", "toy", KIND
+    kind, role, job_kind, channel = "test", "toy", KIND, "test_jobs"
 
-    def __init__(self, app, retries_forever: bool = False) -> None:
-        super().__init__(LoopSettings(max_attempts=3), "toy-worker", app)
+    def __init__(self, app, retries_forever: bool = False, poll_s: float = 1.0) -> None:
+        super().__init__(LoopSettings(max_attempts=3, poll_s=poll_s), "toy-worker", app)
         self.retries_forever = retries_forever
         self.failed: list[tuple[int, str, dict | None]] = []
 
@@ -117,3 +120,22 @@ def test_a_job_whose_worker_died_on_its_last_attempt_ends_failed_with_the_reason
     assert worker.run(once=True) == 0  # not taken again: given up
     assert (job(job_id).status, job(job_id).last_error) == ("failed", "failed: died 3 times")
     assert worker.failed == [(job_id, "died 3 times", None)]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_notify_on_its_channel_wakes_an_idle_worker_at_once(app):
+    worker = Toy(app, poll_s=60)  # without the NOTIFY it would look again only in a minute
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        time.sleep(2)  # idle, listening
+        job_id = add("succeed")
+        db.session.execute(sa.text(f"NOTIFY {Toy.channel}"))
+        db.session.commit()
+        deadline = time.monotonic() + 10
+        while job(job_id).status != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert job(job_id).status == "done"
+    finally:
+        worker.stop()
+        thread.join(10)
