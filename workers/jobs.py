@@ -5,14 +5,15 @@ so that part is written here once, on top of the leased-worker skeleton (workers
 
 - A loop claims one job of `job_kind` at a time and runs `work` with the job's lease renewed.
 - A lease lost to another worker drops our result; stopping during a database outage leaves the
-  job to its lease. Neither is the job's fault, so neither counts against it.
+  job to its lease. Neither is recorded as the job's failure.
 - Any other error is a failed attempt: the job goes back to the queue after `retry_delay`, or, once
   its attempts are used up and the worker says so (`errored_out`), it ends failed.
 - A job whose worker died on its last allowed attempt ends failed with the worker's `exhausted` reason.
 
 A worker writes `work` (which records a result with `succeed`, a failure that retrying cannot mend
-with `fail`, or asks for another try with `retry`) and `record_failure`: what a failed job leaves
-in its own tables, and the text its job row keeps.
+with `fail`, or asks for another try with `retry`), `record_failure` (what a failed job leaves in
+the worker's own tables, and the text its job row keeps), `exhausted` and `retry_delay`; and
+`errored_out` where errors must not end a job (the time-stamp worker asks a failing TSA again).
 """
 
 from __future__ import annotations
