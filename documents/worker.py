@@ -1,8 +1,8 @@
 """The documents worker: claims page jobs as leases, converts each file in a child process, records the result.
 
 The loops, their supervisor (lease renewal, heartbeats for /readyz), the reaping of jobs whose worker
-died on each attempt and the waiting out of a database outage are the leased-worker skeleton's
-(workers/leased.py). This module says what a job is: one stored file to turn into page images and
+died on each attempt, retries and the waiting out of a database outage are the job worker's
+(workers/jobs.py, on workers/leased.py). This module says what a job is: one stored file to turn into page images and
 text (documents/convert.py, in a child process of its own: a file that hangs or crashes a tool costs
 that child; the child is killed at the conversion's time limit), and what a clerk reads when it fails.
 Page images and the text go to the blob store first; the rendition is recorded, and its documents
@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
 from flask import Flask
 
 from domain import pages
 from models import Job, Rendition, db
 from models.blobstore import BlobNotFound, blobs
-from models.queue import FAILED, claim, finish, retry_later, rollback_quietly
-from workers.leased import LeasedWorker, LeaseLost, LoopSettings, Stopping
+from workers.jobs import JobWorker, doubling
+from workers.leased import LoopSettings
 
 from .convert import Limits, convert, job_file
 from .formats import Refused
@@ -109,6 +108,18 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def convert_stored(sha256: str, kind: str, out: str, limits: Limits) -> dict:
+    """Convert the stored file `sha256` (run_converter); Refused when it is missing or the converter refused it."""
+    try:
+        path = str(blobs().local_path(sha256))
+    except BlobNotFound:
+        raise Refused("missing") from None
+    result = run_converter(path, kind, out, limits)
+    if "refused" in result:
+        raise Refused(result["refused"], **(result.get("params") or {}))
+    return result
+
+
 def store(result: dict, out: str) -> tuple[list[dict], str]:
     """Put the page images and the text in the blob store: the pages as recorded, and the text's blob."""
     store_ = blobs()
@@ -126,102 +137,46 @@ def store(result: dict, out: str) -> tuple[list[dict], str]:
     return recorded, text_sha
 
 
-class Worker(LeasedWorker):
+class Worker(JobWorker):
     """Loops that drain the documents queue until stopped (or, with once=True, until it is empty)."""
 
-    kind, role, noun, model, channel = "worker", "pages", "job", Job, pages.CHANNEL
+    kind, role, channel, job_kind = "worker", "pages", pages.CHANNEL, pages.JOB_KIND
 
     def __init__(self, app: Flask, settings: Settings, name: str | None = None) -> None:
         super().__init__(settings, name or f"documents@{socket.gethostname()}:{os.getpid()}", app)
 
-    def where(self) -> sa.ColumnElement:
-        return Job.kind == pages.JOB_KIND
+    def work(self, job_id: int, owner: str) -> None:
+        out = tempfile.mkdtemp(prefix="pages-")
+        try:
+            started: dict = {}
 
-    def step(self, owner: str) -> bool:
-        ids = claim(Job, owner, self.settings.lease, where=self.where(), max_attempts=self.settings.max_attempts)
-        if not ids:
-            return False
-        self.check_in(self.settings.stall_s, f"job {ids[0]}")
-        self._handle(ids[0], owner)
-        return True
+            def begin() -> None:
+                job = db.session.get(Job, job_id)
+                rendition = db.session.get(Rendition, job.payload["rendition_id"])
+                started.update(sha256=rendition.sha256, kind=job.payload["kind"], attempts=job.attempts)
+                db.session.commit()
 
-    def give_up(self, row_ids: list[int], owner: str) -> None:
-        for job_id in row_ids:
-            attempts = db.session.scalar(sa.select(Job.attempts).where(Job.id == job_id))
-            log.error("job %s: its worker stopped during each of %s attempts; giving up", job_id, attempts)
-            self._fail(job_id, owner, "gave_up", {"attempts": attempts})
-
-    def _handle(self, job_id: int, owner: str) -> None:
-        """Run one claimed job to a result, a retry or a failure; never let it stop the worker."""
-        with self.holding(job_id, owner):
-            out = tempfile.mkdtemp(prefix="pages-")
+            self.persist(job_id, begin)
+            log.info("job %s: preparing %s %s (attempt %s)", job_id, started["kind"], started["sha256"][:12],
+                     started["attempts"])
             try:
-                started: dict = {}
-
-                def begin() -> None:
-                    job = db.session.get(Job, job_id)
-                    rendition = db.session.get(Rendition, job.payload["rendition_id"])
-                    started.update(sha256=rendition.sha256, kind=job.payload["kind"], attempts=job.attempts)
-                    db.session.commit()
-
-                self.persist(job_id, begin)
-                log.info("job %s: preparing %s %s (attempt %s)", job_id, started["kind"], started["sha256"][:12],
-                         started["attempts"])
-                try:
-                    path = str(blobs().local_path(started["sha256"]))
-                except BlobNotFound:
-                    raise Refused("missing") from None
-                result = run_converter(path, started["kind"], out, self.settings.limits)
-                if "refused" in result:
-                    raise Refused(result["refused"], **(result.get("params") or {}))
-                recorded, text_sha = store(result, out)
-                self.persist(job_id, lambda: self.settle(job_id, owner, lambda job: (
-                    pages.record_ready(job.payload["rendition_id"], recorded, text_sha), finish(job))))
-                log.info("job %s: %d page(s), %d read by OCR", job_id, len(recorded), result.get("ocr_pages", 0))
-            except LeaseLost:
-                log.warning("job %s: lease lost to another worker; result dropped", job_id)
-            except Stopping:
-                log.warning("job %s: stopping while the database is down; the job returns when its lease runs out",
-                            job_id)
+                result = convert_stored(started["sha256"], started["kind"], out, self.settings.limits)
             except Refused as refused:  # the file itself: trying again cannot help
                 log.info("job %s: refused: %s %s", job_id, refused.reason, refused.params)
-                self._fail(job_id, owner, refused.reason, refused.params)
-            except Exception as exc:  # noqa: BLE001 - a bad job must never stop the worker
-                rollback_quietly()
-                log.exception("job %s failed", job_id)
-                self._failed_attempt(job_id, owner, exc)
-            finally:
-                shutil.rmtree(out, ignore_errors=True)
+                self.fail(job_id, owner, refused.reason, refused.params)
+                return
+            recorded, text_sha = store(result, out)
+            self.succeed(job_id, owner, lambda job: pages.record_ready(job.payload["rendition_id"], recorded, text_sha))
+            log.info("job %s: %d page(s), %d read by OCR", job_id, len(recorded), result.get("ocr_pages", 0))
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
 
-    def _fail(self, job_id: int, owner: str, reason: str, params: dict | None) -> None:
-        rollback_quietly()
-        text = pages.reason_text(reason, params, "en")
-        try:
-            self.persist(job_id, lambda: self.settle(job_id, owner, lambda job: (
-                pages.record_failure(job.payload["rendition_id"], reason, params),
-                finish(job, FAILED, text[:500]))))
-        except LeaseLost:
-            log.warning("job %s: lease lost before its failure was recorded", job_id)
-        except Exception:  # noqa: BLE001 - the lease runs out and the job is tried again
-            rollback_quietly()
-            log.exception("job %s: recording its failure failed", job_id)
+    def record_failure(self, job: Job, reason: str, params: dict | None) -> str:
+        pages.record_failure(job.payload["rendition_id"], reason, params)
+        return pages.reason_text(reason, params, "en")
 
-    def _failed_attempt(self, job_id: int, owner: str, exc: Exception) -> None:
-        try:
-            attempts = db.session.scalar(sa.select(Job.attempts).where(Job.id == job_id)) or 0
-        except Exception:  # noqa: BLE001
-            rollback_quietly()
-            log.warning("job %s: cannot read its attempts; its lease will run out", job_id)
-            return
-        if attempts >= self.settings.max_attempts:
-            self._fail(job_id, owner, "gave_up", {"attempts": attempts})
-            return
-        delay = timedelta(seconds=self.settings.backoff_s * 2 ** (attempts - 1))
-        try:
-            self.persist(job_id, lambda: self.settle(
-                job_id, owner, lambda job: retry_later(job, delay, f"{type(exc).__name__}: {exc}"[:500])))
-        except LeaseLost:
-            pass
-        except Exception:  # noqa: BLE001 - the lease runs out and the job is tried again
-            rollback_quietly()
-            log.exception("job %s: giving it back to the queue failed", job_id)
+    def exhausted(self, attempts: int) -> tuple[str, dict]:
+        return "gave_up", {"attempts": attempts}
+
+    def retry_delay(self, attempts: int) -> float:
+        return doubling(self.settings.backoff_s, attempts)

@@ -1,8 +1,9 @@
 """The skeleton of a leased worker: loops that claim rows of one queue table, and a supervisor that vouches for them.
 
-The transcription worker and the push dispatcher (and the documents and reminder workers to come)
-each subclass `LeasedWorker` and write only their `step` (claim and handle what is due) and their
-`give_up` (record why a row failed). Everything else is here, once:
+The push dispatcher subclasses `LeasedWorker` and writes only its `step` (claim and handle what is
+due) and its `give_up` (record why a row failed); the job workers (transcription, documents,
+time-stamps) do so through `workers.jobs.JobWorker`, which writes those once for a row of `jobs`.
+Everything else is here, once:
 
 - `run(once=True)` (`--once`) drains what is due and returns; a failure then is raised, not waited out.
 - A claim is a lease (models/queue.py): a worker killed with SIGKILL stops renewing, and its rows are
