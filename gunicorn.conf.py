@@ -1,4 +1,5 @@
 """gunicorn settings; each can be overridden from the environment."""
+import gc
 import multiprocessing
 import os
 import shutil
@@ -51,3 +52,10 @@ def child_exit(server, worker):
 def on_exit(server):
     if _own_metrics_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def post_worker_init(worker):
+    """What the worker loaded to serve (modules, the app, its schemas and compiled statements) is kept
+    out of the garbage collector's sweeps: they never become garbage, and a full sweep over them cost a
+    request that happened to trigger it about 120 ms of CPU (a ministry's summary: 40 ms without)."""
+    gc.freeze()

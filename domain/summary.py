@@ -4,6 +4,8 @@ Counted: the controlled tasks issued in the period to the people of the unit's s
 counts once, in one state, for its executor and one unit (a person in two units of the subtree counts
 in the first of them by id); a task ended by its resolution's withdrawal counts nowhere, never as late.
 """
+import functools
+import operator
 from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -66,6 +68,7 @@ class _Counted(NamedTuple):
     member: sa.CTE               # each person of the subtree, in one unit (user_id, unit_id)
     state: sa.ColumnElement      # the task's state, one of STATES
     where: sa.ColumnElement      # the tasks counted
+    counts: list[sa.ColumnElement]  # per state in STATES' order, how many of the tasks read are in it
 
 
 def _counted(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> _Counted:
@@ -86,16 +89,20 @@ def _counted(user: User, unit_id: int | None, start: datetime | date | None, end
     member = (sa.select(unit_members.c.user_id, sa.func.min(unit_members.c.unit_id).label("unit_id"))
               .where(in_units).group_by(unit_members.c.user_id).cte("member"))
     done_at = sa.func.coalesce(Task.reported_at, Task.completed_at)
-    state = sa.case(
-        (sa.and_(Task.status == "done", sa.or_(Task.deadline.is_(None), done_at <= Task.deadline)), "done_on_time"),
-        (Task.status == "done", "done_late"),
-        (Task.deadline < now, "overdue"),
-        (Task.deadline < now + timedelta(days=DUE_SOON_DAYS), "due_soon"),
-        else_="open")
+    # The first that holds names the state (the rest: open).
+    tests = [("done_on_time", sa.and_(Task.status == "done", sa.or_(Task.deadline.is_(None), done_at <= Task.deadline))),
+             ("done_late", Task.status == "done"),
+             ("overdue", Task.deadline < now),
+             ("due_soon", Task.deadline < now + timedelta(days=DUE_SOON_DAYS))]
+    state = sa.case(*((test, name) for name, test in tests), else_="open")
+    holds = {name: sa.and_(test, *(earlier.is_not(True) for _, earlier in tests[:n]))
+             for n, (name, test) in enumerate(tests)}
+    holds["open"] = sa.and_(*(test.is_not(True) for _, test in tests))
+    counts = [sa.func.count().filter(holds[name]) for name in STATES]
     # The conditions as the index's predicate states them (migration 0023), so that the planner sees it applies.
     where = sa.and_(sa.text("tasks.control AND NOT tasks.removed AND NOT tasks.withdrawn"),
                     Task.created_at >= start_at, Task.created_at <= end_at)
-    return _Counted(root, units, start_at, end_at, member, state, where)
+    return _Counted(root, units, start_at, end_at, member, state, where, counts)
 
 
 def summary(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> dict:
@@ -104,28 +111,25 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
     period (default: the last year)."""
     counted = _counted(user, unit_id, start, end)
     root, units = counted.root, counted.units
-    rows = _counts(counted)
-    by_unit = {u: dict.fromkeys(STATES, 0) for u in units}
-    by_executor: dict[int, dict] = {}
-    total = dict.fromkeys(STATES, 0)
-    for unit, executor, kind, count in rows:
-        if not count:  # a month of task_done_months may hold zeros
+    by_unit = {u: [0] * len(STATES) for u in units}
+    executors = []
+    for unit, executor, short_name, *counts in _counts(counted):
+        if not any(counts):  # a person with nothing in the period is not listed
             continue
-        by_unit[unit][kind] += count
-        by_executor.setdefault(executor, {"unit_id": unit, **dict.fromkeys(STATES, 0)})[kind] += count
-        total[kind] += count
+        line = by_unit[unit]
+        for n, count in enumerate(counts):
+            line[n] += count
+        executors.append((short_name, executor, unit, counts))
+    executors.sort()
+    total = [sum(line[n] for line in by_unit.values()) for n in range(len(STATES))]
     names = {u.id: u for u in db.session.scalars(sa.select(Unit).where(Unit.id.in_(units)))}
-    # The subtree's people by the statement's own subquery: a list of 800 executors' ids as parameters
-    # cost more to send and plan than the names it read.
-    people = {u.id: u for u in db.session.execute(sa.select(User.id, User.short_name).join(
-        counted.member, counted.member.c.user_id == User.id))}
     return {
         "unit": {"id": root, "short_name": names[root].short_name}, "start": counted.start, "end": counted.end,
         "total": _with_discipline(total),
         "units": [{"unit": {"id": u, "short_name": names[u].short_name}, "parent_id": names[u].parent_id,
                    **_with_discipline(by_unit[u])} for u in sorted(units)],
-        "executors": [{"executor": {"id": e, "short_name": people[e].short_name}, **_with_discipline(counts)}
-                      for e, counts in sorted(by_executor.items(), key=lambda item: people[item[0]].short_name)],
+        "executors": [{"executor": {"id": e, "short_name": name}, "unit_id": unit, **_with_discipline(counts)}
+                      for name, e, unit, counts in executors],
     }
 
 
@@ -148,46 +152,51 @@ def _whole_months(start: datetime, end: datetime) -> tuple[datetime, datetime] |
 
 
 def _counts(counted: _Counted) -> list[tuple]:
-    """(unit, executor, state, count) of the tasks counted: the open ones and the done ones of the
-    period's partial months at its edges from the tasks, the done ones of its whole UTC months from
-    task_done_months (kept by triggers to the same rule); with the rollup off, all from the tasks. On
-    PostgreSQL each part is a walk of an index holding every column the states need (migrations 0023,
-    0024: ix_tasks_summary for the done ones, ix_tasks_summary_open for the open ones)."""
-    member, state = counted.member, counted.state.label("state")
+    """(unit, executor, their short name, *counts in STATES' order) of each person of the subtree: the tasks not done and
+    the done ones of the period's partial months at its edges counted from the tasks, the done ones of
+    its whole UTC months from task_done_months (kept by triggers to the same rule); with the rollup off,
+    all from the tasks. On PostgreSQL each part is one walk per person of an index holding every column
+    the states need (migrations 0023, 0024: ix_tasks_summary for the done ones, ix_tasks_summary_open
+    for the others), side by side in one statement; SQLite groups each part and adds them up."""
+    member = counted.member
     months = _whole_months(counted.start, counted.end) if rollup_enabled() else None
     done = sa.text("tasks.status = 'done'")
     if months is None:
         parts = [sa.true()]
-    else:
-        parts = [sa.text("tasks.status <> 'done'"), sa.and_(done, Task.created_at < months[0]),
-                 sa.and_(done, Task.created_at >= months[1])]
-    if db.session.get_bind().dialect.name != "postgresql":
-        parts = [sa.or_(*parts)]
-    elif months is None:  # every task: a walk of ix_tasks_summary per person
-        per_person = (sa.select(state, sa.func.count().label("n"))
-                      .where(Task.executor_id == member.c.user_id, counted.where).group_by(state).lateral("counted"))
-        return db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.state, per_person.c.n)
-                                  .select_from(member.join(per_person, sa.true()))).all()
-    selects = [sa.select(member.c.unit_id, Task.executor_id, state, sa.func.count())
+    else:  # each edge only if the period has one: an empty range still costs a walk per person
+        parts = [sa.text("tasks.status <> 'done'")]
+        if counted.start < months[0]:
+            parts.append(sa.and_(done, Task.created_at < months[0]))
+        if months[1] <= counted.end:
+            parts.append(sa.and_(done, Task.created_at >= months[1]))
+    in_months = (TaskDoneMonth.month >= months[0].date(), TaskDoneMonth.month < months[1].date()) if months else ()
+    zero = sa.literal(0)
+    rolled = [zero, zero, zero, sa.func.sum(TaskDoneMonth.on_time), sa.func.sum(TaskDoneMonth.late)]
+    if db.session.get_bind().dialect.name == "postgresql":
+        sides = [sa.select(*counted.counts).where(Task.executor_id == member.c.user_id, counted.where, part)
+                 .lateral(f"part{n}") for n, part in enumerate(parts)]
+        if months is not None:
+            sides.append(sa.select(*rolled).where(TaskDoneMonth.executor_id == member.c.user_id, *in_months)
+                         .lateral("rolled"))
+        query = sa.select(member.c.unit_id, member.c.user_id, User.short_name, *(
+            functools.reduce(operator.add, (sa.func.coalesce(list(side.c)[n], 0) for side in sides))
+            for n in range(len(STATES))))
+        joined = member.join(User, User.id == member.c.user_id)
+        for side in sides:
+            joined = joined.join(side, sa.true())
+        return db.session.execute(query.select_from(joined)).all()
+    selects = [sa.select(member.c.unit_id.label("unit_id"), Task.executor_id.label("executor_id"), *counted.counts)
                .join(member, member.c.user_id == Task.executor_id).where(counted.where, part)
-               .group_by(member.c.unit_id, Task.executor_id, state) for part in parts]
-    rows = db.session.execute(selects[0] if len(selects) == 1 else sa.union_all(*selects)).all()
-    if months is None:
-        return rows
-    in_months = TaskDoneMonth.month >= months[0].date(), TaskDoneMonth.month < months[1].date()
-    sums = sa.func.sum(TaskDoneMonth.on_time).label("on_time"), sa.func.sum(TaskDoneMonth.late).label("late")
-    if db.session.get_bind().dialect.name == "postgresql":  # each person's months by the primary key
-        per_person = (sa.select(*sums).where(TaskDoneMonth.executor_id == member.c.user_id, *in_months)
-                      .lateral("rolled"))
-        rolled = db.session.execute(sa.select(member.c.unit_id, member.c.user_id, per_person.c.on_time,
-                                              per_person.c.late).select_from(member.join(per_person, sa.true())))
-    else:
-        rolled = db.session.execute(sa.select(member.c.unit_id, TaskDoneMonth.executor_id, *sums)
-                                    .join(member, member.c.user_id == TaskDoneMonth.executor_id)
-                                    .where(*in_months).group_by(member.c.unit_id, TaskDoneMonth.executor_id))
-    for unit, executor, on_time, late in rolled:
-        rows += [(unit, executor, "done_on_time", on_time or 0), (unit, executor, "done_late", late or 0)]
-    return rows
+               .group_by(member.c.unit_id, Task.executor_id) for part in parts]
+    if months is not None:
+        selects.append(sa.select(member.c.unit_id, TaskDoneMonth.executor_id, *rolled)
+                       .join(member, member.c.user_id == TaskDoneMonth.executor_id).where(*in_months)
+                       .group_by(member.c.unit_id, TaskDoneMonth.executor_id))
+    every = sa.union_all(*selects).subquery("parts")
+    sums = [sa.func.coalesce(sa.func.sum(column), 0) for column in list(every.c)[2:]]
+    return db.session.execute(sa.select(every.c.unit_id, every.c.executor_id, User.short_name, *sums)
+                              .join(User, User.id == every.c.executor_id)
+                              .group_by(every.c.unit_id, every.c.executor_id, User.short_name)).all()
 
 
 def rollup_enabled() -> bool:
@@ -242,7 +251,9 @@ def late_tasks(user: User, unit_id: int | None, start: datetime | date | None, e
             for task, state in rows], next_cursor
 
 
-def _with_discipline(counts: dict) -> dict:
-    """The counts, and the share of the done tasks done on time (None before any is done)."""
-    done = counts["done_on_time"] + counts["done_late"]
-    return {**counts, "discipline": round(counts["done_on_time"] / done, 4) if done else None}
+def _with_discipline(counts: list[int]) -> dict:
+    """The counts (in STATES' order) by name, and the share of the done tasks done on time (None before
+    any is done)."""
+    named = dict(zip(STATES, counts))
+    done = named["done_on_time"] + named["done_late"]
+    return {**named, "discipline": round(named["done_on_time"] / done, 4) if done else None}
