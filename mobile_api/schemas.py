@@ -11,7 +11,7 @@ from models.resolutions import EXTENSION_STATES, RESOLUTION_STATES, TASK_STATES
 from models.views import INBOX_VIEWS, TASK_VIEWS
 
 from .fastdump import omit_nulls
-from .fields import Deadline, Id, Text, UtcTime, fits
+from .fields import Deadline, Flag, Id, Text, UtcTime, fits
 
 # Push tokens (FCM registration tokens, APNs and web-push ids) are printable ASCII, so the column's
 # length in characters is also its length in bytes and the unique index never meets an oversized key.
@@ -442,8 +442,8 @@ class ResolutionIn(Schema):
                 metadata={"example": "Подготовить предложения к совещанию."})
     executors = fields.List(Id(), required=True, validate=validate.Length(1, 1000))
     deadline = Deadline(allow_none=True)
-    issue = fields.Boolean(load_default=False, metadata={"description": "issue at once instead of a draft"})
-    control = fields.Boolean(allow_none=True, metadata={
+    issue = Flag(load_default=False, metadata={"description": "issue at once instead of a draft"})
+    control = Flag(allow_none=True, metadata={
         "description": "for control; default: when it has executors and a deadline"})
     controller = Id(allow_none=True, metadata={
         "description": "a user of the author's organization; default the author"})
@@ -466,7 +466,7 @@ class ResolutionPatch(Schema):
     text = Text(validate=validate.Length(1, 4000))
     executors = fields.List(Id(), validate=validate.Length(1, 1000))
     deadline = Deadline(allow_none=True)
-    control = fields.Boolean(allow_none=True)
+    control = Flag(allow_none=True)
     controller = Id(allow_none=True)
 
 
@@ -499,7 +499,7 @@ class DocumentMetadataIn(Schema):
     for_information = fields.List(Id(), load_default=list, validate=validate.Length(max=500))
     reg_date = fields.Date()
     due_at = UtcTime(allow_none=True)
-    urgent = fields.Boolean(load_default=False)
+    urgent = Flag(load_default=False)
 
 
 # Multipart bodies: their parts, for the contract (the views read the parts themselves).

@@ -6,7 +6,7 @@ from domain import assistant_rights, drafts
 
 from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
-from ..fields import Id, Text, UtcTime
+from ..fields import Flag, Id, Text, UtcTime
 from ..idempotency import idempotent
 from ..openapi import errors
 from ..schemas import PageArgs, ResolutionPage, ResolutionSchema, UserRef
@@ -22,7 +22,7 @@ class RejectIn(Schema):
 
 class AssistantRightIn(Schema):
     assistant = Id(required=True, metadata={"description": "an assistant who serves the caller"})
-    may_issue = fields.Boolean(required=True, metadata={
+    may_issue = Flag(required=True, metadata={
         "description": "the assistant may issue the caller's resolutions in the caller's name"})
 
 

@@ -3,7 +3,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from domain.organization import MAX_TEMPLATE_CHARS
 
-from ..fields import Id, Text
+from ..fields import Flag, Id, Text
 from ..openapi import NONBLANK_TEXT_PATTERN
 
 
@@ -33,7 +33,7 @@ CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 class OrganizationPatch(Schema):
     """The settings to change: any of them."""
 
-    issue_requires_signature = fields.Boolean()
+    issue_requires_signature = Flag()
     remind_days = fields.List(fields.Integer(validate=validate.Range(1, 60)), validate=validate.Length(max=5),
                               metadata={"description": "days before a deadline to remind its executor, e.g. [3, 1]"})
     quiet_from = fields.String(allow_none=True, validate=validate.Regexp(CLOCK), metadata={

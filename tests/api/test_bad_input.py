@@ -117,3 +117,27 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(app, client):
     resp = client.get("/boom")
     assert resp.status_code == 500 and resp.get_json()["code"] == "internal_error"
     assert "secret" not in resp.get_data(as_text=True) and "/srv" not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", [1, 0, "true", "yes", "1"])
+def test_a_boolean_of_a_body_is_a_json_boolean_and_nothing_else(login, demo, value):
+    """`issue: 1` or `control: "yes"` is refused, not read as true: a client that sends them is
+    mistaken about the contract, and acting on a guess issues or signs what it did not mean to."""
+    ids = world.build(login, demo)
+    api = login("exec1")
+    before = _counts()
+    sent = [
+        api.post(f"/documents/{ids['doc']}/resolutions",
+                 json={"text": "Исполнить", "executors": [str(demo["employee1"].id)], "issue": value}),
+        api.post(f"/documents/{ids['doc']}/resolutions",
+                 json={"text": "Исполнить", "executors": [str(demo["employee1"].id)], "control": value}),
+        api.patch(f"/resolutions/{ids['draft']}", json={"control": value}),
+        api.put("/me/assistant-rights", json={"assistant": str(demo["assistant1"].id), "may_issue": value}),
+    ]
+    for resp in sent:
+        assert resp.status_code == 422 and resp.get_json()["code"] == "validation_failed", resp.get_json()
+    assert _counts() == before
+    admin = login("admin1")
+    edit = admin.patch("/organization", json={"issue_requires_signature": value})
+    assert edit.status_code == 422, edit.get_json()
+    assert api.get("/organization").get_json()["issue_requires_signature"] is False
