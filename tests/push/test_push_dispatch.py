@@ -287,3 +287,31 @@ def test_transcription_failed_has_texts_and_the_event_lists_agree(demo, executor
     [row] = outbox(employee.id, "transcription_failed")
     assert ru["data"] == {"event": "transcription_failed", "resolution_id": "5", "voice_note_id": "6",
                           "event_id": str(row.id)}
+
+
+def test_a_deputy_s_phone_gets_the_principal_s_pushes_while_the_substitution_runs(login, demo, executor, dispatcher,
+                                                                                fake_fcm):
+    """Through the real SDK to the fake FCM: the deputy's device gets the task pushed to the principal,
+    naming the principal in its data; once the substitution is deleted, only the principal's own copy."""
+    deputy = login("employee2")
+    register(deputy, "deputy-phone", "android", "ru-RU")
+    principal = demo["exec1"]
+    now = datetime.now(timezone.utc)
+    made = login("exec1").post("/substitutions", json={
+        "deputy": str(demo["employee2"].id), "scopes": ["inbox"],
+        "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(days=2)).isoformat()})
+    assert made.status_code == 201, made.get_json()
+    _, resolution = issue_resolution(login("minister"), [principal.id])
+    dispatcher.drain()
+    [message] = sent(fake_fcm, "deputy-phone")
+    [own] = outbox(principal.id, "task_assigned")
+    assert message["data"]["event"] == "task_assigned" and message["data"]["resolution_id"] == resolution["id"]
+    assert message["data"]["for"] == str(principal.id)
+    assert message["data"]["event_id"] != str(own.id)  # the deputy's own copy, collapsing on its own
+    assert message["notification"]["title"] == "Новое поручение"
+
+    assert login("exec1").delete(f"/substitutions/{made.get_json()['id']}").status_code == 204
+    issue_resolution(login("minister"), [principal.id])
+    dispatcher.drain()
+    assert len(sent(fake_fcm, "deputy-phone")) == 1
+    assert len(outbox(principal.id, "task_assigned")) == 2
