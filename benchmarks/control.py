@@ -10,7 +10,7 @@ does (wrk, rounds paired with the bare endpoint, CPU per request of the gunicorn
 - reads, for the busiest controller: every /control view, its first page and one 40 pages deep, and
   GET /resolutions/{id}/execution of their resolution with the most tasks (sub-resolutions included);
 - summary: GET /control/summary over a year for the head of the largest ministry, one request at a
-  time (p50, p99; target p50 < 50 ms, p99 < 200 ms), as served (whole months from task_done_months)
+  time (p50, p99; target p50 < 50 ms, p99 < 200 ms), as served (whole months from task_months)
   and from the plain count of every task (a second server, SUMMARY_ROLLUP=0), in paired rounds; and
   what the counter's trigger costs each UPDATE that makes a task done;
 - writes: reports by many executors on their open tasks, accepts and returns of waiting reports by
@@ -156,7 +156,7 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
 
 
 def _summary(args, url, api, year, token) -> None:
-    """The summary as served (whole months from task_done_months) against the plain count of every task
+    """The summary as served (whole months from task_months) against the plain count of every task
     (a second server with SUMMARY_ROLLUP=0), one request at a time, in paired rounds: the same answer,
     and each one's p50 and p99."""
     plain = serve("wsgi:app", url, args.workers, SUMMARY_ROLLUP="0")
@@ -181,7 +181,7 @@ def _summary(args, url, api, year, token) -> None:
 
 
 def _write_cost(args, engine, n: int = 2000) -> None:
-    """What task_done_months costs each write: n controlled open tasks made done one statement at a
+    """What task_months costs each write: n controlled open tasks made done one statement at a
     time (each firing the trigger's upsert) against the same with the triggers disabled, paired rounds,
     every round rolled back."""
     with engine.connect() as conn:
@@ -192,7 +192,7 @@ def _write_cost(args, engine, n: int = 2000) -> None:
         def run() -> float:
             with engine.connect() as conn, conn.begin() as tx:
                 if not triggers:
-                    conn.execute(sa.text("ALTER TABLE tasks DISABLE TRIGGER tasks_done_months_update"))
+                    conn.execute(sa.text("ALTER TABLE tasks DISABLE TRIGGER tasks_months_update"))
                 started = time.perf_counter()
                 for task in ids:
                     conn.execute(sa.text("UPDATE tasks SET status = 'done', completed_at = now() WHERE id = :t"),

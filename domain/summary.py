@@ -4,8 +4,6 @@ Counted: the controlled tasks issued in the period to the people of the unit's s
 counts once, in one state, for its executor and one unit (a person in two units of the subtree counts
 in the first of them by id); a task ended by its resolution's withdrawal counts nowhere, never as late.
 """
-import functools
-import operator
 from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -15,7 +13,7 @@ from flask import current_app
 from sqlalchemy import orm
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from models import Document, Task, TaskDoneMonth, Unit, User, db, unit_members, utcnow
+from models import Document, Task, TaskMonth, Unit, User, db, unit_members, utcnow
 
 from .directory import subtree
 from .errors import ApiError, not_found
@@ -68,7 +66,8 @@ class _Counted(NamedTuple):
     member: sa.CTE               # each person of the subtree, in one unit (user_id, unit_id)
     state: sa.ColumnElement      # the task's state, one of STATES
     where: sa.ColumnElement      # the tasks counted
-    counts: list[sa.ColumnElement]  # per state in STATES' order, how many of the tasks read are in it
+    holds: dict[str, sa.ColumnElement]  # per state, whether a task is in it (one of them holds)
+    now: datetime
 
 
 def _counted(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> _Counted:
@@ -98,11 +97,10 @@ def _counted(user: User, unit_id: int | None, start: datetime | date | None, end
     holds = {name: sa.and_(test, *(earlier.is_not(True) for _, earlier in tests[:n]))
              for n, (name, test) in enumerate(tests)}
     holds["open"] = sa.and_(*(test.is_not(True) for _, test in tests))
-    counts = [sa.func.count().filter(holds[name]) for name in STATES]
     # The conditions as the index's predicate states them (migration 0023), so that the planner sees it applies.
     where = sa.and_(sa.text("tasks.control AND NOT tasks.removed AND NOT tasks.withdrawn"),
                     Task.created_at >= start_at, Task.created_at <= end_at)
-    return _Counted(root, units, start_at, end_at, member, state, where, counts)
+    return _Counted(root, units, start_at, end_at, member, state, where, holds, now)
 
 
 def summary(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> dict:
@@ -113,7 +111,7 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
     root, units = counted.root, counted.units
     by_unit = {u: [0] * len(STATES) for u in units}
     executors = []
-    for unit, executor, short_name, *counts in _counts(counted):
+    for unit, executor, short_name, *counts in _counts(counted, user.organization_id):
         if not any(counts):  # a person with nothing in the period is not listed
             continue
         line = by_unit[unit]
@@ -137,7 +135,7 @@ LATE = ("overdue", "done_late")
 
 
 def _whole_months(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
-    """The UTC months wholly inside [start, end], as [first, stop): the ones task_done_months answers
+    """The UTC months wholly inside [start, end], as [first, stop): the ones task_months answers
     for; None if there is none."""
     def month_of(moment: datetime) -> datetime:
         return moment.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -151,74 +149,84 @@ def _whole_months(start: datetime, end: datetime) -> tuple[datetime, datetime] |
     return (first, stop) if first < stop else None
 
 
-def _counts(counted: _Counted) -> list[tuple]:
-    """(unit, executor, their short name, *counts in STATES' order) of each person of the subtree: the tasks not done and
-    the done ones of the period's partial months at its edges counted from the tasks, the done ones of
-    its whole UTC months from task_done_months (kept by triggers to the same rule); with the rollup off,
-    all from the tasks. On PostgreSQL each part is one walk per person of an index holding every column
-    the states need (migrations 0023, 0024: ix_tasks_summary for the done ones, ix_tasks_summary_open
-    for the others), side by side in one statement; SQLite groups each part and adds them up."""
-    member = counted.member
+def _counts(counted: _Counted, organization_id: int) -> list[tuple]:
+    """(unit, executor, their short name, *counts in STATES' order) of each person of the subtree with a
+    task in the period, in one statement adding up three sources, each read as one range of the
+    organization's (migration 0026) and joined to the subtree's people:
+    - task_months, for the period's whole UTC months: done on time, done late, not done;
+    - the tasks issued in the rest of the period (its edges), by state;
+    - the tasks of the period not done and not overdue (due soon, due later or without a deadline).
+    Overdue is what is not done and neither of the last two. With the rollup off, the whole period is
+    an edge: every task is counted one by one."""
+    member, holds, now = counted.member, counted.holds, counted.now
     months = _whole_months(counted.start, counted.end) if rollup_enabled() else None
-    done = sa.text("tasks.status = 'done'")
+    in_period = (Task.created_at >= counted.start, Task.created_at <= counted.end)
     if months is None:
-        parts = [sa.true()]
-    else:  # each edge only if the period has one: an empty range still costs a walk per person
-        parts = [sa.text("tasks.status <> 'done'")]
-        if counted.start < months[0]:
-            parts.append(sa.and_(done, Task.created_at < months[0]))
-        if months[1] <= counted.end:
-            parts.append(sa.and_(done, Task.created_at >= months[1]))
-    in_months = (TaskDoneMonth.month >= months[0].date(), TaskDoneMonth.month < months[1].date()) if months else ()
-    zero = sa.literal(0)
-    rolled = [zero, zero, zero, sa.func.sum(TaskDoneMonth.on_time), sa.func.sum(TaskDoneMonth.late)]
-    if db.session.get_bind().dialect.name == "postgresql":
-        sides = [sa.select(*counted.counts).where(Task.executor_id == member.c.user_id, counted.where, part)
-                 .lateral(f"part{n}") for n, part in enumerate(parts)]
-        if months is not None:
-            sides.append(sa.select(*rolled).where(TaskDoneMonth.executor_id == member.c.user_id, *in_months)
-                         .lateral("rolled"))
-        query = sa.select(member.c.unit_id, member.c.user_id, User.short_name, *(
-            functools.reduce(operator.add, (sa.func.coalesce(list(side.c)[n], 0) for side in sides))
-            for n in range(len(STATES))))
-        joined = member.join(User, User.id == member.c.user_id)
-        for side in sides:
-            joined = joined.join(side, sa.true())
-        return db.session.execute(query.select_from(joined)).all()
-    selects = [sa.select(member.c.unit_id.label("unit_id"), Task.executor_id.label("executor_id"), *counted.counts)
-               .join(member, member.c.user_id == Task.executor_id).where(counted.where, part)
-               .group_by(member.c.unit_id, Task.executor_id) for part in parts]
+        edges = [in_period]
+    else:  # only the edges the period has: an empty range is no work, but a statement's part
+        edges = [edge for edge, there in (
+            ((Task.created_at >= counted.start, Task.created_at < months[0]), counted.start < months[0]),
+            ((Task.created_at >= months[1], Task.created_at <= counted.end), months[1] <= counted.end)) if there]
+    # The conditions as the indexes' predicates state them (migration 0026), so that the planner sees they apply.
+    tasks = (Task.organization_id == organization_id, sa.text("tasks.control AND NOT tasks.removed AND NOT tasks.withdrawn"))
+    not_done = sa.text("tasks.status <> 'done'")
+    count = sa.func.count
+
+    def part(executor, due_soon=0, later=0, on_time=0, late=0, undone=0) -> list:
+        """A part's columns, each named: a subquery of a union takes its columns' names from its first."""
+        values = dict(executor=executor, due_soon=due_soon, later=later, on_time=on_time, late=late, undone=undone)
+        return [(sa.literal(v) if isinstance(v, int) else v).label(k) for k, v in values.items()]
+    parts = [sa.select(*part(Task.executor_id, on_time=count().filter(holds["done_on_time"]),
+                             late=count().filter(holds["done_late"]), undone=count().filter(not_done)))
+             .where(*tasks, *edge).group_by(Task.executor_id) for edge in edges]
     if months is not None:
-        selects.append(sa.select(member.c.unit_id, TaskDoneMonth.executor_id, *rolled)
-                       .join(member, member.c.user_id == TaskDoneMonth.executor_id).where(*in_months)
-                       .group_by(member.c.unit_id, TaskDoneMonth.executor_id))
-    every = sa.union_all(*selects).subquery("parts")
-    sums = [sa.func.coalesce(sa.func.sum(column), 0) for column in list(every.c)[2:]]
-    return db.session.execute(sa.select(every.c.unit_id, every.c.executor_id, User.short_name, *sums)
-                              .join(User, User.id == every.c.executor_id)
-                              .group_by(every.c.unit_id, every.c.executor_id, User.short_name)).all()
+        parts.append(sa.select(*part(TaskMonth.executor_id, on_time=TaskMonth.on_time, late=TaskMonth.late,
+                                     undone=TaskMonth.not_done))
+                     .where(TaskMonth.organization_id == organization_id, TaskMonth.month >= months[0].date(),
+                            TaskMonth.month < months[1].date()))
+    for due in (Task.deadline >= now, Task.deadline.is_(None)):  # two ranges of ix_tasks_summary_due
+        parts.append(sa.select(*part(Task.executor_id, due_soon=count().filter(holds["due_soon"]),
+                                     later=count().filter(holds["open"])))
+                     .where(*tasks, not_done, due, *in_period).group_by(Task.executor_id))
+    every = sa.union_all(*parts).subquery("parts")
+    c = every.c
+
+    def total(column):  # PostgreSQL sums bigints as numeric
+        return sa.cast(sa.func.sum(column), sa.BigInteger)
+    due_soon, later, undone = total(c.due_soon), total(c.later), total(c.undone)
+    return db.session.execute(
+        sa.select(member.c.unit_id, member.c.user_id, User.short_name, later, due_soon, undone - due_soon - later,
+                  total(c.on_time), total(c.late))
+        .select_from(every).join(member, member.c.user_id == c.executor).join(User, User.id == member.c.user_id)
+        .group_by(member.c.unit_id, member.c.user_id, User.short_name)).all()
 
 
 def rollup_enabled() -> bool:
-    """Whether the summary reads the whole months from task_done_months (SUMMARY_ROLLUP, on by default;
+    """Whether the summary reads the whole months from task_months (SUMMARY_ROLLUP, on by default;
     off, it counts every task: the plain definition, kept to compare against)."""
     return current_app.config.get("SUMMARY_ROLLUP", True)
 
 
-def refill_done_months() -> None:
-    """task_done_months counted again from the tasks (after a bulk load that fired no trigger); the same
-    rule as migration 0024's triggers."""
-    on_time = sa.case((sa.or_(Task.deadline.is_(None), sa.func.coalesce(Task.reported_at, Task.completed_at)
-                              <= Task.deadline), 1), else_=0)
+def refill_months() -> None:
+    """task_months counted again from the tasks, after a bulk load that fired no trigger: the rule of
+    migration 0026's triggers (the property tests hold both to counting every task)."""
+    done = Task.status == "done"
+    on_time = sa.and_(done, sa.or_(Task.deadline.is_(None),
+                                   sa.func.coalesce(Task.reported_at, Task.completed_at) <= Task.deadline))
     if db.session.get_bind().dialect.name == "postgresql":
         month = sa.cast(sa.func.date_trunc(sa.literal_column("'month'"), Task.created_at), sa.Date)
     else:
         month = sa.func.strftime(sa.literal_column("'%Y-%m-01'"), Task.created_at)
-    db.session.execute(sa.delete(TaskDoneMonth))
-    db.session.execute(sa.insert(TaskDoneMonth).from_select(
-        ["executor_id", "month", "on_time", "late"],
-        sa.select(Task.executor_id, month, sa.func.sum(on_time), sa.func.sum(1 - on_time))
-        .where(sa.text("tasks.control AND tasks.status = 'done' AND NOT tasks.withdrawn AND NOT tasks.removed"))
+
+    def counted(condition):
+        return sa.func.sum(sa.case((condition, 1), else_=0))
+    db.session.execute(sa.delete(TaskMonth))
+    db.session.execute(sa.insert(TaskMonth).from_select(
+        ["executor_id", "month", "organization_id", "on_time", "late", "not_done"],
+        sa.select(Task.executor_id, month, sa.func.min(Task.organization_id), counted(on_time),
+                  counted(sa.and_(done, sa.not_(on_time))), counted(sa.not_(done)))
+        .where(sa.text("tasks.control AND NOT tasks.withdrawn AND NOT tasks.removed"),
+               Task.organization_id.is_not(None))
         .group_by(Task.executor_id, month)))
 
 

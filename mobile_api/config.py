@@ -110,7 +110,7 @@ def from_env() -> dict:
         "READY_LOOP_SILENCE_S": _float("READY_LOOP_SILENCE_S", 15.0),
         # Seconds a phone is asked to wait (Retry-After) while the database is unreachable.
         "DATABASE_RETRY_AFTER_S": _int("DATABASE_RETRY_AFTER_S", 5),
-        # /control/summary reads the done tasks of a period's whole months from task_done_months; 0 counts
+        # /control/summary reads the whole months of a period from task_months (by organization); 0 counts
         # every task instead (the plain definition, for comparing: benchmarks.control).
         "SUMMARY_ROLLUP": os.environ.get("SUMMARY_ROLLUP", "1") != "0",
         # Push: a service-account JSON; without it the dispatcher logs messages instead (not in production).

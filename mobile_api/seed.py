@@ -247,7 +247,7 @@ def seed(users: int = 22000, documents: int = 2_200_000, password: str = "demo",
         load.finish()
         db.session.commit()
         load.rebuild(dropped)
-        summary.refill_done_months()  # COPY in replica mode fired no trigger
+        summary.refill_months()  # COPY in replica mode fired no trigger
         db.session.commit()
         if load.pg:
             started = time.perf_counter()

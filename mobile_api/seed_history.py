@@ -22,7 +22,7 @@ RESOLUTION_COLUMNS = ("id", "document_id", "author_id", "status", "text", "deadl
                       "issued_at", "control", "controller_id", "withdraw_reason", "closed_at", "parent_task_id")
 TASK_COLUMNS = ("id", "resolution_id", "document_id", "executor_id", "text", "deadline", "status", "report",
                 "created_at", "completed_at", "removed", "seq", "control", "responsible", "controller_id",
-                "reviewer_id", "reported_at", "returned", "withdrawn")
+                "reviewer_id", "reported_at", "returned", "withdrawn", "organization_id")
 REPORT_COLUMNS = ("id", "task_id", "author_id", "text", "created_at", "outcome", "decided_by_id", "decided_at",
                   "comment")
 REQUEST_COLUMNS = ("id", "task_id", "requester_id", "decider_id", "reason", "old_deadline", "deadline", "status",
@@ -138,7 +138,7 @@ class History:
             self.tasks.append((task_id, res_id, doc_id, executor, text, row["deadline"], row["status"],
                                row.get("report"), issued, row.get("completed_at"), False, seq, controlled, pos == 0,
                                controller if controlled else None, row.get("reviewer"), row.get("reported_at"),
-                               row["returned"], row.get("withdrawn", False)))
+                               row["returned"], row.get("withdrawn", False), org_id))
             line(executor, "task", issued, row["deadline"], not done, done)
             if row["status"] == "reported":
                 waiting_for[reviewer] = max(waiting_for.get(reviewer, issued), row["reported_at"])

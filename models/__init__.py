@@ -28,7 +28,7 @@ from .resolutions import (
     Resolution,
     ResolutionRevision,
     Task,
-    TaskDoneMonth,
+    TaskMonth,
     TaskReport,
     resolution_executors,
 )
@@ -44,7 +44,7 @@ __all__ = [
     "Resolution",
     "ResolutionRevision", "Substitution", "Task", "Unit", "User", "VoiceNote", "assistants", "db",
     "document_addressees",
-    "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "TaskDoneMonth", "ControlDigest",
+    "resolution_executors", "ExtensionRequest", "ReportFile", "TaskReport", "TaskMonth", "ControlDigest",
     "ReminderScan",
     "TaskReminder", "unit_members", "utcnow",
 ]

@@ -157,6 +157,9 @@ class Task(db.Model):
     returned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # Ended by the resolution's withdrawal rather than done.
     withdrawn: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The executor's organization, set by the database on every write (migration 0026): the summary
+    # reads an organization's tasks as one range of an index rather than person by person.
+    organization_id: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     resolution: Mapped[Resolution] = relationship(foreign_keys=[resolution_id])
     document: Mapped[Document] = relationship()
@@ -164,18 +167,21 @@ class Task(db.Model):
     executor: Mapped[User] = relationship(foreign_keys=[executor_id])
 
 
-class TaskDoneMonth(db.Model):
-    """The controlled tasks done (not withdrawn, not removed) per executor and UTC month of issue, on
-    time and late as /control/summary tells them: the summary reads the whole months of its period
-    here. Kept by database triggers on `tasks` (migration 0024), in the transaction of every write
-    that makes a task count as done or stop counting; a row may fall to zeros and stay."""
+class TaskMonth(db.Model):
+    """The controlled tasks (not withdrawn, not removed) per executor and UTC month of issue, done on
+    time, done late and not done, as /control/summary tells them: the summary reads the whole months of
+    its period here, by organization (ix_task_months_organization). Kept by database triggers on
+    `tasks` (migration 0026), in the transaction of every write that moves a task from one count to
+    another; a row may fall to zeros and stay."""
 
-    __tablename__ = "task_done_months"
+    __tablename__ = "task_months"
 
     executor_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     month: Mapped[date] = mapped_column(primary_key=True)  # the first day of the month, UTC
+    organization_id: Mapped[int] = mapped_column(sa.BigInteger)  # the executor's
     on_time: Mapped[int] = mapped_column(default=0)
     late: Mapped[int] = mapped_column(default=0)
+    not_done: Mapped[int] = mapped_column(default=0)
 
 
 class TaskReport(db.Model):

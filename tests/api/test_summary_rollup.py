@@ -1,4 +1,4 @@
-"""The summary's whole months come from task_done_months, kept by triggers on tasks: after any history of
+"""The summary's whole months come from task_months, kept by triggers on tasks: after any history of
 accepts, returns, withdrawals, removals and corrections it answers exactly what counting every task
 answers, for any period (month edges in UTC and in the organization's time zone included)."""
 import random
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from domain.workdays import end_of_day
-from models import Organization, Task, TaskDoneMonth, db
+from models import Organization, Task, TaskMonth, db
 from tests.api.test_execution_control import _issue, _task
 
 STATES = ("open", "due_soon", "overdue", "done_on_time", "done_late")
@@ -35,21 +35,25 @@ def _plain(executors: set[int], start: datetime, end: datetime, now: datetime) -
     return counts
 
 
-def _months() -> dict[tuple[int, date], tuple[int, int]]:
-    """What task_done_months should hold, counted from the tasks (rows of zeros left out)."""
+def _months() -> dict[tuple[int, date, int], tuple[int, int, int]]:
+    """What task_months should hold, counted from the tasks (rows of zeros left out): per executor, UTC
+    month of issue and the executor's organization, the tasks done on time, done late and not done."""
     months: Counter = Counter()
     for task in db.session.scalars(sa.select(Task)):
-        if task.control and task.status == "done" and not task.withdrawn and not task.removed:
+        if task.control and not task.withdrawn and not task.removed:
             done_at = task.reported_at or task.completed_at
             on_time = task.deadline is None or (done_at is not None and done_at <= task.deadline)
-            key = (task.executor_id, task.created_at.astimezone(UTC).date().replace(day=1))
-            months[key + ("on_time" if on_time else "late",)] += 1
-    return {(e, m): (months[(e, m, "on_time")], months[(e, m, "late")]) for e, m, _ in months}
+            kind = ("on_time" if on_time else "late") if task.status == "done" else "not_done"
+            key = (task.executor_id, task.created_at.astimezone(UTC).date().replace(day=1),
+                   task.executor.organization_id)
+            months[key + (kind,)] += 1
+    return {(e, m, o): (months[(e, m, o, "on_time")], months[(e, m, o, "late")], months[(e, m, o, "not_done")])
+            for e, m, o, _ in months}
 
 
-def _kept() -> dict[tuple[int, date], tuple[int, int]]:
-    return {(r.executor_id, r.month): (r.on_time, r.late) for r in db.session.scalars(sa.select(TaskDoneMonth))
-            if r.on_time or r.late}
+def _kept() -> dict[tuple[int, date, int], tuple[int, int, int]]:
+    return {(r.executor_id, r.month, r.organization_id): (r.on_time, r.late, r.not_done)
+            for r in db.session.scalars(sa.select(TaskMonth)) if r.on_time or r.late or r.not_done}
 
 
 def _moment(rng: random.Random, now: datetime, tz: str) -> datetime:

@@ -1,4 +1,4 @@
-"""task_done_months under simultaneous accepts on a live gunicorn over PostgreSQL: accepts of many reports
+"""task_months under simultaneous accepts on a live gunicorn over PostgreSQL: accepts of many reports
 of one executor's month released together (each sent twice) leave the month's counter equal to the tasks
 done, and the summary equal to the plain count."""
 import json
@@ -7,7 +7,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from models import Task, TaskDoneMonth, Unit, User, db
+from models import Task, TaskMonth, Unit, User, db
 from tests.support.live import together
 
 pytestmark = pytest.mark.slow  # a real gunicorn and a database of its own
@@ -49,8 +49,8 @@ def test_simultaneous_accepts_of_one_executors_month_count_each_task_once(server
     with server.app.app_context():
         done = db.session.scalar(sa.select(sa.func.count()).select_from(Task).where(
             Task.executor_id == executor, Task.control, Task.status == "done", ~Task.withdrawn, ~Task.removed))
-        kept = db.session.execute(sa.select(sa.func.sum(TaskDoneMonth.on_time), sa.func.sum(TaskDoneMonth.late))
-                                  .where(TaskDoneMonth.executor_id == executor)).one()
+        kept = db.session.execute(sa.select(sa.func.sum(TaskMonth.on_time), sa.func.sum(TaskMonth.late))
+                                  .where(TaskMonth.executor_id == executor)).one()
         db.session.remove()
     assert done >= N and tuple(kept) == (done, 0)
     summary = server.call("GET", "/control/summary", exec1).json()
