@@ -184,21 +184,22 @@ def _counts(counted: _Counted, organization_id: int) -> list[tuple]:
                                      undone=TaskMonth.not_done))
                      .where(TaskMonth.organization_id == organization_id, TaskMonth.month >= months[0].date(),
                             TaskMonth.month < months[1].date()))
-    for due in (Task.deadline >= now, Task.deadline.is_(None)):  # two ranges of ix_tasks_summary_due
+    for due in (Task.deadline >= now, Task.deadline.is_(None)):  # ix_tasks_summary_due's range; _undated
         parts.append(sa.select(*part(Task.executor_id, due_soon=count().filter(holds["due_soon"]),
                                      later=count().filter(holds["open"])))
                      .where(*tasks, not_done, due, *in_period).group_by(Task.executor_id))
-    every = sa.union_all(*parts).subquery("parts")
-    c = every.c
+    c = sa.union_all(*parts).subquery("parts").c
 
     def total(column):  # PostgreSQL sums bigints as numeric
         return sa.cast(sa.func.sum(column), sa.BigInteger)
     due_soon, later, undone = total(c.due_soon), total(c.later), total(c.undone)
+    # Per executor of the organization first, then those of the subtree with their names.
+    per = sa.select(c.executor, later.label("open"), due_soon.label("due_soon"),
+                    (undone - due_soon - later).label("overdue"), total(c.on_time).label("done_on_time"),
+                    total(c.late).label("done_late")).group_by(c.executor).subquery("per")
     return db.session.execute(
-        sa.select(member.c.unit_id, member.c.user_id, User.short_name, later, due_soon, undone - due_soon - later,
-                  total(c.on_time), total(c.late))
-        .select_from(every).join(member, member.c.user_id == c.executor).join(User, User.id == member.c.user_id)
-        .group_by(member.c.unit_id, member.c.user_id, User.short_name)).all()
+        sa.select(member.c.unit_id, member.c.user_id, User.short_name, *(per.c[state] for state in STATES))
+        .join(per, per.c.executor == member.c.user_id).join(User, User.id == member.c.user_id)).all()
 
 
 def rollup_enabled() -> bool:

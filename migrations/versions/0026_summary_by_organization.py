@@ -29,12 +29,14 @@ ORGANIZATION = "(SELECT organization_id FROM users WHERE users.id = {r}.executor
 # Every column the rule reads: an update of any other (a report's text, a reviewer) fires nothing.
 COLUMNS = "status, withdrawn, removed, control, created_at, executor_id, deadline, reported_at, completed_at"
 # The summary's ranges of an organization, with every column they need (PostgreSQL's INCLUDE; SQLite
-# reads the rows the index finds): the tasks issued in a period, and those not done by deadline.
+# reads the rows the index finds): the tasks issued in a period, and those not done by deadline (and
+# the few without one, apart: a range of deadlines leaves them out).
+COLUMNS_READ = "executor_id, status, deadline, reported_at, completed_at"
+COUNTED_NOT_DONE = "control AND NOT removed AND NOT withdrawn AND status <> 'done'"
 INDEXES = {
-    "ix_tasks_summary_org": ("(organization_id, created_at)", "executor_id, status, deadline, reported_at, completed_at",
-                             "control AND NOT removed AND NOT withdrawn"),
-    "ix_tasks_summary_due": ("(organization_id, deadline)", "executor_id, created_at",
-                             "control AND NOT removed AND NOT withdrawn AND status <> 'done'"),
+    "ix_tasks_summary_org": ("(organization_id, created_at)", COLUMNS_READ, "control AND NOT removed AND NOT withdrawn"),
+    "ix_tasks_summary_due": ("(organization_id, deadline)", f"{COLUMNS_READ}, created_at", COUNTED_NOT_DONE),
+    "ix_tasks_summary_undated": ("(organization_id, created_at)", COLUMNS_READ, f"{COUNTED_NOT_DONE} AND deadline IS NULL"),
 }
 
 
