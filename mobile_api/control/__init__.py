@@ -79,5 +79,6 @@ def dump_summary(found: dict) -> dict:
             "total": counts(found["total"]),
             "units": [{"unit": ref(u["unit"]), "parent_id": None if u["parent_id"] is None else str(u["parent_id"]),
                        **counts(u)} for u in found["units"]],
-            "executors": [{"executor": ref(e["executor"]), "unit_id": str(e["unit_id"]), **counts(e)}
+            # Each executor's counts are already the schema's (domain.summary._with_discipline): only the ids change.
+            "executors": [{**e, "executor": ref(e["executor"]), "unit_id": str(e["unit_id"])}
                           for e in found["executors"]]}
