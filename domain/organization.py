@@ -116,3 +116,23 @@ def set_reminders(user: User, changes: dict) -> None:
         for key, value in changed.items():
             setattr(org, key, value)
         audit.record(user.organization_id, user.id, "organization.reminders", "organization", org.id, **changed)
+
+
+def notification_settings(user: User) -> dict:
+    """The user's time zone and quiet hours, with the organization's that apply when they set none."""
+    org = user.organization
+    return {"timezone": user.timezone, "quiet_from": user.quiet_from, "quiet_to": user.quiet_to,
+            "organization_quiet_from": org.quiet_from, "organization_quiet_to": org.quiet_to}
+
+
+def set_notification_settings(user: User, timezone: str, quiet_from: str | None, quiet_to: str | None) -> dict:
+    """Anyone sets their own time zone (the one their quiet hours and morning reminders keep) and quiet
+    hours (both None: the organization's; equal ends: none at all). The push dispatcher and the reminder
+    scan read them on their next pass."""
+    changed = {k: v for k, v in (("timezone", timezone), ("quiet_from", quiet_from), ("quiet_to", quiet_to))
+               if getattr(user, k) != v}
+    if changed:
+        for key, value in changed.items():
+            setattr(user, key, value)
+        audit.record(user.organization_id, user.id, "user.notification_settings", "user", user.id, **changed)
+    return notification_settings(user)

@@ -2,6 +2,7 @@
 import re
 import unicodedata
 from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError, fields, validate
 
@@ -105,4 +106,17 @@ class Flag(fields.Boolean):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, bool):  # 0 == False and 1 == True: a set of them would take the numbers
             raise self.make_error("invalid")
+        return value
+
+
+class TimeZone(validate.Validator):
+    """An IANA time zone this machine knows (Europe/Moscow, Asia/Yekaterinburg, UTC...)."""
+
+    def __call__(self, value: str) -> str:
+        try:
+            if len(value) > 64:
+                raise ValueError(value)
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):  # a path, an empty or unknown name
+            raise ValidationError("Not a known time zone (e.g. Europe/Moscow).") from None
         return value

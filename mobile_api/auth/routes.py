@@ -1,11 +1,13 @@
-"""POST /auth/login, /auth/refresh, /auth/logout and GET /me."""
+"""POST /auth/login, /auth/refresh, /auth/logout, GET /me and the user's notification settings."""
 from flask import g, request
 
+from domain import organization
 from models import utcnow
 
 from ..blueprint import Blueprint
 from ..errors import ApiError
 from ..openapi import errors
+from ..organization.schemas import NotificationSettings, NotificationSettingsIn
 from ..schemas import LoginIn, RefreshIn, TokenPair, UserSchema
 from . import tokens
 from .signin import sign_in
@@ -58,3 +60,21 @@ def logout():
 def me():
     """The signed-in user."""
     return g.user
+
+
+@blp.route("/me/notification-settings", methods=["GET"])
+@blp.response(200, NotificationSettings)
+def get_notification_settings():
+    """The time zone the caller's quiet hours and morning reminders keep, their own quiet hours (null:
+    the organization's, given beside them)."""
+    return organization.notification_settings(g.user)
+
+
+@blp.route("/me/notification-settings", methods=["PUT"])
+@blp.arguments(NotificationSettingsIn())
+@blp.response(200, NotificationSettings)
+@errors("validation_failed")
+def put_notification_settings(body):
+    """Set the caller's time zone and quiet hours (both null: the organization's; equal ends: none).
+    Pushes that are not urgent wait for their end, in that zone, and so do deadline reminders."""
+    return organization.set_notification_settings(g.user, body["timezone"], body["quiet_from"], body["quiet_to"])

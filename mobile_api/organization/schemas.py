@@ -3,7 +3,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from domain.organization import MAX_TEMPLATE_CHARS
 
-from ..fields import Flag, Id, Text
+from ..fields import Flag, Id, Text, TimeZone
 from ..openapi import NONBLANK_TEXT_PATTERN
 
 
@@ -30,22 +30,27 @@ class OrganizationOut(Schema):
 CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
-class OrganizationPatch(Schema):
-    """The settings to change: any of them."""
+class QuietHours(Schema):
+    """Quiet hours, HH:MM to HH:MM in the zone of whoever they are for: both ends, or neither."""
 
-    issue_requires_signature = Flag()
-    remind_days = fields.List(fields.Integer(validate=validate.Range(1, 60)), validate=validate.Length(max=5),
-                              metadata={"description": "days before a deadline to remind its executor, e.g. [3, 1]"})
     quiet_from = fields.String(allow_none=True, validate=validate.Regexp(CLOCK), metadata={
-        "description": "HH:MM, with quiet_to; both null: no quiet hours", "pattern": CLOCK})
+        "description": "HH:MM, with quiet_to; both null: none set here", "pattern": CLOCK})
     quiet_to = fields.String(allow_none=True, validate=validate.Regexp(CLOCK), metadata={"pattern": CLOCK})
-    default_term_months = fields.Integer(validate=validate.Range(1, 12))
 
     @validates_schema
     def _quiet_hours_together(self, data: dict, **kwargs) -> None:
         if ("quiet_from" in data) != ("quiet_to" in data) or \
                 (data.get("quiet_from") is None) != (data.get("quiet_to") is None):
             raise ValidationError("Quiet hours are set (or cleared) with both ends.", "quiet_to")
+
+
+class OrganizationPatch(QuietHours):
+    """The settings to change: any of them (quiet hours: of the users who set none of their own)."""
+
+    issue_requires_signature = Flag()
+    remind_days = fields.List(fields.Integer(validate=validate.Range(1, 60)), validate=validate.Length(max=5),
+                              metadata={"description": "days before a deadline to remind its executor, e.g. [3, 1]"})
+    default_term_months = fields.Integer(validate=validate.Range(1, 12))
 
 
 class TemplateIn(Schema):
@@ -69,3 +74,22 @@ class TemplateOut(Schema):
 
 class TemplatePage(Schema):
     items = fields.List(fields.Nested(TemplateOut))
+
+
+class NotificationSettingsIn(QuietHours):
+    """A user's own: the time zone their quiet hours and reminders keep, and the quiet hours (both null:
+    the organization's; equal ends: none at all)."""
+
+    timezone = fields.String(required=True, validate=TimeZone(), metadata={"example": "Europe/Moscow"})
+    quiet_from = fields.String(required=True, allow_none=True, validate=validate.Regexp(CLOCK), metadata={
+        "description": "HH:MM, with quiet_to; both null: the organization's", "pattern": CLOCK, "example": "22:00"})
+    quiet_to = fields.String(required=True, allow_none=True, validate=validate.Regexp(CLOCK),
+                             metadata={"pattern": CLOCK, "example": "07:00"})
+
+
+class NotificationSettings(Schema):
+    timezone = fields.String()
+    quiet_from = fields.String(allow_none=True, metadata={"description": "the user's own; null: the organization's"})
+    quiet_to = fields.String(allow_none=True)
+    organization_quiet_from = fields.String(allow_none=True)
+    organization_quiet_to = fields.String(allow_none=True)

@@ -315,3 +315,39 @@ def test_a_deputy_s_phone_gets_the_principal_s_pushes_while_the_substitution_run
     dispatcher.drain()
     assert len(sent(fake_fcm, "deputy-phone")) == 1
     assert len(outbox(principal.id, "task_assigned")) == 2
+
+
+def test_a_user_sets_their_own_zone_and_quiet_hours_and_pushes_keep_them(login, demo, executor, dispatcher, fake_fcm):
+    """PUT /me/notification-settings: the quiet hours are the user's own, in the zone they chose (here
+    Vladivostok, seven hours from the organization's Moscow), and null ends give the organization's back."""
+    api, employee = executor
+    assert api.get("/me/notification-settings").get_json() == {
+        "timezone": "Europe/Moscow", "quiet_from": None, "quiet_to": None,
+        "organization_quiet_from": employee.organization.quiet_from,
+        "organization_quiet_to": employee.organization.quiet_to}
+    zone = ZoneInfo("Asia/Vladivostok")
+    local = datetime.now(zone).replace(second=0, microsecond=0)
+    start, end = local - timedelta(hours=1), local + timedelta(hours=2)
+    resp = api.put("/me/notification-settings", json={"timezone": "Asia/Vladivostok",
+                                                      "quiet_from": start.strftime("%H:%M"),
+                                                      "quiet_to": end.strftime("%H:%M")})
+    assert resp.status_code == 200, resp.get_json()
+    notify("task_completed", employee.id, None, task_id=7)
+    db.session.commit()
+    dispatcher.drain()
+    assert sent(fake_fcm, "phone-ru", "phone-en") == []
+    [held] = outbox(employee.id, "task_completed")
+    assert held.status == "queued" and held.available_at == end.astimezone(timezone.utc)  # their zone's clock
+
+    back = api.put("/me/notification-settings", json={"timezone": "Asia/Vladivostok", "quiet_from": None,
+                                                      "quiet_to": None})
+    assert back.status_code == 200 and back.get_json()["quiet_from"] is None
+    for bad in ({"timezone": "Mars/Olympus", "quiet_from": None, "quiet_to": None},
+                {"timezone": "../../etc/passwd", "quiet_from": None, "quiet_to": None},
+                {"timezone": "UTC", "quiet_from": "22:00", "quiet_to": None},
+                {"timezone": "UTC", "quiet_from": "25:00", "quiet_to": "07:00"},
+                {"timezone": "UTC"}):
+        refused = api.put("/me/notification-settings", json=bad)
+        assert refused.status_code == 422 and refused.get_json()["code"] == "validation_failed", bad
+    db.session.expire_all()
+    assert (employee.timezone, employee.quiet_from, employee.quiet_to) == ("Asia/Vladivostok", None, None)
