@@ -8,11 +8,13 @@ from models import (
     Document,
     InboxItem,
     Resolution,
+    Substitution,
     Task,
     User,
     assistants,
     db,
     document_addressees,
+    resolution_executors,
     unit_members,
 )
 from models.base import lock as lock_row
@@ -118,6 +120,29 @@ def resolution_seen_by(user_id) -> sa.ColumnElement[bool]:
     issued = Resolution.status.in_([sa.literal_column(f"'{state}'") for state in ISSUED_STATES])  # constants
     return sa.or_(issued, Resolution.author_id == user_id,
                   Resolution.author_id.in_(assisted))
+
+
+def resolution_read_by(user_id, now) -> sa.ColumnElement[bool]:
+    """Who may read a resolution (the statement's `resolutions` row), as a clause (values or bind
+    parameters; `now` for the substitutions running): the rule of `get_resolution`, written in SQL for
+    the reads that check it in their own statement (the execution tree)."""
+    issued = Resolution.status.in_([sa.literal_column(f"'{state}'") for state in ISSUED_STATES])  # constants
+    serves_author = sa.exists().where(assistants.c.assistant_id == user_id,
+                                      assistants.c.executive_id == Resolution.author_id)
+    executors = sa.select(resolution_executors.c.user_id).where(
+        resolution_executors.c.resolution_id == Resolution.id)
+    executes = sa.exists().where(resolution_executors.c.resolution_id == Resolution.id,
+                                 resolution_executors.c.user_id == user_id)
+    acts_for_someone_concerned = sa.exists(substitutions.acted_for(user_id, "resolutions", now).where(sa.or_(
+        Substitution.principal_id == sa.func.coalesce(Resolution.controller_id, Resolution.author_id),
+        Substitution.principal_id == Resolution.author_id, Substitution.principal_id.in_(executors))))
+    return sa.or_(Resolution.author_id == user_id, serves_author, sa.and_(issued, sa.or_(
+        Resolution.controller_id == user_id, executes, seen_by(user_id, Resolution.document_id),
+        acts_for_someone_concerned)))
+
+
+# The moment a rule is judged at, for statements built once.
+NOW = sa.bindparam("now", type_=Substitution.starts_at.type)
 
 
 def get_resolution(user: User, resolution_id: int | None, lock: bool = False) -> Resolution:
