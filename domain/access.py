@@ -129,8 +129,8 @@ def resolution_read_by(user_id, now) -> sa.ColumnElement[bool]:
     issued = Resolution.status.in_([sa.literal_column(f"'{state}'") for state in ISSUED_STATES])  # constants
     serves_author = sa.exists().where(assistants.c.assistant_id == user_id,
                                       assistants.c.executive_id == Resolution.author_id)
-    executors = sa.select(resolution_executors.c.user_id).where(
-        resolution_executors.c.resolution_id == Resolution.id)
+    executors = sa.select(resolution_executors.c.user_id).where(  # two levels down: correlated by name
+        resolution_executors.c.resolution_id == Resolution.id).correlate(Resolution)
     executes = sa.exists().where(resolution_executors.c.resolution_id == Resolution.id,
                                  resolution_executors.c.user_id == user_id)
     acts_for_someone_concerned = sa.exists(substitutions.acted_for(user_id, "resolutions", now).where(sa.or_(

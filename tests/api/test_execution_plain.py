@@ -134,9 +134,13 @@ def test_every_user_gets_the_hand_made_trees_the_orm_read(app, client, login, de
         "ends_at": (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ"), "scopes": ["resolutions"]})
     assert made.status_code == 201, made.get_json()
     deputy_made = _issue(emp2, [demo["employee1"]], doc=1, acting_for=str(demo["exec1"].id))
+    # The minister's, on letters the deputy cannot see: one the principal executes (the deputy reads it), one
+    # that concerns neither.
+    minister = login("minister")
+    to_principal, elsewhere = (_issue(minister, [demo[who]], doc=doc) for doc, who in ((2, "exec1"), (5, "clerk1")))
     draft = exec1.post(f"/documents/{_doc_of(res)}/resolutions", json={
         "text": "Черновик", "executors": [str(demo["employee1"].id)], "issue": False}).get_json()
-    ids = [int(r["id"]) for r in (res, child, gone, info, deputy_made, draft)]
+    ids = [int(r["id"]) for r in (res, child, gone, info, deputy_made, draft, to_principal, elsewhere)]
     users = list(db.session.scalars(sa.select(User).order_by(User.id)))
     assert _holds(app, client, users, ids) > len(ids)
 
