@@ -28,7 +28,7 @@ def _readable_by_orm(user: User, res: Resolution) -> bool:
         return False
     if user.id == res.controller_id or any(e.id == user.id for e in res.executors):
         return True
-    if access.may_see(user, res.document_id):
+    if db.session.scalar(sa.select(access.seen_by(user.id, res.document_id))):
         return True
     concerned = {res.controller_user_id, res.author_id, *(e.id for e in res.executors)}
     return bool(concerned.intersection(substitutions.principals_of(user, "resolutions")))
