@@ -30,7 +30,7 @@ def _ref(users: dict[int, User], user_id: int | None) -> dict | None:
 
 # The tree's rows, in plain SQL (read by mobile_api.resolutions' compiled dump). A resolution, with its
 # author and controller; a task, with its executor; a report, once per file (or once with no file), with
-# its recording's transcript and hash; an extension request (REQUEST_LINE, below).
+# its recording's transcript and hash; an extension request (REQUEST_LINE).
 TREE_RESOLUTION = ("id", "document_id", "status", "text", "deadline", "controlled", "issued_at", "closed_at",
                    "withdraw_reason", "parent_task_id", "author_id", "author_short_name", "controller_id",
                    "controller_short_name")
@@ -38,6 +38,9 @@ TREE_TASK = ("id", "status", "responsible", "control", "returned", "withdrawn", 
              "completed_at", "resolution_id", "executor_id", "executor_short_name")
 TREE_REPORT = ("id", "task_id", "text", "created_at", "outcome", "comment", "decided_at", "voice_note_id",
                "transcript", "recording_sha256", "file_id", "file_name", "file_mime", "file_size", "file_sha256")
+# An extension request's columns, in the tree and in the control views' extensions view.
+REQUEST_LINE = ("id", "task_id", "requester_id", "decider_id", "reason", "old_deadline", "deadline", "status",
+                "new_deadline", "comment", "created_at", "decided_at")
 
 
 class Tree(NamedTuple):
@@ -70,47 +73,69 @@ _TREE = sa.select(
     _controller, _controller.id == sa.func.coalesce(Resolution.controller_id, Resolution.author_id))
 
 
-def _listed(ids) -> str:
-    return ", ".join("%s" for _ in ids)
+# The tree's tasks, their reports (a row per file) and extension requests, in one statement: each kind of
+# row (0, 1, 2) in columns of its own, NULL in the others (typed in the first branch: a UNION takes each
+# column's type from its first branches), each kind by id.
+_TASK_COLUMNS = ("tasks.id, tasks.status, tasks.responsible, tasks.control, tasks.returned, tasks.withdrawn, "
+                 "tasks.deadline, tasks.reported_at, tasks.completed_at, tasks.resolution_id, users.id, "
+                 "users.short_name")
+_REPORT_COLUMNS = ("task_reports.id, task_reports.task_id, task_reports.text, task_reports.created_at, "
+                   "task_reports.outcome, task_reports.comment, task_reports.decided_at, task_reports.voice_note_id, "
+                   "voice_notes.transcript, voice_notes.sha256, report_files.id, report_files.name, "
+                   "report_files.mime, report_files.size, report_files.sha256")
+_REPORT_TYPES = ("bigint", "bigint", "text", "timestamp", "text", "text", "timestamp", "bigint", "text", "text",
+                 "bigint", "text", "text", "bigint", "text")
+_REQUEST_TYPES = ("bigint", "bigint", "bigint", "bigint", "text", "timestamp", "timestamp", "text", "timestamp",
+                  "text", "timestamp", "timestamp")
+
+
+def _nulls(types) -> str:
+    return ", ".join(f"CAST(NULL AS {t})" for t in types)
+
+
+_BELOW = (
+    f"SELECT 0, {_TASK_COLUMNS}, {_nulls(_REPORT_TYPES)}, {_nulls(_REQUEST_TYPES)} FROM tasks "
+    "JOIN users ON users.id = tasks.executor_id WHERE {mine} "
+    f"UNION ALL SELECT 1, {', '.join(['NULL'] * len(TREE_TASK))}, {_REPORT_COLUMNS}, "
+    f"{', '.join(['NULL'] * len(REQUEST_LINE))} FROM tasks JOIN task_reports ON task_reports.task_id = tasks.id "
+    "LEFT JOIN voice_notes ON voice_notes.id = task_reports.voice_note_id "
+    "LEFT JOIN report_files ON report_files.report_id = task_reports.id WHERE {mine} "
+    f"UNION ALL SELECT 2, {', '.join(['NULL'] * (len(TREE_TASK) + len(TREE_REPORT)))}, "
+    f"{', '.join('extension_requests.' + c for c in REQUEST_LINE)} FROM tasks "
+    "JOIN extension_requests ON extension_requests.task_id = tasks.id WHERE {mine} "
+    # By kind, then a task's id, a report's and its file's, a request's.
+    f"ORDER BY 1, 2, {2 + len(TREE_TASK)}, {2 + len(TREE_TASK) + TREE_REPORT.index('file_id')}, "
+    f"{2 + len(TREE_TASK) + len(TREE_REPORT)}")
+_REPORT_AT, _REQUEST_AT = 1 + len(TREE_TASK), 1 + len(TREE_TASK) + len(TREE_REPORT)
 
 
 def tree_rows(user_id: int, resolution_id: int) -> Tree:
-    """The rows of the resolution's tree (see `Tree`), in four statements whatever its size, if the user
-    may read it (domain.access.get_resolution's rule); else 404."""
+    """The rows of the resolution's tree (see `Tree`), in two statements whatever its size, if the user
+    may read it (domain.access.resolution_read_by); else 404."""
     found = run_checked(_TREE, user_id=user_id, resolution_id=resolution_id, now=utcnow())
     if not found:
         raise not_found("resolution")
     found.sort(key=lambda row: (row[0] != resolution_id, row[0]))
-    ids = [row[0] for row in found]
-    tasks = fetch("SELECT tasks.id, tasks.status, tasks.responsible, tasks.control, tasks.returned, tasks.withdrawn, "
-                  "tasks.deadline, tasks.reported_at, tasks.completed_at, tasks.resolution_id, users.id, "
-                  "users.short_name FROM tasks JOIN users ON users.id = tasks.executor_id "
-                  f"WHERE tasks.resolution_id IN ({_listed(ids)}) AND NOT tasks.removed ORDER BY tasks.id", tuple(ids))
-    if not tasks:
-        return Tree(found, [], [], [])
-    task_ids = tuple(row[0] for row in tasks)
-    reports = fetch(
-        "SELECT task_reports.id, task_reports.task_id, task_reports.text, task_reports.created_at, "
-        "task_reports.outcome, task_reports.comment, task_reports.decided_at, task_reports.voice_note_id, "
-        "voice_notes.transcript, voice_notes.sha256, report_files.id, report_files.name, report_files.mime, "
-        "report_files.size, report_files.sha256 FROM task_reports "
-        "LEFT JOIN voice_notes ON voice_notes.id = task_reports.voice_note_id "
-        "LEFT JOIN report_files ON report_files.report_id = task_reports.id "
-        f"WHERE task_reports.task_id IN ({_listed(task_ids)}) ORDER BY task_reports.id, report_files.id", task_ids)
-    requests = fetch(f"SELECT {', '.join(REQUEST_LINE)} FROM extension_requests "
-                     f"WHERE task_id IN ({_listed(task_ids)}) ORDER BY id", task_ids)
+    ids = tuple(row[0] for row in found)
+    mine = f"tasks.resolution_id IN ({', '.join('%s' for _ in ids)}) AND NOT tasks.removed"
+    tasks, reports, requests = [], [], []
+    for row in fetch(_BELOW.format(mine=mine), ids * 3):
+        if row[0] == 0:
+            tasks.append(row[1:_REPORT_AT])
+        elif row[0] == 1:
+            reports.append(row[_REPORT_AT:_REQUEST_AT])
+        else:
+            requests.append(row[_REQUEST_AT:])
     return Tree(found, tasks, reports, requests)
 
 
 # --- the control views -----------------------------------------------------------------------------
 
 # The columns of a control view's row (plain SQL, read by mobile_api.control's compiled dump): the task,
-# its document's number and its executor; then, in the extensions view, the request (REQUEST_LINE).
+# its document's number and its executor; then, in the extensions view, the request (REQUEST_LINE, above).
 CONTROL_LINE = ("task_id", "task_status", "task_responsible", "task_control", "task_returned", "task_withdrawn",
                 "task_deadline", "task_reported_at", "task_completed_at", "task_document_id", "task_resolution_id",
                 "task_text", "task_report", "reg_number", "executor_id", "executor_short_name")
-REQUEST_LINE = ("id", "task_id", "requester_id", "decider_id", "reason", "old_deadline", "deadline", "status",
-                "new_deadline", "comment", "created_at", "decided_at")
 _CONTROL_SELECT = (
     "SELECT tasks.id, tasks.status, tasks.responsible, tasks.control, tasks.returned, tasks.withdrawn, tasks.deadline, "
     "tasks.reported_at, tasks.completed_at, tasks.document_id, tasks.resolution_id, tasks.text, tasks.report, "
