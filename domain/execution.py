@@ -2,7 +2,7 @@
 
 Both read a fixed number of statements whatever their size, in plain SQL (models.raw): the tree's
 resolutions come from one recursive query, under the access rule (domain.access) and with the request's
-session check; then their tasks with executors, reports with files, and extension requests, each in one.
+session check; then their tasks with executors, reports with files and extension requests in one more.
 """
 from datetime import datetime, timedelta
 from typing import NamedTuple

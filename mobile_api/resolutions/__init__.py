@@ -14,7 +14,9 @@ from ..schemas import ExecutionSchema, ResolutionIn, ResolutionPatch, Resolution
 from .tree import dump_tree
 
 blp = Blueprint("resolutions", __name__, description="Resolutions")
-gets_outside_transaction(blp)  # the execution tree reads in plain SQL; one resolution asks the ORM, in its own
+# Its GETs run outside a transaction: the execution tree reads in plain SQL; a single resolution still asks the
+# ORM, in a transaction of its own. Its writes keep theirs.
+gets_outside_transaction(blp)
 blp.before_request(authenticate)
 
 
