@@ -8,12 +8,15 @@ from models import (
     Document,
     InboxItem,
     Resolution,
+    Substitution,
     Task,
     User,
     assistants,
     db,
     document_addressees,
+    resolution_executors,
     unit_members,
+    utcnow,
 )
 from models.base import lock as lock_row
 from models.raw import run
@@ -40,11 +43,6 @@ def seen_by(user_id, document_id) -> sa.ColumnElement[bool]:
         assistants.c.assistant_id == user_id, InboxItem.user_id == assistants.c.executive_id,
         InboxItem.document_id == document_id, InboxItem.for_user_id.is_(None))
     return sa.or_(owned, in_inbox, addressed, in_bosses_inbox)
-
-
-def may_see(user: User, document_id: int) -> bool:
-    """Whether the user may see the document (which must exist), in one indexed query."""
-    return bool(db.session.scalar(sa.select(seen_by(user.id, document_id))))
 
 
 def get_document(user: User, document_id: int | None) -> Document:
@@ -120,8 +118,36 @@ def resolution_seen_by(user_id) -> sa.ColumnElement[bool]:
                   Resolution.author_id.in_(assisted))
 
 
+def resolution_read_by(user_id, now) -> sa.ColumnElement[bool]:
+    """Who may read a resolution (the statement's `resolutions` row), as a clause (values or bind
+    parameters; `now` judges which substitutions run): its author and the assistants of its author, a
+    draft too; once issued, also its controller, its executors, whoever may see its document, and a deputy
+    (resolutions scope) of its controller, author or an executor, those the deputy accepts reports on,
+    decides extensions of and withdraws in their name. The rule's one home: `get_resolution` asks it, and
+    the reads that check it in their own statement (the execution tree) compile it."""
+    issued = Resolution.status.in_([sa.literal_column(f"'{state}'") for state in ISSUED_STATES])  # constants
+    serves_author = sa.exists().where(assistants.c.assistant_id == user_id,
+                                      assistants.c.executive_id == Resolution.author_id)
+    executors = sa.select(resolution_executors.c.user_id).where(  # two levels down: correlated by name
+        resolution_executors.c.resolution_id == Resolution.id).correlate(Resolution)
+    executes = sa.exists().where(resolution_executors.c.resolution_id == Resolution.id,
+                                 resolution_executors.c.user_id == user_id)
+    acts_for_someone_concerned = sa.exists(substitutions.acted_for(user_id, "resolutions", now).where(sa.or_(
+        Substitution.principal_id == sa.func.coalesce(Resolution.controller_id, Resolution.author_id),
+        Substitution.principal_id == Resolution.author_id, Substitution.principal_id.in_(executors))))
+    return sa.or_(Resolution.author_id == user_id, serves_author, sa.and_(issued, sa.or_(
+        Resolution.controller_id == user_id, executes, seen_by(user_id, Resolution.document_id),
+        acts_for_someone_concerned)))
+
+
+# The moment a rule is judged at, for statements built once.
+NOW = sa.bindparam("now", type_=Substitution.starts_at.type)
+_READ_BY = sa.select(resolution_read_by(USER_ID, NOW)).where(
+    Resolution.id == sa.bindparam("resolution_id", type_=sa.BigInteger))
+
+
 def get_resolution(user: User, resolution_id: int | None, lock: bool = False) -> Resolution:
-    """A resolution the user wrote, serves the author of, or is an executor of; else 404.
+    """A resolution the user may read (`resolution_read_by`), else 404.
 
     `lock=True` for a change: the row is locked first and read after, so the rules then checked on
     it hold until commit (see models.base.lock).
@@ -129,22 +155,9 @@ def get_resolution(user: User, resolution_id: int | None, lock: bool = False) ->
     if not resolution_id:
         raise not_found("resolution")
     res = lock_row(Resolution, resolution_id) if lock else db.session.get(Resolution, resolution_id)
-    if res is None:
+    if res is None or not db.session.scalar(_READ_BY, {"user_id": user.id, "resolution_id": res.id, "now": utcnow()}):
         raise not_found("resolution")
-    if may_edit_resolution(user, res):
-        return res
-    if res.status in ISSUED_STATES and (user.id == res.controller_id or any(e.id == user.id for e in res.executors)):
-        return res
-    # Anyone who may see the document sees its issued resolutions.
-    if res.status in ISSUED_STATES and may_see(user, res.document_id):
-        return res
-    # A deputy (resolutions scope) sees the issued resolutions the principals they act for now control,
-    # wrote or execute: those they accept reports on, decide extensions of and withdraw in their name.
-    if res.status in ISSUED_STATES:
-        concerned = {res.controller_user_id, res.author_id, *(e.id for e in res.executors)}
-        if concerned.intersection(substitutions.principals_of(user, "resolutions")):
-            return res
-    raise not_found("resolution")
+    return res
 
 
 def get_task(user: User, task_id: int | None, lock: bool = False) -> Task:

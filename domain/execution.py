@@ -1,18 +1,21 @@
 """How far the execution has come: a resolution's tree, and what a controller controls.
 
-Both read a fixed number of statements whatever their size: the tree's resolutions come from one
-recursive query, then their tasks, reports, files, extension requests and people each in one.
+Both read a fixed number of statements whatever their size, in plain SQL (models.raw): the tree's
+resolutions come from one recursive query, under the access rule (domain.access) and with the request's
+session check; then their tasks with executors, reports with files and extension requests in one more.
 """
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from models import Document, ExtensionRequest, Resolution, Task, TaskReport, User, db, utcnow
-from models.raw import as_utc, fetch_checked
+from models import Document, ExtensionRequest, Resolution, Task, User, db, resolution_executors, utcnow
+from models.raw import as_utc, fetch, fetch_checked, run_checked
 from models.resolutions import ISSUED_STATES
 
 from . import access
+from .errors import not_found
 from .paging import decode, encode
 
 # A task falls due soon within this many days (the regulations' usual reminder).
@@ -25,59 +28,114 @@ def _ref(users: dict[int, User], user_id: int | None) -> dict | None:
     return None if user is None else {"id": user.id, "short_name": user.short_name}
 
 
-def tree(user: User, resolution_id: int) -> dict:
-    """The resolution, each of its tasks with reports (and their files), returns, extension requests, and
-    the issued sub-resolutions its executors wrote on it, recursively."""
-    root = access.get_resolution(user, resolution_id)
-    level = sa.select(Resolution.id).where(Resolution.id == root.id).cte("tree", recursive=True)
-    below = (sa.select(Resolution.id).join(Task, Task.id == Resolution.parent_task_id)
-             .join(level, Task.resolution_id == level.c.id)
-             .where(Resolution.status.in_(ISSUED_STATES), Task.removed.is_(False)))
-    level = level.union_all(below)
-    ids = list(db.session.scalars(sa.select(level.c.id)))
-    # Their executors are not shown (the tasks are): not loaded, as they would be by default.
-    resolutions = {r.id: r for r in db.session.scalars(sa.select(Resolution).where(Resolution.id.in_(ids))
-                                                       .options(orm.lazyload(Resolution.executors)))}
-    tasks = db.session.scalars(sa.select(Task).where(Task.resolution_id.in_(ids), Task.removed.is_(False))
-                               .options(orm.noload("*")).order_by(Task.id)).all()
-    task_ids = [t.id for t in tasks]
-    reports = db.session.scalars(sa.select(TaskReport).where(TaskReport.task_id.in_(task_ids))
-                                 .options(orm.selectinload(TaskReport.files)).order_by(TaskReport.id)).all()
-    requests = db.session.scalars(sa.select(ExtensionRequest).where(ExtensionRequest.task_id.in_(task_ids))
-                                  .options(orm.noload("*")).order_by(ExtensionRequest.id)).all()
-    people = {t.executor_id for t in tasks} | {r.author_id for r in resolutions.values()} | {
-        r.controller_user_id for r in resolutions.values()}
-    users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(people))
-                                                 .options(orm.lazyload(User.organization)))}
-    by_task: dict[int, dict[str, list]] = {t.id: {"reports": [], "extension_requests": [], "resolutions": []}
-                                           for t in tasks}
-    for entry in reports:
-        by_task[entry.task_id]["reports"].append(entry)
-    for request in requests:
-        by_task[request.task_id]["extension_requests"].append(request)
-    by_resolution: dict[int, list[dict]] = {rid: [] for rid in resolutions}
-    nodes: dict[int, dict] = {}
-    for rid, res in resolutions.items():
-        nodes[rid] = {"resolution": res, "author": _ref(users, res.author_id),
-                      "controller": _ref(users, res.controller_user_id), "tasks": by_resolution[rid]}
-    for task in tasks:
-        by_resolution[task.resolution_id].append({"task": task, "executor": _ref(users, task.executor_id),
-                                                  **by_task[task.id]})
-    for rid, res in resolutions.items():
-        if res.parent_task_id in by_task and rid != root.id:
-            by_task[res.parent_task_id]["resolutions"].append(nodes[rid])
-    return nodes[root.id]
+# The tree's rows, in plain SQL (read by mobile_api.resolutions' compiled dump). A resolution, with its
+# author and controller; a task, with its executor; a report, once per file (or once with no file), with
+# its recording's transcript and hash; an extension request (REQUEST_LINE).
+TREE_RESOLUTION = ("id", "document_id", "status", "text", "deadline", "controlled", "issued_at", "closed_at",
+                   "withdraw_reason", "parent_task_id", "author_id", "author_short_name", "controller_id",
+                   "controller_short_name")
+TREE_TASK = ("id", "status", "responsible", "control", "returned", "withdrawn", "deadline", "reported_at",
+             "completed_at", "resolution_id", "executor_id", "executor_short_name")
+TREE_REPORT = ("id", "task_id", "text", "created_at", "outcome", "comment", "decided_at", "voice_note_id",
+               "transcript", "recording_sha256", "file_id", "file_name", "file_mime", "file_size", "file_sha256")
+# An extension request's columns, in the tree and in the control views' extensions view.
+REQUEST_LINE = ("id", "task_id", "requester_id", "decider_id", "reason", "old_deadline", "deadline", "status",
+                "new_deadline", "comment", "created_at", "decided_at")
+
+
+class Tree(NamedTuple):
+    """A resolution's tree as rows: its resolutions (the root's first, then by id), their tasks, the
+    tasks' reports (a row per file) and extension requests, each by id."""
+    resolutions: list[tuple]
+    tasks: list[tuple]
+    reports: list[tuple]
+    requests: list[tuple]
+
+
+_ROOT = sa.bindparam("resolution_id", type_=sa.BigInteger)
+_ISSUED = Resolution.status.in_([sa.literal_column(f"'{state}'") for state in ISSUED_STATES])  # constants
+_level = sa.select(Resolution.id).where(Resolution.id == _ROOT, access.resolution_read_by(access.USER_ID, access.NOW)
+                                        ).cte("tree", recursive=True)
+_level = _level.union_all(sa.select(Resolution.id).join(Task, Task.id == Resolution.parent_task_id)
+                          .join(_level, Task.resolution_id == _level.c.id)
+                          .where(_ISSUED, Task.removed == sa.false()))
+_author, _controller = orm.aliased(User), orm.aliased(User)
+# The root, if the user may read it (domain.access's rule), and the issued sub-resolutions written on its
+# tasks, recursively: one statement, with the request's session check riding in it.
+_TREE = sa.select(
+    Resolution.id, Resolution.document_id, Resolution.status, Resolution.text, Resolution.deadline,
+    # As Resolution.controlled and controller_user_id say: a draft's defaults.
+    sa.func.coalesce(Resolution.control, sa.and_(Resolution.deadline.is_not(None), sa.exists().where(
+        resolution_executors.c.resolution_id == Resolution.id))),
+    Resolution.issued_at, Resolution.closed_at, Resolution.withdraw_reason, Resolution.parent_task_id,
+    _author.id, _author.short_name, _controller.id, _controller.short_name,
+).join(_level, _level.c.id == Resolution.id).join(_author, _author.id == Resolution.author_id).join(
+    _controller, _controller.id == sa.func.coalesce(Resolution.controller_id, Resolution.author_id))
+
+
+# The tree's tasks, their reports (a row per file) and extension requests, in one statement: each kind of
+# row (0, 1, 2) in columns of its own, NULL in the others (typed in the first branch: a UNION takes each
+# column's type from its first branches), each kind by id.
+_TASK_COLUMNS = ("tasks.id, tasks.status, tasks.responsible, tasks.control, tasks.returned, tasks.withdrawn, "
+                 "tasks.deadline, tasks.reported_at, tasks.completed_at, tasks.resolution_id, users.id, "
+                 "users.short_name")
+_REPORT_COLUMNS = ("task_reports.id, task_reports.task_id, task_reports.text, task_reports.created_at, "
+                   "task_reports.outcome, task_reports.comment, task_reports.decided_at, task_reports.voice_note_id, "
+                   "voice_notes.transcript, voice_notes.sha256, report_files.id, report_files.name, "
+                   "report_files.mime, report_files.size, report_files.sha256")
+_REPORT_TYPES = ("bigint", "bigint", "text", "timestamp", "text", "text", "timestamp", "bigint", "text", "text",
+                 "bigint", "text", "text", "bigint", "text")
+_REQUEST_TYPES = ("bigint", "bigint", "bigint", "bigint", "text", "timestamp", "timestamp", "text", "timestamp",
+                  "text", "timestamp", "timestamp")
+
+
+def _nulls(types) -> str:
+    return ", ".join(f"CAST(NULL AS {t})" for t in types)
+
+
+_BELOW = (
+    f"SELECT 0, {_TASK_COLUMNS}, {_nulls(_REPORT_TYPES)}, {_nulls(_REQUEST_TYPES)} FROM tasks "
+    "JOIN users ON users.id = tasks.executor_id WHERE {mine} "
+    f"UNION ALL SELECT 1, {', '.join(['NULL'] * len(TREE_TASK))}, {_REPORT_COLUMNS}, "
+    f"{', '.join(['NULL'] * len(REQUEST_LINE))} FROM tasks JOIN task_reports ON task_reports.task_id = tasks.id "
+    "LEFT JOIN voice_notes ON voice_notes.id = task_reports.voice_note_id "
+    "LEFT JOIN report_files ON report_files.report_id = task_reports.id WHERE {mine} "
+    f"UNION ALL SELECT 2, {', '.join(['NULL'] * (len(TREE_TASK) + len(TREE_REPORT)))}, "
+    f"{', '.join('extension_requests.' + c for c in REQUEST_LINE)} FROM tasks "
+    "JOIN extension_requests ON extension_requests.task_id = tasks.id WHERE {mine} "
+    # By kind, then a task's id, a report's and its file's, a request's.
+    f"ORDER BY 1, 2, {2 + len(TREE_TASK)}, {2 + len(TREE_TASK) + TREE_REPORT.index('file_id')}, "
+    f"{2 + len(TREE_TASK) + len(TREE_REPORT)}")
+_REPORT_AT, _REQUEST_AT = 1 + len(TREE_TASK), 1 + len(TREE_TASK) + len(TREE_REPORT)
+
+
+def tree_rows(user_id: int, resolution_id: int) -> Tree:
+    """The rows of the resolution's tree (see `Tree`), in two statements whatever its size, if the user
+    may read it (domain.access.resolution_read_by); else 404."""
+    found = run_checked(_TREE, user_id=user_id, resolution_id=resolution_id, now=utcnow())
+    if not found:
+        raise not_found("resolution")
+    found.sort(key=lambda row: (row[0] != resolution_id, row[0]))
+    ids = tuple(row[0] for row in found)
+    mine = f"tasks.resolution_id IN ({', '.join('%s' for _ in ids)}) AND NOT tasks.removed"
+    tasks, reports, requests = [], [], []
+    for row in fetch(_BELOW.format(mine=mine), ids * 3):
+        if row[0] == 0:
+            tasks.append(row[1:_REPORT_AT])
+        elif row[0] == 1:
+            reports.append(row[_REPORT_AT:_REQUEST_AT])
+        else:
+            requests.append(row[_REQUEST_AT:])
+    return Tree(found, tasks, reports, requests)
 
 
 # --- the control views -----------------------------------------------------------------------------
 
 # The columns of a control view's row (plain SQL, read by mobile_api.control's compiled dump): the task,
-# its document's number and its executor; then, in the extensions view, the request (REQUEST_LINE).
+# its document's number and its executor; then, in the extensions view, the request (REQUEST_LINE, above).
 CONTROL_LINE = ("task_id", "task_status", "task_responsible", "task_control", "task_returned", "task_withdrawn",
                 "task_deadline", "task_reported_at", "task_completed_at", "task_document_id", "task_resolution_id",
                 "task_text", "task_report", "reg_number", "executor_id", "executor_short_name")
-REQUEST_LINE = ("id", "task_id", "requester_id", "decider_id", "reason", "old_deadline", "deadline", "status",
-                "new_deadline", "comment", "created_at", "decided_at")
 _CONTROL_SELECT = (
     "SELECT tasks.id, tasks.status, tasks.responsible, tasks.control, tasks.returned, tasks.withdrawn, tasks.deadline, "
     "tasks.reported_at, tasks.completed_at, tasks.document_id, tasks.resolution_id, tasks.text, tasks.report, "

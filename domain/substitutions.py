@@ -179,8 +179,14 @@ def principals_of(user: User, scope: str) -> list[int]:
 
 def principal_ids(user_id: int, scope: str) -> list[int]:
     """`principals_of`, by the user's id."""
-    return list(db.session.scalars(sa.select(Substitution.principal_id).where(
-        Substitution.deputy_id == user_id, getattr(Substitution, scope).is_(True), _running(utcnow()))))
+    return list(db.session.scalars(acted_for(user_id, scope, utcnow())))
+
+
+def acted_for(user_id, scope: str, now) -> sa.Select:
+    """Whom the user acts for at `now` in `scope`, as a query of their ids (values or bind parameters),
+    for a rule written in SQL (domain.access) as for `principal_ids`."""
+    return sa.select(Substitution.principal_id).where(
+        Substitution.deputy_id == user_id, getattr(Substitution, scope).is_(True), _running(now))
 
 
 def acting_as(user: User, acting_for: int | None, scope: str) -> User | None:

@@ -1,5 +1,5 @@
 """Text resolutions: draft, edit, review, issue."""
-from flask import g, url_for
+from flask import g, jsonify, url_for
 
 from domain import access, control, drafts, execution, substitutions
 from domain import resolutions as rules
@@ -9,9 +9,14 @@ from ..auth.tokens import authenticate
 from ..blueprint import Blueprint
 from ..idempotency import idempotent
 from ..openapi import LOCATION, errors
+from ..reads import gets_outside_transaction
 from ..schemas import ExecutionSchema, ResolutionIn, ResolutionPatch, ResolutionSchema, WithdrawIn
+from .tree import dump_tree
 
 blp = Blueprint("resolutions", __name__, description="Resolutions")
+# Its GETs run outside a transaction: the execution tree reads in plain SQL; a single resolution still asks the
+# ORM, in a transaction of its own. Its writes keep theirs.
+gets_outside_transaction(blp)
 blp.before_request(authenticate)
 
 
@@ -48,7 +53,7 @@ def get(resolution_id):
 def get_execution(resolution_id):
     """How far the execution has come: the resolution, each task with its status, deadline, reports (with
     files), returns and extension requests, and the sub-resolutions written on it, recursively."""
-    return execution.tree(g.user, resolution_id)
+    return jsonify(dump_tree(execution.tree_rows(g.user_id, resolution_id)))
 
 
 @blp.route("/resolutions/<id:resolution_id>", methods=["PATCH"])

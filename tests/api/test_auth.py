@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import sqlalchemy as sa
 
-from models import AuthSession, User, db
+from models import AuthSession, Resolution, User, db
 from tests.conftest import DEMO_PASSWORD
 
 
@@ -112,7 +112,11 @@ def _opened(client, body) -> tuple[str, ...]:
 
 def test_an_ended_session_gets_401_from_every_polled_list_at_once(client, demo):
     body = _login(client).get_json()
-    paths = POLLED + _opened(client, body)
+    # The execution tree reads outside a transaction too (its check rides in its statement), a refused one as
+    # well; one resolution still reads through the ORM.
+    resolution = db.session.scalar(sa.select(Resolution.id).order_by(Resolution.id))
+    paths = POLLED + (f"/api/v1/resolutions/{resolution}/execution", "/api/v1/resolutions/999999999/execution",
+                      f"/api/v1/resolutions/{resolution}") + _opened(client, body)
     tags = {path: client.get(path, headers=_bearer(body)).headers.get("ETag") for path in paths}
     assert all(tags[path] for path in POLLED[:4] + paths[-4:-1])  # what the phone holds: it sends their tags
     assert client.post("/api/v1/auth/logout", headers=_bearer(body)).status_code == 204

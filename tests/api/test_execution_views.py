@@ -57,7 +57,11 @@ def test_the_tree_costs_the_same_statements_however_many_sub_resolutions_it_hold
         assert len(body["tasks"][0]["resolutions"]) == children
         return len(sql.seen)
 
-    assert cost(1, 1) == cost(3, 4)
+    assert cost(1, 1) == cost(3, 4) == 2  # the session check rides in the first, no transaction is begun
+    stranger, res = login("exec2"), _issue(exec1, [demo["employee1"]])
+    with Statements() as sql:
+        assert stranger.get(f"/resolutions/{res['id']}/execution").status_code == 404
+    assert len(sql.seen) == 1  # a refusal too
 
 
 def test_the_control_views_list_what_the_caller_controls(login, demo):
