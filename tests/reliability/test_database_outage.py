@@ -102,7 +102,8 @@ def test_a_worker_waits_an_outage_out_and_a_once_run_says_it_failed(outage_app, 
     try:
         deadline = time.monotonic() + 30
         delivered = []
-        while time.monotonic() < deadline and not delivered:
+        # A delivery is written `sending` before the send and `delivered` after: wait for the second.
+        while time.monotonic() < deadline and delivered != ["delivered"]:
             db.session.rollback()
             delivered = db.session.scalars(sa.select(PushDelivery.status).join(Device)
                                            .where(Device.token == "outage-phone")).all()
