@@ -13,6 +13,7 @@ from werkzeug.datastructures import FileStorage
 
 from models import (
     ExtensionRequest,
+    InboxItem,
     ReportFile,
     Resolution,
     Task,
@@ -24,6 +25,7 @@ from models import (
     utcnow,
 )
 from models.base import lock
+from models.changes import change_number
 
 from . import access, inbox, substitutions
 from .documents import MAX_FILES, store_upload
@@ -129,18 +131,32 @@ def _waiting_report(task_id: int) -> TaskReport | None:
 def _settle_lines(document_id: int, user_ids: set[int]) -> None:
     """Take out of these users' inboxes the lines of the document that no longer ask anything of them:
     a task line without an open task, a report line without a report waiting for them, an extension
-    line without a request waiting for their decision."""
-    for user_id in sorted(user_ids):
-        if access.open_task_id(user_id, document_id) is None:
-            inbox.withdraw(user_id, document_id, "task")
-        if not db.session.scalar(sa.select(sa.exists().where(
-                Task.document_id == document_id, Task.reviewer_id == user_id, Task.status == "reported",
-                Task.removed.is_(False)))):
-            inbox.withdraw(user_id, document_id, "report")
-        if not db.session.scalar(sa.select(sa.exists().where(
-                ExtensionRequest.decider_id == user_id, ExtensionRequest.status == "pending",
-                ExtensionRequest.task_id == Task.id, Task.document_id == document_id))):
-            inbox.withdraw(user_id, document_id, "extension")
+    line without a request waiting for their decision. Their deputies' copies of those lines go too.
+
+    One UPDATE per user, every user's in one round trip (psycopg pipelines an executemany): every
+    transition settles lines, and asking first and withdrawing after cost nine statements a user."""
+    change = change_number(db.session)
+    db.session.execute(_SETTLE, [{"user": user_id, "document": document_id, "change": change}
+                                 for user_id in sorted(user_ids)])
+
+
+_lines, _USER, _DOCUMENT = InboxItem.__table__.c, sa.bindparam("user"), sa.bindparam("document")
+# A line of the user's (or their deputies' copy of one), taken out when nothing of its kind waits for
+# them on the document; built once.
+_SETTLE = sa.update(InboxItem.__table__).where(
+    _lines.document_id == _DOCUMENT, _lines.removed == sa.false(),
+    sa.or_(_lines.user_id == _USER, _lines.for_user_id == _USER),
+    sa.or_(
+        sa.and_(_lines.kind == "task", ~sa.exists().where(
+            Task.document_id == _DOCUMENT, Task.executor_id == _USER, Task.status == "open", Task.removed.is_(False))),
+        sa.and_(_lines.kind == "report", ~sa.exists().where(
+            Task.document_id == _DOCUMENT, Task.reviewer_id == _USER, Task.status == "reported",
+            Task.removed.is_(False))),
+        sa.and_(_lines.kind == "extension", ~sa.exists().where(
+            ExtensionRequest.decider_id == _USER, ExtensionRequest.status == "pending",
+            ExtensionRequest.task_id == Task.id, Task.document_id == _DOCUMENT)),
+    ),
+).values(removed=True, seq=sa.bindparam("change", type_=sa.BigInteger))
 
 
 def _executor_line(task: Task, sender: str) -> None:
