@@ -72,11 +72,13 @@ def _refuse(user: User, task: Task, what: str) -> ApiError:
 def _reviewed_task(user: User, task_id: int | None) -> tuple[Resolution, Task, User | None]:
     """The task whose report `user` decides, locked after its resolution (an accept may execute it), and
     the principal a deputy decides it for (only the reviewer could: inferred, checked in the lock)."""
-    found = db.session.get(Task, task_id) if task_id else None
-    if found is None:
+    # The resolution is found by the task's id in the statement that locks it; its executors are read
+    # only if a rule asks for them (a co-executor's task).
+    res = lock(Resolution, sa.select(Task.resolution_id).where(Task.id == task_id).scalar_subquery(),
+               orm.lazyload(Resolution.executors)) if task_id else None
+    task = lock(Task, task_id) if res is not None else None
+    if task is None:
         raise not_found("task")
-    res = lock(Resolution, found.resolution_id)
-    task = lock(Task, found.id)
     principal = None
     if not task.removed and not may_review(user, task):
         principal = substitutions.acts_for(user, reviewer_of(task), "resolutions")
@@ -121,9 +123,19 @@ def _dictated(user: User, task: Task, voice_note_id: int) -> tuple[VoiceNote, li
     return note, [recording, *(note.files or [])]
 
 
-def _waiting_report(task_id: int) -> TaskReport | None:
-    return db.session.scalar(sa.select(TaskReport).where(TaskReport.task_id == task_id, TaskReport.outcome.is_(None))
-                             .order_by(TaskReport.id.desc()).limit(1))
+def _decide_waiting(task_id: int, outcome: str, user: User, at: datetime, comment: str | None) -> int | None:
+    """Decide the report waiting on the task (the latest undecided; the task is locked), in one
+    statement: the decided report's id, or None if none was waiting."""
+    return db.session.scalar(_DECIDE, {"task": task_id, "outcome": outcome, "by": user.id, "at": at,
+                                       "comment": comment})
+
+
+_reports = TaskReport.__table__.c
+# Built once: every accept and return sends it.
+_DECIDE = sa.update(TaskReport.__table__).where(_reports.id == sa.select(sa.func.max(_reports.id)).where(
+    _reports.task_id == sa.bindparam("task"), _reports.outcome.is_(None)).scalar_subquery()).values(
+    outcome=sa.bindparam("outcome"), decided_by_id=sa.bindparam("by"), decided_at=sa.bindparam("at"),
+    comment=sa.bindparam("comment")).returning(_reports.id)
 
 
 # --- lines in the inbox ----------------------------------------------------------------------------
@@ -184,6 +196,7 @@ def report(user: User, task_id: int, text: str, files: list[FileStorage], voice_
     note, kept = _dictated(user, task, voice_note_id) if voice_note_id is not None else (None, [])
     entry = TaskReport(task_id=task.id, author_id=user.id, text=text, voice_note_id=note and note.id)
     _store(entry, files, kept)
+    stored = [f.sha256 for f in entry.files]  # read before the flush, which would leave them to be loaded again
     db.session.add(entry)
     reviewer = reviewer_of(task)
     task.status, task.report, task.reported_at, task.returned, task.reviewer_id = \
@@ -194,7 +207,7 @@ def report(user: User, task_id: int, text: str, files: list[FileStorage], voice_
     notify("report_submitted", reviewer, task.document_id, task_id=task.id, resolution_id=task.resolution_id,
            report_id=entry.id)
     audit.record(user.organization_id, user.id, "task.reported", "task", task.id, report_id=str(entry.id),
-                 files=[f.sha256 for f in entry.files], **({"voice_note_id": str(note.id)} if note else {}))
+                 files=stored, **({"voice_note_id": str(note.id)} if note else {}))
     return task
 
 
@@ -231,15 +244,13 @@ def accept(user: User, task_id: int, comment: str | None = None) -> Task:
     if task.status != "reported":
         raise conflict("invalid_state", f"A task that is {task.status} has no report to accept.", task.status)
     now = utcnow()
-    entry = _waiting_report(task.id)
-    if entry is not None:
-        entry.outcome, entry.decided_by_id, entry.decided_at, entry.comment = "accepted", user.id, now, comment
+    decided = _decide_waiting(task.id, "accepted", user, now, comment)
     task.status, task.completed_at = "done", now
     db.session.flush()
     _settle_lines(task.document_id, {task.reviewer_id or user.id})
     notify("report_accepted", task.executor_id, task.document_id, task_id=task.id, resolution_id=res.id)
     audit.record(user.organization_id, user.id, "task.accepted", "task", task.id,
-                 report_id=str(entry.id) if entry else None, **substitutions.audited(principal))
+                 report_id=str(decided) if decided else None, **substitutions.audited(principal))
     _execute_if_done(user, res, principal)
     return task
 
@@ -263,9 +274,7 @@ def return_report(user: User, task_id: int, comment: str) -> Task:
     _, task, principal = _reviewed_task(user, task_id)
     if task.status != "reported":
         raise conflict("invalid_state", f"A task that is {task.status} has no report to return.", task.status)
-    entry = _waiting_report(task.id)
-    if entry is not None:
-        entry.outcome, entry.decided_by_id, entry.decided_at, entry.comment = "returned", user.id, utcnow(), comment
+    decided = _decide_waiting(task.id, "returned", user, utcnow(), comment)
     reviewer = task.reviewer_id
     task.status, task.returned = "open", True
     db.session.flush()
@@ -274,7 +283,7 @@ def return_report(user: User, task_id: int, comment: str) -> Task:
     notify("report_returned", task.executor_id, task.document_id, task_id=task.id,
            resolution_id=task.resolution_id)
     audit.record(user.organization_id, user.id, "task.returned", "task", task.id,
-                 report_id=str(entry.id) if entry else None, **substitutions.audited(principal))
+                 report_id=str(decided) if decided else None, **substitutions.audited(principal))
     return task
 
 
@@ -418,7 +427,7 @@ def waiting_reports(task_ids: list[int]) -> dict[int, TaskReport]:
     found = db.session.scalars(sa.select(TaskReport).where(TaskReport.task_id.in_(task_ids),
                                                           TaskReport.outcome.is_(None))
                                .options(orm.selectinload(TaskReport.files)).order_by(TaskReport.id)).all()
-    return {entry.task_id: entry for entry in found}  # the latest, as _waiting_report reads it
+    return {entry.task_id: entry for entry in found}  # the latest, as _decide_waiting decides it
 
 
 def get_extension_request(user: User, request_id: int | None) -> ExtensionRequest:
