@@ -106,6 +106,27 @@ def lock(model, row_id, *options):
                              .with_for_update(of=model).execution_options(populate_existing=True))
 
 
+# An upsert's ON CONFLICT clause has no cache key in this SQLAlchemy, so neither has the dialect's INSERT
+# that carries it: such a statement is compiled anew on every execution, however once it was built.
+_UPSERT_KEY = [(name, kind) for name, kind in sa.sql.dml.Insert._traverse_internals if name != "_post_values_clause"]
+_CACHEABLE: dict[type, type] = {}
+
+
+def compiled_once(upsert: sa.Insert, name: str) -> sa.Insert:
+    """A dialect's upsert built once at import, cached by SQLAlchemy like any other statement under its
+    unique `name` (which stands for its ON CONFLICT clause): a delivery's line and its deputies' copies
+    cost a compilation each, a third of a returned report's CPU. Never change the statement returned:
+    a statement derived from it keeps the name and would find this one's compiled form."""
+    base = type(upsert)
+    if base not in _CACHEABLE:
+        _CACHEABLE[base] = type(f"Named{base.__name__}", (base,), {
+            "inherit_cache": False,
+            "_traverse_internals": _UPSERT_KEY + [("_compiled_once", sa.sql.visitors.InternalTraversal.dp_string)]})
+    named = upsert._generate()
+    named.__class__, named._compiled_once = _CACHEABLE[base], name
+    return named
+
+
 def store_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None:
     """Write the order of an ordered user list into its link table's `position`.
 
