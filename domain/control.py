@@ -22,6 +22,7 @@ from models import (
     VoiceNote,
     audit,
     db,
+    resolution_executors,
     utcnow,
 )
 from models.base import lock
@@ -35,21 +36,30 @@ from .resolutions import move
 from .workdays import end_of_day
 
 
-def responsible_executor(res: Resolution) -> int:
-    """The resolution's responsible executor: the first named."""
-    return res.executors[0].id
+def responsible_executor(task: Task) -> int:
+    """The responsible executor of the task's resolution: the first named. From the resolution's executors
+    when they are loaded (a page of tasks), else by one indexed read rather than loading them all."""
+    res = sa.inspect(task).attrs.resolution.loaded_value
+    if res is not orm.attributes.NO_VALUE and "executors" not in sa.inspect(res).unloaded:
+        return res.executors[0].id
+    return db.session.scalar(_FIRST_EXECUTOR, {"resolution": task.resolution_id})
+
+
+_FIRST_EXECUTOR = sa.select(resolution_executors.c.user_id).where(
+    resolution_executors.c.resolution_id == sa.bindparam("resolution")).order_by(
+    resolution_executors.c.position).limit(1)
 
 
 def reviewer_of(task: Task) -> int:
     """Who accepts or returns the task's report: the controller for the responsible executor (or a sole
     one), the responsible executor for a co-executor."""
-    return task.controller_id if task.responsible else responsible_executor(task.resolution)
+    return task.controller_id if task.responsible else responsible_executor(task)
 
 
 def may_review(user: User, task: Task) -> bool:
     """The controller decides every report of the resolution; the responsible executor those of the
     co-executors."""
-    return user.id == task.controller_id or (not task.responsible and user.id == responsible_executor(task.resolution))
+    return user.id == task.controller_id or (not task.responsible and user.id == responsible_executor(task))
 
 
 def may_decide(user: User, request: ExtensionRequest) -> bool:
@@ -79,10 +89,11 @@ def _reviewed_task(user: User, task_id: int | None) -> tuple[Resolution, Task, U
     task = lock(Task, task_id) if res is not None else None
     if task is None:
         raise not_found("task")
+    reviews = not task.removed and may_review(user, task)
     principal = None
-    if not task.removed and not may_review(user, task):
+    if not task.removed and not reviews:
         principal = substitutions.acts_for(user, reviewer_of(task), "resolutions")
-    if task.removed or not (principal is not None or may_review(user, task)):
+    if task.removed or not (principal is not None or reviews):
         raise _refuse(user, task, "Only the controller (or the responsible executor, for a co-executor's task) "
                                   "accepts or returns a report.")
     return res, task, principal
@@ -204,8 +215,10 @@ def report(user: User, task_id: int, text: str, files: list[FileStorage], voice_
     db.session.flush()
     inbox.deliver([reviewer], task.document, "report", user.short_name, due_at=task.deadline)
     _settle_lines(task.document_id, {user.id})
-    notify("report_submitted", reviewer, task.document_id, task_id=task.id, resolution_id=task.resolution_id,
-           report_id=entry.id)
+    # Reports, accepts and returns, the busiest writes, queue their notification by notify_each: the same
+    # row, one Core insert rather than an ORM object to flush.
+    notify_each("report_submitted", task.document_id,
+                [(reviewer, {"task_id": task.id, "resolution_id": task.resolution_id, "report_id": entry.id})])
     audit.record(user.organization_id, user.id, "task.reported", "task", task.id, report_id=str(entry.id),
                  files=stored, **({"voice_note_id": str(note.id)} if note else {}))
     return task
@@ -248,7 +261,8 @@ def accept(user: User, task_id: int, comment: str | None = None) -> Task:
     task.status, task.completed_at = "done", now
     db.session.flush()
     _settle_lines(task.document_id, {task.reviewer_id or user.id})
-    notify("report_accepted", task.executor_id, task.document_id, task_id=task.id, resolution_id=res.id)
+    notify_each("report_accepted", task.document_id,
+                [(task.executor_id, {"task_id": task.id, "resolution_id": res.id})])
     audit.record(user.organization_id, user.id, "task.accepted", "task", task.id,
                  report_id=str(decided) if decided else None, **substitutions.audited(principal))
     _execute_if_done(user, res, principal)
@@ -259,13 +273,16 @@ def _execute_if_done(user: User, res: Resolution, principal: User | None = None)
     """A controlled resolution whose every task is done is executed (its row is locked by the caller)."""
     if res.status != "issued" or not res.control:
         return
-    if db.session.scalar(sa.select(sa.exists().where(Task.resolution_id == res.id, Task.removed.is_(False),
-                                                     Task.status != "done"))):
+    if db.session.scalar(_UNDONE, {"resolution": res.id}):
         return
     move(res, "executed")
     res.closed_at = utcnow()
     audit.record(user.organization_id, user.id, "resolution.executed", "resolution", res.id,
                  **substitutions.audited(principal))
+
+
+_UNDONE = sa.select(sa.exists().where(Task.resolution_id == sa.bindparam("resolution"), Task.removed.is_(False),
+                                     Task.status != "done"))  # built once: every accept asks it
 
 
 def return_report(user: User, task_id: int, comment: str) -> Task:
@@ -280,8 +297,8 @@ def return_report(user: User, task_id: int, comment: str) -> Task:
     db.session.flush()
     _executor_line(task, user.short_name)
     _settle_lines(task.document_id, {reviewer or user.id})
-    notify("report_returned", task.executor_id, task.document_id, task_id=task.id,
-           resolution_id=task.resolution_id)
+    notify_each("report_returned", task.document_id,
+                [(task.executor_id, {"task_id": task.id, "resolution_id": task.resolution_id})])
     audit.record(user.organization_id, user.id, "task.returned", "task", task.id,
                  report_id=str(decided) if decided else None, **substitutions.audited(principal))
     return task
