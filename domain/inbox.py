@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models import Document, InboxItem, db, utcnow
+from models.base import compiled_once
 from models.changes import change_number, change_number_sql
 
 from . import substitutions
@@ -97,7 +98,8 @@ def _upsert(insert: sa.Insert) -> sa.Insert:
 
 
 # Lines given as parameters, one set per user: built once per dialect.
-_UPSERTS = {dialect.__name__.rsplit(".", 1)[-1]: _upsert(dialect.insert(InboxItem.__table__))
+_UPSERTS = {dialect.__name__.rsplit(".", 1)[-1]: compiled_once(_upsert(dialect.insert(InboxItem.__table__)),
+                                                              f"inbox.deliver.{dialect.__name__}")
             for dialect in (postgresql, sqlite)}
 
 

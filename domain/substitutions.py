@@ -40,8 +40,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models import InboxItem, Substitution, User, audit, db, utcnow
+from models.base import compiled_once, write_lock
 from models.base import lock as lock_row
-from models.base import write_lock
 from models.changes import change_number
 from models.substitutions import SCOPES
 
@@ -290,17 +290,32 @@ def fan_out(principals: list[int] | sa.Select, line: dict, now: datetime) -> Non
     """Copy a line being delivered to these principals into their running deputies' inboxes: one
     statement, whatever the number (none, most of the time). The substitutions are read under a shared
     lock, so an end either waits for this delivery (and withdraws its copies) or is seen by it."""
+    if isinstance(principals, sa.Select):
+        db.session.execute(_copies(principals, [sa.literal(line[c], _items.c[c].type) for c in _COPIED[1:12]],
+                                   sa.literal(now, Substitution.ends_at.type), _dialect()))
+        return
+    db.session.execute(_FAN_OUT[db.session.get_bind().dialect.name],
+                       {**{c: line[c] for c in _COPIED[1:12]}, "principals": principals, "now": now})
+
+
+def _copies(principal_ids, values: list, now, dialect) -> sa.Insert:
+    """The copies' upsert: for each running deputy of these principals, the line's `values` for them."""
     subs, users = Substitution.__table__.c, User.__table__.c
-    principal_ids = principals if isinstance(principals, sa.Select) else sa.bindparam(
-        "principals", principals, expanding=True)
     source = sa.select(
-        subs.deputy_id, *(sa.literal(line[c], _items.c[c].type) for c in _COPIED[1:12]), subs.principal_id,
-        sa.func.substr(users.short_name, 1, FOR_NAME_CHARS),
+        subs.deputy_id, *values, subs.principal_id, sa.func.substr(users.short_name, 1, FOR_NAME_CHARS),
     ).join_from(Substitution.__table__, User.__table__, users.id == subs.principal_id).where(
         subs.principal_id.in_(principal_ids), subs.inbox.is_(True), subs.lines_state == "copied",
         subs.ended_at.is_(None), subs.ends_at > now,
     ).with_for_update(read=True, of=Substitution.__table__)
-    db.session.execute(copy_upsert(_dialect().insert(_items).from_select(_COPIED, source)))
+    return copy_upsert(dialect.insert(_items).from_select(_COPIED, source))
+
+
+# Copies to the deputies of listed principals, the line's values as parameters: built once per dialect,
+# as every delivery sends it.
+_FAN_OUT = {dialect.__name__.rsplit(".", 1)[-1]: compiled_once(_copies(
+    sa.bindparam("principals", expanding=True), [sa.bindparam(c, type_=_items.c[c].type) for c in _COPIED[1:12]],
+    sa.bindparam("now", type_=Substitution.ends_at.type), dialect), f"substitutions.fan_out.{dialect.__name__}")
+    for dialect in (postgresql, sqlite)}
 
 
 def withdraw_copies(principal_id: int, document_id: int, kind: str, seq: int) -> None:

@@ -82,21 +82,49 @@ def write_lock() -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def lock(model, row_id: int):
+def lock(model, row_id, *options):
     """Load one row locked for the rest of the transaction, so that writers to it take turns.
 
     PostgreSQL locks the row (FOR UPDATE) and waits for a holder to commit; SQLite takes the
     database's write lock first (`write_lock`). Either way the row, and any collection of it loaded
     before, is read again after the lock: a rule checked on it holds until commit. Returns None if
     there is no such row.
+
+    `row_id` is the row's id, or a scalar subquery that finds it in the same statement (a task's
+    resolution, by the task's id: one round trip rather than a read first); loader `options` apply.
     """
     db.session.flush()
     write_lock()
-    known = db.session.identity_map.get(identity_key(model, row_id))
-    if known is not None:
-        db.session.expire(known)  # collections too, which populate_existing would leave as they were
-    return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update(of=model)
-                             .execution_options(populate_existing=True))
+    if isinstance(row_id, int):
+        known = db.session.identity_map.get(identity_key(model, row_id))
+        if known is not None:
+            db.session.expire(known)  # collections too, which populate_existing would leave as they were
+    else:  # not known before the statement: whatever of the model was loaded is read again
+        for known in [o for o in db.session.identity_map.values() if isinstance(o, model)]:
+            db.session.expire(known)
+    return db.session.scalar(sa.select(model).where(model.id == row_id).options(*options)
+                             .with_for_update(of=model).execution_options(populate_existing=True))
+
+
+# An upsert's ON CONFLICT clause has no cache key in this SQLAlchemy, so neither has the dialect's INSERT
+# that carries it: such a statement is compiled anew on every execution, however once it was built.
+_UPSERT_KEY = [(name, kind) for name, kind in sa.sql.dml.Insert._traverse_internals if name != "_post_values_clause"]
+_CACHEABLE: dict[type, type] = {}
+
+
+def compiled_once(upsert: sa.Insert, name: str) -> sa.Insert:
+    """A dialect's upsert built once at import, cached by SQLAlchemy like any other statement under its
+    unique `name` (which stands for its ON CONFLICT clause): a delivery's line and its deputies' copies
+    cost a compilation each, a third of a returned report's CPU. Never change the statement returned:
+    a statement derived from it keeps the name and would find this one's compiled form."""
+    base = type(upsert)
+    if base not in _CACHEABLE:
+        _CACHEABLE[base] = type(f"Named{base.__name__}", (base,), {
+            "inherit_cache": False,
+            "_traverse_internals": _UPSERT_KEY + [("_compiled_once", sa.sql.visitors.InternalTraversal.dp_string)]})
+    named = upsert._generate()
+    named.__class__, named._compiled_once = _CACHEABLE[base], name
+    return named
 
 
 def store_order(link: sa.Table, owner_column: str, owner_id: int, users) -> None:
