@@ -180,3 +180,16 @@ def test_the_rollup_counts_what_every_task_counts(login, demo):
     _org().timezone = "Asia/Vladivostok"
     db.session.commit()
     _check(exec1, executors, _periods(rng, now, "Asia/Vladivostok"), now)
+
+    # A person who moves to another organization takes their tasks and their counts along.
+    mover = demo["employee2"]
+    elsewhere = Organization(name="Министерство другое", short_name="Другое", code="ДРУГ")
+    db.session.add(elsewhere)
+    db.session.flush()
+    mover.organization_id = elsewhere.id
+    db.session.commit()
+    db.session.expire_all()
+    assert set(db.session.scalars(sa.select(Task.organization_id).where(Task.executor_id == mover.id))) == {elsewhere.id}
+    assert {r.organization_id for r in db.session.scalars(sa.select(TaskMonth).where(
+        TaskMonth.executor_id == mover.id))} == {elsewhere.id}
+    assert _kept() == _months()
