@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from models import IdempotentResponse, db, utcnow
+from models.base import compiled_once
 
 from . import transaction
 from .errors import ApiError
@@ -108,6 +109,18 @@ def _no_disk_wait(conn):
         conn.exec_driver_sql(f"PRAGMA synchronous = {int(level)}")
 
 
+def _claiming(dialect) -> sa.Insert:
+    table = IdempotentResponse.__table__
+    insert = dialect.insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in (
+        "user_id", "key", "request_hash", "claim", "created_at")})
+    return compiled_once(insert.on_conflict_do_nothing().returning(table.c.claim),
+                         f"idempotency claim ({dialect.__name__})")
+
+
+# Every request that sends a key claims it: the upsert built and compiled once, not on each of them.
+_CLAIM = {"postgresql": _claiming(postgresql), "sqlite": _claiming(sqlite)}
+
+
 def _claim(key: str, fingerprint: str) -> str | Response:
     """Claim the key for this request (returns the claim token), or the first request's answer.
 
@@ -125,11 +138,10 @@ def _claim(key: str, fingerprint: str) -> str | Response:
     while True:
         token = secrets.token_hex(16)
         with db.engine.connect() as conn:
-            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
             with _no_disk_wait(conn):
-                claimed = conn.execute(insert.values(user_id=g.user_id, key=key, request_hash=fingerprint,
-                                                     claim=token, created_at=utcnow()).on_conflict_do_nothing()
-                                       .returning(table.c.claim)).first()
+                claimed = conn.execute(_CLAIM[conn.dialect.name], {
+                    "user_id": g.user_id, "key": key, "request_hash": fingerprint, "claim": token,
+                    "created_at": utcnow()}).first()
                 conn.commit()
             if claimed is not None:
                 return token
