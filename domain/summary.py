@@ -3,6 +3,7 @@
 Counted: the controlled tasks issued in the period to the people of the unit's subtree. Each task
 counts once, in one state, for its executor and one unit (a person in two units of the subtree counts
 in the first of them by id); a task ended by its resolution's withdrawal counts nowhere, never as late.
+A person's tasks count in the organization they belong to now (tasks.organization_id, migration 0026).
 """
 from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple
