@@ -90,7 +90,8 @@ def _counted(user: User, unit_id: int | None, start: datetime | date | None, end
               .where(in_units).group_by(unit_members.c.user_id).cte("member"))
     done_at = sa.func.coalesce(Task.reported_at, Task.completed_at)
     # The first that holds names the state (the rest: open).
-    tests = [("done_on_time", sa.and_(Task.status == "done", sa.or_(Task.deadline.is_(None), done_at <= Task.deadline))),
+    on_time = sa.or_(Task.deadline.is_(None), done_at <= Task.deadline)
+    tests = [("done_on_time", sa.and_(Task.status == "done", on_time)),
              ("done_late", Task.status == "done"),
              ("overdue", Task.deadline < now),
              ("due_soon", Task.deadline < now + timedelta(days=DUE_SOON_DAYS))]
@@ -169,7 +170,8 @@ def _counts(counted: _Counted, organization_id: int) -> list[tuple]:
             ((Task.created_at >= counted.start, Task.created_at < months[0]), counted.start < months[0]),
             ((Task.created_at >= months[1], Task.created_at <= counted.end), months[1] <= counted.end)) if there]
     # The conditions as the indexes' predicates state them (migration 0026), so that the planner sees they apply.
-    tasks = (Task.organization_id == organization_id, sa.text("tasks.control AND NOT tasks.removed AND NOT tasks.withdrawn"))
+    tasks = (Task.organization_id == organization_id,
+             sa.text("tasks.control AND NOT tasks.removed AND NOT tasks.withdrawn"))
     not_done = sa.text("tasks.status <> 'done'")
     count = sa.func.count
 

@@ -189,7 +189,8 @@ def test_the_rollup_counts_what_every_task_counts(login, demo):
     mover.organization_id = elsewhere.id
     db.session.commit()
     db.session.expire_all()
-    assert set(db.session.scalars(sa.select(Task.organization_id).where(Task.executor_id == mover.id))) == {elsewhere.id}
+    moved = db.session.scalars(sa.select(Task.organization_id).where(Task.executor_id == mover.id))
+    assert set(moved) == {elsewhere.id}
     assert {r.organization_id for r in db.session.scalars(sa.select(TaskMonth).where(
         TaskMonth.executor_id == mover.id))} == {elsewhere.id}
     assert _kept() == _months()
