@@ -40,14 +40,7 @@ def upload(document_id):
     cfg = current_app.config
     if (request.content_length or 0) > cfg["VOICE_MAX_BYTES"] + 64 * 1024:  # refuse before reading it
         raise ApiError(413, "payload_too_large", f"Recordings are limited to {cfg['VOICE_MAX_BYTES'] // 2**20} MB.")
-    audio = request.files.get("audio")
-    if audio is None:
-        raise ApiError(422, "validation_failed", "The request did not pass validation.",
-                       {"audio": ["Attach the recording as the multipart part `audio`."]})
-    language = (request.form.get("language") or cfg["VOICE_LANGUAGE"]).strip().lower()
-    if language not in recording.languages():
-        raise ApiError(422, "validation_failed", "The request did not pass validation.",
-                       {"language": [f"One of: {', '.join(recording.languages())}."]})
+    audio, language = _recording_parts()
     given = voice.parse_phrases(recording.phrases_field(request.form.getlist("phrases")))
     phrases = voice.phrases_for(g.user, given, language)
     recording.check_vocabulary(language, phrases)
@@ -71,15 +64,7 @@ def voice_report(task_id):
     with `send=on_transcribed` the transcript is sent as the report by itself (push `report_dictation_sent`).
     The recording becomes the report's first file, for the controller to listen to."""
     voice_reports.may_dictate(g.user, task_id)
-    cfg = current_app.config  # the request's size is capped by MAX_UPLOAD_BYTES, the recording's below
-    audio = request.files.get("audio")
-    if audio is None:
-        raise ApiError(422, "validation_failed", "The request did not pass validation.",
-                       {"audio": ["Attach the recording as the multipart part `audio`."]})
-    language = (request.form.get("language") or cfg["VOICE_LANGUAGE"]).strip().lower()
-    if language not in recording.languages():
-        raise ApiError(422, "validation_failed", "The request did not pass validation.",
-                       {"language": [f"One of: {', '.join(recording.languages())}."]})
+    audio, language = _recording_parts()  # the request's size is capped by MAX_UPLOAD_BYTES, the recording's below
     send = request.form.get("send") or "review"
     if send not in voice_reports.SEND_WHEN:
         raise ApiError(422, "validation_failed", "The request did not pass validation.",
@@ -91,6 +76,19 @@ def voice_report(task_id):
                                  request.files.getlist("file"), send)
     body = {"voice_note_id": note.id, "task_id": note.task_id, "send": send, "status": "queued"}
     return body, 202, {"Location": url_for("voice.get_note", note_id=note.id)}
+
+
+def _recording_parts():
+    """A dictation's multipart `audio` part and its `language` (default VOICE_LANGUAGE), or 422."""
+    audio = request.files.get("audio")
+    if audio is None:
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"audio": ["Attach the recording as the multipart part `audio`."]})
+    language = (request.form.get("language") or current_app.config["VOICE_LANGUAGE"]).strip().lower()
+    if language not in recording.languages():
+        raise ApiError(422, "validation_failed", "The request did not pass validation.",
+                       {"language": [f"One of: {', '.join(recording.languages())}."]})
+    return audio, language
 
 
 def _author(raw: str | None) -> int | None:

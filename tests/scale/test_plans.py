@@ -173,3 +173,21 @@ def test_an_overdue_page_with_nothing_overdue_walks_nothing(kind, tmp_path):
         [walk] = [n for n in _plan_nodes(plan) if n.get("Relation Name") == table and n.get("Alias") == table]
         read = walk["Actual Rows"] * walk["Actual Loops"] + walk.get("Rows Removed by Filter", 0)
         assert read == 0, f"{read} rows of {table} walked for an empty overdue page: {plan}"
+
+
+def test_no_connection_of_the_app_compiles_statements_with_jit(tmp_path):
+    """JIT compilation is started by a plan's estimated cost and cost the summary 11 ms for 40 of work:
+    both of the app's engines (the session's and the plain reads') connect with it off, whatever the
+    server's default."""
+    from models import raw
+
+    url, drop = _pg_database()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DATA_DIR": str(tmp_path)})
+    try:
+        with app.app_context():
+            for engine in (db.engine, db.engines[raw.READER]):
+                with engine.connect() as conn:
+                    assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+            db.engine.dispose()
+    finally:
+        drop()
