@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 from asn1crypto import cms as asn1_cms
-from cryptography import x509
 
 from signing import cms, revocation
 from signing.ca import create_ca
 from signing.csr import issue_certificate, load_csr
 from signing.evidence import SignedItem, build_evidence, time_stamp_time
+from tests.fakes.tsa_server import FakeTsa, TsaPki
 from tests.signing.signer import NOW
 from tests.support.gost_tablet import GostTablet, gost_engine
 from tests.support.tablet import Tablet
@@ -130,50 +130,19 @@ def test_an_unreachable_or_stale_crl_gives_unknown_never_good():
     assert revocation.status(current, 6, NOW - timedelta(days=1), NOW).state == "good"
 
 
-TSA_CONFIG = """[tsa]
-default_tsa = test
-[test]
-serial = {folder}/serial
-crypto_device = builtin
-signer_digest = sha256
-default_policy = 1.2.3.4.1
-digests = sha256
-ess_cert_id_alg = sha256
-"""
-
-
-class Tsa:
-    """An RFC 3161 time-stamp authority played by `openssl ts -reply`, stamping at the wall clock's time."""
-
-    def __init__(self, folder) -> None:
-        self.folder = folder
-        folder.mkdir()
-        (folder / "serial").write_text("01\n")
-        (folder / "tsa.cnf").write_text(TSA_CONFIG.format(folder=folder))
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", str(folder / "tsa.key"), "-out", str(folder / "tsa.pem"), "-subj", "/CN=Test TSA",
-                        "-days", "30", "-addext", "extendedKeyUsage=critical,timeStamping",
-                        "-addext", "keyUsage=critical,digitalSignature"], check=True, capture_output=True)
-
-    def stamp(self, signature_value: bytes) -> bytes:
-        (self.folder / "data").write_bytes(signature_value)
-        query = subprocess.run(["openssl", "ts", "-query", "-data", str(self.folder / "data"), "-sha256", "-cert"],
-                               check=True, capture_output=True).stdout
-        (self.folder / "query.tsq").write_bytes(query)
-        subprocess.run(["openssl", "ts", "-reply", "-config", str(self.folder / "tsa.cnf"), "-queryfile",
-                        str(self.folder / "query.tsq"), "-inkey", str(self.folder / "tsa.key"), "-signer",
-                        str(self.folder / "tsa.pem"), "-out", str(self.folder / "reply.tsr")],
-                       check=True, capture_output=True)
-        return (self.folder / "reply.tsr").read_bytes()
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate((self.folder / "tsa.pem").read_bytes())
+def _stamp(pki: TsaPki, signature_value: bytes) -> bytes:
+    """The test TSA's answer (`openssl ts -reply`, as tests/fakes/tsa_server.py serves it) for the value."""
+    data = pki.folder / "data"
+    data.write_bytes(signature_value)
+    query = subprocess.run(["openssl", "ts", "-query", "-data", str(data), "-sha256", "-cert"],
+                           check=True, capture_output=True).stdout
+    return FakeTsa(pki).reply(query, pki.tsa, pki.folder / "ts-sha.cnf")
 
 
 def test_with_time_stamps_verify_sh_checks_them_and_judges_revocation_at_the_time_stamp(tmp_path):
     ca = create_ca("Министерство цифрового развития", now=NOW - timedelta(days=30))
-    tsa = Tsa(tmp_path / "tsa")
+    (tmp_path / "tsa").mkdir()
+    pki = TsaPki(tmp_path / "tsa")
     content = '{"decision":"approve","document_id":"doc-1"}'.encode()
     items, serials = [], {}
     for name in ("stamped", "backdated"):
@@ -184,14 +153,14 @@ def test_with_time_stamps_verify_sh_checks_them_and_judges_revocation_at_the_tim
         attributes = cms.signed_attributes(content, certificate, SIGNED)
         p7s = cms.assemble(attributes, tablet.sign(attributes), certificate, [ca.certificate])
         value = asn1_cms.ContentInfo.load(p7s)["content"]["signer_infos"][0]["signature"].native
-        items.append(SignedItem(name, content, p7s, name, certificate, timestamp=tsa.stamp(value)))
+        items.append(SignedItem(name, content, p7s, name, certificate, timestamp=_stamp(pki, value)))
         serials[name] = certificate.serial_number
     stamped_at = time_stamp_time(items[0].timestamp)
     revoked = [(serials["backdated"], stamped_at - timedelta(hours=1))]
     lists = {"ca.crl": revocation.issue_crl(ca, revoked, number=2, this_update=stamped_at - timedelta(minutes=59))}
     items = [SignedItem(i.name, i.content, i.p7s, i.signer, i.certificate, crl="ca.crl", current_crl="ca.crl",
                         timestamp=i.timestamp) for i in items]
-    zipped = build_evidence("doc-1", items, [ca.certificate], crls=lists, tsa_certificates=[tsa.certificate])
+    zipped = build_evidence("doc-1", items, [ca.certificate], crls=lists, tsa_certificates=[pki.ca])
 
     done = _run_verify_sh(tmp_path / "evidence", zipped)
 
