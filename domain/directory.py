@@ -47,9 +47,16 @@ def entries(users: list[User], organization_id: int | None = None) -> list[dict]
     return out
 
 
-def subtree(organization_id: int, unit_id: int) -> list[int]:
-    """A unit of the organization and every unit under it (404 for another organization's)."""
-    rows = db.session.execute(sa.select(Unit.id, Unit.parent_id).where(Unit.organization_id == organization_id)).all()
+def units_of(organization_id: int) -> list[sa.Row]:
+    """The organization's units: (id, parent_id, short_name) each."""
+    return db.session.execute(sa.select(Unit.id, Unit.parent_id, Unit.short_name)
+                              .where(Unit.organization_id == organization_id)).all()
+
+
+def subtree(organization_id: int, unit_id: int, rows: list[sa.Row] | None = None) -> list[int]:
+    """A unit of the organization and every unit under it (404 for another organization's), from the
+    organization's units (`units_of`) when the caller has read them already."""
+    rows = units_of(organization_id) if rows is None else rows
     if unit_id not in {r.id for r in rows}:
         raise ApiError(404, "not_found", "No such unit.")
     children: dict[int | None, list[int]] = {}
