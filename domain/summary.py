@@ -67,6 +67,7 @@ class _Counted(NamedTuple):
     where: sa.ColumnElement      # the tasks counted
     holds: dict[str, sa.ColumnElement]  # per state, whether a task is in it (one of them holds)
     now: datetime
+    soon: datetime               # a task not done with a deadline from now to this is due soon
 
 
 def _counted(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> _Counted:
@@ -88,12 +89,13 @@ def _counted(user: User, unit_id: int | None, start: datetime | date | None, end
     member = (sa.select(unit_members.c.user_id, sa.func.min(unit_members.c.unit_id).label("unit_id"))
               .where(in_units).group_by(unit_members.c.user_id).cte("member"))
     done_at = sa.func.coalesce(Task.reported_at, Task.completed_at)
+    soon = now + timedelta(days=DUE_SOON_DAYS)
     # The first that holds names the state (the rest: open).
     on_time = sa.or_(Task.deadline.is_(None), done_at <= Task.deadline)
     tests = [("done_on_time", sa.and_(Task.status == "done", on_time)),
              ("done_late", Task.status == "done"),
              ("overdue", Task.deadline < now),
-             ("due_soon", Task.deadline < now + timedelta(days=DUE_SOON_DAYS))]
+             ("due_soon", Task.deadline < soon)]
     state = sa.case(*((test, name) for name, test in tests), else_="open")
     holds = {name: sa.and_(test, *(earlier.is_not(True) for _, earlier in tests[:n]))
              for n, (name, test) in enumerate(tests)}
@@ -101,7 +103,7 @@ def _counted(user: User, unit_id: int | None, start: datetime | date | None, end
     # The conditions as the index's predicate states them (migration 0023), so that the planner sees it applies.
     where = sa.and_(sa.text("tasks.control AND NOT tasks.removed AND NOT tasks.withdrawn"),
                     Task.created_at >= start_at, Task.created_at <= end_at)
-    return _Counted(root, units, names, start_at, end_at, member, state, where, holds, now)
+    return _Counted(root, units, names, start_at, end_at, member, state, where, holds, now, soon)
 
 
 def summary(user: User, unit_id: int | None, start: datetime | date | None, end: datetime | date | None) -> dict:
@@ -164,7 +166,7 @@ def _counts(counted: _Counted, organization_id: int) -> list[tuple]:
     - the tasks of the period not done and not overdue (due soon, due later or without a deadline).
     Overdue is what is not done and neither of the last two. With the rollup off, the whole period is
     an edge: every task is counted one by one."""
-    member, holds, now = counted.member, counted.holds, counted.now
+    member, holds, now, soon = counted.member, counted.holds, counted.now, counted.soon
     months = _whole_months(counted.start, counted.end) if rollup_enabled() else None
     in_period = (Task.created_at >= counted.start, Task.created_at <= counted.end)
     if months is None:
@@ -186,19 +188,22 @@ def _counts(counted: _Counted, organization_id: int) -> list[tuple]:
     parts = [sa.select(*part(Task.executor_id, on_time=count().filter(holds["done_on_time"]),
                              late=count().filter(holds["done_late"]), undone=count().filter(not_done)))
              .where(*tasks, *edge).group_by(Task.executor_id) for edge in edges]
-    if months is not None:
-        parts.append(sa.select(*part(TaskMonth.executor_id, on_time=TaskMonth.on_time, late=TaskMonth.late,
-                                     undone=TaskMonth.not_done))
-                     .where(TaskMonth.organization_id == organization_id, TaskMonth.month >= months[0].date(),
-                            TaskMonth.month < months[1].date()))
-    for due in (Task.deadline >= now, Task.deadline.is_(None)):  # ix_tasks_summary_due's range; _undated
-        parts.append(sa.select(*part(Task.executor_id, due_soon=count().filter(holds["due_soon"]),
-                                     later=count().filter(holds["open"])))
-                     .where(*tasks, not_done, due, *in_period).group_by(Task.executor_id))
-    c = sa.union_all(*parts).subquery("parts").c
 
     def total(column):  # PostgreSQL sums bigints as numeric
         return sa.cast(sa.func.sum(column), sa.BigInteger)
+    if months is not None:  # each part summed per executor: the outer sum adds a few rows a person, not months
+        parts.append(sa.select(*part(TaskMonth.executor_id, on_time=total(TaskMonth.on_time),
+                                     late=total(TaskMonth.late), undone=total(TaskMonth.not_done)))
+                     .where(TaskMonth.organization_id == organization_id, TaskMonth.month >= months[0].date(),
+                            TaskMonth.month < months[1].date()).group_by(TaskMonth.executor_id))
+    # Not done and not overdue: due soon before `soon`, open after it or without a deadline (holds' rule,
+    # its other tests settled by these parts' conditions, which a row of thousands then need not test).
+    parts.append(sa.select(*part(Task.executor_id, due_soon=count().filter(Task.deadline < soon),
+                                 later=count().filter(Task.deadline >= soon)))
+                 .where(*tasks, not_done, Task.deadline >= now, *in_period).group_by(Task.executor_id))
+    parts.append(sa.select(*part(Task.executor_id, later=count()))  # ix_tasks_summary_undated
+                 .where(*tasks, not_done, Task.deadline.is_(None), *in_period).group_by(Task.executor_id))
+    c = sa.union_all(*parts).subquery("parts").c
     due_soon, later, undone = total(c.due_soon), total(c.later), total(c.undone)
     # Per executor of the organization first, then those of the subtree with their names.
     per = sa.select(c.executor, later.label("open"), due_soon.label("due_soon"),
@@ -208,7 +213,8 @@ def _counts(counted: _Counted, organization_id: int) -> list[tuple]:
     # more than the statement's aggregation.
     return db.session.connection().execute(
         sa.select(member.c.unit_id, member.c.user_id, User.short_name, *(per.c[state] for state in STATES))
-        .join(per, per.c.executor == member.c.user_id).join(User, User.id == member.c.user_id)
+        .join(per, per.c.executor == member.c.user_id)
+        .join(User, sa.and_(User.id == member.c.user_id, User.organization_id == organization_id))
         .order_by(User.short_name, member.c.user_id)).all()
 
 
