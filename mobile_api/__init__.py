@@ -19,9 +19,12 @@ from .json_provider import OrjsonProvider
 class RequestGlobals(_AppCtxGlobals):
     """`g`, with the signed-in user and session loaded on first use rather than on every request."""
 
-    def sign_in(self, user_id: int, session_id: int) -> None:
+    def sign_in(self, user_id: int, session_id: int, user: User | None = None) -> None:
+        """Who the request is from; their User if it is loaded already, else loaded on first use."""
         self.user_id, self.session_id = user_id, session_id
         self.__dict__.pop("_user", None)
+        if user is not None:
+            self._user = user
 
     @property
     def user(self) -> User:

@@ -153,6 +153,11 @@ def end_reads(token: contextvars.Token) -> None:
         reads.connection.close()
 
 
+def in_reads() -> bool:
+    """Whether this context reads outside any transaction (`begin_reads`)."""
+    return _reads.get() is not None
+
+
 def defer_check(check: Check) -> bool:
     """Let the check ride in the reads' next statement that reads a header row, rather than cost a
     statement of its own: a polled page is then one statement. False outside `begin_reads` (the caller

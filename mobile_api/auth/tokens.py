@@ -10,11 +10,11 @@ from functools import lru_cache
 import jwt
 from flask import current_app, g, request
 
-from models import AuthSession, User, db, utcnow
+from models import AuthSession, User, db, raw, utcnow
 from models.base import lock as lock_row
 
 from ..fields import parse_id
-from .check import check_session, unauthorized
+from .check import check_session, signed_in_user, unauthorized
 
 
 def _mac(session: AuthSession, generation: int) -> str:
@@ -100,8 +100,9 @@ def _verified(token: str, key: str) -> tuple[int | None, int | None, int]:
 def authenticate() -> None:
     """Resolve the bearer token to a live session and an active user, or refuse with 401.
 
-    The session is checked on every request (`check.check_session`); the User object itself is loaded
-    only if the handler asks for `g.user`.
+    The session is checked on every request (mobile_api.auth.check). Reading outside a transaction, the
+    check rides in the first statement read and the User is loaded only if the handler asks for
+    `g.user`; in a transaction, the User is loaded by the statement that checks the session.
     """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -115,5 +116,8 @@ def authenticate() -> None:
         raise unauthorized("token_expired", "The access token has expired; refresh it.")
     if not session_id or not user_id:
         raise unauthorized("invalid_token", "The session has ended; sign in again.")
-    check_session(session_id, user_id)
-    g.sign_in(user_id, session_id)
+    if raw.in_reads():  # the check rides in the reads' first statement; the user is loaded if asked for
+        check_session(session_id, user_id)
+        g.sign_in(user_id, session_id)
+    else:
+        g.sign_in(user_id, session_id, signed_in_user(session_id, user_id))
