@@ -78,9 +78,15 @@ def task_page(user_id: int, view: str, limit: int,
 
 def task_line(task_id: int) -> tuple:
     """One task as a row of TASK_LINE, with its reports: what a transition answers, read in the
-    transition's own transaction (models.raw flushes the session first) in two statements rather than
-    the ORM's lazy loads of its document, resolution, author, reports and files."""
-    return with_reports(fetch(_TASK_FROM.format("") + " WHERE tasks.id = %s", (task_id,)))[0]
+    transition's own transaction (models.raw flushes the session first) in one statement, the task's
+    columns repeated beside each report and file, rather than the ORM's lazy loads of its document,
+    resolution, author, reports and files."""
+    rows = fetch(f"SELECT line.*, {_REPORT_COLUMNS} FROM ({_TASK_FROM.format('')} WHERE tasks.id = %s) AS line "
+                 f"LEFT JOIN task_reports ON task_reports.task_id = %s {_REPORT_JOINS} "
+                 "ORDER BY task_reports.id, report_files.id", (task_id, task_id))
+    width = _REPORTED_AT + 1
+    reports = _reports_of([row[width:] for row in rows if row[width + 1] is not None])
+    return (*rows[0][:width], reports.get(task_id, []))
 
 
 def with_reports(rows: list[tuple]) -> list[tuple]:
@@ -90,23 +96,35 @@ def with_reports(rows: list[tuple]) -> list[tuple]:
     reported = [row[0] for row in rows if row[_REPORTED_AT] is not None]
     reports: dict[int, list[tuple]] = {}
     if reported:
-        files: dict[int, list[tuple]] = {}
-        found = fetch(
-            "SELECT task_reports.task_id, task_reports.id, task_reports.text, task_reports.created_at, "
-            "task_reports.outcome, task_reports.comment, task_reports.decided_at, task_reports.voice_note_id, "
-            "voice_notes.transcript, (SELECT min(recording.id) FROM report_files AS recording WHERE "
-            "recording.report_id = task_reports.id AND recording.sha256 = voice_notes.sha256), report_files.id, "
-            "report_files.name, report_files.mime, report_files.size FROM task_reports "
-            "LEFT JOIN voice_notes ON voice_notes.id = task_reports.voice_note_id LEFT JOIN report_files "
-            "ON report_files.report_id = task_reports.id WHERE task_reports.task_id IN "
-            f"({', '.join(['%s'] * len(reported))}) ORDER BY task_reports.id, report_files.id", tuple(reported))
-        for task_id, report_id, *rest in found:
-            if report_id not in files:
-                files[report_id] = []
-                reports.setdefault(task_id, []).append((report_id, *rest[:5], files[report_id], *rest[5:8]))
-            if rest[8] is not None:
-                files[report_id].append(tuple(rest[8:]))
+        reports = _reports_of(fetch(
+            f"SELECT {_REPORT_COLUMNS} FROM task_reports {_REPORT_JOINS} WHERE task_reports.task_id IN "
+            f"({', '.join(['%s'] * len(reported))}) ORDER BY task_reports.id, report_files.id", tuple(reported)))
     return [(*row[:_REPORTED_AT + 1], reports.get(row[0], [])) for row in rows]
+
+
+# A report (its task, id, text, times, outcome, comment, recording and transcript, the recording's file
+# among its files) and one of its files, a row each, oldest first: read by `_reports_of`.
+_REPORT_COLUMNS = (
+    "task_reports.task_id, task_reports.id, task_reports.text, task_reports.created_at, task_reports.outcome, "
+    "task_reports.comment, task_reports.decided_at, task_reports.voice_note_id, voice_notes.transcript, "
+    "(SELECT min(recording.id) FROM report_files AS recording WHERE recording.report_id = task_reports.id AND "
+    "recording.sha256 = voice_notes.sha256), report_files.id, report_files.name, report_files.mime, "
+    "report_files.size")
+_REPORT_JOINS = ("LEFT JOIN voice_notes ON voice_notes.id = task_reports.voice_note_id "
+                 "LEFT JOIN report_files ON report_files.report_id = task_reports.id")
+
+
+def _reports_of(found: list[tuple]) -> dict[int, list[tuple]]:
+    """Rows of _REPORT_COLUMNS, in their order, as each task's reports with their files."""
+    reports: dict[int, list[tuple]] = {}
+    files: dict[int, list[tuple]] = {}
+    for task_id, report_id, *rest in found:
+        if report_id not in files:
+            files[report_id] = []
+            reports.setdefault(task_id, []).append((report_id, *rest[:5], files[report_id], *rest[5:8]))
+        if rest[8] is not None:
+            files[report_id].append(tuple(rest[8:]))
+    return reports
 
 
 # Per list: its table, whose rows they are, their due column and what makes a row one that falls due
