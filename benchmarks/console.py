@@ -29,6 +29,7 @@ import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from benchmarks.signals import stop_on_signals  # noqa: E402
 from tests.console.conftest import CHROMIUM_ARGS, ensure_chromium  # noqa: E402
 from tests.support.database import admin_url, scratch_database  # noqa: E402
 from tests.support.live import Gunicorn, demo_database  # noqa: E402
@@ -187,6 +188,7 @@ def review_figures(base: str, res_id: int) -> None:
 
 
 def main() -> None:
+    stop_on_signals()  # SIGTERM too drops the scratch database, in the finally below
     _, url, drop = scratch_database("bench_console", admin_url("BENCH_POSTGRES_URL"))
     data_dir = tempfile.mkdtemp(prefix="bench_console_")
     try:

@@ -21,6 +21,7 @@ from domain import access
 from domain import resolutions as rules
 from mobile_api import create_app
 from models import Document, Task, User, db
+from benchmarks.signals import stop_on_signals
 from tests.support.database import admin_url, scratch_database
 from tests.support.live import demo_database
 
@@ -77,6 +78,7 @@ def run(url: str, data_dir: str, tasks: int, rounds: int) -> None:
 
 
 def main() -> None:
+    stop_on_signals()  # SIGTERM too drops the scratch database, in the finally below
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=5)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from domain import dictation, staff_csv  # noqa: E402
 from mobile_api import create_app  # noqa: E402
 from models import User, db  # noqa: E402
+from benchmarks.signals import stop_on_signals  # noqa: E402
 from tests.directory.test_parse_cases import DICTATION_DAYS, expected_deadline  # noqa: E402
 from tests.support.database import admin_url, scratch_database  # noqa: E402
 from tests.support.timing import Paired, paired, timed  # noqa: E402
@@ -116,6 +117,7 @@ def against(name: str, subject, baseline, rounds: int, per_round: int) -> dict:
 
 
 def main() -> None:
+    stop_on_signals()  # SIGTERM too drops the scratch database, in the finally below
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=22000)
     parser.add_argument("--rounds", type=int, default=5)

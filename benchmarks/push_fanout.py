@@ -25,6 +25,7 @@ from push.dispatcher import Dispatcher, Settings
 from push.fcm import MAX_BATCH, FcmSender
 from push.messages import Event, build_message
 from push.sender import OutgoingMessage, SendResult
+from benchmarks.signals import stop_on_signals
 from tests.fakes.fcm_server import FakeFcm, generate_key, write_service_account
 from tests.support.database import admin_url, scratch_database
 
@@ -131,6 +132,7 @@ def run_bare(app, messages: list[messaging.Message], fake: TimedFcm) -> float:
 
 
 def main() -> None:
+    stop_on_signals()  # SIGTERM too drops the scratch database, in the finally below
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executors", type=int, default=1000)
     parser.add_argument("--devices", type=int, default=2)

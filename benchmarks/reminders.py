@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from benchmarks.signals import stop_on_signals
 from tests.support.database import admin_url, claimed_scratch_database, drop_abandoned
 from tests.support.timing import paired, timed
 
@@ -158,26 +159,13 @@ def plans(now: datetime) -> list[str]:
     return shown
 
 
-def _stop_on_signals() -> None:
-    """SIGTERM and SIGHUP end the run as Ctrl-C does, through the blocks that drop what it made (by
-    default they would end the process on the spot). A signal the run was started with ignored (nohup)
-    stays ignored."""
-    def stop(signum, frame):
-        progress(f"stopped by {signal.Signals(signum).name}")
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is signal.SIG_DFL:
-            signal.signal(sig, stop)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=2_500_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     os.nice(10)
-    _stop_on_signals()
+    stop_on_signals()
     admin = admin_url("BENCH_POSTGRES_URL")
     for name in drop_abandoned(PREFIX, admin):
         progress(f"dropped {name}, left by an earlier run")

@@ -32,6 +32,7 @@ from domain.parsing.ru import _morph
 from domain.search import search, words_of
 from mobile_api.seed_text import vocabulary as vocabulary_of_seed
 from models import Document, DocumentText, InboxItem, User, db, document_addressees
+from benchmarks.signals import stop_on_signals
 from tests.support.database import admin_url, scratch_database
 
 ADMIN_URL = admin_url("BENCH_POSTGRES_URL")
@@ -281,6 +282,7 @@ BARE = "SELECT document_id FROM document_texts WHERE search_vector @@ plainto_ts
 
 
 def main() -> None:
+    stop_on_signals()  # SIGTERM too drops the scratch database, in the finally below
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=30000)
     parser.add_argument("--words", type=int, default=150, help="words of each document's file text")

@@ -14,13 +14,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchmarks.signals import stop_on_signals
 from tests.debian import apt_install
-from tests.support.database import admin_url, scratch_database, url_of
+from tests.support.database import admin_url, claimed_scratch_database, drop_abandoned, scratch_database, url_of
 from tests.support.live import Gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,15 +41,21 @@ def need_wrk() -> str:
 @contextmanager
 def seeded_database(prefix: str, args: argparse.Namespace, *seed_options: str) -> Iterator[tuple[str, sa.Engine]]:
     """The URL of a database and an engine on it: `args.reuse` as it is, or a new one named after
-    `prefix`, migrated and filled by `flask seed --users --documents` (and `seed_options`), dropped at
-    the end unless `args.keep`, whatever ends the run."""
-    if args.reuse:
-        name, url, drop = args.reuse, url_of(args.reuse, ADMIN_URL), None
-    else:
-        name, url, drop = scratch_database(prefix, ADMIN_URL)
-    env = {**os.environ, "DATABASE_URL": url, "DEMO_PASSWORD": PASSWORD}
-    engine = None
-    try:
+    `prefix`, migrated and filled by `flask seed --users --documents` (and `seed_options`). A new one is
+    dropped at the end however the run ends (SIGTERM included; one a killed run left is dropped by the
+    next), unless `args.keep` keeps it, named `prefix_kept_...`."""
+    stop_on_signals()
+    with ExitStack() as stack:
+        if args.reuse:
+            name, url = args.reuse, url_of(args.reuse, ADMIN_URL)
+        elif args.keep:
+            name, url, _ = scratch_database(f"{prefix}_kept", ADMIN_URL)
+        else:
+            for abandoned in drop_abandoned(prefix, ADMIN_URL):
+                print(f"dropped {abandoned}, left by an earlier run", flush=True)
+            name, url = stack.enter_context(claimed_scratch_database(prefix, ADMIN_URL))
+            stack.callback(print, f"dropped {name}")
+        env = {**os.environ, "DATABASE_URL": url, "DEMO_PASSWORD": PASSWORD}
         if not args.reuse:
             subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
                            capture_output=True)
@@ -58,15 +65,10 @@ def seeded_database(prefix: str, args: argparse.Namespace, *seed_options: str) -
                             "--documents", str(args.documents), *seed_options], cwd=ROOT, env=env, check=True)
             print(f"seed time: {time.perf_counter() - started:.0f} s", flush=True)
         engine = sa.create_engine(url)
+        stack.callback(engine.dispose)
+        if args.keep and not args.reuse:
+            stack.callback(print, f"kept {name}: --reuse {name}")
         yield url, engine
-    finally:
-        if engine is not None:
-            engine.dispose()
-        if drop and not args.keep:
-            drop()
-            print(f"dropped {name}")
-        elif drop:
-            print(f"kept {name}: --reuse {name}")
 
 
 def tree_cpu(pid: int) -> float:
@@ -89,7 +91,9 @@ def tree_cpu(pid: int) -> float:
 
 
 def postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL process of this machine (the region's one shared database)."""
+    """CPU seconds of every PostgreSQL process of this machine (the region's one shared database), and
+    of those that have ended: the postmaster reaps its backends, and their time is then its children's
+    (a connection closed during a run would otherwise take its time out of the sum)."""
     total = 0.0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -99,8 +103,7 @@ def postgres_cpu() -> float:
             except OSError:
                 continue
             if head.endswith("(postgres"):
-                fields = rest.split()
-                total += (int(fields[11]) + int(fields[12])) / TICK
+                total += sum(int(x) for x in rest.split()[11:15]) / TICK  # utime stime cutime cstime
     return total
 
 

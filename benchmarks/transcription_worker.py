@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere in a checkout
 import sqlalchemy as sa  # noqa: E402
 import vosk  # noqa: E402
 
+from benchmarks.signals import stop_on_signals  # noqa: E402
 from tests.support.database import admin_url, scratch_database  # noqa: E402
 from tests.support.vosk_loop import vosk_loop  # noqa: E402
 from transcription.audio import decode  # noqa: E402
@@ -63,6 +64,7 @@ def bare_threads(model: SpeechModel, pcms: list[bytes], threads: int) -> float:
 
 
 def main() -> None:
+    stop_on_signals()  # SIGTERM too drops the scratch database, in the finally below
     from flask_migrate import upgrade
 
     from mobile_api import create_app
