@@ -1,7 +1,7 @@
 """Execution control over the seeded region: the controller's reads, the summary, and the transitions.
 
     .venv/bin/python -m benchmarks.control [--users 22000 --documents 2200000] [--text-size 0] [--reuse DB] [--keep]
-                                           [--parts reads,summary,writes,race,plans]
+                                           [--parts reads,summary,stale,writes,race,plans]
 
 Seeds its own PostgreSQL database with `flask seed` (or reuses one; the writes change it), serves the
 API and the bare Flask endpoint with the same gunicorn settings and measures them as benchmarks.inbox
@@ -13,6 +13,8 @@ does (wrk, rounds paired with the bare endpoint, CPU per request of the gunicorn
   time (p50, p99; target p50 < 50 ms, p99 < 200 ms), as served (whole months from task_months)
   and from the plain count of every task (a second server, SUMMARY_ROLLUP=0), in paired rounds; and
   what the counter's trigger costs each UPDATE that makes a task done;
+- stale: the summary right after a tenth of the ministry's month counts were written, against the same
+  after VACUUM (what migration 0027's autovacuum settings keep up with);
 - writes: reports by many executors on their open tasks, accepts and returns of waiting reports by
   their reviewers, each request a different task (target 200/s each);
 - race: 10 accepts of one report released together: exactly one 200;
@@ -47,7 +49,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reuse", help="an already seeded database (kept)")
     parser.add_argument("--keep", action="store_true", help="keep the seeded database")
-    parser.add_argument("--parts", default="reads,summary,writes,race,plans")
+    parser.add_argument("--parts", default="reads,summary,stale,writes,race,plans")
     args = parser.parse_args()
     need_wrk()
     with seeded_database("bench_control", args, "--text-size", str(args.text_size)) as (url, engine):
@@ -142,6 +144,8 @@ def run(args, url, engine) -> None:  # noqa: C901 - one script, read top to bott
         if "summary" in args.parts:
             _summary(args, url, api, year, head_token)
             _write_cost(args, engine)
+        if "stale" in args.parts:
+            _stale(args, engine, api, year, head_token, largest)
 
         if "writes" in args.parts:
             _writes(args, api, engine, login)
@@ -178,6 +182,40 @@ def _summary(args, url, api, year, token) -> None:
         print("(target p50 < 50 ms, p99 < 200 ms)", flush=True)
     finally:
         plain.stop()
+
+
+def _stale(args, engine, api, year, token, organization: int, changes: int = 5000) -> None:
+    """What the summary pays for pages that writes took out of the visibility map: its p50 right after
+    `changes` of the ministry's month counts were written (each row written again as it is, as reports
+    and accepts write them; a tenth of its rows), against the same after VACUUM, which autovacuum runs
+    after 1,000 changes since migration 0027 (63,000 before); paired rounds, autovacuum held off the
+    table meanwhile."""
+    auth = {"Authorization": f"Bearer {token}"}
+    vacuum = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def stale() -> dict:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE task_months SET on_time = on_time WHERE (executor_id, month) IN (SELECT executor_id, month "
+                "FROM task_months WHERE organization_id = :o ORDER BY random() LIMIT :n)"),
+                {"o": organization, "n": changes})
+        return wrk(api.port, year, args.seconds * 2, auth, connections=1)
+
+    def vacuumed() -> dict:
+        with vacuum.connect() as conn:
+            conn.execute(sa.text("VACUUM task_months"))
+        return wrk(api.port, year, args.seconds * 2, auth, connections=1)
+    with vacuum.connect() as conn:
+        conn.execute(sa.text("ALTER TABLE task_months SET (autovacuum_enabled = off)"))
+    try:
+        rounds = paired(stale, vacuumed, max(args.rounds, 3))
+    finally:
+        with vacuum.connect() as conn:
+            conn.execute(sa.text("ALTER TABLE task_months RESET (autovacuum_enabled)"))
+            conn.execute(sa.text("VACUUM task_months"))
+    print(f"\nsummary after {changes} month counts written, p50: {rounds.median('subject', 'p50'):.1f} ms; after "
+          f"VACUUM {rounds.median('baseline', 'p50'):.1f} ms; stale / vacuumed {rounds.ratio('p50'):.2f} (median of "
+          f"{len(rounds.subject)} paired rounds)", flush=True)
 
 
 def _write_cost(args, engine, n: int = 2000) -> None:

@@ -34,6 +34,19 @@ def test_migrations_match_the_models_and_downgrade_cleanly(kind, tmp_path):
                 "ix_tasks_summary", "ix_tasks_summary_org", "ix_tasks_summary_due", "ix_tasks_summary_undated",
                 "ix_task_months_organization"))]
             assert differences == []
+            if kind == "postgresql":  # 0027: autovacuum keeps the summary's index-only scans on fresh pages
+                with db.engine.connect() as conn:
+                    options = dict(conn.execute(sa.text(
+                        "SELECT relname, reloptions FROM pg_class WHERE relname IN ('tasks', 'task_months')")).all())
+                for table, changes in (("task_months", 1000), ("tasks", 20000)):
+                    assert set(options[table]) == {
+                        "autovacuum_vacuum_scale_factor=0", f"autovacuum_vacuum_threshold={changes}",
+                        "autovacuum_vacuum_insert_scale_factor=0", f"autovacuum_vacuum_insert_threshold={changes}"}
+                downgrade(revision="0026")
+                with db.engine.connect() as conn:
+                    assert conn.execute(sa.text("SELECT count(*) FROM pg_class WHERE relname IN ('tasks', "
+                                                "'task_months') AND reloptions IS NOT NULL")).scalar() == 0
+                upgrade()
             downgrade(revision="base")
             assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
             upgrade()
