@@ -115,10 +115,10 @@ def summary(user: User, unit_id: int | None, start: datetime | date | None, end:
     by_unit = {u: [0, 0, 0, 0, 0] for u in units}
     executors = []
     # A ministry's summary lists thousands of executors: each line is built once, directly.
-    for unit, executor, short_name, *counts in _counts(counted, user.organization_id):
-        if not any(counts):  # a person with nothing in the period is not listed
+    rows = _counts(counted, user.organization_id)
+    for unit, executor, short_name, open_, due_soon, overdue, on_time, late in rows:
+        if not (open_ or due_soon or overdue or on_time or late):  # nothing in the period: not listed
             continue
-        open_, due_soon, overdue, on_time, late = counts
         line = by_unit[unit]
         line[0] += open_
         line[1] += due_soon
