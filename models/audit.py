@@ -106,9 +106,13 @@ def _chain(session: Session) -> None:
             entry.seal = _seal("event", organization_id, entry.seq, entry.hash, key)
             seq, link = entry.seq, entry.hash
             rows.append({column: getattr(entry, column) for column in _WRITTEN})
-        connection.execute(_INSERT_EVENTS, rows)
-        connection.execute(_MOVE_HEAD, {"org": organization_id, "new_seq": seq, "new_hash": link,
-                                        "new_seal": _seal("head", organization_id, seq, link, key)})
+        moved = {"org": organization_id, "new_seq": seq, "new_hash": link,
+                 "new_seal": _seal("head", organization_id, seq, link, key)}
+        if connection.dialect.name == "postgresql":  # one round trip: the head moves in the insert's WITH
+            connection.execute(sa.insert(AuditEvent.__table__).values(rows).add_cte(_MOVED_HEAD), moved)
+        else:
+            connection.execute(_INSERT_EVENTS, rows)
+            connection.execute(_MOVE_HEAD, moved)
 
 
 # The chain's statements, built once (SQLAlchemy compiles each once and caches it): they run in every
@@ -122,6 +126,9 @@ _FIRST_HEAD = {dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(AuditHead.__t
 _INSERT_EVENTS = sa.insert(AuditEvent.__table__)  # its rows as parameters: one executemany, no ids returned
 _MOVE_HEAD = sa.update(AuditHead.__table__).where(_heads.organization_id == sa.bindparam("org")).values(
     seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"), seal=sa.bindparam("new_seal"))
+# PostgreSQL runs a data-modifying WITH exactly once, read or not: the head moves with the entries'
+# insert, whose statement is compiled once per number of entries (SQLAlchemy caches it by that shape).
+_MOVED_HEAD = _MOVE_HEAD.cte("moved_head")
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
