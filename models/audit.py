@@ -108,7 +108,7 @@ def _chain(session: Session) -> None:
             rows.append({column: getattr(entry, column) for column in _WRITTEN})
         moved = {"org": organization_id, "new_seq": seq, "new_hash": link,
                  "new_seal": _seal("head", organization_id, seq, link, key)}
-        if connection.dialect.name == "postgresql":  # one round trip: the head moves in the insert's WITH
+        if connection.dialect.name == "postgresql" and len(rows) <= _IN_ONE:  # the head moves in the insert's WITH
             connection.execute(sa.insert(AuditEvent.__table__).values(rows).add_cte(_MOVED_HEAD), moved)
         else:
             connection.execute(_INSERT_EVENTS, rows)
@@ -129,6 +129,9 @@ _MOVE_HEAD = sa.update(AuditHead.__table__).where(_heads.organization_id == sa.b
 # PostgreSQL runs a data-modifying WITH exactly once, read or not: the head moves with the entries'
 # insert, whose statement is compiled once per number of entries (SQLAlchemy caches it by that shape).
 _MOVED_HEAD = _MOVE_HEAD.cte("moved_head")
+# Entries linked in that one statement at most (a request writes one or two; an import thousands, as
+# many rows of parameters as PostgreSQL's limit would not take, and they go by executemany).
+_IN_ONE = 20
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
