@@ -125,6 +125,22 @@ def test_a_rewrite_with_the_chain_recomputed_is_detected(app, login, demo):
     assert "seal does not match" in result.output
 
 
+def test_a_transaction_links_any_number_of_entries_and_the_chain_verifies(app, demo):
+    """A request's one or two entries are linked in one statement with the head's move on PostgreSQL, an
+    import's many by executemany: either way each entry follows the last, and the head names the last."""
+    org_id = demo["exec1"].organization_id
+    before = len(_chain(org_id))
+    for batch in (1, 20, 21, 300):
+        for n in range(batch):
+            audit.record(org_id, None, "test.entry", "test", n)
+        db.session.commit()
+    events = _chain(org_id)
+    assert len(events) == before + 342
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + len(events)))
+    assert db.session.get(AuditHead, org_id).seq == events[-1].seq
+    assert audit.verify_chain(org_id) is None and _verify(app).exit_code == 0
+
+
 def test_entries_cut_off_the_end_are_detected(app, login, demo):
     world.build(login, demo)
     org_id = demo["exec1"].organization_id
